@@ -1,0 +1,105 @@
+"""The Thinker interface: what every language-speech backend (glm4voice, cascade, toy) yields.
+
+A Thinker turns a user turn (text or voice) into a time-stamped stream of `Segment`s on the 25 Hz
+video clock: the speech waveform of the stretch, the text spoken in it, and the hidden state of every
+token (with the frame each token belongs to), plus speech features at 25 Hz. The Actor reads the
+hidden states and the speech features; the packets carry the audio and the text.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 22050      # the audio clock of every Thinker's output
+FPS = 25
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882
+
+
+@dataclass
+class Segment:
+    """One stretch of the reply on the 25 Hz clock (frame 0 = start of the utterance).
+
+    audio:            float32 [num_frames * 882] mono waveform at 22,050 Hz, in [-1, 1]
+    text:             the text whose speech lies in this stretch ('' for silence)
+    hidden:           float32 [n_tok, hidden_size] Thinker hidden state of each token of the stretch
+    hidden_frames:    int64 [n_tok] the frame (relative to the utterance) each token is aligned to
+    speech_features:  float32 [num_frames, speech_feature_size] speech features at 25 Hz
+    """
+
+    start_frame: int
+    num_frames: int
+    audio: np.ndarray
+    text: str
+    hidden: torch.Tensor
+    hidden_frames: torch.Tensor
+    speech_features: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.audio.shape != (self.num_frames * SAMPLES_PER_FRAME,):
+            raise ValueError(f"audio has shape {self.audio.shape}, expected ({self.num_frames * SAMPLES_PER_FRAME},)")
+        if self.speech_features.shape[0] != self.num_frames:
+            raise ValueError("speech_features must have one row per frame")
+        if self.hidden.shape[0] != self.hidden_frames.shape[0]:
+            raise ValueError("hidden and hidden_frames disagree on the token count")
+
+
+@dataclass
+class Transcript:
+    """What the Thinker heard the user say (from `hear`)."""
+
+    text: str
+
+
+@dataclass
+class Turn:
+    """One turn of the conversation."""
+
+    role: str          # "user" or "assistant"
+    text: str
+
+
+@dataclass
+class Conversation:
+    """Persona system prompt + the turns so far. The Thinker appends the assistant's reply."""
+
+    system_prompt: str
+    turns: list[Turn] = field(default_factory=list)
+    max_turns: int = 16
+
+    def add(self, role: str, text: str) -> None:
+        self.turns.append(Turn(role, text))
+        del self.turns[: max(0, len(self.turns) - self.max_turns)]
+
+
+class Thinker(ABC):
+    """A language-speech model. Implementations: glm4voice, cascade, toy (tests)."""
+
+    hidden_size: int
+    speech_feature_size: int
+    sample_rate: int = SAMPLE_RATE
+
+    @abstractmethod
+    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
+        """Answer `user_text` in the persona of `conversation`; appends both turns to it."""
+
+    @abstractmethod
+    def speak(self, text: str) -> Iterator[Segment]:
+        """Say `text` verbatim."""
+
+    @abstractmethod
+    def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
+        """Transcribe the user's voice (int16 or float32 mono)."""
+
+    def silence(self, start_frame: int, num_frames: int) -> Segment:
+        """An idle stretch: no speech, no tokens."""
+        return Segment(
+            start_frame=start_frame, num_frames=num_frames,
+            audio=np.zeros(num_frames * SAMPLES_PER_FRAME, np.float32), text="",
+            hidden=torch.zeros(0, self.hidden_size), hidden_frames=torch.zeros(0, dtype=torch.long),
+            speech_features=torch.zeros(num_frames, self.speech_feature_size),
+        )

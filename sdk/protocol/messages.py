@@ -1,0 +1,272 @@
+"""Protocol v1 messages: the single source of truth for the wire format.
+
+Every message is a ZeroMQ multipart message whose *header* frame is a msgpack map validated by one of
+the pydantic models below; large binary data (portrait bytes, PCM16 audio, RGB24 video) travels in the
+frames that follow the header, never inside it.
+
+Sockets (see docs/protocol.md):
+
+* control: the daemon binds a ROUTER, each client connects a DEALER.
+  client -> daemon:  [header, *blobs]        daemon -> client:  [header, *blobs]
+* media: the daemon binds a PUB; a client SUBscribes to its session's topic.
+  daemon -> client:  [topic, header, payload?]      topic = b"xs1/" + session id (ASCII)
+
+Every header carries ``v`` (the protocol version) and ``type``. Media headers also carry ``session``,
+``utt`` (utterance id, 0 while idle), ``seq`` (per-session counter over every media packet: a gap means
+packets were dropped) and ``pts`` (presentation time in samples of the session's audio clock).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+TOPIC_PREFIX = b"xs1/"
+
+# Media constants of v1.
+SAMPLE_RATE = 22050            # audio clock (Hz); pts counts samples of this clock
+FPS = 25                       # video frame rate
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882 samples = 40 ms: one audio packet, one video frame
+FRAME_SIZE = 256               # video frames are FRAME_SIZE x FRAME_SIZE RGB24
+MAX_TEXT_CHARS = 4000          # longer chat/speak texts are refused with ErrorCode.TEXT_TOO_LONG
+MAX_PORTRAIT_BYTES = 16 * 1024 * 1024
+MAX_AUDIO_SAMPLES = SAMPLE_RATE * 10   # one `audio` message carries at most 10 s
+
+
+class ErrorCode(str, Enum):
+    """Typed error codes a daemon sends back; clients raise `sdk.errors.ProtocolError` subclasses."""
+
+    UNSUPPORTED_VERSION = "unsupported_version"
+    MALFORMED = "malformed"                  # not msgpack, not a map, wrong field types, missing blob
+    UNKNOWN_TYPE = "unknown_type"
+    UNKNOWN_SESSION = "unknown_session"
+    NOT_WELCOMED = "not_welcomed"            # a request before hello
+    INVALID_PORTRAIT = "invalid_portrait"    # not an image, no face, several faces, face too small
+    INVALID_PERSONA = "invalid_persona"
+    EMPTY_TEXT = "empty_text"
+    TEXT_TOO_LONG = "text_too_long"
+    INVALID_AUDIO = "invalid_audio"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    INTERNAL = "internal"
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shared value types
+
+
+class Persona(BaseModel):
+    """Who the avatar is. Stored by the studio as JSON; read by the OBS script and the Unity bridge."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="Avatar", min_length=1, max_length=80)
+    system_prompt: str = Field(default="You are a friendly, concise assistant.", min_length=1,
+                               max_length=MAX_TEXT_CHARS)
+    greeting: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    voice: str = Field(default="joe", max_length=80)
+    model: str = Field(default="default", max_length=80)   # a model preset name (tiny/default/paper)
+    character: str | None = Field(default=None, max_length=80)   # a built-in gallery character id
+
+
+# ---------------------------------------------------------------------------------------------------
+# Control: client -> daemon (DEALER -> ROUTER). `req` is echoed in the reply for correlation.
+
+
+class Hello(_Msg):
+    """First message of a connection: the client lists the protocol versions it speaks."""
+
+    type: Literal["hello"] = "hello"
+    req: int = 0
+    versions: list[int] = Field(default_factory=lambda: [PROTOCOL_VERSION], min_length=1, max_length=16)
+    client: str = Field(default="", max_length=120)
+
+
+class Open(_Msg):
+    """Open a session. Blob 0 (optional) is the portrait image file (PNG/JPEG bytes)."""
+
+    type: Literal["open"] = "open"
+    req: int = 0
+    persona: Persona = Field(default_factory=Persona)
+    has_portrait: bool = False
+
+
+class Chat(_Msg):
+    """A user turn in text: the persona answers it."""
+
+    type: Literal["chat"] = "chat"
+    req: int = 0
+    session: str
+    text: str
+
+
+class Speak(_Msg):
+    """The avatar speaks `text` verbatim (scripted lines, announcements)."""
+
+    type: Literal["speak"] = "speak"
+    req: int = 0
+    session: str
+    text: str
+
+
+class Audio(_Msg):
+    """The user's voice: blob 0 is PCM16 little-endian mono at `sample_rate`. `final` ends the user's turn."""
+
+    type: Literal["audio"] = "audio"
+    req: int = 0
+    session: str
+    sample_rate: int = Field(default=16000, ge=8000, le=48000)
+    final: bool = False
+
+
+class Interrupt(_Msg):
+    """Barge-in: stop the current reply; queued media is flushed within one chunk."""
+
+    type: Literal["interrupt"] = "interrupt"
+    req: int = 0
+    session: str
+
+
+class SetPersona(_Msg):
+    """Replace the persona of a running session (takes effect at the next turn)."""
+
+    type: Literal["set_persona"] = "set_persona"
+    req: int = 0
+    session: str
+    persona: Persona
+
+
+class Close(_Msg):
+    type: Literal["close"] = "close"
+    req: int = 0
+    session: str
+
+
+class Ping(_Msg):
+    """Heartbeat; the daemon answers Pong. A session whose client sends nothing for `session_timeout_s`
+    (see Welcome) is closed."""
+
+    type: Literal["ping"] = "ping"
+    req: int = 0
+    session: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Control: daemon -> client
+
+
+class Welcome(_Msg):
+    type: Literal["welcome"] = "welcome"
+    req: int = 0
+    version: int
+    server: str
+    media_endpoint: str
+    heartbeat_ms: int = 1000
+    session_timeout_s: float = 30.0
+
+
+class Opened(_Msg):
+    type: Literal["opened"] = "opened"
+    req: int = 0
+    session: str
+    topic: str                  # the SUB topic (ASCII): "xs1/" + session
+    sample_rate: int = SAMPLE_RATE
+    fps: int = FPS
+    width: int = FRAME_SIZE
+    height: int = FRAME_SIZE
+    model: str = ""
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Ack(_Msg):
+    """Accepted. For chat/speak, `utt` is the utterance id the reply's media will carry."""
+
+    type: Literal["ack"] = "ack"
+    req: int = 0
+    session: str | None = None
+    utt: int = 0
+
+
+class Pong(_Msg):
+    type: Literal["pong"] = "pong"
+    req: int = 0
+    sessions: int = 0
+    state: str = "ok"
+
+
+class Error(_Msg):
+    type: Literal["error"] = "error"
+    req: int = 0
+    code: ErrorCode
+    message: str = ""
+    session: str | None = None
+    supported_versions: list[int] = Field(default_factory=lambda: list(SUPPORTED_VERSIONS))
+
+
+ClientMessage = Annotated[Union[Hello, Open, Chat, Speak, Audio, Interrupt, SetPersona, Close, Ping],
+                          Field(discriminator="type")]
+ServerMessage = Annotated[Union[Welcome, Opened, Ack, Pong, Error], Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Media: daemon -> subscribers (PUB -> SUB), topic = TOPIC_PREFIX + session id.
+
+
+class _Media(_Msg):
+    session: str
+    utt: int = Field(ge=0)
+    seq: int = Field(ge=0)
+    pts: int = Field(ge=0)
+
+
+class AudioPacket(_Media):
+    """Payload: `samples` PCM16 little-endian mono samples at `sample_rate` (40 ms in v1)."""
+
+    type: Literal["audio"] = "audio"
+    sample_rate: int = SAMPLE_RATE
+    samples: int = SAMPLES_PER_FRAME
+
+
+class VideoPacket(_Media):
+    """Payload: one RGB24 frame, `width`*`height`*3 bytes, rows top to bottom."""
+
+    type: Literal["video"] = "video"
+    width: int = FRAME_SIZE
+    height: int = FRAME_SIZE
+    format: Literal["rgb24"] = "rgb24"
+
+
+class TextPacket(_Media):
+    """Text of the reply (role assistant) or the transcript of the user's voice (role user)."""
+
+    type: Literal["text"] = "text"
+    role: Literal["assistant", "user"] = "assistant"
+    text: str
+    final: bool = False
+
+
+class EventPacket(_Media):
+    type: Literal["event"] = "event"
+    event: Literal["utterance_start", "utterance_end", "interrupted", "session_closed"]
+    reason: str = ""
+
+
+class StatePacket(_Media):
+    """Published about once a second per session (a heartbeat and a last-value cache for late joiners)."""
+
+    type: Literal["state"] = "state"
+    state: Literal["idle", "thinking", "speaking", "closed"]
+    fps: float = 0.0
+    lead_ms: float = 0.0
+    model: str = ""
+
+
+MediaPacket = Annotated[Union[AudioPacket, VideoPacket, TextPacket, EventPacket, StatePacket],
+                        Field(discriminator="type")]

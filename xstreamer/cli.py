@@ -1,0 +1,52 @@
+"""`xstreamer` command line: one console script, one module per subcommand, imported only when used.
+
+Each subcommand module exposes `configure(parser)` (adds its arguments) and `run(args) -> int`.
+Imports are lazy so that `xstreamer say --connect ...` and `xstreamer obs` never load torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("engine_core.daemon.cli", "run the inference daemon (ZeroMQ control + media sockets)"),
+    "say": ("xstreamer.commands.say", "the avatar speaks TEXT verbatim; writes an mp4"),
+    "chat": ("xstreamer.commands.chat", "the persona answers TEXT; prints the reply, writes an mp4"),
+    "bench": ("engine_core.bench.cli", "measure speed on the daemon's code path"),
+    "eval": ("engine_core.eval.cli", "compute quality metrics and write JSON"),
+    "train": ("engine_core.train.cli", "train the Actor / VAE on a dataset directory"),
+    "data": ("engine_core.data.cli", "make datasets (`xstreamer data synth ...`)"),
+    "obs": ("plugins.obs_source.bridge", "serve the OBS Browser Source page for a daemon's session"),
+    "protocol": ("sdk.protocol.cli", "protocol tools (`xstreamer protocol schema`)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xstreamer", description="A live, talking, thinking digital human.")
+    parser.add_argument("--version", action="version", version="xstreamer 0.1.0 (protocol v1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:  # import only the module of the command being run
+            importlib.import_module(module).configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    parser = build_parser()
+    args = parser.parse_args()
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
