@@ -1,0 +1,115 @@
+"""Timing probes for `xstreamer bench`: hooks put on the live engine's modules, never a forked code path.
+
+The benchmark loads the engine exactly as the daemon does and drives a Session with `next_chunk()`; these
+probes only observe: a forward hook on the Thinker's language model counts decode steps (tokens), one on
+the Actor counts denoising passes, and the VAE's `decode` is wrapped to time each chunk's decode. On CUDA,
+every interval is measured with CUDA events (synchronised when read), on CPU with perf_counter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class _Interval:
+    start: Any
+    stop: Any = None
+
+
+@dataclass
+class Probe:
+    """Collects intervals of one kind (e.g. 'actor.pass') and the tokens each interval processed."""
+
+    name: str
+    cuda: bool
+    intervals: list[_Interval] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+
+    def begin(self, tokens: int = 0) -> None:
+        if self.cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            self.intervals.append(_Interval(ev))
+        else:
+            self.intervals.append(_Interval(time.perf_counter()))
+        self.tokens.append(tokens)
+
+    def end(self) -> None:
+        if not self.intervals or self.intervals[-1].stop is not None:
+            return
+        if self.cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            self.intervals[-1].stop = ev
+        else:
+            self.intervals[-1].stop = time.perf_counter()
+
+    def durations_ms(self) -> list[float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return [iv.start.elapsed_time(iv.stop) for iv in self.intervals if iv.stop is not None]
+        return [(iv.stop - iv.start) * 1e3 for iv in self.intervals if iv.stop is not None]
+
+    def reset(self) -> None:
+        self.intervals.clear()
+        self.tokens.clear()
+
+
+class Probes:
+    """A set of probes attached to an engine's modules; `detach()` removes every hook."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.probes: dict[str, Probe] = defaultdict(lambda: Probe("?", cuda))
+        self._handles: list[Any] = []
+        self._restore: list[Callable[[], None]] = []
+
+    def get(self, name: str) -> Probe:
+        if name not in self.probes:
+            self.probes[name] = Probe(name, self.cuda)
+        return self.probes[name]
+
+    def hook_module(self, module: torch.nn.Module, name: str,
+                    tokens_of: Callable[[tuple, dict], int] | None = None) -> None:
+        probe = self.get(name)
+
+        def pre(mod, args, kwargs):
+            probe.begin(tokens_of(args, kwargs) if tokens_of else 0)
+
+        def post(mod, args, kwargs, out):
+            probe.end()
+
+        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        self._handles.append(module.register_forward_hook(post, with_kwargs=True))
+
+    def wrap_method(self, obj: Any, method: str, name: str) -> None:
+        probe = self.get(name)
+        original = getattr(obj, method)
+
+        def wrapped(*args, **kwargs):
+            probe.begin()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                probe.end()
+
+        setattr(obj, method, wrapped)
+        self._restore.append(lambda: setattr(obj, method, original))
+
+    def reset(self) -> None:
+        for p in self.probes.values():
+            p.reset()
+
+    def detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        for undo in self._restore:
+            undo()
+        self._handles.clear()
+        self._restore.clear()
