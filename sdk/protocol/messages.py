@@ -144,6 +144,8 @@ class SetPersona(_Msg):
 
 
 class Close(_Msg):
+    """End a session: the daemon publishes `session_closed` and a `closed` state, then forgets it."""
+
     type: Literal["close"] = "close"
     req: int = 0
     session: str
@@ -163,6 +165,8 @@ class Ping(_Msg):
 
 
 class Welcome(_Msg):
+    """Answer to hello: the chosen version, the media endpoint to SUBscribe to, heartbeat settings."""
+
     type: Literal["welcome"] = "welcome"
     req: int = 0
     version: int
@@ -173,6 +177,8 @@ class Welcome(_Msg):
 
 
 class Opened(_Msg):
+    """Answer to open: the session id and its media topic; `warnings` e.g. about the portrait."""
+
     type: Literal["opened"] = "opened"
     req: int = 0
     session: str
@@ -195,6 +201,8 @@ class Ack(_Msg):
 
 
 class Pong(_Msg):
+    """Answer to ping (also before hello): the number of sessions the daemon serves."""
+
     type: Literal["pong"] = "pong"
     req: int = 0
     sessions: int = 0
@@ -202,6 +210,8 @@ class Pong(_Msg):
 
 
 class Error(_Msg):
+    """A refused request (`req` echoed when it could be read); the daemon goes on."""
+
     type: Literal["error"] = "error"
     req: int = 0
     code: ErrorCode
@@ -253,6 +263,8 @@ class TextPacket(_Media):
 
 
 class EventPacket(_Media):
+    """utterance_start / utterance_end (reason "error: ..." if it failed) / interrupted / session_closed."""
+
     type: Literal["event"] = "event"
     event: Literal["utterance_start", "utterance_end", "interrupted", "session_closed"]
     reason: str = ""

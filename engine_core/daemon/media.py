@@ -1,0 +1,258 @@
+"""The media side of the daemon: per-session timed outboxes and the one thread that owns the XPUB socket.
+
+Session workers put packets into their session's `Outbox` with a wall-clock due time (real-time pacing on
+the session's audio clock); the `MediaPublisher` thread sends every packet when it falls due, assigns the
+per-session `seq`, answers subscriptions with the session's latest `state` (a last-value cache for late
+joiners), publishes a `state` packet about once a second per session, and never blocks: a slow or vanished
+subscriber only fills its own ZeroMQ pipe (SNDHWM), where PUB drops whole messages for it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import zmq
+
+from sdk.protocol import encode_media, topic_for
+from sdk.protocol.messages import (SAMPLE_RATE, AudioPacket, EventPacket, StatePacket, TextPacket,
+                                   VideoPacket)
+
+log = logging.getLogger("xstreamer.daemon.media")
+
+_MODELS = {"audio": AudioPacket, "video": VideoPacket, "text": TextPacket, "event": EventPacket,
+           "state": StatePacket}
+
+
+@dataclass
+class OutItem:
+    """One packet waiting to be published: header fields minus v/session/seq, plus its binary payload."""
+
+    due: float              # time.monotonic() at which to publish
+    pts: int
+    utt: int
+    kind: str               # audio | video | text | event | state
+    fields: dict
+    payload: bytes | None = None
+
+
+class Outbox:
+    """The timed packet queue of one session (filled by its worker, drained by the publisher).
+
+    The session clock maps pts to wall time: due(pts) = t0 + (pts - pts0) / sample_rate. It starts when
+    the first chunk is queued and is re-based when generation falls behind real time, so pts stays
+    continuous on the wire while packets never pile up late.
+    """
+
+    def __init__(self, session: str, sample_rate: int = SAMPLE_RATE):
+        self.session = session
+        self.topic = topic_for(session)
+        self.sample_rate = sample_rate
+        self.lock = threading.Lock()
+        self.items: deque[OutItem] = deque()
+        self.seq = 0                 # next seq (publisher only)
+        self.next_pts = 0            # pts of the next sample to queue
+        self.t0: float | None = None
+        self.pts0 = 0
+        self.last_pts = 0            # pts of the latest published packet
+        self.last_utt = 0
+        self.subscribed = threading.Event()
+        self.finished = False        # no more items will come: remove once drained
+        self.flushed = 0             # packets dropped by interrupt/close flushes
+        self.published = 0
+        self.send_errors = 0
+        self.last_state = 0.0
+        self.state_fn: Callable[[], dict] = lambda: {"state": "idle"}
+
+    def due(self, pts: int) -> float:
+        assert self.t0 is not None
+        return self.t0 + (pts - self.pts0) / self.sample_rate
+
+    def ahead_s(self, now: float) -> float:
+        """How far (seconds) the queued media runs ahead of real time (0 before the clock starts)."""
+        with self.lock:
+            return 0.0 if self.t0 is None else self.due(self.next_pts) - now
+
+    def put_chunk(self, items: list[tuple[int, int, str, dict, bytes | None]], n_samples: int,
+                  late_slack_s: float = 0.08) -> None:
+        """Queue one chunk: items are (offset samples, utt, kind, fields, payload), sorted; pts assigned here."""
+        now = time.monotonic()
+        with self.lock:
+            if self.t0 is None or self.due(self.next_pts) < now - late_slack_s:
+                self.t0, self.pts0 = now, self.next_pts       # start, or re-base after falling behind
+            base = self.next_pts
+            for off, utt, kind, fields, payload in items:
+                pts = base + off
+                self.items.append(OutItem(self.due(pts), pts, utt, kind, fields, payload))
+            self.next_pts = base + n_samples
+
+    def put_now(self, kind: str, utt: int, fields: dict) -> None:
+        """Queue a payload-less packet (event/state) for immediate publication at the current pts."""
+        with self.lock:
+            self.items.append(OutItem(0.0, self.next_pts if self.t0 is not None else 0, utt, kind, fields))
+
+    def flush(self) -> int:
+        """Drop every queued packet (interrupt/close); the pts of the next chunk continues from the last sent."""
+        with self.lock:
+            n = len(self.items)
+            if n:
+                first = self.items[0]
+                self.next_pts = max(first.pts, self.last_pts)
+                if self.t0 is not None and first.due > 0:
+                    self.t0, self.pts0 = first.due, self.next_pts
+                self.items.clear()
+            self.flushed += n
+            return n
+
+    def pop_due(self, now: float) -> tuple[list[OutItem], float | None]:
+        """Items due by `now` (in order) and the due time of the next one."""
+        out: list[OutItem] = []
+        with self.lock:
+            while self.items and self.items[0].due <= now:
+                out.append(self.items.popleft())
+            return out, (self.items[0].due if self.items else None)
+
+
+class MediaPublisher(threading.Thread):
+    """Owns the XPUB socket; publishes every session's packets when due. Thread-safe `add`/`remove`."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, sndhwm: int = 250, state_interval_s: float = 1.0):
+        super().__init__(name="xs-media", daemon=True)
+        self.ctx = ctx
+        self.state_interval_s = state_interval_s
+        self._outboxes: dict[str, Outbox] = {}
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self._ready = threading.Event()
+        self._bind_error: BaseException | None = None
+        self._endpoint_req = endpoint
+        self._sndhwm = sndhwm
+        self.endpoint = ""
+        self.wildcard_subscribers = 0
+
+    # ---- called from other threads
+    def add(self, box: Outbox) -> None:
+        box.last_state = time.monotonic()   # the first state goes to the first subscriber (seq 0)
+        with self._lock:
+            self._outboxes[box.session] = box
+            if self.wildcard_subscribers > 0:
+                box.subscribed.set()
+
+    def remove(self, session: str) -> None:
+        with self._lock:
+            self._outboxes.pop(session, None)
+
+    def start_and_wait(self, timeout: float = 10.0) -> str:
+        """Start the thread, wait until the socket is bound; returns the bound endpoint."""
+        self.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("media publisher did not start")
+        if self._bind_error is not None:
+            raise self._bind_error
+        return self.endpoint
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    # ---- the publisher thread
+    def run(self) -> None:
+        try:
+            sock = self.ctx.socket(zmq.XPUB)
+            sock.setsockopt(zmq.SNDHWM, self._sndhwm)
+            sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.bind(self._endpoint_req)
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except BaseException as exc:  # reported to start_and_wait
+            self._bind_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        try:
+            while not self._halt.is_set():
+                next_due = self._publish_due(sock)
+                wait_ms = 10.0 if next_due is None else max(0.0, min(10.0, (next_due - time.monotonic()) * 1000))
+                if poller.poll(wait_ms):
+                    self._read_subscriptions(sock)
+        finally:
+            sock.close(linger=0)
+
+    def _boxes(self) -> list[Outbox]:
+        with self._lock:
+            return list(self._outboxes.values())
+
+    def _publish_due(self, sock: zmq.Socket) -> float | None:
+        now = time.monotonic()
+        soonest: float | None = None
+        for box in self._boxes():
+            items, nxt = box.pop_due(now)
+            for item in items:
+                self._send(sock, box, item)
+            if nxt is not None:
+                soonest = nxt if soonest is None else min(soonest, nxt)
+            if now - box.last_state >= self.state_interval_s and not box.finished:
+                self._send_state(sock, box)
+            if box.finished and nxt is None:
+                self.remove(box.session)
+        return soonest
+
+    def _send_state(self, sock: zmq.Socket, box: Outbox) -> None:
+        box.last_state = time.monotonic()
+        try:
+            fields = box.state_fn()
+        except Exception:  # a state snapshot must never kill the publisher
+            fields = {"state": "idle"}
+        self._send(sock, box, OutItem(0.0, box.last_pts, box.last_utt, "state", fields))
+
+    def _send(self, sock: zmq.Socket, box: Outbox, item: OutItem) -> None:
+        try:
+            pkt = _MODELS[item.kind](session=box.session, utt=item.utt, seq=box.seq, pts=item.pts, **item.fields)
+            frames = encode_media(pkt, item.payload)
+        except Exception:
+            log.exception("could not encode a %s packet of session %s", item.kind, box.session)
+            return
+        try:
+            sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            box.send_errors += 1
+            return
+        except zmq.ZMQError:
+            log.exception("publish failed")
+            box.send_errors += 1
+            return
+        box.seq += 1
+        box.published += 1
+        if item.kind != "state":
+            box.last_pts = max(box.last_pts, item.pts)
+            box.last_utt = item.utt
+
+    def _read_subscriptions(self, sock: zmq.Socket) -> None:
+        while True:
+            try:
+                msg = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if not msg:
+                continue
+            subscribe, prefix = msg[0] == 1, bytes(msg[1:])
+            if prefix == b"" or prefix == b"x" or prefix == b"xs" or prefix == b"xs1" or prefix == b"xs1/":
+                with self._lock:
+                    self.wildcard_subscribers += 1 if subscribe else -1
+            if not subscribe:
+                continue
+            for box in self._boxes():
+                if box.topic.startswith(prefix):
+                    box.subscribed.set()
+                    self._send_state(sock, box)   # last-value cache for a late joiner
+
+
+def describe(box: Any) -> str:
+    """One log line of a session's publishing counters."""
+    return (f"session {box.session}: published={box.published} flushed={box.flushed} "
+            f"send_errors={box.send_errors}")

@@ -1,0 +1,310 @@
+"""The daemon: one control thread owning the ROUTER socket, one media thread owning the XPUB socket, and one
+worker thread per session (engine_core.daemon.session_worker).
+
+The control loop never dies on a message: every request is decoded and handled inside a catch-all, and a
+bad one gets a typed `error` reply (protocol v1 ErrorCode) while the daemon goes on. Slow engine calls
+(opening a session: portrait analysis; the final chunk of user audio: transcription) run off the control
+thread and post their reply through a queue that the control loop drains.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+import zmq
+
+from sdk.protocol import ProtocolError, decode_client, encode
+from sdk.protocol.messages import (MAX_PORTRAIT_BYTES, SUPPORTED_VERSIONS, Ack, Error, ErrorCode, Opened,
+                                   Pong, Welcome)
+
+from .media import MediaPublisher
+from .session_worker import SessionWorker
+
+log = logging.getLogger("xstreamer.daemon")
+
+SESSION_REQUESTS = ("chat", "speak", "audio", "interrupt", "set_persona", "close")
+
+
+def error_code_of(exc: BaseException) -> ErrorCode:
+    """Map an engine_core.errors exception (its `code`) or any other exception onto a protocol ErrorCode."""
+    if isinstance(exc, ProtocolError):
+        return exc.code
+    code = getattr(exc, "code", None)
+    try:
+        return ErrorCode(code) if isinstance(code, str) else ErrorCode.INTERNAL
+    except ValueError:
+        return ErrorCode.INTERNAL
+
+
+@dataclass
+class _Client:
+    welcomed: bool = False
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class DaemonConfig:
+    """Everything `xstreamer serve` can set."""
+
+    host: str = "127.0.0.1"
+    control_port: int = 7570
+    media_port: int = 7571
+    model_name: str = "default"
+    max_sessions: int = 8
+    session_timeout_s: float = 30.0
+    heartbeat_ms: int = 1000
+    lead_ms: float = 400.0
+    sndhwm: int = 250
+
+
+class Daemon:
+    """`Daemon(engine, config).start()` binds both sockets and starts the threads; `stop()` ends them."""
+
+    def __init__(self, engine: Any, config: DaemonConfig | None = None):
+        self.engine = engine
+        self.cfg = config or DaemonConfig()
+        self.ctx = zmq.Context()
+        self.control_endpoint = ""
+        self.media_endpoint = ""
+        self.workers: dict[str, SessionWorker] = {}
+        self._owner: dict[str, bytes] = {}          # session -> client identity that opened it
+        self._clients: dict[bytes, _Client] = {}
+        self._replies: queue.Queue[tuple[bytes, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xs-slow")
+        self._publisher = MediaPublisher(self.ctx, f"tcp://{self.cfg.host}:{self.cfg.media_port}",
+                                         sndhwm=self.cfg.sndhwm)
+        self._router: zmq.Socket | None = None
+        self._thread: threading.Thread | None = None
+        self.messages = 0
+        self.errors = 0
+
+    # ---- lifecycle
+    def start(self) -> None:
+        self.media_endpoint = self._publisher.start_and_wait()
+        router = self.ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        router.setsockopt(zmq.MAXMSGSIZE, MAX_PORTRAIT_BYTES + 1024 * 1024)
+        router.bind(f"tcp://{self.cfg.host}:{self.cfg.control_port}")
+        self.control_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._router = router   # handed over to the control thread; never touched here again
+        self._thread = threading.Thread(target=self._control_loop, name="xs-control", daemon=True)
+        self._thread.start()
+
+    def ready_line(self) -> str:
+        return (f"xstreamer daemon ready control={self.control_endpoint} media={self.media_endpoint} "
+                f"model={self.cfg.model_name}")
+
+    def wait(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        for w in list(self.workers.values()):
+            w.close("daemon stopping")
+        for w in list(self.workers.values()):
+            w.join(2)
+        time.sleep(0.1)   # let the publisher send the session_closed events
+        self._publisher.stop()
+        self._publisher.join(2)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.ctx.term()
+
+    # ---- the control thread
+    def _control_loop(self) -> None:
+        router = self._router
+        assert router is not None
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        last_sweep = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if poller.poll(20):
+                    for _ in range(64):
+                        try:
+                            frames = router.recv_multipart(zmq.NOBLOCK, copy=True)
+                        except zmq.Again:
+                            break
+                        self._on_message(router, frames)
+                self._drain_replies(router)
+                if time.monotonic() - last_sweep > 0.5:
+                    last_sweep = time.monotonic()
+                    self._sweep_timeouts()
+        finally:
+            router.close(linger=0)
+
+    def _send(self, router: zmq.Socket, ident: bytes, msg: Any) -> None:
+        if isinstance(msg, Error) and msg.session is not None and len(msg.session) > 128:
+            msg = msg.model_copy(update={"session": None})   # never echo huge junk back
+        try:
+            router.send_multipart([ident, *encode(msg)], flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            log.debug("reply to a vanished client dropped")
+
+    def _drain_replies(self, router: zmq.Socket) -> None:
+        while True:
+            try:
+                ident, msg = self._replies.get_nowait()
+            except queue.Empty:
+                return
+            self._send(router, ident, msg)
+
+    def _on_message(self, router: zmq.Socket, frames: list[bytes]) -> None:
+        """Handle one ROUTER message: [identity, header, *blobs]. Never raises."""
+        self.messages += 1
+        ident = frames[0] if frames else b""
+        req = 0
+        try:
+            req = _peek_req(frames[1] if len(frames) > 1 else b"")
+            client = self._clients.setdefault(ident, _Client())
+            client.last_seen = time.monotonic()
+            msg, blobs = decode_client(frames[1:])
+            reply = self._handle(ident, client, msg, blobs)
+        except ProtocolError as exc:
+            self.errors += 1
+            reply = Error(req=req, code=exc.code, message=exc.message[:1000], session=exc.session)
+        except Exception as exc:  # an engine error or a bug: typed reply, daemon goes on
+            self.errors += 1
+            code = error_code_of(exc)
+            if code is ErrorCode.INTERNAL:
+                log.exception("internal error handling a request")
+            reply = Error(req=req, code=code, message=f"{type(exc).__name__}: {exc}"[:1000])
+        if reply is not None:
+            self._send(router, ident, reply)
+
+    def _handle(self, ident: bytes, client: _Client, msg: Any, blobs: list[bytes]) -> Any:
+        kind = msg.type
+        if kind == "hello":
+            common = [v for v in msg.versions if v in SUPPORTED_VERSIONS]
+            if not common:
+                return Error(req=msg.req, code=ErrorCode.UNSUPPORTED_VERSION,
+                             message=f"no common protocol version: client speaks {msg.versions}, "
+                                     f"daemon speaks {list(SUPPORTED_VERSIONS)}")
+            client.welcomed = True
+            return Welcome(req=msg.req, version=max(common), server=f"xstreamer/0.1.0 model={self.cfg.model_name}",
+                           media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
+                           session_timeout_s=self.cfg.session_timeout_s)
+        if kind == "ping":
+            if msg.session is not None and msg.session not in self.workers:
+                return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
+                             session=msg.session)
+            return Pong(req=msg.req, sessions=len(self.workers), state="ok")
+        if not client.welcomed:
+            return Error(req=msg.req, code=ErrorCode.NOT_WELCOMED, message="send hello first")
+        if kind == "open":
+            return self._open(ident, msg, blobs)
+        worker = self.workers.get(msg.session)
+        if worker is None or worker.closing:
+            return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
+                         session=msg.session)
+        if worker.session is None:
+            return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message="session is still opening",
+                         session=msg.session)
+        s = worker.session
+        if kind == "chat":
+            return Ack(req=msg.req, session=msg.session, utt=int(s.chat(msg.text)))
+        if kind == "speak":
+            return Ack(req=msg.req, session=msg.session, utt=int(s.speak(msg.text)))
+        if kind == "audio":
+            pcm = np.frombuffer(blobs[0], dtype="<i2").astype(np.int16)
+            if msg.final:   # transcription: off the control thread
+                self._pool.submit(self._slow_call, ident, msg.req, msg.session,
+                                  lambda: s.hear(pcm, msg.sample_rate, final=True))
+                return None
+            s.hear(pcm, msg.sample_rate, final=False)
+            return Ack(req=msg.req, session=msg.session, utt=0)
+        if kind == "interrupt":
+            worker.interrupt()
+            return Ack(req=msg.req, session=msg.session)
+        if kind == "set_persona":
+            s.set_persona(msg.persona)
+            return Ack(req=msg.req, session=msg.session)
+        if kind == "close":
+            worker.close("client")
+            return Ack(req=msg.req, session=msg.session)
+        return Error(req=msg.req, code=ErrorCode.UNKNOWN_TYPE, message=f"unhandled type {kind!r}")
+
+    def _slow_call(self, ident: bytes, req: int, sid: str, fn: Any) -> None:
+        try:
+            utt = fn()
+            self._replies.put((ident, Ack(req=req, session=sid, utt=int(utt or 0))))
+        except Exception as exc:
+            self._replies.put((ident, Error(req=req, code=error_code_of(exc), message=str(exc)[:1000], session=sid)))
+
+    def _open(self, ident: bytes, msg: Any, blobs: list[bytes]) -> Any:
+        with self._lock:
+            if len(self.workers) >= self.cfg.max_sessions:
+                return Error(req=msg.req, code=ErrorCode.TOO_MANY_SESSIONS,
+                             message=f"the daemon runs at most {self.cfg.max_sessions} sessions")
+            sid = "s" + secrets.token_hex(6)
+            portrait = blobs[0] if (msg.has_portrait and blobs) else None
+            persona = msg.persona
+
+            def reply(ok: bool, payload: Any) -> None:
+                if ok:
+                    self._replies.put((ident, Opened(
+                        req=msg.req, session=sid, topic="xs1/" + sid, sample_rate=int(payload.sample_rate),
+                        fps=int(payload.fps), model=self.cfg.model_name,
+                        warnings=[str(w) for w in getattr(payload, "warnings", [])])))
+                else:
+                    code = error_code_of(payload)
+                    if code is ErrorCode.INTERNAL:
+                        log.error("opening a session failed: %r", payload)
+                    self._replies.put((ident, Error(req=msg.req, code=code, message=str(payload)[:1000])))
+
+            worker = SessionWorker(
+                sid, lambda: self.engine.open_session(portrait=portrait, persona=persona), self._publisher,
+                lead_s=self.cfg.lead_ms / 1000.0, model_name=self.cfg.model_name, reply=reply,
+                on_exit=self._on_worker_exit)
+            self.workers[sid] = worker
+            self._owner[sid] = ident
+        worker.start()
+        return None   # the worker replies (Opened or Error) once the engine session exists
+
+    def _on_worker_exit(self, sid: str) -> None:
+        with self._lock:
+            self.workers.pop(sid, None)
+            self._owner.pop(sid, None)
+
+    def _sweep_timeouts(self) -> None:
+        """Close sessions whose client sent nothing for session_timeout_s; forget silent clients."""
+        now = time.monotonic()
+        timeout = self.cfg.session_timeout_s
+        with self._lock:
+            owned = list(self._owner.items())
+        for sid, ident in owned:
+            client = self._clients.get(ident)
+            if client is None or now - client.last_seen > timeout:
+                w = self.workers.get(sid)
+                if w is not None and not w.closing:
+                    log.info("session %s: client silent for %.0f s, closing", sid, timeout)
+                    w.close("timeout")
+        busy = set(i for _, i in owned)
+        for ident in [i for i, c in self._clients.items() if now - c.last_seen > max(timeout, 60) and i not in busy]:
+            self._clients.pop(ident, None)
+
+
+def _peek_req(raw: bytes) -> int:
+    """Best-effort `req` of a header that may be invalid (so the error reply can be correlated)."""
+    try:
+        if len(raw) > 65536:
+            return 0
+        obj = msgpack.unpackb(raw, raw=False)
+        req = obj.get("req", 0) if isinstance(obj, dict) else 0
+        return req if isinstance(req, int) and not isinstance(req, bool) and 0 <= req < 2 ** 63 else 0
+    except Exception:
+        return 0

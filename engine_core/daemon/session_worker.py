@@ -1,0 +1,169 @@
+"""One thread per daemon session: opens the engine session, then runs the block loop (`next_chunk`) with
+real-time pacing and a bounded lead, turning each AVChunk into timed media packets in the session's Outbox.
+
+Generation runs ahead of publication by at most `lead_s` seconds of media, then waits; an interrupt
+flushes the queued (not yet published) packets so the barge-in takes effect within one chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from sdk.protocol.messages import SAMPLES_PER_FRAME
+
+from .media import MediaPublisher, Outbox, describe
+
+log = logging.getLogger("xstreamer.daemon.session")
+
+# Order of packets sharing one pts: barge-in/start events, text, audio, video, then end events.
+_RANK = {"interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "utterance_end": 5}
+
+
+def chunk_items(chunk: Any) -> tuple[list[tuple[int, int, str, dict, bytes | None]], int]:
+    """AVChunk -> ([(offset samples, utt, kind, fields, payload)], n_samples), in publication order.
+
+    Every 40 ms frame gives one audio packet (882 PCM16 samples) and one video packet (RGB24) with the
+    same pts; texts and events are placed at their own pts (clipped into the chunk).
+    """
+    n = chunk.num_frames
+    n_samples = n * SAMPLES_PER_FRAME
+    audio = np.ascontiguousarray(chunk.audio, dtype="<i2")        # [n * 882] int16
+    frames = np.ascontiguousarray(chunk.frames, dtype=np.uint8)   # [n, 256, 256, 3]
+    if audio.shape != (n_samples,):
+        raise ValueError(f"chunk audio has shape {audio.shape}, expected ({n_samples},)")
+    h, w = int(frames.shape[1]), int(frames.shape[2])
+    keyed: list[tuple[int, int, int, tuple]] = []
+    last = max(0, n_samples - SAMPLES_PER_FRAME)
+    for i in range(n):
+        off = i * SAMPLES_PER_FRAME
+        pcm = audio[off: off + SAMPLES_PER_FRAME].tobytes()
+        keyed.append((off, _RANK["audio"], len(keyed), (off, chunk.utt, "audio", {}, pcm)))
+        keyed.append((off, _RANK["video"], len(keyed),
+                      (off, chunk.utt, "video", {"width": w, "height": h}, frames[i].tobytes())))
+    for t in chunk.texts:
+        off = min(max(0, int(t.pts) - int(chunk.pts)), last)
+        role = t.role if t.role in ("assistant", "user") else "assistant"
+        keyed.append((off, _RANK["text"], len(keyed),
+                      (off, chunk.utt, "text", {"text": str(t.text), "role": role, "final": bool(t.final)}, None)))
+    for e in chunk.events:
+        if e.event not in _RANK:
+            continue
+        off = min(max(0, int(e.pts) - int(chunk.pts)), last)
+        keyed.append((off, _RANK[e.event], len(keyed),
+                      (off, int(e.utt), "event", {"event": e.event, "reason": str(e.reason or "")}, None)))
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed], n_samples
+
+
+class SessionWorker(threading.Thread):
+    """Opens an engine session and feeds its chunks into an Outbox until closed.
+
+    `reply(ok: bool, payload)` is called exactly once, from this thread, when the open succeeded
+    (payload = the engine session) or failed (payload = the exception).
+    """
+
+    def __init__(self, sid: str, opener: Callable[[], Any], publisher: MediaPublisher, *, lead_s: float,
+                 model_name: str, reply: Callable[[bool, Any], None], on_exit: Callable[[str], None],
+                 subscribe_wait_s: float = 1.5):
+        super().__init__(name=f"xs-session-{sid}", daemon=True)
+        self.sid = sid
+        self.opener = opener
+        self.publisher = publisher
+        self.lead_s = lead_s
+        self.model_name = model_name
+        self.reply = reply
+        self.on_exit = on_exit
+        self.subscribe_wait_s = subscribe_wait_s
+        self.session: Any = None
+        self.outbox = Outbox(sid)
+        self.outbox.state_fn = self._state
+        self._closing = threading.Event()
+        self._wake = threading.Event()
+        self.close_reason = "client"
+        self.gen_fps = 0.0
+        self.chunks = 0
+
+    # ---- called from the control thread
+    def interrupt(self) -> None:
+        """Barge-in: stop the reply in the engine and drop every queued packet."""
+        if self.session is not None:
+            self.session.interrupt()
+        self.outbox.flush()
+        self._wake.set()
+
+    def close(self, reason: str = "client") -> None:
+        """Ask the worker to stop; it publishes `session_closed` and a final `closed` state, then exits."""
+        self.close_reason = reason
+        self._closing.set()
+        self._wake.set()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    # ---- the worker thread
+    def _state(self) -> dict:
+        box = self.outbox
+        state = "closed" if self._closing.is_set() else str(getattr(self.session, "state", "idle"))
+        if state not in ("idle", "thinking", "speaking", "closed"):
+            state = "idle"
+        lead = max(0.0, box.ahead_s(time.monotonic())) * 1000.0
+        return {"state": state, "fps": round(self.gen_fps, 2), "lead_ms": round(lead, 1), "model": self.model_name}
+
+    def run(self) -> None:
+        try:
+            self.session = self.opener()
+        except BaseException as exc:  # reported to the client as a typed error
+            self.reply(False, exc)
+            self.on_exit(self.sid)
+            return
+        self.publisher.add(self.outbox)
+        self.reply(True, self.session)
+        try:
+            self.outbox.subscribed.wait(self.subscribe_wait_s)   # don't stream into the void at start
+            self._loop()
+        except Exception as exc:
+            log.exception("session %s failed", self.sid)
+            self.close_reason = f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self._finish()
+
+    def _loop(self) -> None:
+        box = self.outbox
+        t_last = time.monotonic()
+        while not self._closing.is_set():
+            # Bounded lead: wait while the queued media runs more than lead_s ahead of real time.
+            ahead = box.ahead_s(time.monotonic())
+            if ahead > self.lead_s:
+                self._wake.wait(min(0.05, ahead - self.lead_s))
+                self._wake.clear()
+                continue
+            chunk = self.session.next_chunk()
+            if self._closing.is_set():
+                break
+            items, n_samples = chunk_items(chunk)
+            box.put_chunk(items, n_samples)
+            now = time.monotonic()
+            dt = max(1e-6, now - t_last)
+            t_last = now
+            fps = chunk.num_frames / dt
+            self.gen_fps = fps if self.chunks == 0 else 0.8 * self.gen_fps + 0.2 * fps
+            self.chunks += 1
+
+    def _finish(self) -> None:
+        box = self.outbox
+        box.flush()
+        box.put_now("event", box.last_utt, {"event": "session_closed", "reason": self.close_reason})
+        box.put_now("state", box.last_utt, {"state": "closed", "fps": 0.0, "lead_ms": 0.0, "model": self.model_name})
+        box.finished = True
+        try:
+            self.session.close()
+        except Exception:
+            log.exception("closing engine session %s", self.sid)
+        log.info("closed (%s): %s", self.close_reason, describe(box))
+        self.on_exit(self.sid)

@@ -1,0 +1,147 @@
+"""The Engine: loads a model (Thinker + Actor + VAE) once and opens streaming Sessions on it.
+
+    engine = Engine.load(model="tiny" | "default" | "paper" | <checkpoint dir>, device="cpu")
+    session = engine.open_session(portrait=png_bytes, persona=Persona(...))
+
+Where the weights come from:
+  - a checkpoint directory: actor.safetensors (config in its metadata) [+ vae.safetensors];
+  - the `default` preset: engine_core/weights/default/ when present, else random init with a warning;
+  - `tiny`: seeded random init (tests); `paper`: needs the GLM-4-Voice and LTX-Video weights on disk
+    (XSTREAMER_GLM4VOICE_DIR, XSTREAMER_LTX_VAE_DIR) or a checkpoint directory naming them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine_core.actor.model import Actor
+from engine_core.checkpoint import ACTOR_FILE, VAE_FILE, load_state_checked, read_actor_checkpoint
+from engine_core.config import ModelConfig
+from engine_core.engine.inputs import check_persona, decode_portrait
+from engine_core.errors import BackendUnavailableError
+from engine_core.thinker.base import Thinker
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def build_thinker(cfg: ModelConfig, device: str) -> Thinker:
+    """The Thinker of a config (backends imported lazily: the cascade and glm4voice pull in big packages)."""
+    from engine_core.thinker.registry import load_thinker
+
+    t = cfg.thinker
+    if t.backend == "toy":
+        return load_thinker("toy", hidden_size=t.hidden_size, vocab=t.text_vocab, seed=cfg.seed)
+    if t.backend == "cascade":
+        return load_thinker("cascade")
+    path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
+    if not path:
+        raise BackendUnavailableError("the glm4voice Thinker needs its checkpoint directory: set "
+                                      "XSTREAMER_GLM4VOICE_DIR or thinker.path in the model config")
+    return load_thinker("glm4voice", model_dir=path, device=device)
+
+
+def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: list[str]):
+    """The video VAE of a config: weights from the model dir, the preset's weights dir, or seeded random init."""
+    v = cfg.vae
+    if v.kind == "ltx":
+        from engine_core.codecs.ltx import LTXVideoVAE
+
+        path = v.path or os.environ.get("XSTREAMER_LTX_VAE_DIR")
+        if not path:
+            raise BackendUnavailableError("the paper preset needs the LTX-Video VAE weights (XSTREAMER_LTX_VAE_DIR)")
+        return LTXVideoVAE(path, device=device)
+    from engine_core.codecs.vae import SmallVAE, SmallVAEConfig
+
+    candidates = [Path(v.path)] if v.path else []
+    if model_dir is not None:
+        candidates.append(model_dir / VAE_FILE)
+    if cfg.name == "default":
+        candidates.append(WEIGHTS_DIR / "default" / VAE_FILE)
+    for c in candidates:
+        if c.is_file() or (c.is_dir() and (c / VAE_FILE).is_file()):
+            return SmallVAE.load(c, device=device)
+    torch.manual_seed(cfg.seed)
+    vae = SmallVAE(SmallVAEConfig.from_name(v.preset))
+    if vae.latent_channels != v.latent_channels or vae.spatial_factor != v.spatial_factor:
+        raise BackendUnavailableError(f"SmallVAE preset {v.preset!r} does not match the model's latent shape")
+    if cfg.name != "tiny":
+        warnings.append(f"no trained VAE weights for model {cfg.name!r}: using a random VAE (frames are noise)")
+    return vae.to(device).eval()
+
+
+class Engine:
+    """A loaded model; `open_session` starts a conversation on it."""
+
+    def __init__(self, config: ModelConfig, thinker: Thinker, actor: Actor, vae: Any, device: str,
+                 warnings: list[str] | None = None) -> None:
+        self.config = config
+        self.thinker = thinker
+        self.actor = actor
+        self.vae = vae
+        self.device = device
+        self.warnings = list(warnings or [])
+        self.lock = threading.Lock()          # sessions share the model; the daemon may run several
+
+    @classmethod
+    def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",
+             devices: list[str] | str | None = None, dtype: torch.dtype | None = None) -> Engine:
+        """Load a preset name ("tiny" | "default" | "paper") or a checkpoint directory.
+
+        devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
+        GPUs); overrides
+        `device`. attn_impl: "sdpa" | "reference" (the Actor's attention, for equivalence checks).
+        dtype: the Actor's weights (default float32; bfloat16 for `paper` on CUDA).
+        """
+        thinker_device = device
+        if isinstance(devices, str):
+            devices = [d.strip() for d in devices.split(",") if d.strip()]
+        if devices:
+            thinker_device, device = devices[0], devices[-1]
+        warnings: list[str] = []
+        model_dir: Path | None = None
+        tensors = None
+        if Path(model).is_dir() and (Path(model) / ACTOR_FILE).is_file():
+            model_dir = Path(model)
+            cfg, tensors, _ = read_actor_checkpoint(model_dir)
+        else:
+            cfg = ModelConfig.from_name(model)
+            preset_dir = WEIGHTS_DIR / cfg.name
+            if cfg.name != "tiny" and (preset_dir / ACTOR_FILE).is_file():
+                model_dir = preset_dir
+                cfg, tensors, _ = read_actor_checkpoint(preset_dir)
+        # codec and Thinker first: a missing backend fails fast, before a (possibly huge) Actor is built
+        vae = build_vae(cfg, model_dir, device, warnings)
+        thinker = build_thinker(cfg, thinker_device)
+        if thinker.hidden_size != cfg.thinker.hidden_size:
+            raise BackendUnavailableError(f"Thinker hidden size {thinker.hidden_size} != model config "
+                                          f"{cfg.thinker.hidden_size}")
+        if dtype is None:
+            dtype = torch.bfloat16 if cfg.name == "paper" and str(device).startswith("cuda") else torch.float32
+        torch.manual_seed(cfg.seed)
+        with torch.device(device):
+            actor = Actor(cfg, attn_impl=attn_impl).to(dtype)
+        if tensors is not None:
+            load_state_checked(actor, {k: v.to(dtype) for k, v in tensors.items()}, str(model_dir / ACTOR_FILE))
+        elif cfg.name != "tiny":
+            msg = (f"no trained Actor weights for model {cfg.name!r} (looked in {WEIGHTS_DIR / cfg.name}): "
+                   "using a random Actor (frames are noise)")
+            log.warning(msg)
+            warnings.append(msg)
+        actor = actor.eval()
+        return cls(cfg, thinker, actor, vae, device, warnings)
+
+    def open_session(self, portrait: bytes | None = None, persona=None):
+        """A new Session (PortraitError / PersonaError on bad input)."""
+        from engine_core.engine.session import Session
+
+        persona = check_persona(persona)
+        image, warnings = decode_portrait(portrait, warn_photo=self.config.name != "paper")
+        return Session(self, image, persona, self.warnings + warnings)

@@ -1,0 +1,205 @@
+"""The Thinker side of a session: a background thread that runs the Thinker and queues its speech per frame.
+
+Jobs (chat / speak / hear) run one after the other on the worker thread; each Segment the Thinker yields
+is cut into 40 ms `FrameItem`s (882 samples, one speech-feature row, the hidden states of the tokens
+aligned to that frame, the text that starts there). The block loop takes frames with `take`. `cancel`
+(interrupt) drops the queued frames and jobs and makes the running job's later output vanish.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameItem:
+    """One 40 ms frame of an utterance (utt > 0)."""
+
+    utt: int
+    audio: np.ndarray                 # float32 [882]
+    speech: torch.Tensor              # float32 [S]
+    hidden: torch.Tensor              # float32 [n_tok, Dth] tokens aligned to this frame
+    text: str = ""
+    first: bool = False               # first frame of the utterance
+    last: bool = False                # last frame of the utterance (set when the Thinker finishes)
+
+
+@dataclass
+class _Job:
+    utt: int
+    kind: str                         # "chat" | "speak" | "hear"
+    payload: object
+    generation: int
+
+
+@dataclass
+class FeedNotes:
+    """What the block loop must report besides frames: user transcripts, ends found late, errors."""
+
+    transcripts: list[str] = field(default_factory=list)
+    late_ends: list[int] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+class SpeechFeed:
+    """Runs the Thinker on a worker thread; a frame queue between it and the block loop."""
+
+    def __init__(self, thinker: Thinker, conversation: Conversation) -> None:
+        self.thinker = thinker
+        self.conversation = conversation
+        self._cv = threading.Condition()
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._frames: collections.deque[FrameItem] = collections.deque()
+        self._notes = FeedNotes()
+        self._generation = 0
+        self._active: int = 0          # utt of the running job (0 = none)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="thinker-feed", daemon=True)
+        self._thread.start()
+
+    # -- called from any thread -------------------------------------------------------------------------------
+    def submit(self, utt: int, kind: str, payload: object) -> None:
+        """Queue a job; its frames follow those of earlier jobs."""
+        with self._cv:
+            self._jobs.append(_Job(utt, kind, payload, self._generation))
+            self._cv.notify_all()
+
+    def cancel(self) -> set[int]:
+        """Drop queued frames and jobs and the running job's future output; returns the utterances dropped."""
+        with self._cv:
+            self._generation += 1
+            dropped = {f.utt for f in self._frames} | {j.utt for j in self._jobs}
+            if self._active:
+                dropped.add(self._active)
+            self._frames.clear()
+            self._jobs.clear()
+            self._cv.notify_all()
+            return dropped
+
+    def pending(self) -> bool:
+        """Whether any reply is queued, running or has frames waiting."""
+        with self._cv:
+            return bool(self._jobs or self._active or self._frames)
+
+    def busy_thinking(self) -> bool:
+        """A job runs or waits but has no frames queued yet."""
+        with self._cv:
+            return bool((self._jobs or self._active) and not self._frames)
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._generation += 1
+            self._cv.notify_all()
+        self._thread.join(timeout=5.0)
+
+    # -- called by the block loop -----------------------------------------------------------------------------
+    def take(self, n: int, timeout: float) -> tuple[list[FrameItem], FeedNotes]:
+        """Up to n frames of ONE utterance (waiting up to `timeout` s while a reply is on its way)."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                head_utt = self._frames[0].utt if self._frames else None
+                have = sum(1 for f in self._frames if f.utt == head_utt) if head_utt else 0
+                head_done = head_utt is not None and (self._active != head_utt)
+                if have >= n or head_done or not (self._jobs or self._active):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            out: list[FrameItem] = []
+            head_utt = self._frames[0].utt if self._frames else None
+            have = sum(1 for f in self._frames if f.utt == head_utt) if head_utt else 0
+            starting = bool(self._frames) and self._frames[0].first
+            if starting and have < n and self._active == head_utt:
+                n = 0        # do not open an utterance with a half-empty chunk: wait one more chunk instead
+            while self._frames and len(out) < n and (not out or self._frames[0].utt == out[0].utt):
+                out.append(self._frames.popleft())
+            notes, self._notes = self._notes, FeedNotes()
+            return out, notes
+
+    # -- worker thread ----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._jobs and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                job = self._jobs.popleft()
+                if job.generation != self._generation:
+                    continue
+                self._active = job.utt
+            try:
+                self._do(job)
+            except Exception as e:     # a Thinker failure ends this utterance, not the session
+                log.exception("thinker job %s failed", job.kind)
+                with self._cv:
+                    self._notes.errors.append((job.utt, f"{type(e).__name__}: {e}"))
+            finally:
+                with self._cv:
+                    self._finish(job)
+                    self._active = 0
+                    self._cv.notify_all()
+
+    def _segments(self, job: _Job) -> Iterator[Segment]:
+        if job.kind == "speak":
+            return self.thinker.speak(str(job.payload))
+        if job.kind == "chat":
+            return self.thinker.reply(self.conversation, str(job.payload))
+        pcm, sr = job.payload  # type: ignore[misc]
+        transcript = self.thinker.hear(pcm, sr)
+        with self._cv:
+            if job.generation == self._generation:
+                self._notes.transcripts.append(transcript.text)
+        return self.thinker.reply(self.conversation, transcript.text)
+
+    def _do(self, job: _Job) -> None:
+        first = True
+        for seg in self._segments(job):
+            items = _frames_of(seg, job.utt)
+            if not items:
+                continue
+            items[0].first = first
+            first = False
+            with self._cv:
+                if job.generation != self._generation or self._closed:
+                    return
+                self._frames.extend(items)
+                self._cv.notify_all()
+
+    def _finish(self, job: _Job) -> None:
+        """Mark the utterance's last queued frame (or report the end late when it already left)."""
+        if job.generation != self._generation:
+            return
+        for f in reversed(self._frames):
+            if f.utt == job.utt:
+                f.last = True
+                return
+        self._notes.late_ends.append(job.utt)
+
+
+def _frames_of(seg: Segment, utt: int) -> list[FrameItem]:
+    """Cut a Segment into FrameItems (hidden tokens go to the frame they are aligned to)."""
+    items = []
+    rel = (seg.hidden_frames - seg.start_frame).clamp(0, max(seg.num_frames - 1, 0))
+    for i in range(seg.num_frames):
+        sel = (rel == i).nonzero().flatten()
+        items.append(FrameItem(utt=utt, audio=seg.audio[i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME],
+                               speech=seg.speech_features[i], hidden=seg.hidden[sel],
+                               text=seg.text if i == 0 else ""))
+    return items
+

@@ -1,0 +1,100 @@
+"""Validation of what callers hand the engine: texts, user audio, personas, portraits (typed errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine_core.errors import AudioError, PersonaError, PortraitError, TextError
+
+MAX_TEXT_CHARS = 4000          # as sdk.protocol.messages.MAX_TEXT_CHARS
+MAX_HEAR_RATE = 192_000
+
+
+def check_text(text: Any) -> str:
+    """A non-empty chat/speak text of at most MAX_TEXT_CHARS characters (TextError otherwise)."""
+    if not isinstance(text, str) or not text.strip():
+        raise TextError("the text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextError(f"the text has {len(text)} characters; at most {MAX_TEXT_CHARS} are allowed")
+    return text.strip()
+
+
+def check_audio(pcm: Any, sample_rate: Any, previous_rate: int | None) -> np.ndarray:
+    """int16 (or float in [-1,1]) mono samples -> int16 [n] (AudioError on anything else)."""
+    if not isinstance(pcm, np.ndarray):
+        raise AudioError(f"user audio must be a numpy array, not {type(pcm).__name__}")
+    if pcm.ndim != 1:
+        raise AudioError(f"user audio must be mono (1-D), got shape {pcm.shape}")
+    if not isinstance(sample_rate, (int, np.integer)) or not 8000 <= int(sample_rate) <= MAX_HEAR_RATE:
+        raise AudioError(f"sample rate {sample_rate!r} is not usable (8000..{MAX_HEAR_RATE} Hz)")
+    if previous_rate is not None and int(sample_rate) != previous_rate:
+        raise AudioError(f"sample rate changed mid-utterance ({previous_rate} -> {sample_rate})")
+    if pcm.dtype == np.int16:
+        return pcm
+    if np.issubdtype(pcm.dtype, np.floating):
+        return (np.clip(pcm, -1.0, 1.0) * 32767).round().astype(np.int16)
+    raise AudioError(f"user audio must be int16 PCM (or float), got {pcm.dtype}")
+
+
+def check_persona(persona: Any):
+    """An sdk.protocol.Persona (dict accepted) with a non-blank name and system prompt (PersonaError).
+
+    None -> the default Persona (a plain namespace with its defaults where pydantic is not installed, e.g. on
+    a bare GPU machine running the benchmark).
+    """
+    if persona is None:
+        try:
+            from sdk.protocol.messages import Persona
+        except ImportError:
+            from types import SimpleNamespace
+
+            return SimpleNamespace(name="Avatar", system_prompt="You are a friendly, concise assistant.",
+                                   greeting="", voice="joe", model="default", character=None)
+        return Persona()
+    from pydantic import ValidationError
+
+    from sdk.protocol.messages import Persona
+    if isinstance(persona, dict):
+        try:
+            persona = Persona.model_validate(persona)
+        except ValidationError as e:
+            raise PersonaError(f"invalid persona: {e.errors()[0]['msg']}") from e
+    if not isinstance(persona, Persona):
+        raise PersonaError(f"persona must be an sdk.protocol.Persona, not {type(persona).__name__}")
+    if not (persona.name or "").strip():
+        raise PersonaError("the persona has an empty name")
+    if not (persona.system_prompt or "").strip():
+        raise PersonaError("the persona has an empty system prompt")
+    return persona
+
+
+def default_portrait(size: int = 256) -> np.ndarray:
+    """A deterministic neutral placeholder face (uint8 [size, size, 3]) used when no portrait is given."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = np.empty((size, size, 3), np.float32)
+    img[..., 0], img[..., 1], img[..., 2] = 90 + 60 * yy, 110 + 40 * xx, 150 - 50 * yy
+    face = ((xx - 0.5) / 0.22) ** 2 + ((yy - 0.48) / 0.3) ** 2 < 1
+    img[face] = (224, 186, 160)
+    for ex in (0.42, 0.58):
+        img[((xx - ex) / 0.03) ** 2 + ((yy - 0.42) / 0.02) ** 2 < 1] = (40, 30, 30)
+    img[(np.abs(xx - 0.5) < 0.07) & (np.abs(yy - 0.62) < 0.012)] = (150, 60, 60)
+    return img.astype(np.uint8)
+
+
+def decode_portrait(data: Any, warn_photo: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Portrait bytes -> (uint8 [256,256,3] face crop, warnings); None -> the placeholder (PortraitError).
+
+    `warn_photo`: warn when the portrait looks like a photo (the small presets are trained on stylised
+    characters; the `paper` preset is the route for photos)."""
+    if data is None:
+        return default_portrait(), []
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise PortraitError(f"the portrait must be image file bytes, not {type(data).__name__}")
+    if len(data) == 0:
+        raise PortraitError("the portrait is empty")
+    from engine_core.portrait import load_portrait
+
+    result = load_portrait(bytes(data), warn_photo=warn_photo)
+    return result.image, list(result.warnings)

@@ -1,0 +1,245 @@
+"""A streaming session: the ONE block loop (`next_chunk`) that daemon, `say`, benchmark and eval all call.
+
+`next_chunk` in numbered steps:
+  1. interrupt: cancel the Thinker's output, drop the chunks in flight, note the "interrupted" event;
+  2. gather the conditioning of the chunk that enters the pipeline: its frames from the Thinker feed
+     (speech features, hidden states aligned to frames, audio, text) or silence when nothing is said;
+  3. denoise: one pyramid pass advances every chunk in flight (and writes the previous clean chunk's KV
+     cache at noise 0 in the same pass); after a flush/start the pipeline is refilled (N passes);
+  4. decode the chunk that became clean with the VAE;
+  5. emit it as an AVChunk (pts on the 22,050 Hz clock, continuous);
+  6. advance: the clean chunk is carried at noise 0 by the next pass, which writes its cache.
+The Thinker runs on a background thread (engine_core/engine/feed.py); chat/speak/hear/interrupt/set_persona
+are thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from engine_core.actor.schedule import InFlight, PyramidDenoiser, sigma_schedule
+from engine_core.engine.chunk import AVChunk, EventItem, TextItem
+from engine_core.engine.feed import SpeechFeed
+from engine_core.engine.inputs import check_audio, check_persona, check_text
+from engine_core.thinker.base import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation
+
+if TYPE_CHECKING:
+    from engine_core.engine.engine import Engine
+
+
+@dataclass
+class ChunkMeta:
+    """What a chunk carries besides its latents: audio, text, events (offsets in frames within the chunk)."""
+
+    utt: int
+    audio: np.ndarray                                   # float32 [F * 882]
+    texts: list[tuple[int, str, str]] = field(default_factory=list)   # (frame, role, text)
+    events: list[tuple[int, str, int, str]] = field(default_factory=list)  # (frame, event, utt, reason)
+
+
+class Session:
+    """One avatar conversation (see the module docstring)."""
+
+    sample_rate = SAMPLE_RATE
+    fps = FPS
+
+    def __init__(self, engine: Engine, portrait: np.ndarray, persona, warnings: list[str]) -> None:
+        self.engine = engine
+        self.id = uuid.uuid4().hex[:12]
+        self.warnings = list(warnings)
+        cfg = engine.config
+        self.chunk_frames = cfg.chunk_frames
+        self.persona = persona
+        self._lock = threading.RLock()
+        self._next_utt = 1
+        self._interrupt = False
+        self._speaking: int = 0                     # utterance whose start was emitted and end not yet
+        self._hear_buf: list[np.ndarray] = []
+        self._hear_rate: int | None = None
+        self._notes: list[tuple[int, str, int, str]] = []     # events waiting for the next entering chunk
+        self._user_texts: list[str] = []
+        self._closed = False
+        self.conversation = Conversation(system_prompt=persona.system_prompt)
+        self.feed = SpeechFeed(engine.thinker, self.conversation)
+        dev = engine.device
+        self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
+        with torch.inference_mode():
+            identity = engine.vae.encode(portrait[None]).to(dev)[:1]        # [1, C, h, w]
+        self.portrait = portrait
+        self.cache = engine.actor.new_cache()
+        engine.actor.prefill_identity(self.cache, identity)
+        self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigma_schedule(cfg.steps, cfg.time_shift).to(dev))
+
+    # -- control (any thread) ----------------------------------------------------------------------------------
+    def _new_utt(self) -> int:
+        with self._lock:
+            utt, self._next_utt = self._next_utt, self._next_utt + 1
+            return utt
+
+    def chat(self, text: str) -> int:
+        """Queue a user turn; returns the utterance id of the reply."""
+        text = check_text(text)
+        utt = self._new_utt()
+        self.feed.submit(utt, "chat", text)
+        return utt
+
+    def speak(self, text: str) -> int:
+        """Queue a line spoken verbatim; returns its utterance id."""
+        text = check_text(text)
+        utt = self._new_utt()
+        self.feed.submit(utt, "speak", text)
+        return utt
+
+    def hear(self, pcm: np.ndarray, sample_rate: int, final: bool = False) -> int | None:
+        """Append user voice (int16 mono); on `final` transcribe and answer it. Returns the reply's utt."""
+        pcm = check_audio(pcm, sample_rate, self._hear_rate)
+        with self._lock:
+            self._hear_rate = sample_rate
+            if pcm.size:
+                self._hear_buf.append(pcm)
+            if not final:
+                return None
+            audio = np.concatenate(self._hear_buf) if self._hear_buf else np.zeros(0, np.int16)
+            self._hear_buf, self._hear_rate = [], None
+        if audio.size == 0:
+            from engine_core.errors import AudioError
+
+            raise AudioError("hear(final=True) without any audio")
+        utt = self._new_utt()
+        self.feed.submit(utt, "hear", (audio, sample_rate))
+        return utt
+
+    def interrupt(self) -> None:
+        """Stop the current reply; the next chunk carries an "interrupted" event."""
+        with self._lock:
+            self._interrupt = True
+
+    def set_persona(self, persona) -> None:
+        """Switch persona (system prompt of the next turns)."""
+        persona = check_persona(persona)
+        with self._lock:
+            self.persona = persona
+            self.conversation.system_prompt = persona.system_prompt
+
+    @property
+    def state(self) -> str:
+        """"idle" | "thinking" | "speaking"."""
+        if self._speaking:
+            return "speaking"
+        if self.feed.pending() or any(c.meta.utt for c in self.denoiser.in_flight):
+            return "thinking"
+        return "idle"
+
+    # -- the block loop ----------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def next_chunk(self) -> AVChunk:
+        """Compute and return the next chunk (idle chunks when nothing is said)."""
+        if self._closed:
+            raise RuntimeError("session is closed")
+        # 1. interrupt: drop the Thinker's output and every chunk in flight
+        with self._lock:
+            interrupted, self._interrupt = self._interrupt, False
+        if interrupted:
+            dropped = self.feed.cancel()
+            in_flight = {c.meta.utt for c in self.denoiser.flush() if c.meta.utt}
+            victim = self._speaking or max(dropped | in_flight, default=0)
+            self._notes.append((0, "interrupted", victim, "interrupt"))
+            self._speaking = 0
+        # 2.+3. gather conditioning for the entering chunk and run one pyramid pass (refill: N passes)
+        finished = None
+        wait = self.chunk_frames / self.fps
+        while finished is None:
+            finished = self.denoiser.advance(self._enter_chunk(wait))
+            wait = 0.0
+        # 4. decode the clean chunk
+        frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
+        # 5. emit (6. its KV cache is written by the next pass, at noise 0)
+        return self._emit(finished, frames)
+
+    def _enter_chunk(self, wait: float) -> InFlight:
+        """Step 2: the next chunk's conditioning and noise, taken from the Thinker feed (or silence)."""
+        cfg = self.engine.config
+        f, m, dth = cfg.chunk_frames, cfg.max_hidden_tokens, cfg.thinker.hidden_size
+        items, notes = self.feed.take(f, wait)
+        index = self.denoiser.next_index()
+        meta = ChunkMeta(utt=items[0].utt if items else 0, audio=np.zeros(f * SAMPLES_PER_FRAME, np.float32))
+        meta.events += self._notes
+        self._notes = []
+        meta.texts += [(0, "user", t) for t in notes.transcripts]
+        meta.events += [(0, "utterance_end", u, "") for u in notes.late_ends]
+        meta.events += [(0, "utterance_end", u, "error: " + msg) for u, msg in notes.errors]
+        speech = torch.zeros(f, cfg.thinker.speech_feature_size)
+        hidden = torch.zeros(m, dth)
+        hframes = torch.zeros(m, dtype=torch.long)
+        hmask = torch.zeros(m, dtype=torch.bool)
+        n_tok = 0
+        for i, it in enumerate(items):
+            meta.audio[i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME] = it.audio
+            speech[i] = it.speech
+            if it.first:
+                meta.events.append((i, "utterance_start", it.utt, ""))
+            if it.text:
+                meta.texts.append((i, "assistant", it.text))
+            take = min(it.hidden.shape[0], m - n_tok)
+            hidden[n_tok:n_tok + take] = it.hidden[:take]
+            hframes[n_tok:n_tok + take] = index * f + i
+            hmask[n_tok:n_tok + take] = True
+            n_tok += take
+            if it.last:
+                meta.events.append((i, "utterance_end", it.utt, ""))
+        if not items:
+            speech[:] = self._silence_features()
+        else:
+            speech[len(items):] = self._silence_features()
+        dev = self.engine.device
+        shape = (1, 1, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw)
+        noise = torch.randn(shape, generator=self._gen).to(dev)
+        return InFlight(index=index, x=noise, speech=speech[None, None].to(dev), hidden=hidden[None, None].to(dev),
+                        hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta)
+
+    def _silence_features(self) -> torch.Tensor:
+        """Speech features of one silent frame [S] (cached)."""
+        if not hasattr(self, "_silence"):
+            from engine_core.thinker.features import speech_features
+
+            self._silence = speech_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
+        return self._silence
+
+    def _decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Step 4: latents [Fl, C, h, w] -> uint8 frames [F, 256, 256, 3] (LTX: trimmed/padded to F)."""
+        frames = self.engine.vae.decode_frames(latents)
+        f = self.chunk_frames
+        if frames.shape[0] < f:
+            frames = np.concatenate([frames, np.repeat(frames[-1:], f - frames.shape[0], axis=0)])
+        return frames[:f]
+
+    def _emit(self, chunk: InFlight, frames: np.ndarray) -> AVChunk:
+        """Step 5: the AVChunk of a clean chunk; tracks which utterance is being spoken."""
+        meta: ChunkMeta = chunk.meta
+        pts = chunk.index * self.chunk_frames * SAMPLES_PER_FRAME
+        audio = (np.clip(meta.audio, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+        texts = [TextItem(pts=pts + fr * SAMPLES_PER_FRAME, text=t, role=role, final=role == "user")
+                 for fr, role, t in meta.texts]
+        events = []
+        for fr, ev, utt, reason in sorted(meta.events, key=lambda e: e[0]):
+            events.append(EventItem(pts=pts + fr * SAMPLES_PER_FRAME, event=ev, utt=utt, reason=reason))
+            if ev == "utterance_start":
+                self._speaking = utt
+            elif ev == "utterance_end" and self._speaking == utt:
+                self._speaking = 0
+        return AVChunk(pts=pts, utt=meta.utt, audio=audio, frames=frames, texts=texts, events=events)
+
+    def close(self) -> None:
+        """Stop the Thinker thread and free the cache."""
+        if not self._closed:
+            self._closed = True
+            self.feed.close()
+
+
+__all__ = ["Session", "ChunkMeta"]

@@ -1,0 +1,190 @@
+"""The cascade's language model: SmolLM2-135M-Instruct streaming a reply in speakable pieces.
+
+A manual greedy decode loop with a KV cache feeds each sampled token back immediately, so every
+generated token has its own last-layer hidden state (576-d, after the final norm: what the LM head
+reads). The reply is cut into pieces (sentences, or clauses once they are long enough) as soon as a
+boundary is followed by whitespace, so the voice can start on the first clause while the LM goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from .base import Conversation
+
+BREVITY = "Answer in one or two short, spoken sentences. Do not use lists, markdown or emojis."
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
+_CLAUSE_END = re.compile(r"[,;:—](?=\s)")
+MIN_CLAUSE_CHARS = 24        # a clause shorter than this waits for more text (except the first piece)
+MIN_FIRST_CLAUSE_CHARS = 10
+MAX_PIECE_CHARS = 160        # a piece this long without punctuation is cut at its last space
+
+
+@dataclass
+class Piece:
+    """A speakable stretch of the reply.
+
+    text:        the piece's text (stripped)
+    token_chars: int [n_tok] character index (in `text`) where each token's text begins, clamped >= 0
+    hidden:      float32 [n_tok, hidden_size] last-layer hidden state of each token
+    """
+
+    text: str
+    token_chars: list[int]
+    hidden: torch.Tensor
+
+
+def build_messages(conversation: Conversation, user_text: str) -> list[dict[str, str]]:
+    """Chat messages: persona system prompt (+ brevity rule), past turns, the new user turn."""
+    system = f"{conversation.system_prompt.strip()}\n{BREVITY}".strip()
+    msgs = [{"role": "system", "content": system}]
+    msgs += [{"role": t.role, "content": t.text} for t in conversation.turns]
+    msgs.append({"role": "user", "content": user_text})
+    return msgs
+
+
+def find_boundary(text: str, first: bool) -> int | None:
+    """End index (exclusive) of the first complete piece in `text`, or None if none is complete yet."""
+    m = _SENTENCE_END.search(text)
+    best = m.end() if m else None
+    min_clause = MIN_FIRST_CLAUSE_CHARS if first else MIN_CLAUSE_CHARS
+    for c in _CLAUSE_END.finditer(text):
+        if best is not None and c.end() >= best:
+            break
+        if len(text[:c.end()].strip()) >= min_clause:
+            best = c.end()
+            break
+    if best is None and len(text) > MAX_PIECE_CHARS:
+        cut = text.rfind(" ", 0, MAX_PIECE_CHARS)
+        best = cut if cut > 0 else MAX_PIECE_CHARS
+    return best
+
+
+@torch.inference_mode()
+def decode_step(model, input_ids: torch.Tensor, cache) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward of the LM over `input_ids` [1, n] with `cache` (updated in place).
+
+    Returns (logits [vocab] for the next token, hidden [n, hidden_size] of the input tokens).
+    """
+    out = model.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+    hidden = out.last_hidden_state[0]                      # [n, H]
+    logits = model.lm_head(hidden[-1:]).float()[0]          # [V]
+    return logits, hidden.float()
+
+
+class StreamingLM:
+    """Greedy (or seeded sampling) streaming generation with piece cutting."""
+
+    def __init__(self, model, tokenizer, max_new_tokens: int = 72, repetition_penalty: float = 1.15,
+                 temperature: float = 0.0, seed: int = 0) -> None:
+        self.model, self.tok = model, tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.repetition_penalty = repetition_penalty
+        self.temperature = temperature
+        self.seed = seed
+        self.hidden_size = int(model.config.hidden_size)
+        self.stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+                         if i is not None and i >= 0}
+
+    def _pick(self, logits: torch.Tensor, history: list[int], gen: torch.Generator) -> int:
+        logits = logits.clone()
+        if history and self.repetition_penalty != 1.0:
+            idx = torch.tensor(sorted(set(history)))
+            vals = logits[idx]
+            logits[idx] = torch.where(vals > 0, vals / self.repetition_penalty, vals * self.repetition_penalty)
+        if self.temperature <= 0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=gen))
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> torch.Tensor:
+        """[1, n] token ids of the chat-templated prompt ending with the assistant header."""
+        enc = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+        return enc["input_ids"]
+
+    def stream_pieces(self, messages: list[dict[str, str]]) -> Iterator[Piece]:
+        """Generate the reply to `messages`, yielding each piece as soon as it is complete."""
+        from transformers import DynamicCache
+
+        gen = torch.Generator().manual_seed(self.seed)
+        cache = DynamicCache()
+        logits, _ = decode_step(self.model, self.prompt_ids(messages), cache)
+        tokens: list[int] = []
+        starts: list[int] = []            # char offset of each token in `text`
+        hiddens: list[torch.Tensor] = []
+        text, piece_start, first = "", 0, True
+        while len(tokens) < self.max_new_tokens:
+            t = self._pick(logits, tokens, gen)
+            if t in self.stop_ids:
+                break
+            logits, h = decode_step(self.model, torch.tensor([[t]]), cache)
+            tokens.append(t)
+            hiddens.append(h[0])
+            new_text = self.tok.decode(tokens, skip_special_tokens=True)
+            starts.append(min(len(text), len(new_text)))
+            text = new_text
+            while (end := find_boundary(text[piece_start:], first)) is not None:
+                piece = self._make_piece(text, starts, hiddens, piece_start, piece_start + end)
+                piece_start += end
+                if piece is not None:
+                    first = False
+                    yield piece
+        else:
+            # Ran out of tokens: keep only complete sentences when there are any.
+            m = list(re.finditer(r"[.!?…]", text[piece_start:]))
+            if m:
+                text = text[:piece_start + m[-1].end()]
+        piece = self._make_piece(text, starts, hiddens, piece_start, len(text))
+        if piece is not None:
+            yield piece
+
+    def _make_piece(self, text: str, starts: list[int], hiddens: list[torch.Tensor], a: int, b: int) -> Piece | None:
+        raw = text[a:b]
+        body = raw.strip()
+        if not any(ch.isalnum() for ch in body):
+            return None
+        lead = a + (len(raw) - len(raw.lstrip()))
+        sel, chars = [], []
+        for i, s in enumerate(starts):
+            nxt = starts[i + 1] if i + 1 < len(starts) else len(text)
+            frag = text[s:nxt]
+            first_char = s + (len(frag) - len(frag.lstrip())) if frag.strip() else s
+            if a <= first_char < b:
+                sel.append(i)
+                chars.append(max(0, min(first_char - lead, len(body) - 1)))
+        hidden = torch.stack([hiddens[i] for i in sel]) if sel else torch.zeros(0, self.hidden_size)
+        return Piece(body, chars, hidden)
+
+    @torch.inference_mode()
+    def encode_text(self, text: str) -> tuple[list[int], torch.Tensor]:
+        """One forward pass over `text` alone: (char start of each token, hidden [n_tok, H])."""
+        ids = self.tok(text, add_special_tokens=False)["input_ids"]
+        starts, prev = [], ""
+        for i in range(len(ids)):
+            cur = self.tok.decode(ids[: i + 1], skip_special_tokens=True)
+            frag = cur[len(prev):]
+            starts.append(len(prev) + (len(frag) - len(frag.lstrip())) if frag.strip() else len(prev))
+            prev = cur
+        if not ids:
+            return [], torch.zeros(0, self.hidden_size)
+        out = self.model.model(input_ids=torch.tensor([ids]))
+        return starts, out.last_hidden_state[0].float()
+
+
+def split_text(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the speakable pieces of a complete text."""
+    spans, pos, first = [], 0, True
+    padded = text + " "
+    while pos < len(text):
+        end = find_boundary(padded[pos:], first)
+        end = len(text) - pos if end is None else min(end, len(text) - pos)
+        if any(ch.isalnum() for ch in text[pos:pos + end]):
+            spans.append((pos, pos + end))
+            first = False
+        pos += end
+    return spans

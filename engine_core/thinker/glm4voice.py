@@ -1,0 +1,266 @@
+"""The `glm4voice` Thinker (the paper's): GLM-4-Voice-9B run through transformers' native `GlmForCausalLM`.
+
+Loading: a native GLM checkpoint directory (config.json with model_type "glm", safetensors, tokenizer.json).
+A published ChatGLM-format checkpoint is refused with a pointer to `glm4voice_convert` (we do not run
+remote code; see docs/thinkers.md). `from_config` builds the same classes with random weights at any
+shape (the GPU benchmark uses `paper_config()`).
+
+Decoding: `decode_step` is one small forward (static-KV-cache friendly: explicit cache_position); the
+13 text : 26 audio interleave and the `<|user|>` stop are enforced by logit masks from
+`InterleaveState` (glm4voice_format). Each generated token is fed back, so every token has its own
+last-layer hidden state. Audio tokens (12.5/s) sit two video frames apart; text tokens sit on the frame
+of the audio that follows them. Segments are cut at 10, 20, then 40 audio tokens (the published
+decoder's streaming block sizes) and their audio comes from the GLM-4-Voice decoder adapter; without it
+the Thinker refuses to load unless `allow_silent_audio=True` (then the audio is silence, on purpose).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from engine_core.codecs.speech import Glm4VoiceDecoder, TokenSpeechDecoder
+from engine_core.errors import BackendUnavailableError, CheckpointError, TextError
+
+from .base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript
+from .features import SPEECH_FEATURE_SIZE, speech_features
+from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
+                               format_prompt, is_audio_content)
+from .glm4voice_speech import Glm4VoiceSpeechTokenizer
+
+BLOCK_SCHEDULE = (10, 20, 40)      # audio tokens per emitted segment: first, second, then every later one
+
+
+def paper_config(**overrides):
+    """`GlmConfig` of GLM-4-Voice-9B: hidden 4096, 40 layers, 32 heads, 2 KV groups, FFN 13696, vocab 168,960."""
+    from transformers import GlmConfig
+
+    kw = dict(vocab_size=168960, hidden_size=4096, intermediate_size=13696, num_hidden_layers=40,
+              num_attention_heads=32, num_key_value_heads=2, head_dim=128, rms_norm_eps=1.5625e-07,
+              max_position_embeddings=8192, attention_bias=True, tie_word_embeddings=False,
+              rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})
+    kw.update(overrides)
+    return GlmConfig(**kw)
+
+
+@torch.inference_mode()
+def decode_step(model, input_ids: torch.Tensor, cache, cache_position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward of `model` over input_ids [1, n] at positions cache_position [n], updating `cache`.
+
+    Returns (logits [vocab] float32 of the next token, hidden [n, hidden_size] of the inputs).
+    """
+    out = model.model(input_ids=input_ids, past_key_values=cache, use_cache=True, cache_position=cache_position,
+                      position_ids=cache_position.unsqueeze(0))
+    hidden = out.last_hidden_state[0]                         # [n, H]
+    return model.lm_head(hidden[-1:])[0].float(), hidden
+
+
+def pick_token(logits: torch.Tensor, mask: torch.Tensor, temperature: float, top_p: float,
+               gen: torch.Generator | None) -> int:
+    """Sample (or argmax when temperature <= 0) from logits [V] + additive mask [V]."""
+    logits = logits + mask
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    sorted_p, order = torch.sort(probs, descending=True)
+    keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p        # smallest set with mass >= top_p
+    sorted_p = torch.where(keep, sorted_p, torch.zeros_like(sorted_p))
+    choice = torch.multinomial(sorted_p.cpu(), 1, generator=gen)
+    return int(order[choice.to(order.device)])
+
+
+class Glm4VoiceThinker(Thinker):
+    """GLM-4-Voice as a Thinker. Build it with `from_pretrained(dir, ...)` or `from_config(cfg, ...)`.
+
+    model:              a transformers `GlmForCausalLM`
+    tokenizer:          its tokenizer (None only for random-weight benchmarks: text then decodes to '')
+    vocab:              the token layout (`Glm4VoiceVocab`)
+    speech_decoder:     GLM-4-Voice decoder adapter; None -> BackendUnavailableError unless allow_silent_audio
+    speech_tokenizer:   GLM-4-Voice speech tokenizer adapter for `hear` (None -> hear raises)
+    """
+
+    speech_feature_size = SPEECH_FEATURE_SIZE
+
+    def __init__(self, model, tokenizer, vocab: Glm4VoiceVocab, *, speech_decoder: TokenSpeechDecoder | None = None,
+                 speech_tokenizer: Glm4VoiceSpeechTokenizer | None = None, allow_silent_audio: bool = False,
+                 temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
+                 persona_in_system: bool = True) -> None:
+        if speech_decoder is None and not allow_silent_audio:
+            raise BackendUnavailableError(
+                "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir + code_dir); pass "
+                "allow_silent_audio=True to run with SILENT audio (benchmarks, tests)")
+        self.model, self.tok, self.vocab = model.eval(), tokenizer, vocab
+        self.hidden_size = int(model.config.hidden_size)
+        self.speech_decoder, self.speech_tokenizer = speech_decoder, speech_tokenizer
+        self.silent_audio = speech_decoder is None
+        self.temperature, self.top_p, self.max_new_tokens, self.seed = temperature, top_p, max_new_tokens, seed
+        self.persona_in_system = persona_in_system
+        self.device = next(model.parameters()).device
+        self._masks = vocab.masks(self.device)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, device: str = "cpu", dtype: torch.dtype = torch.bfloat16, *,
+                        decoder_dir: str | Path | None = None, speech_tokenizer_dir: str | Path | None = None,
+                        code_dir: str | Path | None = None, allow_silent_audio: bool = False,
+                        **kw) -> "Glm4VoiceThinker":
+        """Load a native GLM checkpoint directory (+ optional decoder / speech tokenizer adapters)."""
+        from transformers import AutoTokenizer, GlmForCausalLM
+
+        model_dir = Path(model_dir)
+        try:
+            cfg = json.loads((model_dir / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"no readable config.json in {model_dir}: {exc}") from exc
+        if cfg.get("model_type") == "chatglm":
+            raise CheckpointError(
+                f"{model_dir} is a ChatGLM (remote-code) checkpoint; convert it once with "
+                "engine_core.thinker.glm4voice_convert.convert_chatglm_checkpoint(src, dst)")
+        if cfg.get("model_type") != "glm":
+            raise CheckpointError(f"{model_dir}: model_type {cfg.get('model_type')!r}, expected 'glm'")
+        try:
+            tok = AutoTokenizer.from_pretrained(model_dir)
+            model = GlmForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"cannot load GLM checkpoint {model_dir}: {exc}") from exc
+        vocab = Glm4VoiceVocab.from_tokenizer(tok, int(model.config.vocab_size))
+        decoder = Glm4VoiceDecoder(decoder_dir, code_dir, device) if decoder_dir is not None else None
+        speech_tok = (Glm4VoiceSpeechTokenizer(speech_tokenizer_dir, code_dir, device)
+                      if speech_tokenizer_dir is not None else None)
+        return cls(model, tok, vocab, speech_decoder=decoder, speech_tokenizer=speech_tok,
+                   allow_silent_audio=allow_silent_audio, **kw)
+
+    @classmethod
+    def from_config(cls, cfg=None, device: str = "cpu", dtype: torch.dtype = torch.bfloat16, *,
+                    tokenizer=None, allow_silent_audio: bool = False, seed: int = 0, **kw) -> "Glm4VoiceThinker":
+        """Random weights of the same classes at `cfg`'s shape (default `paper_config()`), built on `device`."""
+        from transformers import GlmForCausalLM
+
+        cfg = cfg if cfg is not None else paper_config()
+        torch.manual_seed(seed)
+        with torch.device(device):
+            model = GlmForCausalLM._from_config(cfg, dtype=dtype)
+        vocab = (Glm4VoiceVocab.from_tokenizer(tokenizer, cfg.vocab_size) if tokenizer is not None
+                 else Glm4VoiceVocab.synthetic(cfg.vocab_size, audio_offset=min(151552, cfg.vocab_size // 2),
+                                               num_audio=min(16384, cfg.vocab_size // 4)))
+        return cls(model, tokenizer, vocab, allow_silent_audio=allow_silent_audio, seed=seed, **kw)
+
+    # ------------------------------------------------------------------ prompt + decoding
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """[gMASK]<sop> + the prompt's token ids (a stand-in byte mapping when there is no tokenizer)."""
+        if self.tok is None:        # random-weight benchmark: any deterministic ids in the text range
+            body = [b % max(1, min(self.vocab.audio_offset, 150000)) for b in prompt.encode()]
+        else:
+            body = self.tok.encode(prompt, add_special_tokens=False)
+        return list(self.vocab.prefix_ids) + list(body)
+
+    def generate(self, prompt_ids: list[int], forced_text: list[int] | None = None,
+                 max_new_tokens: int | None = None) -> Iterator[tuple[int, str, torch.Tensor]]:
+        """Yield (token id, kind 'text'|'audio', hidden [H]) for each reply token, stopping at <|user|>.
+
+        forced_text: if given, the text slots are filled with these ids (verbatim speech); the model
+        only chooses the audio tokens; when they run out the text is declared finished.
+        """
+        from transformers import DynamicCache
+
+        limit = max_new_tokens or self.max_new_tokens
+        gen = torch.Generator().manual_seed(self.seed)
+        cache = DynamicCache()
+        ids = torch.tensor([prompt_ids], device=self.device)
+        pos = torch.arange(len(prompt_ids), device=self.device)
+        logits, _ = decode_step(self.model, ids, cache, pos)
+        state, n_pos, forced = InterleaveState(), len(prompt_ids), list(forced_text or [])
+        forced_mode = forced_text is not None
+        for _ in range(limit):
+            key = state.mask_key()
+            if forced_mode and key in ("text", "text_first"):
+                if forced:
+                    t = forced.pop(0)
+                else:
+                    state.finish_text()
+                    key = state.mask_key()
+                    t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
+            else:
+                t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
+            kind = state.advance(t, self.vocab)
+            if kind == "stop":
+                return
+            logits, h = decode_step(self.model, torch.tensor([[t]], device=self.device), cache,
+                                    torch.tensor([n_pos], device=self.device))
+            n_pos += 1
+            yield t, kind, h[0].float().cpu()
+
+    # ------------------------------------------------------------------ segments
+    def _segments(self, tokens: Iterator[tuple[int, str, torch.Tensor]], text_out: list[str]) -> Iterator[Segment]:
+        pending: list[tuple[int, str, torch.Tensor, int]] = []      # (id, kind, hidden, frame)
+        audio_total, n_block, start_frame = 0, 0, 0
+        wave_buf = np.zeros(0, np.float32)
+        stream = self.speech_decoder.start_stream() if self.speech_decoder else None
+
+        def emit(final: bool) -> Segment:
+            nonlocal pending, start_frame, wave_buf, n_block
+            audio_ids = [self.vocab.audio_id(t) for t, k, _, _ in pending if k == "audio"]
+            n_frames = FRAMES_PER_AUDIO_TOKEN * len(audio_ids)
+            if self.speech_decoder is not None and (audio_ids or final):
+                wave_buf = np.concatenate([wave_buf, self.speech_decoder.decode(stream, audio_ids, final)])
+            if final:
+                n_frames = max(n_frames, -(-wave_buf.size // SAMPLES_PER_FRAME), 1)
+            audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
+            take = min(audio.size, wave_buf.size)
+            audio[:take] = np.clip(wave_buf[:take], -1.0, 1.0)
+            wave_buf = wave_buf[take:]
+            text_ids = [t for t, k, _, _ in pending if k == "text"]
+            text = self.tok.decode(text_ids) if (self.tok is not None and text_ids) else ""
+            text_out.append(text)
+            hidden = (torch.stack([h for _, _, h, _ in pending]) if pending
+                      else torch.zeros(0, self.hidden_size))
+            frames = torch.tensor([min(max(f, start_frame), start_frame + n_frames - 1) for *_, f in pending],
+                                  dtype=torch.long)
+            seg = Segment(start_frame=start_frame, num_frames=n_frames, audio=audio, text=text, hidden=hidden,
+                          hidden_frames=frames, speech_features=speech_features(audio))
+            start_frame += n_frames
+            pending, n_block = [], n_block + 1
+            return seg
+
+        for t, kind, h in tokens:
+            pending.append((t, kind, h, FRAMES_PER_AUDIO_TOKEN * audio_total))
+            if kind == "audio":
+                audio_total += 1
+                block = BLOCK_SCHEDULE[min(n_block, len(BLOCK_SCHEDULE) - 1)]
+                if sum(1 for p in pending if p[1] == "audio") >= block:
+                    yield emit(final=False)
+        if pending or (stream is not None and audio_total):
+            yield emit(final=True)
+
+    # ------------------------------------------------------------------ Thinker API
+    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
+        """Answer `user_text` (text, or a voice string from `hear`) in the published prompt format."""
+        if not isinstance(user_text, str) or not user_text.strip():
+            raise TextError("text is empty")
+        persona = conversation.system_prompt if self.persona_in_system else ""
+        prompt = format_prompt(user_text, conversation.turns, persona)
+        texts: list[str] = []
+        try:
+            yield from self._segments(self.generate(self.prompt_ids(prompt)), texts)
+        finally:
+            conversation.add("user", "(voice)" if is_audio_content(user_text) else user_text)
+            conversation.add("assistant", "".join(texts).strip() or "...")
+
+    def speak(self, text: str) -> Iterator[Segment]:
+        """Say `text` verbatim: its tokens are forced into the text slots; the model voices them."""
+        if not isinstance(text, str) or not text.strip():
+            raise TextError("text is empty")
+        forced = (self.tok.encode(text, add_special_tokens=False) if self.tok is not None
+                  else [b % max(1, min(self.vocab.audio_offset, 150000)) for b in text.encode()])
+        prompt = format_prompt(f"Repeat after me: {text}")
+        yield from self._segments(self.generate(self.prompt_ids(prompt), forced_text=forced), [])
+
+    def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
+        """Speech tokens of the user's voice, as the published user-content string (not a text transcript)."""
+        if self.speech_tokenizer is None:
+            raise BackendUnavailableError("glm4voice.hear needs speech_tokenizer_dir and code_dir")
+        return Transcript(text=audio_string(self.speech_tokenizer.tokenize(pcm, sample_rate)))

@@ -1,0 +1,83 @@
+"""The `toy` Thinker of the tiny preset: deterministic, instant, no downloads (tests and live demos).
+
+- chat: replies "You said: <text>." (multi-turn context kept in the Conversation);
+- speech: each word is a run of syllable tones (200 ms each, pitch from the word's hash) + a 40 ms pause;
+- hidden states: a seeded embedding of each word's id (a token per word, aligned to its first frame);
+- hear: "I heard N.N seconds of audio." (a stand-in transcript; real ASR lives in the cascade Thinker).
+One Segment per word, so consumers see segment boundaries that do not align with chunks.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from engine_core.errors import TextError
+from engine_core.thinker.base import SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript
+from engine_core.thinker.features import SPEECH_FEATURE_SIZE, speech_features
+
+FRAMES_PER_SYLLABLE = 5
+PAUSE_FRAMES = 1
+
+
+class ToyThinker(Thinker):
+    """Deterministic stand-in for a language-speech model."""
+
+    def __init__(self, hidden_size: int = 32, vocab: int = 512, seed: int = 0) -> None:
+        self.hidden_size = hidden_size
+        self.speech_feature_size = SPEECH_FEATURE_SIZE
+        self.vocab = vocab
+        g = torch.Generator().manual_seed(seed)
+        self.embedding = torch.randn(vocab, hidden_size, generator=g)      # [V, hidden]
+
+    def token_id(self, word: str) -> int:
+        """Stable id of a word in [0, vocab)."""
+        return zlib.crc32(word.lower().encode()) % self.vocab
+
+    def _word_audio(self, word: str) -> np.ndarray:
+        """float32 [frames * 882] syllable tones of one word followed by a short pause."""
+        syllables = max(1, len(re.findall(r"[aeiouy]+", word.lower())))
+        n_voiced = syllables * FRAMES_PER_SYLLABLE * SAMPLES_PER_FRAME
+        t = np.arange(n_voiced) / SAMPLE_RATE
+        pitch = 110.0 + (zlib.crc32(word.encode()) % 120)
+        seg_len = FRAMES_PER_SYLLABLE * SAMPLES_PER_FRAME
+        env = np.sin(np.pi * (np.arange(n_voiced) % seg_len) / seg_len) ** 2
+        tone = 0.3 * env * (np.sin(2 * np.pi * pitch * t) + 0.5 * np.sin(4 * np.pi * pitch * t))
+        return np.concatenate([tone, np.zeros(PAUSE_FRAMES * SAMPLES_PER_FRAME)]).astype(np.float32)
+
+    def _segments(self, text: str) -> Iterator[Segment]:
+        words = text.split()
+        frame = 0
+        for i, word in enumerate(words):
+            audio = self._word_audio(word)
+            n = audio.size // SAMPLES_PER_FRAME
+            hidden = self.embedding[self.token_id(word)].unsqueeze(0)        # [1, hidden]
+            yield Segment(start_frame=frame, num_frames=n, audio=audio,
+                          text=word if i == 0 else " " + word, hidden=hidden,
+                          hidden_frames=torch.tensor([frame], dtype=torch.long),
+                          speech_features=speech_features(audio))
+            frame += n
+
+    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
+        """Answer "You said: <text>." and record both turns."""
+        if not user_text.strip():
+            raise TextError("chat text is empty")
+        answer = f"You said: {user_text.strip()}."
+        conversation.add("user", user_text)
+        conversation.add("assistant", answer)
+        return self._segments(answer)
+
+    def speak(self, text: str) -> Iterator[Segment]:
+        """Say `text` verbatim."""
+        if not text.strip():
+            raise TextError("speak text is empty")
+        return self._segments(text.strip())
+
+    def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
+        """A deterministic stand-in transcript naming the audio's duration."""
+        seconds = len(pcm) / float(sample_rate)
+        return Transcript(text=f"I heard {seconds:.1f} seconds of audio.")

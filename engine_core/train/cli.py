@@ -1,0 +1,58 @@
+"""`xstreamer train`: train the Actor (diffusion forcing) or the VAE on a dataset directory.
+
+    xstreamer train --what actor|vae --data DIR --preset P --out DIR [--resume] [--max-minutes M]
+                    [--steps N] [--device cuda] [--batch B] [--lr LR] [--vae PATH] [--no-progress]
+
+Prints one JSON line with the result and writes OUT/loss.png. `--max-minutes` ends the run with its state
+saved; run again with `--resume` to continue (how long trainings are split into <= 8-minute pieces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `xstreamer train`."""
+    parser.add_argument("--what", choices=("actor", "vae"), default="actor", help="which model to train")
+    parser.add_argument("--data", required=True, help="corpus directory with manifest.json")
+    parser.add_argument("--preset", default="default", help="model preset: tiny | default (| paper for actor)")
+    parser.add_argument("--out", required=True, help="output directory (weights, state, loss.jsonl, loss.png)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this run")
+    parser.add_argument("--steps", type=int, default=None, help="total optimiser steps")
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--vae", default=None, help="actor: frozen VAE weights (vae.safetensors or its dir)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the training; returns 0 (errors propagate as typed exceptions)."""
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.what == "vae":
+        from engine_core.train.vae import train_vae
+
+        kw = {k: v for k, v in (("steps", args.steps), ("batch", args.batch)) if v is not None}
+        res = train_vae(args.data, args.out, args.preset, device, args.max_minutes, resume=args.resume,
+                        progress=not args.no_progress, **kw)
+    else:
+        from engine_core.train.actor import ActorTrainOptions, train_actor
+        from engine_core.train.plot import plot_loss
+
+        opt = ActorTrainOptions()
+        for name in ("steps", "batch", "lr"):
+            if getattr(args, name) is not None:
+                setattr(opt, name, getattr(args, name))
+        res = train_actor(args.data, args.out, args.preset, device, args.max_minutes, resume=args.resume,
+                          vae_path=args.vae, options=opt, progress=not args.no_progress)
+        try:
+            res["plot"] = str(plot_loss(f"{args.out}/loss.jsonl"))
+        except ValueError:
+            pass
+    print(json.dumps(res))
+    return 0

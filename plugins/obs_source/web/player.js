@@ -1,0 +1,248 @@
+/* xstreamer OBS page: WebSocket client of the bridge, canvas renderer and AudioWorklet player.
+ *
+ * Audio is the master clock: the worklet reports the pts of the next sample it will play (it only advances
+ * with samples actually played); on each animation frame the newest video frame with pts <= that clock is
+ * painted. The canvas is cleared (transparent) when no frame has been due for CLEAR_AFTER_MS.
+ * URL parameters: overlay=1 (fps / latency / A/V overlay), buffer=MS (audio prebuffer, default 100),
+ * ws=URL (WebSocket address; default ws://<this host>/ws).
+ * Statistics for scripts: window.xstreamerStats (also sent to the bridge once a second, see GET /stats).
+ */
+(function () {
+  'use strict';
+  const params = new URLSearchParams(location.search);
+  const OVERLAY = params.get('overlay') === '1';
+  const PREBUFFER_MS = Math.max(20, Number(params.get('buffer') || 100));
+  const WS_URL = params.get('ws') || ('ws://' + location.host + '/ws');
+  const CLEAR_AFTER_MS = 250;
+  const STALE_FRAMES = 1;           // a frame whose slot the audio clock has already passed is dropped, not shown
+  const MAX_VIDEO_QUEUE = 250;      // 10 s at 25 fps
+  const FALLBACK_AFTER_MS = 1500;   // audio context not running by then -> wall-clock fallback
+  const VIDEO_ONLY_MS = 300;        // video and no audio packet for this long: the page feeds silence
+
+  const stats = {
+    connected: false, daemonConnected: false, session: null, reconnects: 0, sessions: 0,
+    framesReceived: 0, framesPainted: 0, framesSkipped: 0, audioPackets: 0,
+    audioClockSamples: 0, skippedSamples: 0, clockPts: 0, bufferedMs: 0, underruns: 0, audioState: 'none',
+    avOffsetMs: null, avOffsetMaxAbsMs: null, fps: 0, latencyMs: null, latencyAvgMs: null,
+    transportMs: null, muted: false, cleared: true, errors: 0, utt: null,
+  };
+  window.xstreamerStats = stats;
+  // per painted frame (last TRACE_MAX): published->painted ms, published->received ms, A/V offset ms
+  const trace = { latencyMs: [], transportMs: [], avOffsetMs: [] };
+  window.xstreamerTrace = trace;
+  const TRACE_MAX = 5000;
+
+  const canvas = document.getElementById('stage');
+  const ctx = canvas.getContext('2d');
+  const overlay = document.getElementById('overlay');
+  if (OVERLAY) overlay.style.display = 'block';
+
+  let sr = 22050, spf = 882;
+  let ws = null, backoff = 100, everConnected = false, epoch = null;
+  let audio = null;           // {ctx, node, gain}
+  let audioClock = null;      // last worklet report
+  let fallback = { on: false, anchored: false, pts0: 0, t0: 0, maxPts: 0 };
+  let video = [];             // [{pts, utt, publishedMs, rgb}] sorted by pts
+  let shownPts = -1, lastPaintMs = 0, image = null, lastAudioMs = -1e9;
+  const paintTimes = [], latencies = [], offsets = [];
+
+  function nowWall() { return performance.timeOrigin + performance.now(); }
+
+  // ---- audio ---------------------------------------------------------------------------------------
+  async function startAudio(rate) {
+    if (audio && audio.ctx.sampleRate === rate) return;
+    if (audio) { try { audio.ctx.close(); } catch (e) { /* already closed */ } }
+    audio = null; audioClock = null;
+    try {
+      const actx = new AudioContext({ sampleRate: rate, latencyHint: 'interactive' });
+      await actx.audioWorklet.addModule('audio-worklet.js');
+      const node = new AudioWorkletNode(actx, 'xstreamer-player', {
+        numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2],
+        processorOptions: { prebuffer: Math.round(rate * PREBUFFER_MS / 1000), capacity: rate * 30 },
+      });
+      node.port.onmessage = (e) => { if (e.data.type === 'clock') audioClock = e.data; };
+      node.connect(actx.destination);
+      audio = { ctx: actx, node: node };
+      node.port.postMessage({ type: 'gain', gain: stats.muted ? 0 : 1 });
+      actx.onstatechange = () => { stats.audioState = actx.state; };
+      stats.audioState = actx.state;
+      if (actx.state !== 'running') actx.resume().catch(() => {});
+      setTimeout(() => {
+        if (audio && audio.ctx === actx && actx.state !== 'running') { fallback.on = true; stats.audioState = 'wallclock'; }
+      }, FALLBACK_AFTER_MS);
+    } catch (err) {
+      console.warn('xstreamer: no AudioWorklet, using the wall clock', err);
+      fallback.on = true; stats.audioState = 'wallclock'; stats.errors++;
+    }
+  }
+  const resume = () => { if (audio && audio.ctx.state !== 'running') audio.ctx.resume().catch(() => {}); };
+  window.addEventListener('click', resume);
+  window.addEventListener('keydown', resume);
+
+  function post(msg, transfer) { if (audio) audio.node.port.postMessage(msg, transfer || []); }
+
+  function onAudio(h, payload) {
+    stats.audioPackets++;
+    lastAudioMs = performance.now();
+    const n = payload.byteLength >> 1;
+    const pcm = new DataView(payload.buffer, payload.byteOffset, n * 2);
+    const f = new Float32Array(n);
+    for (let i = 0; i < n; i++) f[i] = pcm.getInt16(2 * i, true) / 32768;
+    if (fallbackActive()) onAudioClock(h.pts, n);
+    post({ type: 'push', pts: h.pts, samples: f }, [f.buffer]);
+  }
+
+  function onAudioClock(pts, n) { // wall-clock fallback: the clock runs from the first queued sample on
+    const now = performance.now();
+    if (!fallback.anchored || fallbackClock(now) >= fallback.maxPts || pts > fallback.maxPts + sr) {
+      fallback.anchored = true; fallback.pts0 = pts - Math.round(sr * PREBUFFER_MS / 1000); fallback.t0 = now;
+    }
+    fallback.maxPts = Math.max(fallback.maxPts, pts + n);
+  }
+
+  function fallbackActive() { return fallback.on && !(audio && audio.ctx.state === 'running'); }
+  function fallbackClock(now) {
+    if (!fallback.anchored) return 0;
+    return Math.min(fallback.maxPts, fallback.pts0 + (now - fallback.t0) * sr / 1000);
+  }
+  function clockPts(now) {
+    if (fallbackActive()) return fallbackClock(now);
+    return audioClock ? audioClock.pts : 0;
+  }
+
+  function flushAll() {
+    video = []; shownPts = -1;
+    post({ type: 'flush' });
+    fallback.anchored = false; fallback.maxPts = 0;
+  }
+
+  // ---- video ---------------------------------------------------------------------------------------
+  function onVideo(h, payload, publishedMs) {
+    stats.framesReceived++;
+    if (performance.now() - lastAudioMs > VIDEO_ONLY_MS) {
+      // video without voice (an idle animation): silence keeps the audio clock, and so the frames, moving
+      const n = spf, f = new Float32Array(n);
+      post({ type: 'push', pts: h.pts, samples: f }, [f.buffer]);
+      if (fallbackActive()) onAudioClock(h.pts, n);
+    }
+    const f = { pts: h.pts, utt: h.utt, publishedMs: publishedMs, receivedMs: nowWall(), rgb: payload,
+      w: h.width, h: h.height };
+    let i = video.length;
+    while (i > 0 && video[i - 1].pts > f.pts) i--;
+    video.splice(i, 0, f);
+    if (video.length > MAX_VIDEO_QUEUE) { video.shift(); stats.framesSkipped++; }
+  }
+
+  function paint(f) {
+    if (canvas.width !== f.w || canvas.height !== f.h) { canvas.width = f.w; canvas.height = f.h; image = null; }
+    if (!image) image = ctx.createImageData(f.w, f.h);
+    const dst = image.data, src = f.rgb, n = f.w * f.h;
+    for (let i = 0, j = 0, k = 0; i < n; i++, j += 4, k += 3) {
+      dst[j] = src[k]; dst[j + 1] = src[k + 1]; dst[j + 2] = src[k + 2]; dst[j + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+  }
+
+  function tick() {
+    requestAnimationFrame(tick);
+    const now = performance.now();
+    const clock = clockPts(now);
+    stats.clockPts = Math.round(clock);
+    if (audioClock) {
+      stats.audioClockSamples = audioClock.played;
+      stats.bufferedMs = Math.round(audioClock.buffered * 1000 / sr);
+      stats.underruns = audioClock.underruns;
+      stats.skippedSamples = audioClock.skipped;
+    }
+    let due = -1;
+    for (let i = 0; i < video.length && video[i].pts <= clock; i++) due = i;
+    if (due >= 0) {
+      const f = video[due];
+      stats.framesSkipped += due;
+      video.splice(0, due + 1);
+      if (clock - f.pts >= STALE_FRAMES * spf) {
+        stats.framesSkipped++;
+      } else if (f.pts !== shownPts) {
+        paint(f);
+        shownPts = f.pts; lastPaintMs = now; stats.cleared = false; stats.utt = f.utt;
+        stats.framesPainted++;
+        const wall = nowWall();
+        stats.latencyMs = Math.round((wall - f.publishedMs) * 10) / 10;
+        const off = (f.pts - clock) * 1000 / sr;
+        stats.avOffsetMs = Math.round(off * 10) / 10;
+        paintTimes.push(now); latencies.push(stats.latencyMs); offsets.push(Math.abs(off));
+        if (trace.latencyMs.length >= TRACE_MAX) { trace.latencyMs.shift(); trace.transportMs.shift(); trace.avOffsetMs.shift(); }
+        trace.latencyMs.push(wall - f.publishedMs); trace.transportMs.push(f.receivedMs - f.publishedMs);
+        trace.avOffsetMs.push(off);
+      }
+    }
+    while (paintTimes.length && now - paintTimes[0] > 1000) { paintTimes.shift(); latencies.shift(); offsets.shift(); }
+    stats.fps = paintTimes.length;
+    stats.latencyAvgMs = latencies.length ? Math.round(latencies.reduce((a, b) => a + b, 0) / latencies.length) : null;
+    stats.avOffsetMaxAbsMs = offsets.length ? Math.round(Math.max.apply(null, offsets) * 10) / 10 : null;
+    if (!stats.cleared && now - lastPaintMs > CLEAR_AFTER_MS) {
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      stats.cleared = true;
+    }
+    if (OVERLAY) {
+      overlay.textContent = (stats.connected ? (stats.daemonConnected ? 'live' : 'no daemon') : 'no bridge') +
+        '  fps ' + stats.fps + '  latency ' + (stats.latencyAvgMs === null ? '-' : stats.latencyAvgMs + ' ms') +
+        '  A/V ' + (stats.avOffsetMs === null ? '-' : stats.avOffsetMs + ' ms') + (stats.muted ? '  muted' : '');
+    }
+  }
+
+  // ---- bridge connection ---------------------------------------------------------------------------
+  function onControl(m) {
+    if (m.type === 'session') {
+      stats.daemonConnected = true;
+      if (m.session !== stats.session || m.epoch !== epoch) { stats.sessions++; flushAll(); }
+      stats.session = m.session; epoch = m.epoch;
+      sr = m.sample_rate; spf = Math.round(sr / m.fps);
+      startAudio(sr);
+    } else if (m.type === 'daemon') {
+      stats.daemonConnected = !!m.connected;
+      if (!m.connected) flushAll();
+    } else if (m.type === 'flush') {
+      flushAll();
+    } else if (m.type === 'mute') {
+      stats.muted = !!m.muted;
+      post({ type: 'gain', gain: stats.muted ? 0 : 1 });
+    }
+  }
+
+  function onMedia(buf) {
+    let fr;
+    try { fr = XSFraming.parseFrame(buf); } catch (err) { stats.errors++; return; }
+    const h = fr.header;
+    if (XSFraming.validateMedia(h, fr.payload.byteLength) !== null) { stats.errors++; return; }
+    stats.transportMs = Math.round((nowWall() - fr.publishedMs) * 10) / 10;
+    if (h.type === 'audio') onAudio(h, fr.payload);
+    else if (h.type === 'video') onVideo(h, fr.payload, fr.publishedMs);
+    else if (h.type === 'event' && (h.event === 'interrupted' || h.event === 'session_closed')) flushAll();
+  }
+
+  function connect() {
+    ws = new WebSocket(WS_URL);
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      if (everConnected) stats.reconnects++;
+      everConnected = true; stats.connected = true; backoff = 100;
+    };
+    ws.onmessage = (e) => {
+      if (typeof e.data === 'string') { try { onControl(JSON.parse(e.data)); } catch (err) { stats.errors++; } }
+      else onMedia(e.data);
+    };
+    ws.onclose = () => {
+      stats.connected = false; stats.daemonConnected = false;
+      setTimeout(connect, backoff);
+      backoff = Math.min(1000, backoff * 2);
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  setInterval(() => {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'stats', stats: stats }));
+  }, 1000);
+  connect();
+  requestAnimationFrame(tick);
+})();

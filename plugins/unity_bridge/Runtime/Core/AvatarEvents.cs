@@ -1,0 +1,70 @@
+// Options, connection states and the events AvatarStreamCore queues for the consumer's thread.
+using System;
+
+namespace Xstreamer.Avatar.Core
+{
+    /// <summary>Link state as seen by the client.</summary>
+    public enum ConnectionState { Disconnected, Connecting, Connected, Ready, Closed }
+
+    /// <summary>What an <see cref="AvatarEvent"/> reports.</summary>
+    public enum AvatarEventKind
+    {
+        ConnectionChanged, SessionOpened, Ack, UtteranceStart, UtteranceEnd, Interrupted, Text, Error, SessionClosed,
+    }
+
+    /// <summary>An event produced on the network thread and dispatched on the consumer's thread.</summary>
+    public sealed class AvatarEvent
+    {
+        public AvatarEventKind Kind;
+        public ConnectionState State;
+        public long Utt, Req, Pts;
+        public string Session, Role, Text, Code;
+        public bool Final;
+
+        public override string ToString()
+        {
+            return Kind + " utt=" + Utt + (Text != null ? " text=" + Text : "") + (Code != null ? " code=" + Code : "");
+        }
+    }
+
+    /// <summary>Settings of an <see cref="AvatarStreamCore"/>.</summary>
+    public sealed class AvatarStreamOptions
+    {
+        /// <summary>The daemon's control endpoint (ROUTER), e.g. tcp://127.0.0.1:7570.</summary>
+        public string ControlEndpoint = "tcp://127.0.0.1:7570";
+        public string ClientName = "xstreamer-unity/0.1.0";
+        public Persona Persona = new Persona();
+        /// <summary>Portrait image file bytes (PNG/JPEG), or null for the persona's default.</summary>
+        public byte[] Portrait;
+        /// <summary>Jitter buffer target (see <see cref="LatencyPresets"/>).</summary>
+        public int JitterTargetMs = 160;
+        public int OutputSampleRate = 48000;
+        /// <summary>How long to wait for welcome before reconnecting.</summary>
+        public int HelloTimeoutMs = 3000;
+        /// <summary>How long to wait for opened (portrait analysis may take a while).</summary>
+        public int OpenTimeoutMs = 30000;
+        /// <summary>Silence on both sockets for this long means the daemon is gone: reconnect.</summary>
+        public int LivenessTimeoutMs = 3000;
+        /// <summary>Pause between reconnect attempts.</summary>
+        public int ReconnectDelayMs = 250;
+        /// <summary>Creates the transport (default: libzmq via P/Invoke).</summary>
+        public Func<ITransport> TransportFactory;
+    }
+
+    /// <summary>Latency presets: the jitter buffer target in milliseconds.</summary>
+    public enum LatencyPreset { Low, Balanced, Safe }
+
+    public static class LatencyPresets
+    {
+        /// <summary>Low 80 ms, Balanced 160 ms, Safe 320 ms of audio buffered before playback.</summary>
+        public static int TargetMs(LatencyPreset p)
+        {
+            switch (p)
+            {
+                case LatencyPreset.Low: return 80;
+                case LatencyPreset.Safe: return 320;
+                default: return 160;
+            }
+        }
+    }
+}

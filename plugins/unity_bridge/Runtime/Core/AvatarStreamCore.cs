@@ -1,0 +1,378 @@
+// The Unity-independent client: a network thread that speaks protocol v1 to the daemon (hello, open,
+// requests, heartbeats, reconnect after a daemon restart) and feeds the audio jitter buffer and the video
+// frame queue. The thread never calls into Unity: events are queued and raised by DispatchEvents() on
+// the caller's thread (Unity: from Update()).
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+
+namespace Xstreamer.Avatar.Core
+{
+    /// <summary>Connects to an xstreamer daemon and streams one avatar session.</summary>
+    public sealed class AvatarStreamCore : IDisposable
+    {
+        private readonly AvatarStreamOptions _opt;
+        private readonly Queue<AvatarEvent> _events = new Queue<AvatarEvent>();
+        private readonly Queue<Func<string, byte[]>> _pending = new Queue<Func<string, byte[]>>();
+        private readonly ManualResetEvent _wake = new ManualResetEvent(false);
+        private Thread _thread;
+        private volatile bool _stop;
+        private long _req;
+        private long _droppedUtt = -1;
+        private long _latestUtt;
+        private long _lastSeq = -1;
+        private volatile int _state = (int)ConnectionState.Disconnected;
+        private string _session;
+
+        public AvatarStreamCore(AvatarStreamOptions options)
+        {
+            _opt = options ?? new AvatarStreamOptions();
+            Audio = new AudioJitterBuffer(_opt.JitterTargetMs, _opt.OutputSampleRate);
+            Video = new VideoFrameQueue();
+        }
+
+        /// <summary>Audio jitter buffer; the audio thread calls Audio.Read and its Clock is the master clock.</summary>
+        public AudioJitterBuffer Audio { get; private set; }
+        /// <summary>Frames waiting for their pts; take with Video.TakeDue(Audio.Clock.Pts).</summary>
+        public VideoFrameQueue Video { get; private set; }
+        public ConnectionState State { get { return (ConnectionState)_state; } }
+        /// <summary>The open session id (null until opened).</summary>
+        public string Session { get { return Volatile.Read(ref _session); } }
+        /// <summary>Media packets missing (seq gaps), and packets dropped after an interrupt.</summary>
+        public int PacketsLost, PacketsDiscarded, Reconnects;
+        /// <summary>Last daemon state string ("idle", "speaking", ...).</summary>
+        public volatile string DaemonState = "";
+
+        /// <summary>Optional raw media hook, called ON THE NETWORK THREAD (never touch Unity from it).</summary>
+        public Action<MediaPacket, byte[]> MediaObserver;
+
+        public event Action<ConnectionState> ConnectionChanged;
+        public event Action<string> SessionOpened;
+        public event Action<long, long> Acked;                // req, utt
+        public event Action<long> UtteranceStarted, UtteranceEnded, Interrupted;
+        public event Action<string, string, bool, long> TextReceived;   // role, text, final, utt
+        public event Action<string, string> ErrorReceived;   // code, message
+
+        /// <summary>Start the network thread (idempotent).</summary>
+        public void Start()
+        {
+            if (_thread != null) return;
+            _thread = new Thread(Run) { IsBackground = true, Name = "xstreamer-net" };
+            _thread.Start();
+        }
+
+        // -------------------------------------------------------------------------------------------
+        // Requests (any thread). They are sent once a session is open; they return the request id.
+
+        /// <summary>The avatar says <paramref name="text"/> verbatim.</summary>
+        public long Say(string text) { return Enqueue(req => s => ProtocolCodec.EncodeText("speak", req, s, text), text); }
+
+        /// <summary>A user turn: the persona answers it.</summary>
+        public long Chat(string text) { return Enqueue(req => s => ProtocolCodec.EncodeText("chat", req, s, text), text); }
+
+        /// <summary>Replace the persona (takes effect at the next turn).</summary>
+        public long SetPersona(Persona p)
+        {
+            _opt.Persona = p;   // also used when the session is re-opened after a reconnect
+            return Enqueue(req => s => ProtocolCodec.EncodeSetPersona(req, s, p), null);
+        }
+
+        /// <summary>Barge-in: local audio/video of the current reply is dropped now, the daemon is told to stop.</summary>
+        public long Interrupt()
+        {
+            long utt = Interlocked.Read(ref _latestUtt);
+            if (utt > 0) Interlocked.Exchange(ref _droppedUtt, utt);
+            Audio.Flush();
+            Video.Flush();
+            return Enqueue(req => s => ProtocolCodec.EncodeSessionOnly("interrupt", req, s), null);
+        }
+
+        private long Enqueue(Func<long, Func<string, byte[]>> make, string text)
+        {
+            if (text != null && text.Trim().Length == 0) throw new ArgumentException("text is empty");
+            if (text != null && text.Length > ProtocolV1.MaxTextChars) throw new ArgumentException("text is longer than 4000 characters");
+            long req = Interlocked.Increment(ref _req);
+            lock (_pending) _pending.Enqueue(make(req));
+            _wake.Set();
+            return req;
+        }
+
+        // -------------------------------------------------------------------------------------------
+        // Events
+
+        /// <summary>Take one queued event (any thread); false when none.</summary>
+        public bool TryDequeueEvent(out AvatarEvent e)
+        {
+            lock (_events)
+            {
+                if (_events.Count == 0) { e = null; return false; }
+                e = _events.Dequeue();
+                return true;
+            }
+        }
+
+        /// <summary>Raise the C# events for up to <paramref name="max"/> queued events on the calling thread.</summary>
+        public int DispatchEvents(int max = 256)
+        {
+            int n = 0;
+            AvatarEvent e;
+            while (n < max && TryDequeueEvent(out e))
+            {
+                n++;
+                switch (e.Kind)
+                {
+                    case AvatarEventKind.ConnectionChanged: if (ConnectionChanged != null) ConnectionChanged(e.State); break;
+                    case AvatarEventKind.SessionOpened: if (SessionOpened != null) SessionOpened(e.Session); break;
+                    case AvatarEventKind.Ack: if (Acked != null) Acked(e.Req, e.Utt); break;
+                    case AvatarEventKind.UtteranceStart: if (UtteranceStarted != null) UtteranceStarted(e.Utt); break;
+                    case AvatarEventKind.UtteranceEnd: if (UtteranceEnded != null) UtteranceEnded(e.Utt); break;
+                    case AvatarEventKind.Interrupted: if (Interrupted != null) Interrupted(e.Utt); break;
+                    case AvatarEventKind.Text: if (TextReceived != null) TextReceived(e.Role, e.Text, e.Final, e.Utt); break;
+                    case AvatarEventKind.Error: if (ErrorReceived != null) ErrorReceived(e.Code, e.Text); break;
+                    case AvatarEventKind.SessionClosed: if (ErrorReceived != null) ErrorReceived("session_closed", e.Text); break;
+                }
+            }
+            return n;
+        }
+
+        private void Post(AvatarEvent e) { lock (_events) { if (_events.Count < 10000) _events.Enqueue(e); } }
+
+        private void SetState(ConnectionState s)
+        {
+            if ((int)s == _state) return;
+            _state = (int)s;
+            Post(new AvatarEvent { Kind = AvatarEventKind.ConnectionChanged, State = s });
+        }
+
+        private void PostError(string code, string message)
+        {
+            Post(new AvatarEvent { Kind = AvatarEventKind.Error, Code = code, Text = message });
+        }
+
+        // -------------------------------------------------------------------------------------------
+        // Network thread
+
+        private void Run()
+        {
+            ITransport t = null;
+            try
+            {
+                t = _opt.TransportFactory != null ? _opt.TransportFactory() : new ZmqTransport();
+                while (!_stop)
+                {
+                    try { RunConnection(t); }
+                    catch (TransportException e) { PostError("transport", e.Message); }
+                    catch (ProtocolException e) { PostError(ErrorCodes.ToWire(e.Code), e.Detail); }
+                    t.CloseSockets();
+                    Volatile.Write(ref _session, null);
+                    if (_stop) break;
+                    SetState(ConnectionState.Disconnected);
+                    _wake.WaitOne(_opt.ReconnectDelayMs);
+                    _wake.Reset();
+                }
+            }
+            catch (Exception e) { PostError("internal", e.GetType().Name + ": " + e.Message); }
+            finally
+            {
+                if (t != null) t.Dispose();
+                SetState(ConnectionState.Closed);
+            }
+        }
+
+        private Message WaitReply(ITransport t, long req, int timeoutMs)
+        {
+            var sw = Stopwatch.StartNew();
+            while (!_stop && sw.ElapsedMilliseconds < timeoutMs)
+            {
+                if ((t.Poll(20) & TransportReady.Control) == 0) { DrainMedia(t, 64); continue; }
+                List<byte[]> frames;
+                while (t.TryReceiveControl(out frames))
+                {
+                    Message m = ProtocolCodec.DecodeServer(frames);
+                    if (m.Req == req) return m;
+                }
+            }
+            return null;
+        }
+
+        private static string FixMediaHost(string media, string control)
+        {
+            // A daemon bound to 0.0.0.0 / * announces that host: use the control endpoint's host instead.
+            int c = control.LastIndexOf(':'), m = media.LastIndexOf(':');
+            int ch = control.IndexOf("://", StringComparison.Ordinal), mh = media.IndexOf("://", StringComparison.Ordinal);
+            if (c < 0 || m < 0 || ch < 0 || mh < 0) return media;
+            string host = media.Substring(mh + 3, m - mh - 3);
+            if (host != "0.0.0.0" && host != "*" && host != "[::]" && host.Length > 0) return media;
+            return media.Substring(0, mh + 3) + control.Substring(ch + 3, c - ch - 3) + media.Substring(m);
+        }
+
+        private void RunConnection(ITransport t)
+        {
+            SetState(ConnectionState.Connecting);
+            t.ConnectControl(_opt.ControlEndpoint);
+            long req = Interlocked.Increment(ref _req);
+            t.SendControl(new[] { ProtocolCodec.EncodeHello(req, _opt.ClientName) });
+            Message reply = WaitReply(t, req, _opt.HelloTimeoutMs);
+            if (reply == null) return;
+            var err = reply as ErrorMessage;
+            if (err != null) { PostError(err.CodeWire, err.Text); _wake.WaitOne(1000); return; }
+            var welcome = reply as WelcomeMessage;
+            if (welcome == null) throw new ProtocolException(ErrorCode.Malformed, "expected welcome, got " + reply.Type);
+            SetState(ConnectionState.Connected);
+            t.ConnectMedia(FixMediaHost(welcome.MediaEndpoint, _opt.ControlEndpoint));
+
+            req = Interlocked.Increment(ref _req);
+            bool portrait = _opt.Portrait != null && _opt.Portrait.Length > 0;
+            byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait);
+            t.SendControl(portrait ? new[] { open, _opt.Portrait } : new[] { open });
+            reply = WaitReply(t, req, _opt.OpenTimeoutMs);
+            if (reply == null) return;
+            err = reply as ErrorMessage;
+            if (err != null) { PostError(err.CodeWire, err.Text); _wake.WaitOne(2000); return; }
+            var opened = reply as OpenedMessage;
+            if (opened == null) throw new ProtocolException(ErrorCode.Malformed, "expected opened, got " + reply.Type);
+
+            Audio.Flush();
+            Video.Flush();
+            Audio.Clock.Reset();
+            Interlocked.Exchange(ref _lastSeq, -1);
+            t.Subscribe(ProtocolCodec.TopicFor(opened.Session));
+            Volatile.Write(ref _session, opened.Session);
+            Post(new AvatarEvent { Kind = AvatarEventKind.SessionOpened, Session = opened.Session });
+            SetState(ConnectionState.Ready);
+            ServeSession(t, opened.Session, Math.Max(100, welcome.HeartbeatMs));
+        }
+
+        private void ServeSession(ITransport t, string session, int heartbeatMs)
+        {
+            var clock = Stopwatch.StartNew();
+            long lastHeard = 0, lastPing = 0;
+            int liveness = Math.Max(_opt.LivenessTimeoutMs, 3 * heartbeatMs);
+            while (!_stop)
+            {
+                lock (_pending)
+                    while (_pending.Count > 0) t.SendControl(new[] { _pending.Dequeue()(session) });
+                TransportReady ready = t.Poll(10);
+                long now = clock.ElapsedMilliseconds;
+                if ((ready & TransportReady.Control) != 0)
+                {
+                    List<byte[]> frames;
+                    while (t.TryReceiveControl(out frames))
+                    {
+                        lastHeard = now;
+                        if (!HandleControl(ProtocolCodec.DecodeServer(frames))) return;   // session lost
+                    }
+                }
+                if ((ready & TransportReady.Media) != 0 && DrainMedia(t, 256)) lastHeard = now;
+                if (_sessionClosed) { _sessionClosed = false; return; }
+                if (now - lastPing >= heartbeatMs)
+                {
+                    lastPing = now;
+                    t.SendControl(new[] { ProtocolCodec.EncodePing(Interlocked.Increment(ref _req), session) });
+                }
+                if (now - lastHeard > liveness) { Reconnects++; return; }
+            }
+        }
+
+        private bool _sessionClosed;
+
+        /// <summary>False when the daemon no longer knows us (restart): the caller reconnects.</summary>
+        private bool HandleControl(Message m)
+        {
+            var ack = m as AckMessage;
+            if (ack != null)
+            {
+                if (ack.Utt > 0) Interlocked.Exchange(ref _latestUtt, ack.Utt);
+                Post(new AvatarEvent { Kind = AvatarEventKind.Ack, Req = ack.Req, Utt = ack.Utt });
+                return true;
+            }
+            var err = m as ErrorMessage;
+            if (err != null)
+            {
+                PostError(err.CodeWire, err.Text);
+                if (err.Code == ErrorCode.UnknownSession || err.Code == ErrorCode.NotWelcomed) { Reconnects++; return false; }
+            }
+            return true;
+        }
+
+        /// <summary>Receive up to <paramref name="max"/> media messages; true if any arrived.</summary>
+        private bool DrainMedia(ITransport t, int max)
+        {
+            List<byte[]> frames;
+            int n = 0;
+            while (n < max && t.TryReceiveMedia(out frames))
+            {
+                n++;
+                byte[] payload;
+                MediaPacket p;
+                try { p = ProtocolCodec.DecodeMedia(frames, out payload); }
+                catch (ProtocolException e) { PostError(ErrorCodes.ToWire(e.Code), "bad media packet: " + e.Detail); continue; }
+                HandleMedia(p, payload);
+            }
+            return n > 0;
+        }
+
+        private void HandleMedia(MediaPacket p, byte[] payload)
+        {
+            long last = Interlocked.Exchange(ref _lastSeq, p.Seq);
+            if (last >= 0 && p.Seq > last + 1) PacketsLost += (int)(p.Seq - last - 1);
+            var obs = MediaObserver;
+            if (obs != null) obs(p, payload);
+            if (p.Utt > 0 && p.Utt > Interlocked.Read(ref _latestUtt)) Interlocked.Exchange(ref _latestUtt, p.Utt);
+            bool dropped = p.Utt > 0 && p.Utt == Interlocked.Read(ref _droppedUtt);
+            var audio = p as AudioPacket;
+            if (audio != null)
+            {
+                if (dropped || audio.SampleRate != ProtocolV1.SampleRate) { PacketsDiscarded++; return; }
+                Audio.Write(p.Pts, p.Utt, payload, 0, audio.Samples);
+                return;
+            }
+            var video = p as VideoPacket;
+            if (video != null)
+            {
+                if (dropped) { PacketsDiscarded++; return; }
+                Video.Push(new VideoFrame { Pts = p.Pts, Utt = p.Utt, Seq = p.Seq, Width = video.Width, Height = video.Height, Rgb = payload });
+                return;
+            }
+            var text = p as TextPacket;
+            if (text != null)
+            {
+                Post(new AvatarEvent { Kind = AvatarEventKind.Text, Utt = p.Utt, Pts = p.Pts, Role = text.Role, Text = text.Text, Final = text.Final });
+                return;
+            }
+            var ev = p as EventPacket;
+            if (ev != null)
+            {
+                var e = new AvatarEvent { Utt = p.Utt, Pts = p.Pts, Text = ev.Reason };
+                switch (ev.Event)
+                {
+                    case "utterance_start": e.Kind = AvatarEventKind.UtteranceStart; break;
+                    case "utterance_end": e.Kind = AvatarEventKind.UtteranceEnd; Audio.Drain(); break;
+                    case "interrupted":
+                        e.Kind = AvatarEventKind.Interrupted;
+                        Interlocked.Exchange(ref _droppedUtt, p.Utt);
+                        Audio.Flush();
+                        Video.Flush(p.Utt);
+                        break;
+                    default: e.Kind = AvatarEventKind.SessionClosed; _sessionClosed = true; break;
+                }
+                Post(e);
+                return;
+            }
+            var st = p as StatePacket;
+            if (st != null) DaemonState = st.State;
+        }
+
+        /// <summary>Stop the network thread, close the sockets and terminate libzmq (bounded wait).</summary>
+        public void Dispose()
+        {
+            _stop = true;
+            _wake.Set();
+            Thread th = _thread;
+            _thread = null;
+            if (th != null && !th.Join(3000))
+                PostError("internal", "network thread did not stop within 3 s");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+// Protocol v1 constants, error codes and typed messages (mirror of sdk/protocol/messages.py, the source
+// of truth). Every decoded message keeps its normalized header (defaults filled, pydantic field order)
+// in Fields; typed properties read from it. No reflection anywhere (IL2CPP / AOT safe).
+using System;
+using System.Collections.Generic;
+
+namespace Xstreamer.Avatar.Core
+{
+    /// <summary>Constants of protocol v1.</summary>
+    public static class ProtocolV1
+    {
+        public const int Version = 1;
+        public const string TopicPrefix = "xs1/";
+        public const int SampleRate = 22050;
+        public const int Fps = 25;
+        public const int SamplesPerFrame = SampleRate / Fps; // 882 samples = 40 ms
+        public const int FrameSize = 256;
+        public const int MaxTextChars = 4000;
+        public const int MaxPortraitBytes = 16 * 1024 * 1024;
+        public const int MaxHeaderBytes = 64 * 1024;
+    }
+
+    /// <summary>Typed error codes (wire strings in <see cref="ErrorCodes"/>).</summary>
+    public enum ErrorCode
+    {
+        UnsupportedVersion, Malformed, UnknownType, UnknownSession, NotWelcomed, InvalidPortrait,
+        InvalidPersona, EmptyText, TextTooLong, InvalidAudio, TooManySessions, Internal,
+    }
+
+    /// <summary>Conversion between <see cref="ErrorCode"/> and its wire string.</summary>
+    public static class ErrorCodes
+    {
+        private static readonly string[] Wire =
+        {
+            "unsupported_version", "malformed", "unknown_type", "unknown_session", "not_welcomed",
+            "invalid_portrait", "invalid_persona", "empty_text", "text_too_long", "invalid_audio",
+            "too_many_sessions", "internal",
+        };
+
+        public static string ToWire(ErrorCode c) { return Wire[(int)c]; }
+
+        public static bool TryParse(string s, out ErrorCode code)
+        {
+            for (int i = 0; i < Wire.Length; i++)
+                if (Wire[i] == s) { code = (ErrorCode)i; return true; }
+            code = ErrorCode.Internal;
+            return false;
+        }
+
+        /// <summary>All wire strings, in enum order.</summary>
+        public static IList<string> All { get { return Wire; } }
+    }
+
+    /// <summary>A message broke protocol v1, or the daemon answered with an error.</summary>
+    public class ProtocolException : Exception
+    {
+        public readonly ErrorCode Code;
+        public readonly string Detail;
+        public readonly string Session;
+
+        public ProtocolException(ErrorCode code, string detail, string session = null)
+            : base("[" + ErrorCodes.ToWire(code) + "] " + detail)
+        {
+            Code = code;
+            Detail = detail;
+            Session = session;
+        }
+    }
+
+    /// <summary>Who the avatar is (mirror of messages.Persona).</summary>
+    [Serializable]
+    public sealed class Persona
+    {
+        public string Name = "Avatar";
+        public string SystemPrompt = "You are a friendly, concise assistant.";
+        public string Greeting = "";
+        public string Voice = "joe";
+        public string Model = "default";
+        /// <summary>A built-in gallery character id, or null/empty for none.</summary>
+        public string Character;
+
+        /// <summary>Writes the persona as a msgpack map in pydantic field order.</summary>
+        public void WriteTo(MsgPackWriter w)
+        {
+            w.WriteMapHeader(6);
+            w.Write("name"); w.Write(Name);
+            w.Write("system_prompt"); w.Write(SystemPrompt);
+            w.Write("greeting"); w.Write(Greeting ?? "");
+            w.Write("voice"); w.Write(Voice);
+            w.Write("model"); w.Write(Model);
+            w.Write("character");
+            if (string.IsNullOrEmpty(Character)) w.WriteNil(); else w.Write(Character);
+        }
+
+        /// <summary>Builds a persona from a validated, normalized map.</summary>
+        public static Persona FromMap(MsgMap m)
+        {
+            return new Persona
+            {
+                Name = (string)m["name"], SystemPrompt = (string)m["system_prompt"],
+                Greeting = (string)m["greeting"], Voice = (string)m["voice"], Model = (string)m["model"],
+                Character = (string)m["character"],
+            };
+        }
+    }
+
+    /// <summary>Any decoded header: its type and normalized fields (defaults filled, field order kept).</summary>
+    public class Message
+    {
+        public readonly string Type;
+        public readonly MsgMap Fields;
+        public Message(string type, MsgMap fields) { Type = type; Fields = fields; }
+
+        protected long L(string k) { return (long)Fields[k]; }
+        protected string S(string k) { return (string)Fields[k]; }
+        protected bool B(string k) { return (bool)Fields[k]; }
+        protected double D(string k) { return (double)Fields[k]; }
+        public long Req { get { return Fields.ContainsKey("req") ? L("req") : 0; } }
+    }
+
+    /// <summary>Base of the five media packet kinds.</summary>
+    public class MediaPacket : Message
+    {
+        public MediaPacket(string type, MsgMap f) : base(type, f) { }
+        public string Session { get { return S("session"); } }
+        public long Utt { get { return L("utt"); } }
+        public long Seq { get { return L("seq"); } }
+        public long Pts { get { return L("pts"); } }
+    }
+
+    public sealed class AudioPacket : MediaPacket
+    {
+        public AudioPacket(MsgMap f) : base("audio", f) { }
+        public int SampleRate { get { return (int)L("sample_rate"); } }
+        public int Samples { get { return (int)L("samples"); } }
+    }
+
+    public sealed class VideoPacket : MediaPacket
+    {
+        public VideoPacket(MsgMap f) : base("video", f) { }
+        public int Width { get { return (int)L("width"); } }
+        public int Height { get { return (int)L("height"); } }
+    }
+
+    public sealed class TextPacket : MediaPacket
+    {
+        public TextPacket(MsgMap f) : base("text", f) { }
+        public string Role { get { return S("role"); } }
+        public string Text { get { return S("text"); } }
+        public bool Final { get { return B("final"); } }
+    }
+
+    public sealed class EventPacket : MediaPacket
+    {
+        public EventPacket(MsgMap f) : base("event", f) { }
+        public string Event { get { return S("event"); } }
+        public string Reason { get { return S("reason"); } }
+    }
+
+    public sealed class StatePacket : MediaPacket
+    {
+        public StatePacket(MsgMap f) : base("state", f) { }
+        public string State { get { return S("state"); } }
+        public double FpsValue { get { return D("fps"); } }
+        public double LeadMs { get { return D("lead_ms"); } }
+        public string Model { get { return S("model"); } }
+    }
+
+    public sealed class WelcomeMessage : Message
+    {
+        public WelcomeMessage(MsgMap f) : base("welcome", f) { }
+        public int Version { get { return (int)L("version"); } }
+        public string Server { get { return S("server"); } }
+        public string MediaEndpoint { get { return S("media_endpoint"); } }
+        public int HeartbeatMs { get { return (int)L("heartbeat_ms"); } }
+        public double SessionTimeoutS { get { return D("session_timeout_s"); } }
+    }
+
+    public sealed class OpenedMessage : Message
+    {
+        public OpenedMessage(MsgMap f) : base("opened", f) { }
+        public string Session { get { return S("session"); } }
+        public string Topic { get { return S("topic"); } }
+        public int SampleRate { get { return (int)L("sample_rate"); } }
+        public int Fps { get { return (int)L("fps"); } }
+        public int Width { get { return (int)L("width"); } }
+        public int Height { get { return (int)L("height"); } }
+        public string Model { get { return S("model"); } }
+    }
+
+    public sealed class AckMessage : Message
+    {
+        public AckMessage(MsgMap f) : base("ack", f) { }
+        public string Session { get { return S("session"); } }
+        public long Utt { get { return L("utt"); } }
+    }
+
+    public sealed class PongMessage : Message
+    {
+        public PongMessage(MsgMap f) : base("pong", f) { }
+        public int Sessions { get { return (int)L("sessions"); } }
+        public string State { get { return S("state"); } }
+    }
+
+    public sealed class ErrorMessage : Message
+    {
+        public ErrorMessage(MsgMap f) : base("error", f) { }
+        public ErrorCode Code { get { ErrorCode c; ErrorCodes.TryParse(S("code"), out c); return c; } }
+        public string CodeWire { get { return S("code"); } }
+        public string Text { get { return S("message"); } }
+        public string Session { get { return S("session"); } }
+    }
+}

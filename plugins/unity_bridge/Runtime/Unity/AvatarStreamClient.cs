@@ -1,0 +1,177 @@
+// The one component a scene needs to talk to the xstreamer daemon: owns an AvatarStreamCore (network
+// thread + buffers), raises UnityEvents on the main thread, and shuts the core down on disable, on quit and
+// when the editor leaves play mode (no editor freeze, no hang on the next play).
+using System;
+using System.Collections.Generic;
+using System.IO;
+using UnityEngine;
+using UnityEngine.Events;
+using Xstreamer.Avatar.Core;
+
+namespace Xstreamer.Avatar
+{
+    /// <summary>Connects to the daemon, opens a session for a persona + portrait, and streams the avatar.</summary>
+    [DisallowMultipleComponent]
+    [AddComponentMenu("Xstreamer/Avatar Stream Client")]
+    public sealed class AvatarStreamClient : MonoBehaviour
+    {
+        [Header("Daemon")]
+        [Tooltip("Control endpoint printed by `xstreamer serve` (ROUTER socket).")]
+        [SerializeField] private string controlEndpoint = "tcp://127.0.0.1:7570";
+        [Tooltip("Audio buffered before playback: Low 80 ms, Balanced 160 ms, Safe 320 ms.")]
+        [SerializeField] private LatencyPreset latency = LatencyPreset.Balanced;
+        [SerializeField] private bool connectOnEnable = true;
+
+        [Header("Persona")]
+        [SerializeField] private string personaName = "Avatar";
+        [TextArea] [SerializeField] private string systemPrompt = "You are a friendly, concise assistant.";
+        [SerializeField] private string greeting = "";
+        [SerializeField] private string voice = "joe";
+        [Tooltip("Model preset name (tiny / default / paper).")]
+        [SerializeField] private string model = "default";
+        [Tooltip("Built-in gallery character id (empty: use the portrait).")]
+        [SerializeField] private string character = "";
+        [Tooltip("Portrait image (PNG/JPEG) imported as a TextAsset: rename the file to .bytes.")]
+        [SerializeField] private TextAsset portrait;
+        [Tooltip("Or a portrait file path (absolute, or relative to StreamingAssets).")]
+        [SerializeField] private string portraitPath = "";
+
+        [Header("Events (main thread)")]
+        public UnityEvent<string> onConnectionState = new UnityEvent<string>();
+        public UnityEvent<string> onSessionOpened = new UnityEvent<string>();
+        public UnityEvent<int> onUtteranceStart = new UnityEvent<int>();
+        public UnityEvent<int> onUtteranceEnd = new UnityEvent<int>();
+        public UnityEvent<int> onInterrupted = new UnityEvent<int>();
+        public UnityEvent<string> onAssistantText = new UnityEvent<string>();
+        public UnityEvent<string> onUserTranscript = new UnityEvent<string>();
+        public UnityEvent<string> onError = new UnityEvent<string>();
+
+        private static readonly List<AvatarStreamCore> Live = new List<AvatarStreamCore>();
+        private AvatarStreamCore _core;
+
+        /// <summary>The running core (null while disabled). Audio/video outputs read its buffers.</summary>
+        public AvatarStreamCore Core { get { return _core; } }
+        public ConnectionState State { get { return _core == null ? ConnectionState.Closed : _core.State; } }
+        public LatencyPreset Latency
+        {
+            get { return latency; }
+            set { latency = value; if (_core != null) _core.Audio.TargetMs = LatencyPresets.TargetMs(value); }
+        }
+
+        /// <summary>The persona described by the inspector fields.</summary>
+        public Persona BuildPersona()
+        {
+            return new Persona
+            {
+                Name = personaName, SystemPrompt = systemPrompt, Greeting = greeting ?? "", Voice = voice,
+                Model = model, Character = string.IsNullOrEmpty(character) ? null : character,
+            };
+        }
+
+        private byte[] LoadPortrait()
+        {
+            if (portrait != null) return portrait.bytes;
+            if (string.IsNullOrEmpty(portraitPath)) return null;
+            string path = Path.IsPathRooted(portraitPath) ? portraitPath : Path.Combine(Application.streamingAssetsPath, portraitPath);
+            try { return File.ReadAllBytes(path); }
+            catch (Exception e) { Debug.LogError("[xstreamer] cannot read portrait " + path + ": " + e.Message); return null; }
+        }
+
+        private void OnEnable() { if (connectOnEnable) Connect(); }
+        private void OnDisable() { Shutdown(); }
+        private void OnApplicationQuit() { Shutdown(); }
+        private void OnDestroy() { Shutdown(); }
+
+        /// <summary>Start (or restart) the connection with the current inspector settings.</summary>
+        public void Connect()
+        {
+            Shutdown();
+            var options = new AvatarStreamOptions
+            {
+                ControlEndpoint = controlEndpoint, Persona = BuildPersona(), Portrait = LoadPortrait(),
+                JitterTargetMs = LatencyPresets.TargetMs(latency), OutputSampleRate = AudioSettings.outputSampleRate,
+                ClientName = "xstreamer-unity/0.1.0 (" + Application.unityVersion + ")",
+            };
+            try
+            {
+                _core = new AvatarStreamCore(options);
+                _core.ConnectionChanged += s => onConnectionState.Invoke(s.ToString());
+                _core.SessionOpened += s => onSessionOpened.Invoke(s);
+                _core.UtteranceStarted += u => onUtteranceStart.Invoke((int)u);
+                _core.UtteranceEnded += u => onUtteranceEnd.Invoke((int)u);
+                _core.Interrupted += u => onInterrupted.Invoke((int)u);
+                _core.TextReceived += (role, text, final, utt) =>
+                {
+                    if (role == "user") onUserTranscript.Invoke(text); else onAssistantText.Invoke(text);
+                };
+                _core.ErrorReceived += (code, message) =>
+                {
+                    Debug.LogWarning("[xstreamer] " + code + ": " + message);
+                    onError.Invoke(code + ": " + message);
+                };
+                lock (Live) Live.Add(_core);
+                _core.Start();
+            }
+            catch (Exception e)
+            {
+                Debug.LogError("[xstreamer] cannot start: " + e.Message);
+                onError.Invoke("transport: " + e.Message);
+                _core = null;
+            }
+        }
+
+        private void Update() { if (_core != null) _core.DispatchEvents(); }
+
+        /// <summary>The avatar says the text verbatim. Returns the request id (-1 when not connected).</summary>
+        public long Say(string text) { return _core == null ? -1 : _core.Say(text); }
+        /// <summary>A user turn in text: the persona answers it.</summary>
+        public long Chat(string text) { return _core == null ? -1 : _core.Chat(text); }
+        /// <summary>Barge-in: stop the current reply now.</summary>
+        public void Interrupt() { if (_core != null) _core.Interrupt(); }
+        /// <summary>Replace the persona of the running session (next turn).</summary>
+        public void SetPersona(Persona persona) { if (_core != null) _core.SetPersona(persona); }
+
+        /// <summary>Stop the network thread and close the sockets (bounded: never freezes the editor).</summary>
+        public void Shutdown()
+        {
+            AvatarStreamCore core = _core;
+            _core = null;
+            if (core == null) return;
+            lock (Live) Live.Remove(core);
+            core.Dispose();
+        }
+
+        /// <summary>Dispose every live core (play-mode exit, domain reload, quit).</summary>
+        public static void ShutdownAll()
+        {
+            AvatarStreamCore[] cores;
+            lock (Live) { cores = Live.ToArray(); Live.Clear(); }
+            foreach (AvatarStreamCore c in cores) c.Dispose();
+        }
+
+        // With "Enter Play Mode Options" (no domain reload) statics survive between plays: reset them.
+        [RuntimeInitializeOnLoadMethod(RuntimeInitializeLoadType.SubsystemRegistration)]
+        private static void ResetStatics()
+        {
+            ShutdownAll();
+            Application.quitting -= ShutdownAll;
+            Application.quitting += ShutdownAll;
+        }
+    }
+
+#if UNITY_EDITOR
+    /// <summary>Editor guard: leaving play mode or reloading scripts disposes every core first.</summary>
+    [UnityEditor.InitializeOnLoad]
+    internal static class AvatarPlayModeGuard
+    {
+        static AvatarPlayModeGuard()
+        {
+            UnityEditor.EditorApplication.playModeStateChanged += state =>
+            {
+                if (state == UnityEditor.PlayModeStateChange.ExitingPlayMode) AvatarStreamClient.ShutdownAll();
+            };
+            UnityEditor.AssemblyReloadEvents.beforeAssemblyReload += AvatarStreamClient.ShutdownAll;
+        }
+    }
+#endif
+}

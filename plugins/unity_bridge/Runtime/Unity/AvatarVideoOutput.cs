@@ -1,0 +1,78 @@
+// Shows the avatar's video: each frame, the newest decoded frame whose pts ≤ the audio clock is uploaded
+// to a Texture2D (RGB24, rows flipped: Unity textures are bottom-up); late frames are dropped, the last
+// frame is held while starved. Targets a RawImage and/or a Renderer's material.
+using UnityEngine;
+using UnityEngine.UI;
+using Xstreamer.Avatar.Core;
+
+namespace Xstreamer.Avatar
+{
+    /// <summary>Uploads audio-clock-synchronized frames to a texture.</summary>
+    [AddComponentMenu("Xstreamer/Avatar Video Output")]
+    public sealed class AvatarVideoOutput : MonoBehaviour
+    {
+        [SerializeField] private AvatarStreamClient client;
+        [Tooltip("Optional: used to delay video by the audio output latency (DSP buffers).")]
+        [SerializeField] private AvatarAudioOutput audioOutput;
+        [SerializeField] private RawImage rawImage;
+        [SerializeField] private Renderer targetRenderer;
+        [SerializeField] private string textureProperty = "_MainTex";
+        [Tooltip("Extra video delay in ms (positive: video later).")]
+        [Range(-200f, 200f)] [SerializeField] private float videoOffsetMs = 0f;
+
+        private Texture2D _texture;
+        private byte[] _flipped;
+
+        /// <summary>The texture frames are uploaded to (null before the first frame).</summary>
+        public Texture2D Texture { get { return _texture; } }
+        public int FramesShown { get; private set; }
+        /// <summary>pts of the frame on screen (-1 before the first).</summary>
+        public long ShownPts { get; private set; }
+
+        private void Awake()
+        {
+            ShownPts = -1;
+            if (client == null) client = GetComponentInParent<AvatarStreamClient>();
+            if (audioOutput == null) audioOutput = GetComponentInParent<AvatarAudioOutput>();
+        }
+
+        private void LateUpdate()
+        {
+            AvatarStreamCore core = client != null ? client.Core : null;
+            if (core == null) return;
+            long clock = core.Audio.Clock.Pts;
+            if (clock < 0) return;   // nothing played yet: keep the last frame
+            float delayMs = videoOffsetMs + (audioOutput != null ? audioOutput.OutputLatencyMs : 0f);
+            long due = clock - (long)(delayMs * ProtocolV1.SampleRate / 1000f);
+            VideoFrame f = core.Video.TakeDue(due);
+            if (f == null) return;   // starved: hold the last frame
+            Upload(f);
+        }
+
+        private void Upload(VideoFrame f)
+        {
+            if (_texture == null || _texture.width != f.Width || _texture.height != f.Height)
+            {
+                if (_texture != null) Destroy(_texture);
+                _texture = new Texture2D(f.Width, f.Height, TextureFormat.RGB24, false);
+                _texture.wrapMode = TextureWrapMode.Clamp;
+                _texture.filterMode = FilterMode.Bilinear;
+                _flipped = new byte[f.Width * f.Height * 3];
+                if (rawImage != null) rawImage.texture = _texture;
+                if (targetRenderer != null) targetRenderer.material.SetTexture(textureProperty, _texture);
+            }
+            int row = f.Width * 3;
+            for (int y = 0; y < f.Height; y++)
+                System.Buffer.BlockCopy(f.Rgb, y * row, _flipped, (f.Height - 1 - y) * row, row);
+            _texture.LoadRawTextureData(_flipped);
+            _texture.Apply(false);
+            FramesShown++;
+            ShownPts = f.Pts;
+        }
+
+        private void OnDestroy()
+        {
+            if (_texture != null) Destroy(_texture);
+        }
+    }
+}

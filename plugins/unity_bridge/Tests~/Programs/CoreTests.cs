@@ -1,0 +1,200 @@
+// Unit checks of the core's pure parts (no network): msgpack round trips and malformed input, the ring
+// buffer, the resampler, the jitter buffer + audio clock, and the video frame queue. Prints one
+// "PASS name" line per check and exits 1 on the first failure.
+using System;
+using System.Collections.Generic;
+using Xstreamer.Avatar.Core;
+
+namespace Xstreamer.Avatar.Tests
+{
+    internal static class CoreTests
+    {
+        private static int _passed;
+
+        private static void Check(bool ok, string what)
+        {
+            if (!ok) throw new Exception("FAILED: " + what);
+        }
+
+        private static void Run(string name, Action a)
+        {
+            a();
+            _passed++;
+            Console.WriteLine("PASS " + name);
+        }
+
+        private static int Main()
+        {
+            try
+            {
+                Run("msgpack_int_boundaries", MsgPackInts);
+                Run("msgpack_rejects_garbage", MsgPackGarbage);
+                Run("ring_buffer_wraps", RingWraps);
+                Run("resampler_rate_and_continuity", Resampler);
+                Run("jitter_buffer_clock", JitterClock);
+                Run("jitter_buffer_underrun_and_flush", JitterUnderrun);
+                Run("video_queue_due_and_late", VideoQueue);
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine(e.Message);
+                return 1;
+            }
+            Console.WriteLine("ALL " + _passed);
+            return 0;
+        }
+
+        private static void MsgPackInts()
+        {
+            long[] values = { 0, 127, 128, 255, 256, 65535, 65536, 4294967295L, 4294967296L, long.MaxValue,
+                              -1, -32, -33, -128, -129, -32768, -32769, int.MinValue, (long)int.MinValue - 1, long.MinValue };
+            int[] sizes = { 1, 1, 2, 2, 3, 3, 5, 5, 9, 9, 1, 1, 2, 2, 3, 3, 5, 5, 9, 9 };
+            for (int i = 0; i < values.Length; i++)
+            {
+                var w = new MsgPackWriter();
+                w.Write(values[i]);
+                byte[] b = w.ToArray();
+                Check(b.Length == sizes[i], "smallest encoding of " + values[i] + " has " + sizes[i] + " bytes, got " + b.Length);
+                Check((long)MsgPackReader.Unpack(b) == values[i], "round trip of " + values[i]);
+            }
+            var m = new MsgPackWriter();
+            m.WriteMapHeader(2); m.Write("s"); m.Write(new string('x', 40)); m.Write("d"); m.Write(0.25);
+            var map = (MsgMap)MsgPackReader.Unpack(m.ToArray());
+            Check((string)map["s"] == new string('x', 40) && (double)map["d"] == 0.25, "map round trip");
+            Check(map.Keys_[0] == "s" && map.Keys_[1] == "d", "key order kept");
+        }
+
+        private static void MsgPackGarbage()
+        {
+            byte[][] bad =
+            {
+                new byte[0], new byte[] { 0xc1 }, new byte[] { 0x82, 0xa1, 0x61 }, new byte[] { 0xdb, 0xff, 0xff, 0xff, 0xff },
+                new byte[] { 0x81, 0xa1, 0x61, 0x01, 0x00 }, new byte[] { 0xa2, 0xc3, 0x28 }, new byte[] { 0x82, 0xa1, 0x61, 1, 0xa1, 0x61, 2 },
+            };
+            foreach (byte[] b in bad)
+            {
+                bool threw = false;
+                try { MsgPackReader.Unpack(b); } catch (MsgPackException) { threw = true; }
+                Check(threw, "garbage " + JsonOut.Hex(b) + " rejected");
+            }
+            var deep = new List<byte>();
+            for (int i = 0; i < 1000; i++) deep.Add(0x91);
+            deep.Add(0x01);
+            bool deepThrew = false;
+            try { MsgPackReader.Unpack(deep.ToArray()); } catch (MsgPackException) { deepThrew = true; }
+            Check(deepThrew, "nesting depth limited");
+            bool typed = false;
+            try { ProtocolCodec.UnpackHeader(new byte[] { 0x93, 1, 2, 3 }); }
+            catch (ProtocolException e) { typed = e.Code == ErrorCode.Malformed; }
+            Check(typed, "a non-map header is a typed malformed error");
+        }
+
+        private static void RingWraps()
+        {
+            var r = new FloatRingBuffer(5);
+            var src = new float[] { 1, 2, 3, 4 };
+            Check(r.Write(src, 0, 4) == 4, "write 4");
+            var dst = new float[3];
+            Check(r.Read(dst, 0, 3) == 3 && dst[2] == 3, "read 3");
+            Check(r.Write(src, 0, 4) == 4 && r.Count == 5 && r.Free == 0, "wrapped write fills");
+            Check(r.Write(src, 0, 1) == 0, "full buffer refuses");
+            var all = new float[5];
+            Check(r.Read(all, 0, 5) == 5 && all[0] == 4 && all[1] == 1 && all[4] == 4, "wrapped read order");
+        }
+
+        private sealed class Ramp : ISampleSource
+        {
+            public long Next; public long Limit = long.MaxValue;
+            public bool TryPop(out float s) { if (Next >= Limit) { s = 0; return false; } s = Next++ * 1e-5f; return true; }
+        }
+
+        private static void Resampler()
+        {
+            var rs = new LinearResampler(22050, 48000);
+            var src = new Ramp();
+            var outBuf = new float[48000 * 2];
+            for (int i = 0; i < 50; i++) rs.Process(outBuf, i * 960 * 2, 960, 2, src);
+            // one second of output must consume one second of input (±2 samples of interpolation look-ahead)
+            Check(Math.Abs(src.Next - 22050) <= 2, "48k output for 1 s consumed " + src.Next + " source samples");
+            for (int i = 2; i < 96000; i += 2)
+            {
+                Check(outBuf[i] == outBuf[i + 1], "both channels carry the same sample");
+                float step = outBuf[i] - outBuf[i - 2];
+                Check(step > 0 && step < 1e-5f * 22050 / 48000 * 1.01f, "ramp stays monotonic and linear at " + i);
+            }
+            var empty = new Ramp { Limit = 0 };
+            var z = new float[] { 9, 9, 9, 9 };
+            Check(new LinearResampler(22050, 44100).Process(z, 0, 4, 1, empty) == 0 && z[0] == 0 && z[3] == 0, "underrun gives zeros");
+        }
+
+        private static byte[] Pcm(int samples, short value)
+        {
+            var b = new byte[samples * 2];
+            for (int i = 0; i < samples; i++) { b[2 * i] = (byte)value; b[2 * i + 1] = (byte)(value >> 8); }
+            return b;
+        }
+
+        private static void JitterClock()
+        {
+            var jb = new AudioJitterBuffer(160, 22050);   // output rate == source rate: 1 output sample = 1 pts
+            var outBuf = new float[882];
+            Check(jb.Read(outBuf, 0, 882, 1) == 0 && jb.Clock.Pts == -1, "silent and no clock before data");
+            jb.Write(1000, 1, Pcm(882, 16384), 0, 882);
+            jb.Write(1882, 1, Pcm(882, 16384), 0, 882);
+            Check(jb.Read(outBuf, 0, 882, 1) == 0 && jb.IsBuffering, "80 ms < 160 ms target: still buffering");
+            jb.Write(2764, 1, Pcm(882, 16384), 0, 882);
+            jb.Write(3646, 1, Pcm(882, 16384), 0, 882);
+            Check(jb.Read(outBuf, 0, 441, 1) == 441, "plays once the target is buffered");
+            Check(Math.Abs(outBuf[100] - 0.5f) < 1e-4, "PCM16 scaled to float");
+            long pts = jb.Clock.Pts;
+            Check(pts >= 1000 + 439 && pts <= 1000 + 442, "clock = pts of samples played (" + pts + ")");
+            jb.Read(outBuf, 0, 882, 1);
+            Check(jb.Clock.Pts >= 1000 + 1321 && jb.Clock.Pts <= 1000 + 1324, "clock advances by samples played");
+            long played = jb.Clock.SamplesPlayed;
+            var jb48 = new AudioJitterBuffer(0, 48000);
+            for (int i = 0; i < 30; i++) jb48.Write(i * 882, 1, Pcm(882, 100), 0, 882);
+            var b48 = new float[960 * 2];
+            for (int i = 0; i < 50; i++) jb48.Read(b48, 0, 960, 2);   // one second at 48 kHz stereo
+            Check(Math.Abs(jb48.Clock.Pts - 22050) <= 3, "one second at 48 kHz advances the clock by 22050 (" + jb48.Clock.Pts + ")");
+            Check(played > 0, "samples counted");
+        }
+
+        private static void JitterUnderrun()
+        {
+            var jb = new AudioJitterBuffer(0, 22050);
+            jb.Write(0, 1, Pcm(882, 1000), 0, 882);
+            var outBuf = new float[2000];
+            Check(jb.Read(outBuf, 0, 2000, 1) < 2000 && outBuf[1999] == 0 && jb.Underruns == 1, "underrun pads zeros");
+            long stalled = jb.Clock.Pts;
+            jb.Read(outBuf, 0, 2000, 1);
+            Check(jb.Clock.Pts == stalled, "zeros do not advance the clock");
+            jb.Write(882, 1, Pcm(882, 1000), 0, 882);
+            jb.Flush();
+            Check(jb.BufferedMs == 0 && jb.Read(outBuf, 0, 100, 1) == 0, "flush empties the buffer");
+            var tiny = new AudioJitterBuffer(1000, 22050);
+            tiny.Write(0, 2, Pcm(882, 1000), 0, 882);
+            Check(tiny.Read(outBuf, 0, 100, 1) == 0, "short tail waits for the target");
+            tiny.Drain();
+            Check(tiny.Read(outBuf, 0, 100, 1) == 100, "drain lets the tail of an utterance play");
+            var small = new AudioJitterBuffer(0, 22050, 1);
+            for (int i = 0; i < 30; i++) small.Write(i * 882, 1, Pcm(882, 1), 0, 882);
+            Check(small.Overflows == 5, "a full ring drops and counts (" + small.Overflows + ")");
+        }
+
+        private static void VideoQueue()
+        {
+            var q = new VideoFrameQueue(10);
+            for (int i = 0; i < 5; i++) q.Push(new VideoFrame { Pts = i * 882, Utt = 1 });
+            Check(q.TakeDue(-1) == null, "nothing due before the clock starts");
+            VideoFrame f = q.TakeDue(882 * 2 + 10);
+            Check(f != null && f.Pts == 882 * 2 && q.DroppedLate == 2, "newest due frame, older ones dropped as late");
+            Check(q.TakeDue(882 * 2 + 20) == null, "starved: nothing new (the caller holds the last frame)");
+            q.Push(new VideoFrame { Pts = 100, Utt = 2 });
+            q.Push(new VideoFrame { Pts = 99999, Utt = 2 });
+            q.Flush(2);
+            Check(q.Count == 2, "flush by utterance keeps the others");
+            for (int i = 0; i < 20; i++) q.Push(new VideoFrame { Pts = 100000 + i, Utt = 3 });
+            Check(q.Count == 10 && q.DroppedOverflow == 12, "capacity bounds the queue");
+        }
+    }
+}

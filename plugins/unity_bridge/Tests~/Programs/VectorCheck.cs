@@ -1,0 +1,91 @@
+// Decodes every protocol v1 golden vector with the C# core and prints one JSON line per vector; the
+// pytest wrapper (tests/test_unity_vectors.py) compares them with tests/vectors/NAME.json.
+// Usage: mono VectorCheck.exe VECTOR_DIR MANIFEST   (manifest lines: name<TAB>direction<TAB>frames<TAB>payload_len<TAB>topic)
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Security.Cryptography;
+using Xstreamer.Avatar.Core;
+
+namespace Xstreamer.Avatar.Tests
+{
+    internal static class VectorCheck
+    {
+        private static int Main(string[] args)
+        {
+            string dir = args[0];
+            foreach (string line in File.ReadAllLines(args[1]))
+            {
+                if (line.Trim().Length == 0) continue;
+                string[] f = line.Split('\t');
+                Console.WriteLine(Check(dir, f[0], f[1], int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? f[4] : ""));
+            }
+            return 0;
+        }
+
+        private static string Check(string dir, string name, string direction, int nframes, int payloadLen, string topic)
+        {
+            byte[] header = File.ReadAllBytes(Path.Combine(dir, name + ".msgpack"));
+            var payload = new byte[payloadLen];
+            for (int i = 0; i < payloadLen; i++) payload[i] = (byte)(i % 251);
+            var frames = new List<byte[]>();
+            if (direction == "media") frames.Add(System.Text.Encoding.ASCII.GetBytes(topic));
+            frames.Add(header);
+            while (frames.Count < nframes) frames.Add(payload);
+
+            string raw;
+            try { raw = JsonOut.Value(MsgPackReader.Unpack(header)); }
+            catch (MsgPackException) { raw = "null"; }
+
+            var o = new List<string> { "\"name\": " + JsonOut.Str(name), "\"raw_header\": " + raw };
+            try
+            {
+                Message m;
+                byte[] data = null;
+                if (direction == "media") m = ProtocolCodec.DecodeMedia(frames, out data);
+                else if (direction == "server") m = ProtocolCodec.DecodeServer(frames);
+                else m = ProtocolCodec.DecodeClient(frames);
+                o.Add("\"valid\": true");
+                o.Add("\"type\": " + JsonOut.Str(m.Type));
+                o.Add("\"header\": " + JsonOut.Value(m.Fields));
+                o.Add("\"reencoded_hex\": " + JsonOut.Str(JsonOut.Hex(ProtocolCodec.Reencode(m))));
+                string enc = EncodeTyped(m);
+                if (enc != null) o.Add("\"typed_encoder_hex\": " + JsonOut.Str(enc));
+                int plen = direction == "media" ? (data == null ? 0 : data.Length) : (frames.Count > 1 ? frames[1].Length : 0);
+                byte[] pbytes = direction == "media" ? (data ?? new byte[0]) : (frames.Count > 1 ? frames[1] : new byte[0]);
+                o.Add("\"payload_len\": " + plen);
+                using (var sha = SHA256.Create()) o.Add("\"payload_sha256\": " + JsonOut.Str(JsonOut.Hex(sha.ComputeHash(pbytes))));
+            }
+            catch (ProtocolException e)
+            {
+                o.Add("\"valid\": false");
+                o.Add("\"error_code\": " + JsonOut.Str(ErrorCodes.ToWire(e.Code)));
+                o.Add("\"message\": " + JsonOut.Str(e.Detail));
+            }
+            return "{" + string.Join(", ", o.ToArray()) + "}";
+        }
+
+        /// <summary>Re-encode a decoded client request with the typed encoders the client really uses.</summary>
+        private static string EncodeTyped(Message m)
+        {
+            MsgMap f = m.Fields;
+            if (!f.ContainsKey("req")) return null;
+            long req = (long)f["req"];
+            byte[] b;
+            switch (m.Type)
+            {
+                case "hello":
+                    var versions = (List<object>)f["versions"];
+                    if (versions.Count != 1) return null;   // the client only ever offers [1]
+                    b = ProtocolCodec.EncodeHello(req, (string)f["client"]); break;
+                case "open": b = ProtocolCodec.EncodeOpen(req, Persona.FromMap((MsgMap)f["persona"]), (bool)f["has_portrait"]); break;
+                case "chat": case "speak": b = ProtocolCodec.EncodeText(m.Type, req, (string)f["session"], (string)f["text"]); break;
+                case "interrupt": case "close": b = ProtocolCodec.EncodeSessionOnly(m.Type, req, (string)f["session"]); break;
+                case "set_persona": b = ProtocolCodec.EncodeSetPersona(req, (string)f["session"], Persona.FromMap((MsgMap)f["persona"])); break;
+                case "ping": b = ProtocolCodec.EncodePing(req, (string)f["session"]); break;
+                default: return null;
+            }
+            return JsonOut.Hex(b);
+        }
+    }
+}

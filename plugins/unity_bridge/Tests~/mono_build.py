@@ -1,0 +1,108 @@
+"""Builds the Unity bridge's C# core and test programs with Debian's mono `mcs`.
+
+Used by tests/test_unity_*.py.
+
+Outputs are cached in a temp directory keyed by a hash of the sources, so each program is compiled once
+per source version (all test modules of a session share it).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent            # plugins/unity_bridge
+TESTS = PKG / "Tests~"
+CORE_SOURCES = sorted((PKG / "Runtime" / "Core").glob("*.cs"))
+UNITY_SOURCES = sorted((PKG / "Runtime" / "Unity").glob("*.cs"))
+STUB = TESTS / "UnityStub" / "UnityEngine.cs"
+LIBZMQ_PATHS = ("/usr/lib/x86_64-linux-gnu/libzmq.so.5", "/usr/lib/aarch64-linux-gnu/libzmq.so.5",
+                "/usr/lib/libzmq.so.5")
+
+
+def missing_tools() -> str | None:
+    """A reason to skip (mcs/mono missing), or None."""
+    for tool in ("mcs", "mono"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` not found: apt-get install -y mono-mcs mono-devel"
+    return None
+
+
+def missing_libzmq() -> str | None:
+    """A reason to skip (libzmq.so.5 missing), or None."""
+    if any(os.path.exists(p) for p in LIBZMQ_PATHS) or glob.glob("/usr/lib/*/libzmq.so.5"):
+        return None
+    return "libzmq.so.5 not found: apt-get install -y libzmq5"
+
+
+def _key(paths: list[Path], extra: str) -> str:
+    h = hashlib.sha256(extra.encode())
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_dir() -> Path:
+    d = Path(tempfile.gettempdir()) / f"xstreamer_unity_build_{os.getuid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def mcs(out: Path, sources: list[Path], refs: list[Path] = (), target: str = "exe",
+        defines: list[str] = (), check: bool = True) -> subprocess.CompletedProcess:
+    """Run mcs; returns the process (raises with the compiler output when `check` and it fails)."""
+    cmd = ["mcs", f"-target:{target}", f"-out:{out}", "-nologo", "-warnaserror+", "-nowarn:67,414,649",
+           "-r:System.Core"]
+    cmd += [f"-r:{r}" for r in refs] + [f"-define:{d}" for d in defines] + [str(s) for s in sources]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"mcs failed ({out.name}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _cached(name: str, sources: list[Path], refs: list[Path], target: str, defines: list[str] = ()) -> Path:
+    key = _key(sources + refs, f"{target}{defines}")
+    out = build_dir() / key / name
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        mcs(tmp, sources, refs, target, defines)
+        os.replace(tmp, out)
+    return out
+
+
+def core_dll() -> Path:
+    """Xstreamer.Avatar.Core.dll (+ its mono dllmap config for libzmq.so.5)."""
+    dll = _cached("Xstreamer.Avatar.Core.dll", CORE_SOURCES, [], "library")
+    cfg = dll.with_name(dll.name + ".config")
+    if not cfg.exists():
+        shutil.copy(TESTS / "Xstreamer.Avatar.Core.dll.config", cfg)
+    return dll
+
+
+def program(name: str) -> Path:
+    """Build Tests~/Programs/NAME.cs (+ JsonOut.cs) into an exe next to a copy of the core dll."""
+    core = core_dll()
+    srcs = [TESTS / "Programs" / f"{name}.cs", TESTS / "Programs" / "JsonOut.cs"]
+    exe = _cached(f"{name}.exe", srcs, [core], "exe")
+    for f in (core, core.with_name(core.name + ".config")):
+        if not (exe.parent / f.name).exists():
+            shutil.copy(f, exe.parent / f.name)
+    return exe
+
+
+def unity_stub_dll() -> Path:
+    return _cached("UnityEngine.dll", [STUB], [], "library")
+
+
+def run_mono(exe: Path, *args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """Run a built program with mono; returns the finished process."""
+    return subprocess.run(["mono", "--debug", str(exe), *args], capture_output=True, text=True,
+                          timeout=timeout, **kw)

@@ -1,0 +1,319 @@
+"""asyncio client of the xstreamer daemon (zmq.asyncio); the same API as `sdk.client`, with `await`.
+
+    async with AsyncClient("tcp://127.0.0.1:7570") as client:
+        s = await client.open_session()
+        utt = await s.speak("Hello!")
+        async for pkt, payload in s.packets(timeout=5):
+            if pkt.type == "event" and pkt.event == "utterance_end" and pkt.utt == utt:
+                break
+        await s.close()
+
+Requests are serialised by an asyncio.Lock; a heartbeat task pings when idle and reconnects (hello, re-open
+the sessions with the same persona/portrait, resubscribe) when the daemon stops answering or restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any, AsyncIterator, Callable
+
+import numpy as np
+import zmq
+import zmq.asyncio
+
+from sdk.client import media_endpoint_for, pcm16_bytes
+from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
+                        error_from_reply)
+from sdk.protocol import ProtocolError, decode_media, decode_server, encode
+from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
+                                   Persona, Ping, SetPersona, Speak, Welcome)
+
+
+class AsyncSessionHandle:
+    """One avatar session of an `AsyncClient` (see `sdk.client.SessionHandle` for the semantics)."""
+
+    def __init__(self, client: "AsyncClient", opened: Opened, persona: Persona | None, portrait: bytes | None):
+        self._client = client
+        self.persona = persona
+        self.portrait = portrait
+        self.info: Opened = opened
+        self.closed = False
+        self._sub: zmq.asyncio.Socket | None = None
+        self._sub_endpoint = ""
+        self._topic = ""
+        self._subscribe(client.media_endpoint, opened.topic)
+
+    @property
+    def id(self) -> str:
+        return self.info.session
+
+    @property
+    def topic(self) -> str:
+        return self.info.topic
+
+    @property
+    def media_endpoint(self) -> str:
+        return self._client.media_endpoint
+
+    def _subscribe(self, endpoint: str, topic: str) -> None:
+        if self._sub is None or endpoint != self._sub_endpoint:
+            if self._sub is not None:
+                self._sub.close(linger=0)
+            self._sub = self._client._ctx.socket(zmq.SUB)
+            self._sub.setsockopt(zmq.LINGER, 0)
+            self._sub.setsockopt(zmq.RCVHWM, 4000)
+            self._sub.connect(endpoint)
+            self._sub_endpoint = endpoint
+        elif self._topic:
+            self._sub.setsockopt(zmq.UNSUBSCRIBE, self._topic.encode("ascii"))
+        self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+        self._topic = topic
+
+    def _rebind(self, opened: Opened) -> None:
+        self.info = opened
+        self._subscribe(self._client.media_endpoint, opened.topic)
+
+    async def chat(self, text: str) -> int:
+        """A user turn in text; returns the reply's utterance id."""
+        return (await self._client._session_call(self, lambda sid: Chat(session=sid, text=text))).utt
+
+    async def speak(self, text: str) -> int:
+        """Say `text` verbatim; returns its utterance id."""
+        return (await self._client._session_call(self, lambda sid: Speak(session=sid, text=text))).utt
+
+    async def hear(self, pcm: np.ndarray, sample_rate: int, final: bool = False) -> int | None:
+        """Send user voice (int16 mono); with final=True returns the reply's utterance id."""
+        blob = pcm16_bytes(pcm)
+        ack = await self._client._session_call(
+            self, lambda sid: Audio(session=sid, sample_rate=sample_rate, final=final), blob,
+            timeout=max(self._client.timeout, 30.0) if final else None)
+        return ack.utt if final else None
+
+    async def interrupt(self) -> None:
+        """Barge-in: stop the current reply."""
+        await self._client._session_call(self, lambda sid: Interrupt(session=sid))
+
+    async def set_persona(self, persona: Persona) -> None:
+        """Replace the persona from the next turn on."""
+        await self._client._session_call(self, lambda sid: SetPersona(session=sid, persona=persona))
+        self.persona = persona
+
+    async def close(self) -> None:
+        """Close the session (best effort) and its SUB socket. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self._client._request(Close(session=self.id), timeout=min(self._client.timeout, 2.0),
+                                        retry=False)
+        except Exception:
+            pass
+        self._client._forget(self)
+        if self._sub is not None:
+            self._sub.close(linger=0)
+            self._sub = None
+
+    async def recv(self, timeout: float | None = None) -> tuple[Any, bytes | None] | None:
+        """The next (packet, payload) or None after `timeout` seconds; malformed messages are skipped."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.closed:
+            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            sub = self._sub
+            if sub is not None and await sub.poll(max(0, int(left * 1000))):
+                frames = await sub.recv_multipart()
+                try:
+                    return decode_media(frames)
+                except ProtocolError:
+                    continue
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+        raise ClientClosedError("session handle is closed")
+
+    async def packets(self, timeout: float | None = None) -> AsyncIterator[tuple[Any, bytes | None]]:
+        """Async-iterate (packet, payload); DaemonTimeoutError (a TimeoutError) after `timeout` s of silence."""
+        while not self.closed:
+            item = await self.recv(timeout)
+            if item is None:
+                raise DaemonTimeoutError(f"no media packet for {timeout} s", session=self.id)
+            yield item
+
+    async def __aenter__(self) -> "AsyncSessionHandle":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncClient:
+    """asyncio twin of `sdk.client.Client` (same constructor and methods, awaitable)."""
+
+    def __init__(self, control: str = "tcp://127.0.0.1:7570", client_name: str = "", timeout: float = 5.0,
+                 auto_reconnect: bool = True, on_reconnect: Callable[["AsyncClient"], Any] | None = None,
+                 heartbeat: bool = True):
+        self.control = control
+        self.client_name = client_name
+        self.timeout = timeout
+        self.auto_reconnect = auto_reconnect
+        self.on_reconnect = on_reconnect
+        self.heartbeat = heartbeat
+        self.welcome: Welcome | None = None
+        self.media_endpoint = ""
+        self.reconnects = 0
+        self._ctx = zmq.asyncio.Context()
+        self._lock = asyncio.Lock()
+        self._dealer: zmq.asyncio.Socket | None = None
+        self._req = itertools.count(1)
+        self._handles: list[AsyncSessionHandle] = []
+        self._closed = False
+        self._last_sent = 0.0
+        self._hb: asyncio.Task | None = None
+
+    async def connect(self) -> Welcome:
+        """Open the DEALER socket and say hello."""
+        async with self._lock:
+            self._new_dealer()
+            await self._hello()
+        if self.heartbeat and self._hb is None:
+            self._hb = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+        assert self.welcome is not None
+        return self.welcome
+
+    def _new_dealer(self) -> None:
+        if self._dealer is not None:
+            self._dealer.close(linger=0)
+        self._dealer = self._ctx.socket(zmq.DEALER)
+        self._dealer.setsockopt(zmq.LINGER, 0)
+        self._dealer.connect(self.control)
+
+    async def _hello(self) -> None:
+        w = await self._roundtrip(Hello(versions=[PROTOCOL_VERSION], client=self.client_name), (), self.timeout)
+        self.welcome = w
+        self.media_endpoint = media_endpoint_for(self.control, w.media_endpoint)
+
+    async def close(self) -> None:
+        """Close every session and the sockets. Idempotent."""
+        if self._closed:
+            return
+        for h in list(self._handles):
+            await h.close()
+        self._closed = True
+        if self._hb is not None:
+            self._hb.cancel()
+            try:
+                await self._hb
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._dealer is not None:
+            self._dealer.close(linger=0)
+            self._dealer = None
+        self._ctx.term()
+
+    async def __aenter__(self) -> "AsyncClient":
+        if self.welcome is None:
+            await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _roundtrip(self, msg: Any, blobs: tuple[bytes, ...], timeout: float) -> Any:
+        if self._closed or self._dealer is None:
+            raise ClientClosedError("client is closed or not connected")
+        req = next(self._req)
+        msg = msg.model_copy(update={"req": req})
+        await self._dealer.send_multipart(encode(msg, *blobs))
+        self._last_sent = time.monotonic()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not await self._dealer.poll(int(left * 1000)):
+                raise DaemonTimeoutError(f"no reply to {msg.type} within {timeout} s from {self.control}")
+            try:
+                reply, _ = decode_server(await self._dealer.recv_multipart())
+            except ProtocolError:
+                continue
+            if reply.req != req:
+                continue
+            if isinstance(reply, Error):
+                raise error_from_reply(reply)
+            return reply
+
+    async def _request(self, msg: Any, *blobs: bytes, timeout: float | None = None, retry: bool = True) -> Any:
+        async with self._lock:
+            try:
+                return await self._roundtrip(msg, blobs, timeout or self.timeout)
+            except (DaemonTimeoutError, NotWelcomedError):
+                if not (retry and self.auto_reconnect):
+                    raise
+                await self._reconnect_locked()
+                return await self._roundtrip(msg, blobs, timeout or self.timeout)
+
+    async def _session_call(self, handle: AsyncSessionHandle, build: Callable[[str], Any], *blobs: bytes,
+                            timeout: float | None = None) -> Any:
+        if handle.closed:
+            raise ClientClosedError("session handle is closed")
+        async with self._lock:
+            try:
+                return await self._roundtrip(build(handle.id), blobs, timeout or self.timeout)
+            except (DaemonTimeoutError, NotWelcomedError, UnknownSessionError):
+                if not self.auto_reconnect:
+                    raise
+                await self._reconnect_locked()
+                return await self._roundtrip(build(handle.id), blobs, timeout or self.timeout)
+
+    async def ping(self, session: str | None = None) -> Any:
+        """Round-trip a ping; returns the Pong."""
+        return await self._request(Ping(session=session))
+
+    async def open_session(self, persona: Persona | None = None, portrait: bytes | None = None) -> AsyncSessionHandle:
+        """Open a session and subscribe to its media."""
+        async with self._lock:
+            opened = await self._open_locked(persona, portrait)
+        h = AsyncSessionHandle(self, opened, persona, portrait)
+        self._handles.append(h)
+        return h
+
+    async def _open_locked(self, persona: Persona | None, portrait: bytes | None) -> Opened:
+        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None)
+        blobs = (portrait,) if portrait is not None else ()
+        return await self._roundtrip(msg, blobs, max(self.timeout, 30.0))
+
+    def _forget(self, handle: AsyncSessionHandle) -> None:
+        if handle in self._handles:
+            self._handles.remove(handle)
+
+    async def _reconnect_locked(self) -> None:
+        self._new_dealer()
+        await self._hello()
+        for h in list(self._handles):
+            if not h.closed:
+                h._rebind(await self._open_locked(h.persona, h.portrait))
+        self.reconnects += 1
+        if self.on_reconnect is not None:
+            try:
+                res = self.on_reconnect(self)
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception:
+                pass
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._closed:
+            period = (self.welcome.heartbeat_ms if self.welcome else 1000) / 1000.0
+            await asyncio.sleep(period / 2)
+            if time.monotonic() - self._last_sent < period:
+                continue
+            async with self._lock:
+                try:
+                    live = [h for h in self._handles if not h.closed]
+                    await self._roundtrip(Ping(session=live[0].id if live else None), (), max(2.0, 2 * period))
+                except (DaemonTimeoutError, NotWelcomedError, UnknownSessionError):
+                    if self.auto_reconnect:
+                        try:
+                            await self._reconnect_locked()
+                        except Exception:
+                            await asyncio.sleep(1.0)
+                except Exception:
+                    pass

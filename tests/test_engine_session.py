@@ -1,0 +1,130 @@
+"""The streaming engine API on the tiny preset: events, continuous pts, audio length, interrupt, idle, hear."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from engine_core.engine import AVChunk, Engine
+from engine_core.thinker.base import SAMPLES_PER_FRAME
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: far faster than two on a shared, loaded 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load("tiny")
+
+
+@pytest.fixture
+def session(engine):
+    s = engine.open_session()
+    yield s
+    s.close()
+
+
+def run_until(session, pred, limit: int = 60) -> list[AVChunk]:
+    """next_chunk until pred(chunk) holds (inclusive); fails after `limit` chunks."""
+    out = []
+    for _ in range(limit):
+        c = session.next_chunk()
+        out.append(c)
+        if pred(c):
+            return out
+    raise AssertionError(f"condition not met within {limit} chunks")
+
+
+def events(chunks, name):
+    return [(i, e) for i, c in enumerate(chunks) for e in c.events if e.event == name]
+
+
+def check_stream(chunks: list[AVChunk], f: int) -> None:
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.pts == a.pts + a.num_frames * SAMPLES_PER_FRAME
+    for c in chunks:
+        assert c.num_frames == f
+        assert c.frames.dtype == np.uint8 and c.frames.shape == (f, 256, 256, 3)
+        assert c.audio.dtype == np.int16 and c.audio.shape == (f * SAMPLES_PER_FRAME,)
+
+
+def test_speak_stream_has_events_text_audio_and_continuous_pts(session):
+    assert session.sample_rate == 22050 and session.fps == 25 and session.chunk_frames >= 1
+    idle = [session.next_chunk() for _ in range(2)]
+    assert all(c.utt == 0 and not c.events and not np.any(c.audio) for c in idle)
+    utt = session.speak("hello brave new world")
+    assert utt > 0
+    chunks = idle + run_until(session, lambda c: any(e.event == "utterance_end" for e in c.events))
+    check_stream(chunks, session.chunk_frames)
+    (i_start, start), = events(chunks, "utterance_start")
+    (i_end, end), = events(chunks, "utterance_end")
+    assert start.utt == end.utt == utt and i_start <= i_end
+    spoken = chunks[i_start:i_end + 1]
+    assert all(c.utt == utt for c in spoken)
+    assert "".join(t.text for c in spoken for t in c.texts if t.role == "assistant") == "hello brave new world"
+    assert all(np.abs(c.audio).max() > 1000 for c in spoken[:-1])        # the toy voice is audible
+    assert session.state == "idle"
+    more = [session.next_chunk() for _ in range(3)]                         # idle chunks keep coming
+    check_stream(chunks + more, session.chunk_frames)
+    assert all(c.utt == 0 and not np.any(c.audio) for c in more)
+
+
+def test_chat_reply_text_and_ids(session):
+    u1 = session.chat("good morning")
+    u2 = session.speak("second line")
+    assert u2 > u1 > 0
+    chunks = run_until(session, lambda c: any(e.event == "utterance_end" and e.utt == u2 for e in c.events))
+    text1 = "".join(t.text for c in chunks if c.utt == u1 for t in c.texts)
+    assert text1 == "You said: good morning."
+    order = [(e.event, e.utt) for c in chunks for e in c.events]
+    assert order == [("utterance_start", u1), ("utterance_end", u1), ("utterance_start", u2), ("utterance_end", u2)]
+
+
+def test_interrupt_stops_within_one_chunk_and_next_reply_is_clean(session):
+    u1 = session.speak("this is a rather long sentence that keeps going on and on for a while")
+    run_until(session, lambda c: c.utt == u1)
+    session.next_chunk()
+    session.interrupt()
+    c = session.next_chunk()
+    assert [(e.event, e.utt) for e in c.events] == [("interrupted", u1)]
+    assert c.utt == 0 and not np.any(c.audio)
+    after = [session.next_chunk() for _ in range(4)]
+    assert all(x.utt == 0 and not x.events for x in after)                   # nothing of u1 leaks out
+    u2 = session.speak("fresh start")
+    chunks = run_until(session, lambda x: any(e.event == "utterance_end" for e in x.events))
+    assert [(e.event, e.utt) for x in chunks for e in x.events] == [("utterance_start", u2), ("utterance_end", u2)]
+    assert "".join(t.text for x in chunks for t in x.texts) == "fresh start"
+    check_stream([c] + after + chunks, session.chunk_frames)
+
+
+def test_hear_emits_transcript_and_answers(session):
+    pcm = (np.sin(np.arange(22050) / 10.0) * 8000).astype(np.int16)
+    assert session.hear(pcm[:11025], 22050) is None
+    utt = session.hear(pcm[11025:], 22050, final=True)
+    chunks = run_until(session, lambda c: any(e.event == "utterance_end" for e in c.events))
+    users = [t for c in chunks for t in c.texts if t.role == "user"]
+    assert [t.text for t in users] == ["I heard 1.0 seconds of audio."]
+    reply = "".join(t.text for c in chunks if c.utt == utt for t in c.texts if t.role == "assistant")
+    assert reply == "You said: I heard 1.0 seconds of audio.."
+
+
+def test_control_calls_from_other_threads(session):
+    ids = []
+    threads = [threading.Thread(target=lambda i=i: ids.append(session.speak(f"line {i}"))) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 4
+    ends = set()
+    run_until(session, lambda c: ends.update(e.utt for e in c.events if e.event == "utterance_end")
+              or ends == set(ids), limit=80)

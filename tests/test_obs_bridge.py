@@ -1,0 +1,182 @@
+"""`xstreamer obs` (the OBS Browser Source bridge) as a real subprocess: its HTTP API, and its WebSocket framing
+against a live `xstreamer serve --model tiny` daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from plugins.obs_source.procs import BridgeProc, Daemon
+from sdk.protocol.codec import decode_media, topic_for, unpack_header
+
+ROOT = Path(__file__).resolve().parents[1]
+XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, dict | str]:
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+    return status, json.loads(raw) if "json" in ctype else raw.decode()
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    d = Daemon.start(XSTREAMER)
+    yield d
+    d.stop()
+
+
+def test_bridge_without_daemon_answers_and_refuses_clearly():
+    bridge = BridgeProc.start(XSTREAMER, f"tcp://127.0.0.1:{free_port()}")
+    try:
+        url = bridge.url
+        assert url.startswith("http://127.0.0.1:")
+        status, page = http("GET", url)
+        assert status == 200 and '<canvas id="stage"' in page and "player.js" in page
+        for name in ("player.js", "audio-worklet.js", "msgpack.js", "framing.js"):
+            assert http("GET", url + name)[0] == 200
+        assert http("GET", url + "bridge.py")[0] == 404
+        status, health = http("GET", url + "health")
+        assert status == 200 and health["ok"] is True and health["daemon"] is False and health["session"] is None
+        wait_for(lambda: http("GET", url + "health")[1]["error"], what="the daemon error in /health")
+        status, body = http("POST", url + "say", json.dumps({"text": "hello"}).encode())
+        assert status == 503 and body["ok"] is False and "not connected" in body["error"]
+        assert http("POST", url + "say", b'{"text": "   "}')[0] == 400
+        assert http("POST", url + "say", b'{"words": "hi"}')[0] == 400
+        assert http("POST", url + "say", b"{not json")[0] == 400
+        assert http("POST", url + "interrupt")[0] == 503
+        assert http("POST", url + "mute")[1]["muted"] is True
+        assert http("POST", url + "mute")[1]["muted"] is False
+        assert http("POST", url + "mute", b'{"muted": true}')[1]["muted"] is True
+        assert http("POST", url + "mute", b'{"muted": "yes"}')[0] == 400
+        stats = http("GET", url + "stats")[1]
+        assert stats["bridge"]["daemon"] is False and stats["bridge"]["muted"] is True and stats["pages"] == []
+    finally:
+        assert bridge.stop() == 0, "SIGTERM ends the bridge cleanly"
+
+
+def test_bad_persona_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "persona.json"
+    bad.write_text(json.dumps({"name": "", "colour": "blue"}))
+    res = subprocess.run([XSTREAMER, "obs", "--persona", str(bad), "--port", "0"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2 and "not a valid persona" in res.stderr and res.stdout == ""
+    res = subprocess.run([XSTREAMER, "obs", "--portrait", str(tmp_path / "none.png"), "--port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "cannot read portrait" in res.stderr
+
+
+async def _collect(url: str, session_id: str, want: int) -> tuple[list, list]:
+    """Chat through the bridge and read its WebSocket until `want` packets of the reply arrived:
+    (control messages, [(packet, payload length, publish ms, reply utt)])."""
+    control, media = [], []
+    async with aiohttp.ClientSession() as http_session:
+        async with http_session.ws_connect(url.replace("http", "ws") + "ws", max_msg_size=0) as ws:
+            async with http_session.post(url + "say", json={"text": "Hello! How are you today?"}) as resp:
+                ack = await resp.json()
+            assert resp.status == 200 and ack["ok"] and ack["session"] == session_id
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and sum(p.utt == ack["utt"] for p, _, _ in media) < want:
+                msg = await ws.receive(timeout=60)
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    control.append(json.loads(msg.data))
+                    continue
+                raw = msg.data
+                assert raw[:4] == b"XSB1"
+                published_ms, hlen = struct.unpack(">dI", raw[4:16])
+                header, payload = raw[16:16 + hlen], raw[16 + hlen:]
+                kind = unpack_header(header)["type"]
+                frames = [topic_for(session_id), header] + ([payload] if kind in ("audio", "video") else [])
+                pkt, _ = decode_media(frames)   # the bridge forwards protocol v1 headers verbatim
+                media.append((pkt, len(payload), published_ms))
+            async with http_session.post(url + "interrupt") as resp:
+                assert resp.status == 200
+            while True:
+                msg = await ws.receive(timeout=10)
+                if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["type"] == "flush":
+                    break
+    return control, [(p, n, t, ack["utt"]) for p, n, t in media]
+
+
+def test_bridge_forwards_a_reply_to_the_page_socket(daemon):
+    bridge = BridgeProc.start(XSTREAMER, daemon.control)
+    try:
+        health = wait_for(lambda: (h := http("GET", bridge.url + "health")[1])["daemon"] and h, what="a session")
+        control, media = asyncio.run(_collect(bridge.url, health["session"], want=20))
+        assert control[0]["type"] == "session" and control[0]["session"] == health["session"]
+        assert control[0]["sample_rate"] == 22050 and control[0]["fps"] == 25
+        utt = media[0][3]
+        reply = [(p, n) for p, n, _, _ in media if p.utt == utt]
+        assert any(p.type == "audio" and n == p.samples * 2 for p, n in reply)
+        assert any(p.type == "video" and n == 256 * 256 * 3 for p, n in reply)
+        seqs = [p.seq for p, _, _, _ in media]
+        assert seqs == sorted(seqs), "the bridge keeps the daemon's packet order"
+        sent = [t for _, _, t, _ in media]
+        assert all(0 < t <= time.time() * 1000 for t in sent) and sent == sorted(sent)
+        stats = http("GET", bridge.url + "stats")[1]["bridge"]
+        assert stats["says"] == 1 and stats["interrupts"] == 1 and stats["packets"] >= len(media)
+    finally:
+        bridge.stop()
+
+
+async def _first_frames(url: str, count: int) -> list[dict]:
+    headers = []
+    async with aiohttp.ClientSession() as http_session:
+        async with http_session.ws_connect(url.replace("http", "ws") + "ws", max_msg_size=0) as ws:
+            while len(headers) < count:
+                msg = await ws.receive(timeout=30)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    hlen = struct.unpack(">I", msg.data[12:16])[0]
+                    headers.append(unpack_header(msg.data[16:16 + hlen]))
+    return headers
+
+
+def test_bridge_attaches_to_an_existing_session(daemon):
+    """--session: the bridge only listens to a session another client (e.g. the studio) opened."""
+    from sdk.client import Client
+
+    client = Client(control=daemon.control, client_name="test-owner")
+    client.connect()
+    try:
+        owned = client.open_session()
+        bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--session", owned.id))
+        try:
+            wait_for(lambda: http("GET", bridge.url + "health")[1]["session"] == owned.id, what="the attach")
+            headers = asyncio.run(_first_frames(bridge.url, 10))
+            assert {h["session"] for h in headers} == {owned.id}
+            status, body = http("POST", bridge.url + "speak", b'{"text": "Announcement from the bridge."}')
+            assert status == 200 and body["session"] == owned.id and body["utt"] >= 1
+        finally:
+            bridge.stop()
+    finally:
+        client.close()

@@ -1,0 +1,113 @@
+"""cascade Thinker: real SmolLM2 (GGUF), Piper joe, Whisper tiny.en, sharing one module-scoped instance."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from engine_core.errors import AudioError, TextError
+from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation
+from engine_core.thinker.cascade_asr import resample
+from engine_core.thinker.cascade_text import build_messages, find_boundary, split_text
+
+
+@pytest.fixture(scope="module")
+def thinker():
+    from engine_core.thinker.registry import load_thinker
+
+    return load_thinker("cascade", max_new_tokens=28)
+
+
+def _check_segments(segs, hidden_size=576):
+    frame = 0
+    for s in segs:
+        assert s.start_frame == frame and s.num_frames > 0
+        assert s.audio.shape == (s.num_frames * SAMPLES_PER_FRAME,) and np.abs(s.audio).max() > 0.05
+        assert s.hidden.shape == (s.hidden_frames.shape[0], hidden_size) and s.hidden.shape[0] > 0
+        assert int(s.hidden_frames.min()) >= s.start_frame
+        assert int(s.hidden_frames.max()) < s.start_frame + s.num_frames
+        assert torch.all(s.hidden_frames[1:] >= s.hidden_frames[:-1])       # tokens follow the speech
+        assert s.speech_features.shape == (s.num_frames, 80)
+        frame += s.num_frames
+
+
+def _words(t):
+    return re.findall(r"[a-z0-9']+", t.lower())
+
+
+def test_reply_multi_turn_with_persona(thinker):
+    conv = Conversation("You are Captain Nemo, the submarine captain.")
+    segs = list(thinker.reply(conv, "Who are you?"))
+    assert segs and all(s.text for s in segs)
+    _check_segments(segs)
+    assert [t.role for t in conv.turns] == ["user", "assistant"]
+    assert conv.turns[1].text == " ".join(s.text for s in segs)
+    msgs = build_messages(conv, "And where do you live?")
+    assert msgs[0]["role"] == "system" and "Captain Nemo" in msgs[0]["content"]
+    assert [m["role"] for m in msgs[1:]] == ["user", "assistant", "user"]
+    segs2 = list(thinker.reply(conv, "And where do you live?"))
+    _check_segments(segs2)
+    assert len(conv.turns) == 4
+
+
+def test_speak_verbatim_and_hidden_from_lm(thinker):
+    line = "Welcome to the show, everybody. Today we talk about whales and dolphins!"
+    segs = list(thinker.speak(line))
+    _check_segments(segs)
+    assert " ".join(s.text for s in segs) == line
+    assert len(segs) >= 2                                  # cut at the sentence end at least
+    model, tok = thinker.lm.model, thinker.lm.tok
+    ids = tok(line, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        ref = model.model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+    got = torch.cat([s.hidden for s in segs])
+    assert got.shape == ref.shape and torch.allclose(got, ref, atol=1e-4)
+
+
+def test_piper_whisper_round_trip(thinker):
+    line = "The weather is lovely today, so we will walk to the park."
+    audio = np.concatenate([s.audio for s in thinker.speak(line)])
+    heard = thinker.hear((audio * 32767).astype(np.int16), 22050).text
+    ref, hyp = _words(line), _words(heard)
+    errors = sum(1 for w in ref if w not in hyp)
+    assert errors <= 2, heard
+    # the same speech at 44.1 kHz float goes through the resampler and is still understood
+    heard44 = thinker.hear(resample(audio, 22050, 44100), 44100).text
+    assert sum(1 for w in ref if w not in _words(heard44)) <= 2, heard44
+
+
+def test_bad_input(thinker):
+    with pytest.raises(TextError):
+        next(thinker.speak("   "))
+    with pytest.raises(TextError):
+        next(thinker.reply(Conversation("x"), ""))
+    with pytest.raises(AudioError):
+        thinker.hear(np.zeros((2, 100), np.int16), 16000)
+    with pytest.raises(AudioError):
+        thinker.hear(np.zeros(100, np.int32), 16000)
+    with pytest.raises(AudioError):
+        thinker.hear(np.zeros(16000, np.int16), 12)
+    assert thinker.hear(np.zeros(16000, np.int16), 16000).text == ""
+
+
+def test_piece_cutting():
+    assert find_boundary("Hello there. How", first=True) == len("Hello there.")
+    assert find_boundary("Hello there", first=True) is None              # not complete until whitespace
+    assert find_boundary("Well, I", first=False) is None                 # short clause waits
+    assert find_boundary("Well, I think so", first=False) is None
+    long = "The museum has many rooms full of paintings, and"
+    assert find_boundary(long, first=False) == long.index(",") + 1
+    text = "Hi. I am Joe, your guide for today, welcome!"
+    cut = text.index("today,") + len("today,")            # "I am Joe," is too short a clause to cut
+    assert split_text(text) == [(0, 3), (3, cut), (cut, len(text))]
+
+
+def test_resample_keeps_frequency():
+    t = np.arange(22050) / 22050
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    out = resample(tone, 22050, 16000)
+    assert out.shape == (16000,)
+    assert abs(np.argmax(np.abs(np.fft.rfft(out))) - 440) <= 1

@@ -1,0 +1,132 @@
+"""Diffusion-forcing training of the tiny Actor: it overfits one clip, resumes, logs and plots; the CLI works."""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine_core.engine import Engine
+from engine_core.train.actor import ActorTrainOptions, train_actor
+from engine_core.train.plot import plot_loss
+
+
+def write_clip_dataset(root: Path, frames_n: int = 15) -> Path:
+    """One synthetic clip (a moving blob that grows with the audio's loudness) in the corpus layout."""
+    clip = root / "clips" / "000000"
+    clip.mkdir(parents=True)
+    yy, xx = np.mgrid[0:256, 0:256]
+    t = np.arange(frames_n * 882) / 22050.0
+    amp = 0.5 * (1 + np.sin(2 * np.pi * 2 * t))
+    audio = (0.3 * amp * np.sin(2 * np.pi * 180 * t) * 32767).astype(np.int16)
+    frames = np.zeros((frames_n, 256, 256, 3), np.uint8)
+    for i in range(frames_n):
+        r = 30 + 30 * amp[i * 882]
+        blob = ((xx - 128 - 3 * i) ** 2 + (yy - 128) ** 2) < r * r
+        frames[i, ..., 0] = 40 + yy // 2
+        frames[i, ..., 2] = 200 - xx // 2
+        frames[i][blob] = (230, 190, 150)
+    np.savez_compressed(clip / "frames.npz", frames=frames)
+    with wave.open(str(clip / "audio.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050)
+        w.writeframes(audio.tobytes())
+    words = [["hello", 0.0, 0.2], ["world", 0.25, 0.5]]
+    (clip / "meta.json").write_text(json.dumps({"text": "hello world", "words": words}))
+    cv2.imwrite(str(clip / "portrait.png"), frames[0][..., ::-1])
+    (root / "manifest.json").write_text(json.dumps(
+        {"version": 1, "clips": [{"id": "000000", "dir": "clips/000000", "split": "train", "frames": frames_n}]}))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: far faster than two on a shared, loaded 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_tiny_actor_overfits_one_clip_and_resumes(tmp_path):
+    data = write_clip_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    # fresh noise and noise levels every step (no fixed batch): the loss still falls >= 10x on one clip
+    opt = ActorTrainOptions(steps=250, batch=1, lr=3e-3, warmup=10, log_every=5, save_every=1000,
+                            hidden_dropout=0.0, text_loss_weight=0.0)
+    res = train_actor(data, out, "tiny", options=opt, progress=False)
+    assert res["step"] == 250 and res["done"]
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 1 and rows[-1]["step"] == 250
+    last = np.mean([r["loss"] for r in rows[-4:]])
+    assert last < res["first_loss"] / 10, (last, res)
+    png = plot_loss(out / "loss.jsonl")
+    assert cv2.imread(str(png)) is not None
+    # resume: continues from step 150 with the saved optimiser state
+    opt2 = ActorTrainOptions(**{**opt.__dict__, "steps": 260})
+    res2 = train_actor(data, out, "tiny", options=opt2, resume=True, progress=False)
+    assert res2["step"] == 260 and res2["first_loss"] == res["first_loss"]
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 260 and len({r["step"] for r in rows}) == len(rows)
+    # the output directory is a model directory the engine loads
+    eng = Engine.load(str(out))
+    s = eng.open_session()
+    try:
+        c = s.next_chunk()
+        assert c.frames.shape == (5, 256, 256, 3)
+    finally:
+        s.close()
+
+
+def test_max_minutes_budget_stops_and_saves(tmp_path):
+    data = write_clip_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    res = train_actor(data, out, "tiny", max_minutes=0.0, options=ActorTrainOptions(steps=1000, batch=1),
+                      progress=False)
+    assert res["step"] == 0 and not res["done"]
+    assert (out / "train_state.pt").is_file() and (out / "actor.safetensors").is_file()
+
+
+def test_train_cli(tmp_path, capsys):
+    from xstreamer.cli import main
+
+    data = write_clip_dataset(tmp_path / "data")
+    rc = main(["train", "--what", "actor", "--data", str(data), "--preset", "tiny", "--out", str(tmp_path / "o"),
+               "--steps", "3", "--batch", "1", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["step"] == 3 and Path(res["plot"]).is_file()
+
+
+def test_bad_dataset_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        train_actor(tmp_path, tmp_path / "o", "tiny", options=ActorTrainOptions(steps=1), progress=False)
+
+
+def test_train_cli_vae_dispatch(tmp_path, capsys):
+    """`--what vae` reaches the codecs helper's train_vae with the same options."""
+    from xstreamer.cli import main
+
+    data = write_clip_dataset(tmp_path / "data")
+    rc = main(["train", "--what", "vae", "--data", str(data), "--preset", "tiny", "--out", str(tmp_path / "v"),
+               "--steps", "2", "--batch", "2", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["step"] == 2 and (tmp_path / "v" / "vae.safetensors").is_file()
+
+
+def test_diffusion_forcing_noise_levels_are_per_chunk():
+    from engine_core.actor.schedule import sample_train_sigmas
+
+    g = torch.Generator().manual_seed(0)
+    s = sample_train_sigmas(2000, 3, g, p_pyramid=0.0)
+    assert s.shape == (2000, 3) and (s >= 0).all() and (s <= 1).all()
+    assert ((s[:, 0] - s[:, 1]).abs() > 1e-3).float().mean() > 0.85        # chunks of a sample differ
+    assert abs(float(torch.corrcoef(s.T)[0, 1])) < 0.1                      # ... independently
+    assert 0.05 < float((s == 0).float().mean()) < 0.15                     # some clean context chunks
+    rising = sample_train_sigmas(200, 3, g, p_pyramid=1.0)
+    assert (rising[:, 1:] >= rising[:, :-1]).all()

@@ -1,0 +1,152 @@
+"""The Unity bridge's C# core against a live daemon (real ZeroMQ on loopback, real mono, tiny model).
+
+A mono program (plugins/unity_bridge/Tests~/Programs/LiveTest.cs) connects, opens a session, says a
+sentence (audio and video pts advance in step, frames are shown by the audio clock), interrupts a long
+reply (an `interrupted` event, then at most one chunk more of that utterance), and survives a daemon
+restart on the same ports (it reconnects, re-opens and a second sentence plays).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location(
+    "unity_mono_build", ROOT / "plugins/unity_bridge/Tests~/mono_build.py")
+mb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mb)
+
+_SKIP = mb.missing_tools() or mb.missing_libzmq()
+pytestmark = [pytest.mark.mono, pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))]
+
+READY = re.compile(r"xstreamer daemon ready control=(tcp://\S+):(\d+) media=(tcp://\S+):(\d+) model=(\S+)")
+SPF = 882
+
+
+def _chunk_frames() -> int:
+    try:
+        from engine_core.config import PRESETS
+        return int(PRESETS["tiny"]().chunk_frames)
+    except Exception:   # config layout changed: fall back to the tiny preset's documented value
+        return 8
+
+
+class Daemon:
+    """`xstreamer serve --model tiny` as a subprocess; waits for its ready line."""
+
+    def __init__(self, control_port: int = 0, media_port: int = 0):
+        cmd = [sys.executable, "-m", "xstreamer", "serve", "--model", "tiny",
+               "--control-port", str(control_port),
+               "--media-port", str(media_port), "--log-level", "WARNING"]
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env)
+        deadline = time.monotonic() + 240
+        seen = self.output = []
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            m = READY.search(line)
+            if m:
+                self.control = f"{m.group(1)}:{m.group(2)}"
+                self.control_port, self.media_port = int(m.group(2)), int(m.group(4))
+                # keep draining its output so a chatty daemon never blocks on a full pipe
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        self.kill()
+        raise RuntimeError("daemon did not get ready:\n" + "".join(seen[-30:]))
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def _check_in_step(summary: dict) -> None:
+    audio = sorted(summary["audio"], key=lambda a: a[2])           # [pts, samples, seq]
+    video = sorted(summary["video"], key=lambda v: v[1])           # [pts, seq]
+    assert len(audio) >= 10, f"only {len(audio)} audio packets for utt {summary['utt']}"
+    assert all(a[1] == SPF for a in audio)
+    for prev, nxt in zip(audio, audio[1:]):
+        assert nxt[0] == prev[0] + prev[1], f"audio pts jump {prev} -> {nxt}"
+    for prev, nxt in zip(video, video[1:]):
+        assert nxt[0] == prev[0] + SPF, f"video pts jump {prev} -> {nxt}"
+    assert [v[0] for v in video] == [a[0] for a in audio], "one video frame per 40 ms audio packet, same pts"
+    assert "UtteranceStart" in summary["events"] and "UtteranceEnd" in summary["events"]
+    shown = summary["shown"]                                       # [pts, clock when shown]
+    assert len(shown) >= len(video) // 2, f"only {len(shown)} of {len(video)} frames shown by the clock"
+    assert all(pts <= clock for pts, clock in shown)
+    assert [s[0] for s in shown] == sorted({s[0] for s in shown}), "frames shown in pts order, no repeats"
+    assert {s[0] for s in shown} <= {v[0] for v in video}
+
+
+def test_live_say_interrupt_restart():
+    exe = mb.program("LiveTest")
+    daemon = Daemon()
+    proc = None
+    tags: dict[str, dict] = {}
+    log: list[str] = []
+    try:
+        proc = subprocess.Popen(["mono", "--debug", str(exe), daemon.control], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            for text in proc.stdout:
+                lines.put(text)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 500
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            log.append(line)
+            tag, _, rest = line.strip().partition(" ")
+            if rest.startswith("{"):
+                tags[tag] = json.loads(rest)
+            if tag == "RESTART_ME":
+                ports = (daemon.control_port, daemon.media_port)
+                daemon.kill()
+                daemon = Daemon(*ports)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        daemon.kill()
+    out = "".join(log[-40:])
+    assert rc == 0 and "FAIL" not in tags, out
+
+    _check_in_step(tags["SAY"])
+
+    intr = tags["INTERRUPT"]
+    assert "Interrupted" in intr["summary"]["events"], out
+    assert intr["audio_after_interrupted"] <= _chunk_frames(), out
+    assert intr["playing_utt"] != intr["utt"], "the interrupted reply is still playing"
+
+    again = tags["RESTARTED"]
+    assert again["reconnects"] >= 1
+    _check_in_step(again["summary"])
+    assert tags["DISPOSED"]["state"] == "Closed"

@@ -1,0 +1,133 @@
+"""`xstreamer say TEXT --out FILE.mp4`: the avatar speaks TEXT verbatim; the utterance is written to an mp4.
+
+Without `--connect` the engine runs in-process (no sockets); with `--connect tcp://HOST:PORT` a running
+daemon renders it through the SDK client. Both paths write through `sdk.recorder.Recorder` (256x256 @ 25 fps
+H.264 + AAC), from the utterance's first chunk to its `utterance_end`. `xstreamer chat` shares this code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+MAX_MEDIA_S = 120.0      # give up when an utterance is longer than this (seconds of media)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", help="what to say (verbatim)")
+    add_common(parser)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `say` and `chat`."""
+    parser.add_argument("--out", required=True, help="the mp4 to write")
+    parser.add_argument("--portrait", help="portrait image (PNG/JPEG) of the avatar")
+    parser.add_argument("--persona", help="persona JSON file (sdk.protocol.Persona)")
+    parser.add_argument("--model", default="default", help="model preset or checkpoint dir (in-process only)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (in-process only)")
+    parser.add_argument("--connect", help="control endpoint of a running daemon, e.g. tcp://127.0.0.1:7570")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for media (with --connect)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return render(args, mode="speak")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Any, bytes | None]:
+    from sdk.protocol.messages import Persona
+
+    persona = None
+    if args.persona:
+        persona = Persona.model_validate_json(Path(args.persona).read_text(encoding="utf-8"))
+    portrait = Path(args.portrait).read_bytes() if args.portrait else None
+    return persona, portrait
+
+
+def render(args: argparse.Namespace, mode: str) -> int:
+    """Render one utterance (`mode`: "speak" or "chat") to args.out; prints the reply text for chat."""
+    if not str(args.text).strip():
+        print("error: TEXT is empty", file=sys.stderr)
+        return 2
+    try:
+        persona, portrait = _inputs(args)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.connect:
+            text = _via_daemon(args, mode, persona, portrait, out)
+        else:
+            text = _in_process(args, mode, persona, portrait, out)
+    except Exception as exc:   # typed engine/protocol errors: one clear line
+        code = getattr(exc, "code", None)
+        code = getattr(code, "value", code)
+        print(f"error: {f'[{code}] ' if code else ''}{exc}", file=sys.stderr)
+        return 1
+    if mode == "chat":
+        print(text)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _in_process(args: argparse.Namespace, mode: str, persona: Any, portrait: bytes | None, out: Path) -> str:
+    from engine_core.engine import Engine
+    from sdk.recorder import Recorder
+
+    engine = Engine.load(model=args.model, device=args.device)
+    session = engine.open_session(portrait=portrait, persona=persona)
+    texts: list[str] = []
+    try:
+        utt = session.speak(args.text) if mode == "speak" else session.chat(args.text)
+        rec = Recorder(out)
+        started = done = False
+        media = 0.0
+        while not done:
+            chunk = session.next_chunk()
+            media += chunk.num_frames / session.fps
+            if media > MAX_MEDIA_S:
+                raise TimeoutError(f"no utterance_end after {MAX_MEDIA_S:.0f} s of media")
+            for ev in chunk.events:
+                if ev.utt == utt and ev.event == "utterance_start":
+                    started = True
+                if ev.utt == utt and ev.event == "utterance_end":
+                    done = True
+                    if ev.reason.startswith("error"):
+                        raise RuntimeError(f"the engine failed on this utterance: {ev.reason}")
+            if started:
+                texts += [t.text for t in chunk.texts if t.role == "assistant"]
+                rec.add_chunk(chunk.pts, chunk.audio, chunk.frames)
+        rec.close()
+    finally:
+        session.close()
+    return "".join(texts).strip()
+
+
+def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: bytes | None, out: Path) -> str:
+    from sdk.client import Client
+    from sdk.recorder import Recorder
+
+    texts: list[str] = []
+    with Client(args.connect, client_name=f"xstreamer-{mode}", timeout=10.0) as client:
+        with client.open_session(persona=persona, portrait=portrait) as session:
+            utt = session.speak(args.text) if mode == "speak" else session.chat(args.text)
+            with Recorder(out) as rec:
+                started = False
+                for pkt, payload in session.packets(timeout=args.timeout):
+                    if pkt.type == "event" and pkt.utt == utt and pkt.event == "utterance_start":
+                        started = True
+                    if not started:
+                        continue
+                    if pkt.type == "text" and pkt.role == "assistant":
+                        texts.append(pkt.text)
+                    rec.add(pkt, payload)
+                    if pkt.type == "event" and pkt.utt == utt and pkt.event in ("utterance_end", "interrupted"):
+                        if pkt.reason.startswith("error"):
+                            raise RuntimeError(f"the engine failed on this utterance: {pkt.reason}")
+                        break
+                    if rec.duration_s > MAX_MEDIA_S:
+                        raise TimeoutError(f"no utterance_end after {MAX_MEDIA_S:.0f} s of media")
+    return "".join(texts).strip()
