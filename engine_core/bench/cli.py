@@ -37,37 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--trials", type=int, default=3, help="first-packet latency trials")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="full shape with random weights (timing only; the paper preset's weights are not public)")
     parser.add_argument("--json", dest="json_path", default=None, help="write the results as JSON here")
-
-
-def _largest_module(obj: Any) -> torch.nn.Module | None:
-    """The Thinker's language model: the largest nn.Module reachable as an attribute of the Thinker."""
-    best, best_n = None, 0
-    seen: set[int] = set()
-    stack = [obj]
-    while stack:
-        cur = stack.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, torch.nn.Module):
-            n = sum(p.numel() for p in cur.parameters())
-            if n > best_n:
-                best, best_n = cur, n
-            continue
-        for value in list(vars(cur).values()) if hasattr(cur, "__dict__") else []:
-            if isinstance(value, torch.nn.Module) or (hasattr(value, "__dict__") and not isinstance(value, type)
-                                                        and type(value).__module__.startswith("engine_core")):
-                stack.append(value)
-    return best
-
-
-def _tokens_of(args: tuple, kwargs: dict) -> int:
-    ids = kwargs.get("input_ids", args[0] if args else None)
-    if isinstance(ids, torch.Tensor):
-        return int(ids.shape[-1])
-    emb = kwargs.get("inputs_embeds")
-    return int(emb.shape[-2]) if isinstance(emb, torch.Tensor) else 0
 
 
 def _sync(device: str) -> None:
@@ -79,47 +51,71 @@ def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 3) if xs else None
 
 
+def _thinker_rate(engine, text: str, mode: str, budget_s: float = 30.0) -> tuple[float | None, int]:
+    """ms per Thinker token with the Thinker alone (its own reply/speak loop, no Actor running)."""
+    from engine_core.thinker.base import Conversation
+
+    thinker = engine.thinker
+    tokens, start = 0, time.perf_counter()
+    stream = (thinker.reply(Conversation(system_prompt="You are a helpful assistant."), text) if mode == "chat"
+              else thinker.speak(text))
+    for seg in stream:
+        tokens += int(seg.hidden.shape[0])
+        if time.perf_counter() - start > budget_s:
+            break
+    wall = time.perf_counter() - start
+    return (round(wall * 1e3 / tokens, 3) if tokens else None), tokens
+
+
 def run_bench(args: argparse.Namespace) -> dict:
     from engine_core.engine import Engine  # heavy import: only when benchmarking
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cuda = args.device.startswith("cuda")
+    cuda = args.device.startswith("cuda") or bool(args.devices and "cuda" in args.devices)
     mode = args.mode or ("chat" if args.preset == "paper" else "speak")
     t0 = time.perf_counter()
-    load_kwargs = {"devices": args.devices} if args.devices else {}
+    load_kwargs: dict[str, Any] = {"devices": args.devices} if args.devices else {}
+    if args.random_weights:
+        load_kwargs["random_weights"] = True
     engine = Engine.load(args.preset, device=args.device, **load_kwargs)
     session = engine.open_session()
     load_s = time.perf_counter() - t0
 
-    probes = Probes(cuda)
-    lm = _largest_module(getattr(engine, "thinker", None))
-    if lm is not None:
-        probes.hook_module(lm, "thinker.forward", _tokens_of)
-    actor = getattr(engine, "actor", None)
-    if isinstance(actor, torch.nn.Module):
-        probes.hook_module(actor, "actor.pass")
-    vae = getattr(engine, "vae", None)
-    if vae is not None and hasattr(vae, "decode"):
-        probes.wrap_method(vae, "decode", "vae.decode")
-
     def say() -> int:
         return session.chat(args.text) if mode == "chat" else session.speak(args.text)
 
-    # Warm-up: idle chunks and one short reply (compilation, allocator, caches).
+    def until_end(utt: int, limit: int = 400) -> None:
+        for _ in range(limit):
+            if any(e.event == "utterance_end" and e.utt == utt for e in session.next_chunk().events):
+                return
+
+    # Warm-up: idle chunks and one reply (CUDA graphs, allocator, caches).
     for _ in range(2):
         session.next_chunk()
-    utt = say()
-    for _ in range(400):
-        chunk = session.next_chunk()
-        if any(e.event == "utterance_end" and e.utt == utt for e in chunk.events):
-            break
+    until_end(say())
     _sync(args.device)
-    probes.reset()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
 
-    # 1. Time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish.
+    # A. the Actor + VAE alone: idle chunks (no Thinker work in flight)
+    probes = Probes(cuda)
+    probes.hook_module(engine.actor, "actor.pass")
+    probes.wrap_method(engine.vae, "decode", "vae.decode")
+    idle_ms = []
+    for _ in range(6):
+        start = time.perf_counter()
+        session.next_chunk()
+        _sync(args.device)
+        idle_ms.append((time.perf_counter() - start) * 1e3)
+    actor_ms = probes.get("actor.pass").durations_ms()
+    vae_ms = probes.get("vae.decode").durations_ms()
+    probes.detach()
+
+    # B. the Thinker alone: its own reply loop
+    thinker_ms, thinker_tokens = _thinker_rate(engine, args.text, mode)
+
+    # C. time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish
     first_ms: list[float] = []
     for _ in range(args.trials):
         session.interrupt()
@@ -127,19 +123,15 @@ def run_bench(args: argparse.Namespace) -> dict:
         _sync(args.device)
         start = time.perf_counter()
         utt = say()
-        while True:
-            chunk = session.next_chunk()
-            if chunk.utt == utt:
+        while time.perf_counter() - start < 120:
+            if session.next_chunk().utt == utt:
                 _sync(args.device)
                 first_ms.append((time.perf_counter() - start) * 1e3)
                 break
-            if (time.perf_counter() - start) > 120:
-                break
 
-    # 2. Sustained generation: keep replies queued, count frames per wall-clock second.
+    # D. sustained generation: replies kept queued, frames per wall-clock second
     session.interrupt()
     session.next_chunk()
-    probes.reset()
     _sync(args.device)
     frames = chunks = 0
     target_frames = int(args.seconds * 25)
@@ -153,16 +145,13 @@ def run_bench(args: argparse.Namespace) -> dict:
             utt = say()
     _sync(args.device)
     wall = time.perf_counter() - start
-
-    thinker = probes.get("thinker.forward")
-    t_ms = thinker.durations_ms()
-    decode_ms = [d for d, n in zip(t_ms, thinker.tokens) if n == 1]
-    actor_ms = probes.get("actor.pass").durations_ms()
-    vae_ms = probes.get("vae.decode").durations_ms()
+    passes_per_chunk = len(actor_ms) / 6 if actor_ms else None
     result = {
         "preset": args.preset,
-        "device": torch.cuda.get_device_name() if cuda else f"cpu ({platform.processor() or platform.machine()}, "
-                                                            f"{torch.get_num_threads()} threads)",
+        "weights": "random (timing only)" if args.random_weights else "as loaded",
+        "device": (torch.cuda.get_device_name() if cuda else
+                   f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
+        "devices": args.devices or args.device,
         "mode": mode,
         "load_s": round(load_s, 2),
         "stream_seconds": round(frames / 25, 2),
@@ -171,17 +160,16 @@ def run_bench(args: argparse.Namespace) -> dict:
         "realtime_factor": round(frames / 25 / wall, 3),
         "first_packet_ms": _median(first_ms),
         "first_packet_ms_all": [round(x, 1) for x in first_ms],
-        "thinker_ms_per_token": _median(decode_ms),
-        "thinker_decode_steps": len(decode_ms),
+        "thinker_ms_per_token": thinker_ms,
+        "thinker_tokens_timed": thinker_tokens,
         "actor_ms_per_pass": _median(actor_ms),
-        "actor_passes": len(actor_ms),
-        "actor_ms_per_chunk": round(sum(actor_ms) / chunks, 3) if chunks and actor_ms else None,
+        "actor_passes_per_chunk": passes_per_chunk,
+        "idle_chunk_ms": _median(idle_ms),
         "vae_decode_ms_per_chunk": _median(vae_ms),
         "chunks": chunks,
         "chunk_frames": session.chunk_frames,
         "peak_gpu_mem_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
     }
-    probes.detach()
     session.close()
     return result
 

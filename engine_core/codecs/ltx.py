@@ -31,7 +31,11 @@ class LTXVideoVAE(VideoVAE):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         decode_timestep: float = 0.0,
+        model=None,
     ) -> None:
+        if model is not None:                       # an already-built model (see `random`)
+            self._init_from(model.to(device).eval(), dtype, decode_timestep)
+            return
         path = Path(path)
         if not (path / "config.json").is_file():
             raise BackendUnavailableError(
@@ -50,11 +54,23 @@ class LTXVideoVAE(VideoVAE):
             )
         except (OSError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"cannot load the LTX-Video VAE from {path}: {e}") from e
-        self.model.to(device).eval()
+        self._init_from(self.model.to(device).eval(), dtype, decode_timestep)
+
+    def _init_from(self, model, dtype: torch.dtype, decode_timestep: float) -> None:
+        self.model = model
         self.dtype = dtype
         self.decode_timestep = decode_timestep
-        cfg = self.model.config
-        self.scaling_factor = float(cfg.scaling_factor)
+        self.scaling_factor = float(model.config.scaling_factor)
+
+    @classmethod
+    def random(cls, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16, **config) -> LTXVideoVAE:
+        """Random weights at the LTX-Video VAE's published shape (diffusers' default config), or at `config`:
+        for timing at full shape (`xstreamer bench --random-weights`) and tests. Frames are noise."""
+        from diffusers import AutoencoderKLLTXVideo
+
+        with torch.device(device):
+            model = AutoencoderKLLTXVideo(**config).to(dtype)
+        return cls("", device=device, dtype=dtype, model=model)
 
     @property
     def latent_channels(self) -> int:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
-def build_thinker(cfg: ModelConfig, device: str) -> Thinker:
+def build_thinker(cfg: ModelConfig, device: str, random_weights: bool = False) -> Thinker:
     """The Thinker of a config (backends imported lazily: the cascade and glm4voice pull in big packages)."""
     from engine_core.thinker.registry import load_thinker
 
@@ -41,6 +41,9 @@ def build_thinker(cfg: ModelConfig, device: str) -> Thinker:
         return load_thinker("toy", hidden_size=t.hidden_size, vocab=t.text_vocab, seed=cfg.seed)
     if t.backend == "cascade":
         return load_thinker("cascade")
+    if random_weights:    # full shape, random weights, SILENT audio: timing only (the benchmark says so)
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        return load_thinker("glm4voice", device=device, dtype=dtype, allow_silent_audio=True)
     path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
     if not path:
         raise BackendUnavailableError("the glm4voice Thinker needs its checkpoint directory: set "
@@ -48,12 +51,17 @@ def build_thinker(cfg: ModelConfig, device: str) -> Thinker:
     return load_thinker("glm4voice", model_dir=path, device=device)
 
 
-def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: list[str]):
+def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: list[str],
+              random_weights: bool = False):
     """The video VAE of a config: weights from the model dir, the preset's weights dir, or seeded random init."""
     v = cfg.vae
     if v.kind == "ltx":
         from engine_core.codecs.ltx import LTXVideoVAE
 
+        if random_weights:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+            warnings.append("random LTX-Video VAE weights (timing only: frames are noise)")
+            return LTXVideoVAE.random(device=device, dtype=dtype)
         path = v.path or os.environ.get("XSTREAMER_LTX_VAE_DIR")
         if not path:
             raise BackendUnavailableError("the paper preset needs the LTX-Video VAE weights (XSTREAMER_LTX_VAE_DIR)")
@@ -92,13 +100,16 @@ class Engine:
 
     @classmethod
     def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",
-             devices: list[str] | str | None = None, dtype: torch.dtype | None = None) -> Engine:
+             devices: list[str] | str | None = None, dtype: torch.dtype | None = None,
+             random_weights: bool = False) -> Engine:
         """Load a preset name ("tiny" | "default" | "paper") or a checkpoint directory.
 
         devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
         GPUs); overrides
         `device`. attn_impl: "sdpa" | "reference" (the Actor's attention, for equivalence checks).
         dtype: the Actor's weights (default float32; bfloat16 for `paper` on CUDA).
+        random_weights: build every part at its full shape with random weights and no checkpoint (the
+        `paper` timing path: `xstreamer bench --random-weights`); the Thinker's audio is then silent.
         """
         thinker_device = device
         if isinstance(devices, str):
@@ -118,16 +129,21 @@ class Engine:
                 model_dir = preset_dir
                 cfg, tensors, _ = read_actor_checkpoint(preset_dir)
         # codec and Thinker first: a missing backend fails fast, before a (possibly huge) Actor is built
-        vae = build_vae(cfg, model_dir, device, warnings)
-        thinker = build_thinker(cfg, thinker_device)
+        vae = build_vae(cfg, model_dir, device, warnings, random_weights)
+        thinker = build_thinker(cfg, thinker_device, random_weights)
         if thinker.hidden_size != cfg.thinker.hidden_size:
             raise BackendUnavailableError(f"Thinker hidden size {thinker.hidden_size} != model config "
                                           f"{cfg.thinker.hidden_size}")
         if dtype is None:
             dtype = torch.bfloat16 if cfg.name == "paper" and str(device).startswith("cuda") else torch.float32
         torch.manual_seed(cfg.seed)
-        with torch.device(device):
-            actor = Actor(cfg, attn_impl=attn_impl).to(dtype)
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)            # build in the target dtype: no float32 copy of a 10B Actor
+        try:
+            with torch.device(device):
+                actor = Actor(cfg, attn_impl=attn_impl).to(dtype)
+        finally:
+            torch.set_default_dtype(previous)
         if tensors is not None:
             load_state_checked(actor, {k: v.to(dtype) for k, v in tensors.items()}, str(model_dir / ACTOR_FILE))
         elif cfg.name != "tiny":

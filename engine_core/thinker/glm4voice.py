@@ -88,7 +88,7 @@ class Glm4VoiceThinker(Thinker):
     def __init__(self, model, tokenizer, vocab: Glm4VoiceVocab, *, speech_decoder: TokenSpeechDecoder | None = None,
                  speech_tokenizer: Glm4VoiceSpeechTokenizer | None = None, allow_silent_audio: bool = False,
                  temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
-                 persona_in_system: bool = True) -> None:
+                 persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192) -> None:
         if speech_decoder is None and not allow_silent_audio:
             raise BackendUnavailableError(
                 "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir + code_dir); pass "
@@ -101,6 +101,10 @@ class Glm4VoiceThinker(Thinker):
         self.persona_in_system = persona_in_system
         self.device = next(model.parameters()).device
         self._masks = vocab.masks(self.device)
+        if decode_impl not in ("fast", "hf"):
+            raise ValueError(f"decode_impl must be 'fast' or 'hf', not {decode_impl!r}")
+        self.decode_impl, self.max_context = decode_impl, max_context
+        self._fast = None            # GlmFastDecoder, built on first use (static cache of max_context tokens)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -165,14 +169,10 @@ class Glm4VoiceThinker(Thinker):
         forced_text: if given, the text slots are filled with these ids (verbatim speech); the model
         only chooses the audio tokens; when they run out the text is declared finished.
         """
-        from transformers import DynamicCache
-
         limit = max_new_tokens or self.max_new_tokens
         gen = torch.Generator().manual_seed(self.seed)
-        cache = DynamicCache()
-        ids = torch.tensor([prompt_ids], device=self.device)
-        pos = torch.arange(len(prompt_ids), device=self.device)
-        logits, _ = decode_step(self.model, ids, cache, pos)
+        step = self._decoder(prompt_ids)
+        logits, _ = step(prompt_ids, 0)
         state, n_pos, forced = InterleaveState(), len(prompt_ids), list(forced_text or [])
         forced_mode = forced_text is not None
         for _ in range(limit):
@@ -189,10 +189,41 @@ class Glm4VoiceThinker(Thinker):
             kind = state.advance(t, self.vocab)
             if kind == "stop":
                 return
-            logits, h = decode_step(self.model, torch.tensor([[t]], device=self.device), cache,
-                                    torch.tensor([n_pos], device=self.device))
+            logits, h = step([t], n_pos)
             n_pos += 1
             yield t, kind, h[0].float().cpu()
+
+    def _decoder(self, prompt_ids: list[int]):
+        """A fresh decoding state; returns step(ids, position) -> (logits [V] float32, hidden [n, H]).
+
+        "fast": engine_core.thinker.glm_fast (static KV cache, one CUDA graph per step on GPU); "hf": the
+        transformers forward with a DynamicCache (the reference path; tests compare the two)."""
+        if self.decode_impl == "fast":
+            from engine_core.thinker.glm_fast import GlmFastDecoder
+
+            if self._fast is None:
+                self._fast = GlmFastDecoder(self.model, max_len=self.max_context)
+            fast = self._fast
+            fast.reset()
+            if len(prompt_ids) >= fast.max_len:
+                raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {fast.max_len}")
+
+            def fast_step(ids: list[int], pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+                x = torch.tensor([ids], device=self.device)
+                if len(ids) == 1 and fast.length > 0:
+                    logits, h = fast.step(x)
+                    return logits[0].float(), h
+                logits, h = fast.prefill(x)
+                return logits[0].float(), h[0]
+            return fast_step
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+
+        def hf_step(ids: list[int], pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return decode_step(self.model, torch.tensor([ids], device=self.device), cache,
+                               torch.arange(pos, pos + len(ids), device=self.device))
+        return hf_step
 
     # ------------------------------------------------------------------ segments
     def _segments(self, tokens: Iterator[tuple[int, str, torch.Tensor]], text_out: list[str]) -> Iterator[Segment]:
