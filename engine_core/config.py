@@ -173,7 +173,8 @@ def _default() -> ModelConfig:
     """The embedded default: cascade Thinker (SmolLM2-135M, hidden 576) + a small Actor for a 2-core CPU."""
     return ModelConfig(
         name="default",
-        thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=49152, audio_vocab=0),
+        # no text/audio heads: the cascade Thinker writes and speaks the reply (keeps the shipped weights small)
+        thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=0, audio_vocab=0),
         actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=4),
         vae=VAEConfig(kind="small", preset="default", latent_channels=16, spatial_factor=16),
         chunk_frames=8, steps=3, window=3, cross_chunks=1, max_hidden_tokens=16, train_chunks=3,
@@ -188,7 +189,9 @@ def _paper() -> ModelConfig:
                               num_layers=40, num_heads=32, kv_groups=2, head_dim=128, ffn_size=13696),
         actor=ActorConfig(width=4096, layers=40, heads=32, kv_heads=2, head_dim=128, ffn_size=13696, patch=1),
         vae=VAEConfig(kind="ltx", preset="ltx", latent_channels=128, spatial_factor=32, temporal_factor=8),
-        chunk_frames=50, steps=4, window=4, cross_chunks=1, max_hidden_tokens=64, train_chunks=4,
+        # 1 s chunks (the paper: ~2 s): 25 frames = exactly 4 LTX latent frames (1 + 8k), half the wait
+        # for the first chunk; see docs/performance.md
+        chunk_frames=25, steps=4, window=8, cross_chunks=1, max_hidden_tokens=32, train_chunks=4,
         time_shift=3.0,
     )
 

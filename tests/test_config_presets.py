@@ -14,7 +14,8 @@ def test_paper_preset_shapes():
     assert (t.hidden_size, t.num_layers, t.num_heads, t.kv_groups, t.head_dim, t.ffn_size) == (4096, 40, 32, 2, 128, 13696)
     assert (a.width, a.layers, a.heads, a.kv_heads, a.head_dim, a.ffn_size) == (4096, 40, 32, 2, 128, 13696)
     assert (v.spatial_factor, v.temporal_factor, v.latent_channels) == (32, 8, 128)
-    assert p.tokens_per_frame == 64 and p.chunk_frames == 50 and p.latent_frames == 7
+    assert p.tokens_per_frame == 64 and p.chunk_frames == 25 and p.latent_frames == 4
+    assert (p.latent_frames - 1) * p.vae.temporal_factor + 1 == p.chunk_frames   # LTX decodes exactly 1+8k frames
     assert t.backend == "glm4voice" and t.text_vocab == 151552 and t.audio_vocab == 16384
 
 

@@ -76,13 +76,16 @@ class Block(nn.Module):
         b, l, _ = x.shape
         return x.view(b, l, heads, self.head_dim).transpose(1, 2)          # [B,H,L,Dh]
 
-    def forward(self, x: torch.Tensor, mod_in: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+    def forward(self, x: torch.Tensor, mod_groups: torch.Tensor, token_group: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 past: tuple[torch.Tensor, torch.Tensor] | None, self_mask: torch.Tensor,
                 ctx: torch.Tensor, ctx_rope: tuple[torch.Tensor, torch.Tensor], cross_mask: torch.Tensor,
                 impl: str, kv_hook: KVHook | None) -> torch.Tensor:
-        """x [B,L,D]; mod_in [B,L,D] (sigma embedding per token); ctx [B,Lx,D] Thinker tokens (+null key)."""
+        """x [B,L,D]; mod_groups [B,G,D] sigma embedding per noise group, token_group [L] each token's group;
+        ctx [B,Lx,D] Thinker tokens (+null key). The adaLN projection runs once per group (G is a handful of
+        chunks) and is gathered per token: the same numbers as projecting every token, a fraction of the work."""
         b, l, d = x.shape
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.mod(mod_in).chunk(6, dim=-1)   # each [B,L,D]
+        mods = self.mod(mod_groups)[:, token_group]                                       # [B,L,6D]
+        shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)              # each [B,L,D]
         # 1. self-attention over [past keys (sink + cached chunks)] + [this pass's tokens]
         h = self.norm1(x) * (1 + scale1) + shift1
         q = Rope3D.apply(self._split(self.q(h), self.heads), *rope)                      # [B,H,L,Dh]

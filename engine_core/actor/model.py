@@ -152,7 +152,6 @@ class Actor(nn.Module):
         dev = tokens.device
         rope = self.rope.angles(pos.to(dev))
         emb = self.sigma_mlp(sigma_embedding(group_sigma, tokens.shape[-1]).to(tokens.dtype))   # [B,G,D]
-        mod_in = emb[:, token_group]                                              # [B,L,D]
         k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
         self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)       # [L, Lk]
         if cond is not None:
@@ -168,7 +167,7 @@ class Actor(nn.Module):
         x = tokens
         for blk in self.blocks:
             past = cache.keys(blk.index) if cache is not None else None
-            x = blk(x, mod_in, rope, past, self_mask, ctx, ctx_rope, cross_mask, self.attn_impl, kv_hook)
+            x = blk(x, emb, token_group.to(dev), rope, past, self_mask, ctx, ctx_rope, cross_mask, self.attn_impl, kv_hook)
         return x
 
     @torch.no_grad()

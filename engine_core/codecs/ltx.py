@@ -22,6 +22,18 @@ from engine_core.codecs.vae import VideoVAE, frames_to_tensor
 from engine_core.errors import BackendUnavailableError, CheckpointError
 
 
+def _ltx_class():
+    """diffusers' AutoencoderKLLTXVideo, imported with diffusers' optional transformers integration (PEFT
+    loaders) switched off: the VAE does not need it, and some diffusers/transformers pairs fail to import it."""
+    import diffusers.utils.import_utils as iu
+
+    iu._transformers_available = False
+    iu._peft_available = False
+    from diffusers.models.autoencoders.autoencoder_kl_ltx import AutoencoderKLLTXVideo
+
+    return AutoencoderKLLTXVideo
+
+
 class LTXVideoVAE(VideoVAE):
     """VideoVAE over a local LTX-Video VAE directory (see the module docstring)."""
 
@@ -43,7 +55,7 @@ class LTXVideoVAE(VideoVAE):
                 "local copy of the LTX-Video `vae/` folder; nothing is downloaded)"
             )
         try:
-            from diffusers import AutoencoderKLLTXVideo
+            AutoencoderKLLTXVideo = _ltx_class()
         except ImportError as e:  # pragma: no cover - diffusers is an optional dependency
             raise BackendUnavailableError(
                 "the LTX-Video VAE needs `diffusers` (pip install xstreamer[ltx])"
@@ -66,7 +78,7 @@ class LTXVideoVAE(VideoVAE):
     def random(cls, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16, **config) -> LTXVideoVAE:
         """Random weights at the LTX-Video VAE's published shape (diffusers' default config), or at `config`:
         for timing at full shape (`xstreamer bench --random-weights`) and tests. Frames are noise."""
-        from diffusers import AutoencoderKLLTXVideo
+        AutoencoderKLLTXVideo = _ltx_class()
 
         with torch.device(device):
             model = AutoencoderKLLTXVideo(**config).to(dtype)

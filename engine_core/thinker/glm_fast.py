@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -80,6 +82,7 @@ class GlmFastDecoder:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static_ids = torch.zeros(batch, 1, dtype=torch.long, device=self.device)
         self._static_out: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
     # -- the functional forward ------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,43 +118,53 @@ class GlmFastDecoder:
         self.length = 0
         self.pos.zero_()
 
+    @contextlib.contextmanager
+    def _own_stream(self):
+        """Run on the decoder's own CUDA stream (the Actor works on another one, so the two overlap); the
+        caller's stream waits for the results."""
+        if self.stream is None:
+            yield
+            return
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            yield
+        torch.cuda.current_stream().wait_stream(self.stream)
+
     @torch.inference_mode()
     def prefill(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = ids.shape[1]
         if self.length + n > self.max_len:
             raise ValueError(f"context of {self.length + n} tokens exceeds the static cache ({self.max_len})")
-        logits, hidden = self._forward(ids.to(self.device), self.pos, n)
+        with self._own_stream():
+            logits, hidden = self._forward(ids.to(self.device), self.pos, n)
+            self.pos += n
         self.length += n
-        self.pos += n
         return logits, hidden
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.length + 1 > self.max_len:
             raise ValueError("the static cache is full")
-        if not self.use_graph:
-            logits, hidden = self._forward(ids.to(self.device), self.pos, 1)
-        else:
-            self._static_ids.copy_(ids)
-            if self._graph is None:
-                self._capture()
-            self._graph.replay()
-            logits, hidden = self._static_out
-            logits, hidden = logits.clone(), hidden.clone()
+        with self._own_stream():
+            if not self.use_graph:
+                logits, hidden = self._forward(ids.to(self.device), self.pos, 1)
+            else:
+                self._static_ids.copy_(ids)
+                if self._graph is None:
+                    self._capture()
+                self._graph.replay()
+                logits, hidden = (t.clone() for t in self._static_out)
+            self.pos += 1
         self.length += 1
-        self.pos += 1
         return logits, hidden[:, -1]
 
     def _capture(self) -> None:
-        """Capture one decode step (warm-up on a side stream first, as CUDA graphs require)."""
+        """Capture one decode step (warm-up first, as CUDA graphs require). Thread-local capture mode: other
+        threads (the Actor's) keep using the GPU while this one captures."""
         saved = self.cache.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._forward(self._static_ids, self.pos, 1)
-        torch.cuda.current_stream().wait_stream(stream)
+        for _ in range(2):
+            self._forward(self._static_ids, self.pos, 1)
         self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph):
+        with torch.cuda.graph(self._graph, stream=self.stream, capture_error_mode="thread_local"):
             self._static_out = self._forward(self._static_ids, self.pos, 1)
-        self.cache.copy_(saved)   # the warm-up and capture wrote the slot at `pos`: restore it
+        self.cache.copy_(saved)   # the warm-up wrote the slot at `pos`: restore it

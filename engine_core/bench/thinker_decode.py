@@ -1,0 +1,68 @@
+"""Micro-benchmark of one Thinker decode step at the paper's shape (random weights, CUDA):
+
+    python -m engine_core.bench.thinker_decode [--steps 64] [--context 512]
+
+Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder without
+and with its CUDA graph (engine_core/thinker/glm_fast.py), and the token sampler over the 168,960-entry
+vocabulary. The same decoder is what `xstreamer bench` runs inside the engine; this isolates its parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def _timed(fn, steps: int) -> float:
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3 / steps
+
+
+def main() -> None:
+    from transformers import DynamicCache
+
+    from engine_core.thinker.glm4voice import Glm4VoiceThinker, decode_step, pick_token
+    from engine_core.thinker.glm_fast import GlmFastDecoder
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=64)
+    ap.add_argument("--context", type=int, default=512)
+    args = ap.parse_args()
+    thinker = Glm4VoiceThinker.from_config(device="cuda", allow_silent_audio=True)
+    model, dev = thinker.model, thinker.device
+    prompt = torch.randint(0, 150000, (1, args.context), device=dev)
+    rows = {}
+    cache = DynamicCache()
+    with torch.inference_mode():
+        decode_step(model, prompt, cache, torch.arange(args.context, device=dev))
+        pos = [args.context]
+
+        def hf() -> None:
+            decode_step(model, prompt[:, :1], cache, torch.tensor([pos[0]], device=dev))
+            pos[0] += 1
+        rows["hf DynamicCache (reference)"] = _timed(hf, args.steps)
+    for name, graph in (("fast, eager", False), ("fast, CUDA graph", True)):
+        fast = GlmFastDecoder(model, max_len=args.context + args.steps + 16, use_cuda_graph=graph)
+        fast.prefill(prompt)
+        rows[name] = _timed(lambda: fast.step(prompt[:, :1]), args.steps)
+        del fast
+    logits = torch.randn(model.config.vocab_size, device=dev)
+    gen = torch.Generator().manual_seed(0)
+    mask = thinker._masks["audio"]
+    rows["sampler (top-p 0.8)"] = _timed(lambda: pick_token(logits, mask, 0.2, 0.8, gen), args.steps)
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    print(f"weights {n_bytes / 1e9:.2f} GB -> floor {n_bytes / 3.0e12 * 1e3:.2f} ms/token at 3.0 TB/s")
+    for name, ms in rows.items():
+        print(f"{name:<32} {ms:8.2f} ms/token")
+
+
+if __name__ == "__main__":
+    main()
