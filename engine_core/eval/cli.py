@@ -1,0 +1,219 @@
+"""`xstreamer eval`: score a model (or the ground truth itself) on held-out clips of a synthetic corpus.
+
+For each clip of --split: the engine speaks the clip's text with the clip's portrait; the ground truth is the
+generator's render of the same character and text with Piper's default voice (what the engine's cascade
+speaks), with no silence around the speech; the generated utterance (utterance_start .. utterance_end) is
+resampled in time to the truth's length. Metric definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine_core.eval.identity import face_region_scores, id_sim
+from engine_core.eval.lipsync import audio_mouth_corr, lipsync_mouth_corr
+from engine_core.eval.mouth import mouth_opening
+from engine_core.eval.sharpness import cpbd_frames
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the `eval` arguments."""
+    parser.add_argument("--data", required=True, type=Path, help="corpus directory (manifest.json)")
+    parser.add_argument("--model", default="default", help="preset name or checkpoint directory")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--split", default="heldout_both",
+                        choices=["train", "heldout_identity", "heldout_sentence", "heldout_both"])
+    parser.add_argument("--clips", type=int, default=20, help="number of clips of the split to score")
+    parser.add_argument("--out", type=Path, default=Path("metrics.json"))
+    parser.add_argument("--stream-minutes", type=float, default=0.0,
+                        help="also run one continuous stream this long and report per-minute stability")
+    parser.add_argument("--truth-check", action="store_true",
+                        help="no engine: score the truth against itself and against a degraded copy")
+    parser.add_argument("--no-id-sim", action="store_true", help="skip dlib ID-Sim (slow on CPU)")
+
+
+def score_clip(gen_frames: np.ndarray, gen_audio: np.ndarray, truth, with_id_sim: bool = True) -> dict:  # noqa: ANN001
+    """All per-clip metrics of generated frames/audio against a ground-truth `Clip`."""
+    box, fbox = truth.meta["mouth_box"], truth.meta["face_box"]
+    gen_open = mouth_opening(gen_frames, box)
+    true_open = mouth_opening(truth.frames, box)
+    out = {
+        "lipsync_mouth_corr": lipsync_mouth_corr(gen_open, true_open),
+        "audio_mouth_corr": audio_mouth_corr(gen_audio, gen_open, max_lag=2),
+        "truth_audio_mouth_corr": audio_mouth_corr(truth.audio, true_open, max_lag=2),
+        **face_region_scores(gen_frames, truth.frames, fbox),
+        "cpbd": cpbd_frames(gen_frames),
+        "truth_cpbd": cpbd_frames(truth.frames),
+        "frames": int(len(gen_frames)),
+        "truth_frames": int(len(truth.frames)),
+    }
+    if with_id_sim:
+        out.update(id_sim(truth.portrait, gen_frames, every=10))
+    return out
+
+
+def degrade(frames: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A plausibly imperfect copy: Gaussian blur (sigma 1) plus noise (std 4) and a 1-frame delay."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = np.stack([cv2.GaussianBlur(f, (0, 0), 1.0) for f in frames]).astype(np.float32)
+    out += rng.normal(0, 4, out.shape).astype(np.float32)
+    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return np.concatenate([out[:1], out[:-1]])
+
+
+def _truth_for(entry: dict, data: Path):  # noqa: ANN202
+    from engine_core.data.synth.characters import IdentityParams
+    from engine_core.data.synth.render import load_clip, render_clip
+    from engine_core.data.synth.speech import VoiceParams
+
+    meta_clip = load_clip(data / entry["dir"])
+    ident = IdentityParams.from_dict(meta_clip.meta["identity"])
+    truth = render_clip(ident, entry["text"], VoiceParams(), entry["seed"], lead_s=0.0, tail_s=0.0)
+    return meta_clip, truth
+
+
+def _clean(x):  # noqa: ANN001, ANN202
+    """NaN/inf -> None, numpy scalars -> Python (strict JSON)."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return data.tobytes()
+
+
+def generate_utterance(session, text: str, max_chunks: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Speak `text` and collect the utterance's frames [T,256,256,3] and audio [T*882]."""
+    utt = session.speak(text)
+    frames, audio, started = [], [], False
+    for _ in range(max_chunks):
+        ch = session.next_chunk()
+        events = {e.event for e in ch.events if e.utt == utt}
+        if ch.utt == utt or "utterance_start" in events:
+            started = True
+        if started and ch.utt == utt:
+            frames.append(ch.frames)
+            audio.append(ch.audio)
+        if "utterance_end" in events:
+            break
+    else:
+        raise RuntimeError(f"utterance {utt} did not end within {max_chunks} chunks")
+    if not frames:
+        raise RuntimeError(f"utterance {utt} produced no frames")
+    return np.concatenate(frames), np.concatenate(audio)
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and np.isfinite(r[key])]
+    return float(np.mean(vals)) if vals else None
+
+
+def _summary(rows: list[dict], real: list[np.ndarray], gen: list[np.ndarray]) -> dict:
+    from engine_core.eval.fvd_proxy import fvd_proxy
+
+    keys = ["lipsync_mouth_corr", "audio_mouth_corr", "truth_audio_mouth_corr", "face_ssim", "face_psnr", "cpbd",
+            "truth_cpbd", "id_sim"]
+    s = {k: _mean(rows, k) for k in keys}
+    try:
+        s["fvd_proxy_frechet"] = fvd_proxy(real, gen)
+    except ValueError as e:
+        s["fvd_proxy_frechet"] = None
+        s["fvd_proxy_note"] = f"n/a ({e})"
+    s["id_sim_clips"] = sum(1 for r in rows if r.get("id_sim") is not None)
+    return s
+
+
+def _stream(session, portrait_box: dict, minutes: float, portrait: np.ndarray) -> dict:  # noqa: ANN001
+    from engine_core.data.synth.sentences import NUM_SENTENCES, sentence_text
+    from engine_core.eval.stability import StreamMonitor
+
+    mon = StreamMonitor(portrait, portrait_box["face_box"], portrait_box["mouth_box"])
+    target = int(minutes * 60 * 25)
+    done, k = 0, 0
+    rng = np.random.default_rng(0)
+    while done < target:
+        if session.state == "idle" and rng.random() < 0.8:
+            session.speak(sentence_text(10 * int(rng.integers(NUM_SENTENCES // 10))))
+            k += 1
+        ch = session.next_chunk()
+        mon.feed(ch.frames, ch.audio)
+        done += ch.num_frames
+    rep = mon.report()
+    rep["utterances"] = k
+    return rep
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the clips and write the JSON; returns the exit code."""
+    from engine_core.data.synth.corpus import read_manifest
+
+    try:
+        man = read_manifest(args.data)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    entries = [c for c in man["clips"] if c["split"] == args.split][: args.clips]
+    if not entries:
+        print(f"error: no clips of split {args.split!r} in {args.data}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    result: dict = {"data": str(args.data), "split": args.split, "clips": len(entries)}
+    if args.truth_check:
+        rows_self, rows_deg, real, deg = [], [], [], []
+        for e in entries:
+            _, truth = _truth_for(e, args.data)
+            d = degrade(truth.frames, e["seed"])
+            rows_self.append({"id": e["id"], **score_clip(truth.frames, truth.audio, truth, not args.no_id_sim)})
+            rows_deg.append({"id": e["id"], **score_clip(d, truth.audio, truth, not args.no_id_sim)})
+            real.append(truth.frames)
+            deg.append(d)
+        result.update(mode="truth_check", truth_vs_truth=_summary(rows_self, real, real),
+                      truth_vs_degraded=_summary(rows_deg, real, deg), per_clip={"self": rows_self, "degraded": rows_deg})
+    else:
+        try:
+            from engine_core.engine import Engine
+        except ImportError as e:
+            print(f"error: the engine is not available: {e}", file=sys.stderr)
+            return 2
+        engine = Engine.load(model=args.model, device=args.device)
+        rows, real, gen = [], [], []
+        for e in entries:
+            meta_clip, truth = _truth_for(e, args.data)
+            session = engine.open_session(portrait=_png(meta_clip.portrait))
+            max_chunks = 20 + 4 * len(truth.frames) // max(1, session.chunk_frames)
+            gf, ga = generate_utterance(session, e["text"], max_chunks)
+            session.close()
+            rows.append({"id": e["id"], "text": e["text"], **score_clip(gf, ga, truth, not args.no_id_sim)})
+            real.append(truth.frames)
+            gen.append(gf)
+        result.update(mode="model", model=args.model, summary=_summary(rows, real, gen), per_clip=rows)
+        if args.stream_minutes > 0:
+            meta_clip, _ = _truth_for(entries[0], args.data)
+            session = engine.open_session(portrait=_png(meta_clip.portrait))
+            result["stream"] = _stream(session, meta_clip.meta, args.stream_minutes, meta_clip.portrait)
+            session.close()
+    result["seconds"] = time.perf_counter() - t0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result = _clean(result)
+    args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(json.dumps(result.get("summary") or {k: result[k] for k in ("truth_vs_truth", "truth_vs_degraded")
+                                                  if k in result}, indent=1))
+    return 0
