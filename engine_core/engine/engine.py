@@ -85,6 +85,20 @@ def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: l
     return vae.to(device).eval()
 
 
+def default_character(character: str | None = None):
+    """The built-in gallery character `character` (or the first one): the portrait when none is given."""
+    from engine_core.data.synth.gallery import gallery_characters, render_portrait
+    from engine_core.errors import PortraitError
+
+    chars = gallery_characters()
+    if character is None:
+        return render_portrait(chars[0])
+    for c in chars:
+        if c.id == character:
+            return render_portrait(c)
+    raise PortraitError(f"unknown gallery character {character!r}; known: {', '.join(c.id for c in chars)}")
+
+
 class Engine:
     """A loaded model; `open_session` starts a conversation on it."""
 
@@ -159,5 +173,8 @@ class Engine:
         from engine_core.engine.session import Session
 
         persona = check_persona(persona)
-        image, warnings = decode_portrait(portrait, warn_photo=self.config.name != "paper")
+        if portrait is None and self.config.name != "tiny":
+            image, warnings = default_character(getattr(persona, "character", None)), []
+        else:
+            image, warnings = decode_portrait(portrait, warn_photo=self.config.name != "paper")
         return Session(self, image, persona, self.warnings + warnings)

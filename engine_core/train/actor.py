@@ -121,7 +121,7 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
         actor.load_state_dict(st["model"])
         optim.load_state_dict(st["optim"])
         step, first_loss = int(st["step"]), st.get("first_loss")
-        gen.set_state(st["gen"])
+        gen.set_state(st["gen"].cpu())
     elif not resume:
         (out / "loss.jsonl").unlink(missing_ok=True)
     if hasattr(vae, "save") and not (out / VAE_FILE).is_file():

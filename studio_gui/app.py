@@ -1,0 +1,282 @@
+"""The studio's main window and `main()` (the `xstreamer-studio` console script).
+
+Left: the persona library. Middle: the persona form, the identity portrait chooser and the export
+buttons. Right: the live preview. Personas are saved as JSON files (see `studio_gui.personas`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from sdk.protocol import Persona
+
+from . import __version__
+from .export import ExportError, export_obs, export_unity
+from .personas import PersonaStore, PersonaStoreError, StoredPersona
+from .preview.panel import PreviewPanel
+from .widgets.library import PersonaLibrary
+from .widgets.persona_editor import PersonaEditor
+from .widgets.portrait_chooser import PortraitChooser
+
+
+class MainWindow(QMainWindow):
+    """The studio. `store` holds the personas; `current` is the name of the persona being edited."""
+
+    def __init__(self, store: PersonaStore | None = None, use_audio_device: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle(f"xstreamer studio {__version__}")
+        self.store = store or PersonaStore()
+        self.current: str | None = None
+        self.dirty = False
+        self.last_error = ""
+
+        self.library = PersonaLibrary()
+        self.library.selected.connect(self.select)
+        self.library.new_button.clicked.connect(lambda: self.new_persona())
+        self.library.duplicate_button.clicked.connect(lambda: self.duplicate_current())
+        self.library.delete_button.clicked.connect(lambda: self.delete_current())
+        self.library.import_button.clicked.connect(lambda: self.import_persona())
+        self.library.export_button.clicked.connect(lambda: self.export_persona())
+
+        self.editor = PersonaEditor()
+        self.editor.changed.connect(self._mark_dirty)
+        self.portrait = PortraitChooser()
+        self.portrait.portraitChanged.connect(lambda _p: self._mark_dirty())
+        self.portrait.characterChanged.connect(lambda _c: self._mark_dirty())
+        self.save_button = QPushButton("Save")
+        self.save_button.clicked.connect(lambda: self.save_current())
+        self.obs_button = QPushButton("Export to OBS…")
+        self.obs_button.clicked.connect(lambda: self.export_to_obs())
+        self.unity_button = QPushButton("Export to Unity…")
+        self.unity_button.clicked.connect(lambda: self.export_to_unity())
+        self.message = QLabel("")
+        self.message.setObjectName("editorMessage")
+        self.message.setWordWrap(True)
+
+        middle = QWidget()
+        mid = QVBoxLayout(middle)
+        mid.addWidget(QLabel("<b>Persona</b>"))
+        mid.addWidget(self.editor, 1)
+        mid.addWidget(QLabel("<b>Identity portrait</b>"))
+        mid.addWidget(self.portrait)
+        row = QHBoxLayout()
+        for b in (self.save_button, self.obs_button, self.unity_button):
+            row.addWidget(b)
+        mid.addLayout(row)
+        mid.addWidget(self.message)
+
+        self.preview = PreviewPanel(self.session_persona, use_audio_device=use_audio_device)
+        self.preview.status.connect(lambda text: self.statusBar().showMessage(text))
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.library)
+        split.addWidget(middle)
+        split.addWidget(self.preview)
+        split.setSizes([200, 430, 650])
+        self.setCentralWidget(split)
+        self.statusBar().showMessage(f"Personas in {self.store.root}")
+        self.resize(1320, 780)
+        self.refresh()
+
+    # -- library ------------------------------------------------------------------------------------
+    def refresh(self, select: str | None = None) -> None:
+        """Re-read the persona folder; select `select` (or keep the current one, or the first)."""
+        names = self.store.names()
+        want = select or self.current
+        if want not in names:
+            want = names[0] if names else None
+        self.library.set_names(names, want)
+        if want != self.current or want is None:
+            self._show(want)
+        self._enable_editing(bool(names))
+
+    def _show(self, name: str | None) -> None:
+        self.current = name
+        self.library.set_current(name)
+        persona = self.store.load(name) if name else StoredPersona()
+        self.editor.set_persona(persona)
+        self.portrait.set_identity(persona.portrait, persona.character)
+        self.dirty = False
+        self._set_message("")
+        if name:
+            self.statusBar().showMessage(f"Editing {name} ({self.store.path_for(name)})")
+
+    def _enable_editing(self, on: bool) -> None:
+        for w in (self.editor, self.portrait, self.save_button, self.obs_button, self.unity_button):
+            w.setEnabled(on)
+        if not on:
+            self._set_message("No personas yet: press “New” to create one.")
+
+    def select(self, name: str) -> None:
+        """Switch to persona `name` (the current one is saved first if edited)."""
+        if name == self.current:
+            return
+        if self.dirty and self.current and not self.save_current():
+            self.library.set_current(self.current)
+            return
+        self._show(name)
+
+    def edited_persona(self) -> StoredPersona:
+        """The persona as shown in the form and the portrait chooser (PersonaStoreError if invalid)."""
+        return self.editor.persona(portrait=self.portrait.portrait_path, character=self.portrait.character)
+
+    def save_current(self) -> bool:
+        """Save the edited persona (renames its file when the name changed); False with a message on error."""
+        if self.current is None:
+            return False
+        try:
+            persona = self.edited_persona()
+            self.store.save(persona, previous_name=self.current)
+        except (PersonaStoreError, OSError) as exc:
+            self._set_message(f"Not saved: {exc}", error=True)
+            return False
+        self.current, self.dirty = persona.name, False
+        self.library.set_names(self.store.names(), persona.name)
+        self._set_message(f"Saved {self.store.path_for(persona.name)}")
+        return True
+
+    def new_persona(self, name: str = "New persona") -> str:
+        if self.dirty:
+            self.save_current()
+        persona = self.store.create(name)
+        self.current = None
+        self.refresh(select=persona.name)
+        return persona.name
+
+    def duplicate_current(self, new_name: str | None = None) -> str | None:
+        if self.current is None:
+            return None
+        if self.dirty and not self.save_current():
+            return None
+        dup = self.store.duplicate(self.current, new_name)
+        self.refresh(select=dup.name)
+        return dup.name
+
+    def delete_current(self, confirm: bool = True) -> bool:
+        if self.current is None:
+            return False
+        if confirm and QMessageBox.question(self, "Delete persona", f"Delete “{self.current}”?") \
+                != QMessageBox.StandardButton.Yes:
+            return False
+        self.store.delete(self.current)
+        self.current, self.dirty = None, False
+        self.refresh()
+        return True
+
+    def import_persona(self, path: str | Path | None = None) -> str | None:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import a persona", str(Path.home()), "Persona (*.json)")
+            if not path:
+                return None
+        try:
+            persona = self.store.import_file(path)
+        except PersonaStoreError as exc:
+            self._set_message(f"Import failed: {exc}", error=True)
+            return None
+        self.refresh(select=persona.name)
+        self._set_message(f"Imported {persona.name!r} from {path}")
+        return persona.name
+
+    def export_persona(self, path: str | Path | None = None) -> Path | None:
+        if self.current is None or (self.dirty and not self.save_current()):
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export the persona", f"{self.current}.json",
+                                                  "Persona (*.json)")
+            if not path:
+                return None
+        out = self.store.export_file(self.current, path)
+        self._set_message(f"Exported to {out}")
+        return out
+
+    # -- exports for OBS / Unity ---------------------------------------------------------------------
+    def _export_folder(self, folder: str | Path | None, title: str) -> Path | None:
+        if self.current is None or (self.dirty and not self.save_current()):
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, title, str(Path.home()))
+        return Path(folder) if folder else None
+
+    def export_to_obs(self, folder: str | Path | None = None) -> Path | None:
+        """Write the OBS script settings + Browser Source URL (attached to the live session if any)."""
+        target = self._export_folder(folder, "Export for OBS into…")
+        if target is None:
+            return None
+        daemon = self.preview.control or "tcp://127.0.0.1:7570"
+        try:
+            settings, _ = export_obs(self.store.load(self.current), target, daemon=daemon,
+                                     session=self.preview.session_id)
+        except ExportError as exc:
+            self._set_message(f"OBS export failed: {exc}", error=True)
+            return None
+        self._set_message(f"OBS settings written to {settings}")
+        return settings
+
+    def export_to_unity(self, folder: str | Path | None = None) -> Path | None:
+        """Write the Unity bridge's settings file (persona + embedded portrait + daemon address)."""
+        target = self._export_folder(folder, "Export for Unity into…")
+        if target is None:
+            return None
+        try:
+            out = export_unity(self.store.load(self.current), target,
+                               daemon=self.preview.control or "tcp://127.0.0.1:7570")
+        except ExportError as exc:
+            self._set_message(f"Unity export failed: {exc}", error=True)
+            return None
+        self._set_message(f"Unity settings written to {out}")
+        return out
+
+    # -- preview ------------------------------------------------------------------------------------
+    def session_persona(self) -> tuple[Persona, bytes | None]:
+        """What the preview opens a session with: the edited persona and its portrait bytes."""
+        persona = self.edited_persona() if self.current else StoredPersona()
+        portrait = Path(persona.portrait).read_bytes() if persona.portrait else None
+        return persona.to_persona(), portrait
+
+    # -- misc -----------------------------------------------------------------------------------------
+    def _mark_dirty(self) -> None:
+        if self.current is not None:
+            self.dirty = True
+            self._set_message("Edited (not saved yet)")
+
+    def _set_message(self, text: str, error: bool = False) -> None:
+        self.last_error = text if error else ""
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #b00020;" if error else "color: #333;")
+        if text:
+            self.statusBar().showMessage(text)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        if self.dirty:
+            self.save_current()
+        self.preview.shutdown()
+        super().closeEvent(event)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`xstreamer-studio [--config-dir DIR] [--connect tcp://HOST:PORT | --serve PRESET]`."""
+    parser = argparse.ArgumentParser(prog="xstreamer-studio", description="Edit personas and preview them live.")
+    parser.add_argument("--config-dir", type=Path, help="persona folder parent (default: the user config dir)")
+    parser.add_argument("--connect", help="open a preview session on this daemon control address")
+    parser.add_argument("--serve", metavar="PRESET", help="start a local daemon with this model preset")
+    args = parser.parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    store = PersonaStore(args.config_dir / "personas") if args.config_dir else PersonaStore()
+    window = MainWindow(store)
+    window.show()
+    if args.connect:
+        window.preview.connect_to(args.connect)
+    elif args.serve:
+        window.preview.start_local(args.serve)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Persona library: one JSON file per persona in the user's config directory.
+
+Layout: ``<config>/personas/<slug>.json`` where ``<config>`` is ``$XSTREAMER_CONFIG_DIR`` when set, else
+``platformdirs.user_config_dir("xstreamer")``. A file holds the fields of `sdk.protocol.Persona` plus
+``portrait`` (an absolute image path, or null). The OBS script and the Unity bridge read the same files::
+
+    {"name": "Ada", "system_prompt": "...", "greeting": "Hi!", "voice": "joe", "model": "tiny",
+     "character": null, "portrait": "/home/me/ada.png"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from sdk.protocol import Persona
+
+CONFIG_ENV = "XSTREAMER_CONFIG_DIR"
+MODEL_PRESETS = ("tiny", "default", "paper")
+
+
+class PersonaStoreError(ValueError):
+    """A persona file could not be read, written, or named (the message says why)."""
+
+
+class StoredPersona(Persona):
+    """A protocol `Persona` plus the path of its identity portrait (what the studio stores on disk)."""
+
+    model_config = ConfigDict(extra="forbid")
+    portrait: str | None = Field(default=None, max_length=4096)
+
+    def to_persona(self) -> Persona:
+        """The wire-level persona (drops the local portrait path)."""
+        return Persona(**self.model_dump(exclude={"portrait"}))
+
+
+def config_dir() -> Path:
+    """The studio's config directory (``$XSTREAMER_CONFIG_DIR`` overrides platformdirs)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("xstreamer"))
+
+
+def slugify(name: str) -> str:
+    """File-system safe stem for a persona name: ``"Ada Lovelace!"`` -> ``"ada-lovelace"``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
+    if not slug:
+        raise PersonaStoreError(f"persona name {name!r} has no letters or digits to name its file")
+    return slug[:80]
+
+
+def parse_persona(data: bytes | str) -> StoredPersona:
+    """Parse a persona JSON document; raises PersonaStoreError with the pydantic reason."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PersonaStoreError(f"not a JSON persona file: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PersonaStoreError("a persona file must hold a JSON object")
+    try:
+        return StoredPersona.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "persona"
+        raise PersonaStoreError(f"invalid persona: {where}: {first['msg']}") from exc
+
+
+class PersonaStore:
+    """CRUD over the persona directory. Names are unique case-insensitively (by slug)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else config_dir() / "personas"
+
+    def path_for(self, name: str) -> Path:
+        """The file a persona called `name` lives in."""
+        return self.root / f"{slugify(name)}.json"
+
+    def names(self) -> list[str]:
+        """Names of every readable persona, sorted case-insensitively."""
+        return sorted((p.name for p in self.list()), key=str.lower)
+
+    def list(self) -> list[StoredPersona]:
+        """Every readable persona in the directory (unreadable files are skipped)."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                out.append(parse_persona(path.read_bytes()))
+            except (PersonaStoreError, OSError):
+                continue
+        return out
+
+    def exists(self, name: str) -> bool:
+        return self.path_for(name).is_file()
+
+    def load(self, name: str) -> StoredPersona:
+        """Read persona `name`; PersonaStoreError if absent or invalid."""
+        path = self.path_for(name)
+        if not path.is_file():
+            raise PersonaStoreError(f"no persona named {name!r} in {self.root}")
+        return parse_persona(path.read_bytes())
+
+    def save(self, persona: StoredPersona, *, previous_name: str | None = None) -> Path:
+        """Write `persona` (atomically). `previous_name` renames: the old file is removed.
+
+        Refuses to overwrite a *different* persona whose name has the same slug."""
+        path = self.path_for(persona.name)
+        renaming = previous_name is not None and slugify(previous_name) != slugify(persona.name)
+        if renaming and path.exists():
+            raise PersonaStoreError(f"a persona named {persona.name!r} already exists")
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(persona.model_dump(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        os.replace(tmp, path)
+        if renaming:
+            self.path_for(previous_name).unlink(missing_ok=True)
+        return path
+
+    def create(self, name: str = "New persona", **fields: object) -> StoredPersona:
+        """Create and save a persona with a unique name derived from `name`."""
+        persona = StoredPersona(name=self.unique_name(name), **fields)
+        self.save(persona)
+        return persona
+
+    def delete(self, name: str) -> None:
+        path = self.path_for(name)
+        if not path.is_file():
+            raise PersonaStoreError(f"no persona named {name!r} to delete")
+        path.unlink()
+
+    def duplicate(self, name: str, new_name: str | None = None) -> StoredPersona:
+        """Copy persona `name` under `new_name` (default: "<name> copy", made unique)."""
+        src = self.load(name)
+        dup = src.model_copy(update={"name": self.unique_name(new_name or f"{src.name} copy")})
+        self.save(dup)
+        return dup
+
+    def unique_name(self, base: str) -> str:
+        """`base`, or `base 2`, `base 3`... whichever has no file yet."""
+        base = base.strip()[:74] or "Persona"
+        candidate, n = base, 2
+        while self.exists(candidate):
+            candidate, n = f"{base} {n}", n + 1
+        return candidate
+
+    def import_file(self, path: str | Path) -> StoredPersona:
+        """Import a persona JSON file (renamed if its name is taken). Relative portrait paths resolve
+        against the imported file's folder."""
+        src = Path(path)
+        try:
+            data = src.read_bytes()
+        except OSError as exc:
+            raise PersonaStoreError(f"cannot read {src}: {exc.strerror or exc}") from exc
+        persona = parse_persona(data)
+        updates: dict[str, object] = {"name": self.unique_name(persona.name)}
+        if persona.portrait and not Path(persona.portrait).is_absolute():
+            updates["portrait"] = str((src.parent / persona.portrait).resolve())
+        persona = persona.model_copy(update=updates)
+        self.save(persona)
+        return persona
+
+    def export_file(self, name: str, dest: str | Path) -> Path:
+        """Write persona `name` to `dest` (a file path, or a folder to put ``<slug>.json`` in)."""
+        persona = self.load(name)
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / f"{slugify(persona.name)}.json"
+        dest.write_text(json.dumps(persona.model_dump(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        return dest

@@ -1,0 +1,154 @@
+"""Studio identity portraits: real photos through OpenCV's cascade; every refusal is shown with its reason."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
+from studio_gui.portrait_check import (CROP_SIZE, MIN_FACE_PX, PortraitRejected, check_portrait,  # noqa: E402
+                                       decode_image)
+
+IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture(scope="module")
+def hopper() -> np.ndarray:
+    from matplotlib import cbook
+
+    with open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), "rb") as f:
+        return decode_image(f.read())
+
+
+@pytest.fixture(scope="module")
+def cases(hopper, tmp_path_factory) -> dict[str, str]:
+    """One file per case: a good photo and each way a portrait is refused."""
+    d = tmp_path_factory.mktemp("portraits")
+    h, w = hopper.shape[:2]
+    images = {
+        "good": _png(hopper),
+        "several_faces": _png(np.concatenate([hopper, hopper], axis=1)),
+        "no_face": _png(np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)),
+        "tiny_face": _png(cv2.resize(hopper, (w // 6, h // 6), interpolation=cv2.INTER_AREA)),
+        "unreadable": b"\x89PNG\r\n\x1a\n this is not really an image " * 20,
+    }
+    paths = {}
+    for name, data in images.items():
+        paths[name] = str(d / f"{name}.png")
+        with open(paths[name], "wb") as f:
+            f.write(data)
+    return paths
+
+
+def test_check_portrait_accepts_one_face(cases, hopper):
+    result = check_portrait(cases["good"])
+    x, y, fw, fh = result.face
+    assert result.crop.shape == (CROP_SIZE, CROP_SIZE, 3) and result.crop.dtype == np.uint8
+    assert result.image_size == (hopper.shape[1], hopper.shape[0])
+    assert fw >= MIN_FACE_PX and 0 <= x < hopper.shape[1] and 0 <= y < hopper.shape[0]
+    # The crop is centred on the face: the cascade finds the face again, large, inside it.
+    again = check_portrait(_png(result.crop))
+    assert again.face[2] > CROP_SIZE * 0.35
+
+
+@pytest.mark.parametrize("case", ["several_faces", "no_face", "tiny_face", "unreadable"])
+def test_check_portrait_refusals(cases, case):
+    with pytest.raises(PortraitRejected) as info:
+        check_portrait(cases[case])
+    assert info.value.reason == case
+    assert len(str(info.value)) > 20          # a sentence for the user, not a code
+
+
+def test_check_portrait_missing_and_empty(tmp_path):
+    with pytest.raises(PortraitRejected, match="Cannot open") as info:
+        check_portrait(tmp_path / "nope.png")
+    assert info.value.reason == "unreadable"
+    with pytest.raises(PortraitRejected) as info:
+        check_portrait(b"")
+    assert info.value.reason == "unreadable"
+
+
+def test_chooser_shows_each_reason(qtbot, cases, tmp_path, monkeypatch):
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
+    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(tmp_path / "no-gallery"))
+    from studio_gui.app import MainWindow
+
+    win = MainWindow(PersonaStore(), use_audio_device=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.new_persona("Grace")
+    chooser = win.portrait
+    expected = {"several_faces": "2 faces", "no_face": "No face", "tiny_face": "px wide",
+                "unreadable": "not an image"}
+    for case, words in expected.items():
+        before = chooser.preview.grab().toImage()
+        assert not chooser.load_file(cases[case])
+        assert chooser.last_reason == case and words in chooser.message.text()
+        assert chooser.portrait_path is None
+        assert chooser.preview.grab().toImage() == before      # a refused image never shows as the crop
+    os.makedirs(IMAGES, exist_ok=True)
+    win.grab().save(os.path.join(IMAGES, "studio_portrait_error.png"))
+
+    with qtbot.waitSignal(chooser.portraitChanged) as sig:
+        assert chooser.load_file(cases["good"])
+    assert sig.args == [os.path.realpath(cases["good"])] and "Face found" in chooser.message.text()
+    assert chooser.preview.pixmap() is not None and not chooser.preview.pixmap().isNull()
+    assert win.save_current() and win.store.load("Grace").portrait == os.path.realpath(cases["good"])
+    # The preview opens sessions with these portrait bytes.
+    persona, portrait = win.session_persona()
+    assert persona.name == "Grace" and portrait == open(cases["good"], "rb").read()
+    win.preview.shutdown()
+
+
+def test_gallery_pick_sets_character(qtbot, cases, tmp_path, monkeypatch):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for i, colour in enumerate([(200, 60, 60), (60, 60, 200)]):
+        img = np.full((128, 128, 3), colour, np.uint8)
+        with open(gallery / f"c{i:04d}.png", "wb") as f:
+            f.write(_png(img))
+    (gallery / "gallery.json").write_text('[{"id": "c0001", "name": "Blue"}]')
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
+    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(gallery))
+    from studio_gui.app import MainWindow
+
+    win = MainWindow(PersonaStore(), use_audio_device=False)
+    qtbot.addWidget(win)
+    win.new_persona("Pixel")
+    chooser = win.portrait
+    assert [chooser.gallery.item(i).text() for i in range(chooser.gallery.count())] == ["c0000", "Blue"]
+    assert not chooser.gallery_hint.isVisibleTo(win)
+    assert chooser.load_file(cases["good"])
+    assert chooser.choose_character("c0001")
+    assert chooser.character == "c0001" and chooser.portrait_path is None
+    assert not chooser.choose_character("nobody") and chooser.last_reason == "unknown_character"
+    assert win.save_current()
+    saved = win.store.load("Pixel")
+    assert saved.character == "c0001" and saved.portrait is None
+    win.preview.shutdown()
+
+
+def test_empty_gallery_shows_hint(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
+    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(tmp_path / "empty"))
+    from studio_gui.widgets.portrait_chooser import PortraitChooser
+
+    chooser = PortraitChooser()
+    qtbot.addWidget(chooser)
+    chooser.show()
+    assert chooser.characters == [] and chooser.gallery_hint.isVisible()
+    assert "xstreamer data gallery" in chooser.gallery_hint.text()
