@@ -22,6 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-port", type=int, default=7571, help="PUB port (0 = any free port)")
     parser.add_argument("--model", default="default", help="model preset (tiny/default/paper) or checkpoint dir")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto")
+    parser.add_argument("--devices", default=None,
+                        help="split the model: Thinker on the first device, Actor + VAE on the second "
+                             "(e.g. cuda:0,cuda:1); overrides --device")
     parser.add_argument("--max-sessions", type=int, default=8, help="sessions served at once")
     parser.add_argument("--session-timeout", type=float, default=30.0,
                         help="close a session whose client sent nothing for this many seconds")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from .server import Daemon, DaemonConfig
 
     try:
-        engine = Engine.load(model=args.model, device=_device(args.device))
+        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1
