@@ -51,3 +51,11 @@ def test_say_reports_typed_errors(tmp_path, daemon):
     assert r.returncode == 1 and "[invalid_portrait]" in r.stderr
     r = xs("say", "   ", "--out", str(tmp_path / "x.mp4"), "--connect", daemon.control)
     assert r.returncode == 2 and "empty" in r.stderr
+
+
+def test_reply_pieces_are_joined_with_single_spaces():
+    from xstreamer.commands.say import join_text
+
+    assert join_text(["Hello!", "I'm your co-host."]) == "Hello! I'm your co-host."
+    assert join_text(["You ", "said ", "hi."]) == "You said hi."
+    assert join_text([]) == ""

@@ -31,6 +31,16 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for media (with --connect)")
 
 
+def join_text(pieces: list[str]) -> str:
+    """The reply's text pieces as one string (a space between pieces that carry none themselves)."""
+    out = ""
+    for p in pieces:
+        if out and p and not out[-1].isspace() and not p[0].isspace():
+            out += " "
+        out += p
+    return out.strip()
+
+
 def run(args: argparse.Namespace) -> int:
     return render(args, mode="speak")
 
@@ -103,7 +113,7 @@ def _in_process(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
         rec.close()
     finally:
         session.close()
-    return "".join(texts).strip()
+    return join_text(texts)
 
 
 def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: bytes | None, out: Path) -> str:
@@ -130,4 +140,4 @@ def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
                         break
                     if rec.duration_s > MAX_MEDIA_S:
                         raise TimeoutError(f"no utterance_end after {MAX_MEDIA_S:.0f} s of media")
-    return "".join(texts).strip()
+    return join_text(texts)
