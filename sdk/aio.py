@@ -23,7 +23,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from sdk.client import media_endpoint_for, pcm16_bytes
+from sdk.client import media_endpoint_for, pcm16_bytes, point_sub
 from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
                         error_from_reply)
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
@@ -58,18 +58,8 @@ class AsyncSessionHandle:
         return self._client.media_endpoint
 
     def _subscribe(self, endpoint: str, topic: str) -> None:
-        if self._sub is None or endpoint != self._sub_endpoint:
-            if self._sub is not None:
-                self._sub.close(linger=0)
-            self._sub = self._client._ctx.socket(zmq.SUB)
-            self._sub.setsockopt(zmq.LINGER, 0)
-            self._sub.setsockopt(zmq.RCVHWM, 4000)
-            self._sub.connect(endpoint)
-            self._sub_endpoint = endpoint
-        elif self._topic:
-            self._sub.setsockopt(zmq.UNSUBSCRIBE, self._topic.encode("ascii"))
-        self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
-        self._topic = topic
+        self._sub = point_sub(self._client._ctx, self._sub, endpoint, topic, self._sub_endpoint, self._topic)
+        self._sub_endpoint, self._topic = endpoint, topic
 
     def _rebind(self, opened: Opened) -> None:
         self.info = opened

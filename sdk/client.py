@@ -53,6 +53,24 @@ def pcm16_bytes(pcm: np.ndarray) -> bytes:
     return a.astype("<i2").tobytes()
 
 
+def point_sub(ctx: zmq.Context, sub: zmq.Socket | None, endpoint: str, topic: str, old_endpoint: str,
+              old_topic: str) -> zmq.Socket:
+    """(Re)point a session's SUB socket at `endpoint` / `topic` and return it: a new socket when the endpoint
+    changed (after a daemon restart), else the old one moved from `old_topic` to `topic`. Works for
+    `zmq.Context` and `zmq.asyncio.Context` alike (the sync and asyncio clients share it)."""
+    if sub is None or endpoint != old_endpoint:
+        if sub is not None:
+            sub.close(linger=0)
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVHWM, 4000)
+        sub.connect(endpoint)
+    elif old_topic:
+        sub.setsockopt(zmq.UNSUBSCRIBE, old_topic.encode("ascii"))
+    sub.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+    return sub
+
+
 class SessionHandle:
     """One avatar session of a `Client`. Create it with `Client.open_session`."""
 
@@ -65,6 +83,7 @@ class SessionHandle:
         self._sub_lock = threading.Lock()
         self._sub: zmq.Socket | None = None
         self._sub_endpoint = ""
+        self._topic = ""
         self._subscribe(client.media_endpoint, opened.topic)
 
     @property
@@ -83,18 +102,8 @@ class SessionHandle:
 
     def _subscribe(self, endpoint: str, topic: str) -> None:
         with self._sub_lock:
-            if self._sub is None or endpoint != self._sub_endpoint:
-                if self._sub is not None:
-                    self._sub.close(linger=0)
-                self._sub = self._client._ctx.socket(zmq.SUB)
-                self._sub.setsockopt(zmq.LINGER, 0)
-                self._sub.setsockopt(zmq.RCVHWM, 4000)
-                self._sub.connect(endpoint)
-                self._sub_endpoint = endpoint
-            for old in getattr(self, "_topics", []):
-                self._sub.setsockopt(zmq.UNSUBSCRIBE, old.encode("ascii"))
-            self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
-            self._topics = [topic]
+            self._sub = point_sub(self._client._ctx, self._sub, endpoint, topic, self._sub_endpoint, self._topic)
+            self._sub_endpoint, self._topic = endpoint, topic
 
     def _rebind(self, opened: Opened) -> None:
         self.info = opened

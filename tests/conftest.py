@@ -1,5 +1,5 @@
-"""Test-wide settings: one torch thread (the CI machine has 2 cores and the daemon subprocesses need the
-other), a writable model cache, and the `gpu` marker's skip."""
+"""Test-wide settings: one torch intra-op thread for every test (small ops run fastest on one thread, and on
+the 2-core CI machine the daemon subprocesses need the other), a writable model cache, and the `gpu` skip."""
 
 import os
 import tempfile

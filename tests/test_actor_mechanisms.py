@@ -16,14 +16,6 @@ from engine_core.config import ModelConfig
 CFG = ModelConfig.from_name("tiny")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: far faster than two on a shared, loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def actor() -> Actor:

@@ -6,19 +6,10 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from engine_core.engine import AVChunk, Engine
 from engine_core.thinker.base import SAMPLES_PER_FRAME
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: far faster than two on a shared, loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

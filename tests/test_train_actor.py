@@ -43,14 +43,6 @@ def write_clip_dataset(root: Path, frames_n: int = 15) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: far faster than two on a shared, loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_tiny_actor_overfits_one_clip_and_resumes(tmp_path):
     data = write_clip_dataset(tmp_path / "data")

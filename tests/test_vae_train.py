@@ -39,14 +39,6 @@ def _cartoon(seed: int) -> np.ndarray:
     return img
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convs train fastest on one thread (and do not fight other processes for the 2 shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:

@@ -9,7 +9,6 @@ every interval is measured with CUDA events (synchronised when read), on CPU wit
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -66,7 +65,7 @@ class Probes:
 
     def __init__(self, cuda: bool) -> None:
         self.cuda = cuda
-        self.probes: dict[str, Probe] = defaultdict(lambda: Probe("?", cuda))
+        self.probes: dict[str, Probe] = {}
         self._handles: list[Any] = []
         self._restore: list[Callable[[], None]] = []
 
