@@ -50,7 +50,7 @@ class CorpusOptions:
             raise ValueError(f"--identities must be in [20, {NUM_IDENTITIES}]")
 
 
-def _pick(rng: np.random.Generator, pool: int, held: bool) -> int:
+def pick_id(rng: np.random.Generator, pool: int, held: bool) -> int:
     """An id below `pool` with id % 10 == 0 when `held`, else id % 10 != 0."""
     tens = max(1, pool // 10)
     base = 10 * int(rng.integers(tens))
@@ -63,12 +63,12 @@ def plan_clip(index: int, opt: CorpusOptions) -> dict:
     split = SPLIT_CYCLE[index % len(SPLIT_CYCLE)]
     held_id = split in ("heldout_identity", "heldout_both")
     held_sent = split in ("heldout_sentence", "heldout_both")
-    identity = _pick(rng, opt.identities, held_id)
+    identity = pick_id(rng, opt.identities, held_id)
     voice: VoiceParams = sample_voice(rng)
     clip_seed = int(rng.integers(2**31 - 1))
     budget = opt.seconds_max - 0.6  # leave room for lead/tail silence
     for _attempt in range(6):  # re-draw the sentence while the speech is too long for --seconds-max
-        sentence = _pick(rng, NUM_SENTENCES, held_sent)
+        sentence = pick_id(rng, NUM_SENTENCES, held_sent)
         text = sentence_text(sentence)
         speech = synthesize(text, voice, clip_seed)
         if len(speech.audio) / SAMPLE_RATE <= budget:

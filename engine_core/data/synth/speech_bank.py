@@ -23,17 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from engine_core.data.synth.characters import MAX_ATTEMPTS, NUM_IDENTITIES, face_detected, sample_identity
-from engine_core.data.synth.corpus import write_manifest
+from engine_core.data.synth.corpus import pick_id, write_manifest
 from engine_core.data.synth.render import SAMPLE_RATE, SAMPLES_PER_FRAME, render_clip, write_clip
 from engine_core.data.synth.sentences import NUM_SENTENCES, sentence_text
 from engine_core.data.synth.speech import Speech, VoiceParams, sample_voice, synthesize
 
 BANK_VERSION = 1
-
-
-def _train_id(rng: np.random.Generator, pool: int) -> int:
-    """A training id (id % 10 != 0: held-out ids are never drawn)."""
-    return 10 * int(rng.integers(max(1, pool // 10))) + int(rng.integers(1, 10))
 
 
 def _passing_attempt(identity: int) -> int:
@@ -60,8 +55,8 @@ def build_bank(out: Path, utterances: int, seed: int = 0, identities: int = 4000
         rng = np.random.default_rng([int(seed), u, 7])
         voice = sample_voice(rng)
         clip_seed = int(rng.integers(2**31 - 1))
-        for _ in range(8):       # a training sentence (id % 10 != 0) whose speech fits the clip length
-            sentence = 10 * int(rng.integers(NUM_SENTENCES // 10)) + int(rng.integers(1, 10))
+        for _ in range(8):       # a training sentence (never a held-out one) whose speech fits the clip length
+            sentence = pick_id(rng, NUM_SENTENCES, held=False)
             text = sentence_text(sentence)
             speech = synthesize(text, voice, clip_seed)
             if len(speech.audio) / SAMPLE_RATE <= seconds_max:
@@ -72,7 +67,7 @@ def build_bank(out: Path, utterances: int, seed: int = 0, identities: int = 4000
         plans.append({"text": text, "sentence": sentence, "voice": voice.to_dict(), "seed": clip_seed,
                       "phonemes": speech.phonemes, "words": speech.words, "token_chars": list(starts)})
     rng = np.random.default_rng([int(seed), 99])
-    ids = sorted({_train_id(rng, NUM_IDENTITIES) for _ in range(identities)})
+    ids = sorted({pick_id(rng, NUM_IDENTITIES, held=False) for _ in range(identities)})
     chars = [[i, _passing_attempt(i)] for i in tqdm(ids, desc="identities", disable=not progress)]
     meta = {"version": BANK_VERSION, "seed": seed, "utterances": plans, "identities": chars}
     out = Path(out)
