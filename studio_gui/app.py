@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
 
         self.preview = PreviewPanel(self.session_persona, use_audio_device=use_audio_device)
         self.preview.status.connect(lambda text: self.statusBar().showMessage(text))
+        self.editor.model.currentTextChanged.connect(self.preview.set_preset)   # the persona's model preset
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.library)
@@ -103,6 +104,8 @@ class MainWindow(QMainWindow):
         persona = self.store.load(name) if name else StoredPersona()
         self.editor.set_persona(persona)
         self.portrait.set_identity(persona.portrait, persona.character)
+        if name:
+            self.preview.set_preset(persona.model)
         self.dirty = False
         self._set_message("")
         if name:
@@ -133,16 +136,18 @@ class MainWindow(QMainWindow):
             return False
         try:
             persona = self.edited_persona()
-            self.store.save(persona, previous_name=self.current)
+            path = self.store.save(persona, previous_name=self.current)
         except (PersonaStoreError, OSError) as exc:
             self._set_message(f"Not saved: {exc}", error=True)
             return False
         self.current, self.dirty = persona.name, False
         self.library.set_names(self.store.names(), persona.name)
-        self._set_message(f"Saved {self.store.path_for(persona.name)}")
+        self._set_message(f"Saved {path.name}")
+        self.statusBar().showMessage(f"Saved {path}")
         return True
 
     def new_persona(self, name: str = "New persona") -> str:
+        """Create a persona (unique name from `name`), select it and return its name."""
         if self.dirty:
             self.save_current()
         persona = self.store.create(name)
@@ -151,6 +156,7 @@ class MainWindow(QMainWindow):
         return persona.name
 
     def duplicate_current(self, new_name: str | None = None) -> str | None:
+        """Copy the current persona (saved first) and select the copy; its name, or None."""
         if self.current is None:
             return None
         if self.dirty and not self.save_current():
@@ -160,6 +166,7 @@ class MainWindow(QMainWindow):
         return dup.name
 
     def delete_current(self, confirm: bool = True) -> bool:
+        """Delete the current persona's file (asks first when `confirm`); True if deleted."""
         if self.current is None:
             return False
         if confirm and QMessageBox.question(self, "Delete persona", f"Delete “{self.current}”?") \
@@ -171,6 +178,7 @@ class MainWindow(QMainWindow):
         return True
 
     def import_persona(self, path: str | Path | None = None) -> str | None:
+        """Import a persona file or an OBS/Unity export (asks for the file when `path` is None)."""
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Import a persona", str(Path.home()), "Persona (*.json)")
             if not path:
@@ -185,6 +193,7 @@ class MainWindow(QMainWindow):
         return persona.name
 
     def export_persona(self, path: str | Path | None = None) -> Path | None:
+        """Write the current persona (and a copy of its portrait) to `path`; the file written, or None."""
         if self.current is None or (self.dirty and not self.save_current()):
             return None
         if path is None:
@@ -192,7 +201,11 @@ class MainWindow(QMainWindow):
                                                   "Persona (*.json)")
             if not path:
                 return None
-        out = self.store.export_file(self.current, path)
+        try:
+            out = self.store.export_file(self.current, path)
+        except (PersonaStoreError, OSError) as exc:
+            self._set_message(f"Export failed: {exc}", error=True)
+            return None
         self._set_message(f"Exported to {out}")
         return out
 
@@ -237,7 +250,14 @@ class MainWindow(QMainWindow):
     def session_persona(self) -> tuple[Persona, bytes | None]:
         """What the preview opens a session with: the edited persona and its portrait bytes."""
         persona = self.edited_persona() if self.current else StoredPersona()
-        portrait = Path(persona.portrait).read_bytes() if persona.portrait else None
+        portrait = None
+        if persona.portrait:
+            try:
+                portrait = Path(persona.portrait).read_bytes()
+            except OSError as exc:
+                reason = exc.strerror or exc
+                raise PersonaStoreError(f"the portrait {persona.portrait} cannot be read ({reason}); "
+                                        "choose another image or press Clear") from exc
         return persona.to_persona(), portrait
 
     # -- misc -----------------------------------------------------------------------------------------

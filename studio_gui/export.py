@@ -1,16 +1,24 @@
 """One-click exports of a persona for OBS and for Unity (plain JSON files; no Qt here).
 
-OBS (`export_obs`) writes two files into a folder:
+Both copy the persona's portrait into the export folder as ``<slug>.portrait.<ext>``, so the folder is
+self-contained and can be moved; the studio's Import… reads either JSON file back with its portrait.
+
+OBS (`export_obs`) writes into a folder:
   * ``<slug>.persona.json`` - the wire-level `Persona` (what ``xstreamer obs --persona FILE`` loads);
-  * ``<slug>.obs.json`` - ``{"format": "xstreamer-obs", "version": 1, "obs_script_settings": {...},
-    "browser_source": {"url", "width", "height", "reroute_audio", "css"}, "bridge_command": [...]}``.
+  * ``<slug>.obs.json`` - ``{"format": "xstreamer-obs", "version": 1, "persona_name", "persona_file",
+    "portrait", "obs_script_settings": {...}, "browser_source": {"url", "width", "height", "reroute_audio",
+    "css"}, "bridge_command": [...]}``. ``persona_file`` and ``portrait`` are relative to the JSON file.
     ``obs_script_settings`` holds exactly the keys of plugins/obs_source/obs_script/xstreamer_obs.py
-    (daemon, persona, portrait, bridge_port, width, height, xstreamer); the Browser Source URL is
-    ``http://127.0.0.1:<port>/`` with ``?session=<id>`` when attaching to a live session.
+    (daemon, persona, portrait, bridge_port, width, height, xstreamer); its paths (and the bridge
+    command's) are absolute paths of the copied files, because the script hands them verbatim to a bridge
+    process that runs in OBS's working directory. The Browser Source URL is ``http://127.0.0.1:<port>/``
+    with ``?session=<id>`` when attaching to a live session.
 
 Unity (`export_unity`) writes ``<slug>.unity.json``, field for field the bridge's `AvatarStreamOptions`:
   ``{"format": "xstreamer-unity", "version": 1, "control_endpoint", "client_name", "persona": {...},
   "portrait_path": str|null, "portrait_base64": str|null, "jitter_target_ms", "output_sample_rate"}``.
+  ``portrait_path`` is the copied image's name, relative to the JSON file; ``portrait_base64`` embeds the
+  same bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .personas import StoredPersona, slugify
+from .personas import StoredPersona, copy_portrait_beside, slugify
 
 DEFAULT_DAEMON = "tcp://127.0.0.1:7570"
 DEFAULT_BRIDGE_PORT = 8765
@@ -47,6 +55,17 @@ def _portrait(persona: StoredPersona) -> Path | None:
     return path
 
 
+def _copy_portrait(persona: StoredPersona, folder: Path) -> str | None:
+    """Copy the portrait into `folder`; its file name there (relative), or None without a portrait."""
+    src = _portrait(persona)
+    if src is None:
+        return None
+    try:
+        return copy_portrait_beside(src, folder, slugify(persona.name))
+    except OSError as exc:
+        raise ExportError(f"cannot copy the portrait {src} into {folder}: {exc.strerror or exc}") from exc
+
+
 def _write(path: Path, data: dict) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,21 +81,24 @@ def export_obs(persona: StoredPersona, folder: str | Path, *, daemon: str = DEFA
     """Write the OBS settings and the persona file into `folder`; returns (settings path, persona path)."""
     folder = Path(folder)
     slug = slugify(persona.name)
-    portrait = _portrait(persona)
-    persona_path = _write(folder / f"{slug}.persona.json", persona.to_persona().model_dump())
     url = browser_source_url(port, session)
+    portrait = _copy_portrait(persona, folder)
+    portrait_abs = str((folder / portrait).resolve()) if portrait else ""
+    persona_path = _write(folder / f"{slug}.persona.json", persona.to_persona().model_dump())
     exe = shutil.which("xstreamer") or "xstreamer"
     command = [exe, "obs", "--connect", daemon, "--port", str(port), "--persona", str(persona_path.resolve())]
     if portrait:
-        command += ["--portrait", str(portrait.resolve())]
+        command += ["--portrait", portrait_abs]
     if session:
         command += ["--session", session]
     settings = {
         "format": "xstreamer-obs", "version": 1,
         "persona_name": persona.name,
+        "persona_file": persona_path.name,
+        "portrait": portrait,
         "obs_script_settings": {
             "daemon": daemon, "persona": str(persona_path.resolve()),
-            "portrait": str(portrait.resolve()) if portrait else "",
+            "portrait": portrait_abs,
             "bridge_port": int(port), "width": int(width), "height": int(height), "xstreamer": exe,
         },
         "browser_source": {"url": url, "width": int(width), "height": int(height), "reroute_audio": True,
@@ -87,15 +109,17 @@ def export_obs(persona: StoredPersona, folder: str | Path, *, daemon: str = DEFA
 
 
 def unity_settings(persona: StoredPersona, *, daemon: str = DEFAULT_DAEMON, embed_portrait: bool = True,
-                   jitter_target_ms: int = 160, output_sample_rate: int = 48000) -> dict:
-    """The Unity bridge's settings document for `persona` (see the module docstring)."""
+                   portrait_file: str | None = None, jitter_target_ms: int = 160,
+                   output_sample_rate: int = 48000) -> dict:
+    """The Unity bridge's settings document for `persona` (see the module docstring). `portrait_file` is
+    the ``portrait_path`` to write (the copy's relative name); by default the portrait's absolute path."""
     portrait = _portrait(persona)
     return {
         "format": "xstreamer-unity", "version": 1,
         "control_endpoint": daemon,
         "client_name": "xstreamer-unity/0.1.0",
         "persona": persona.to_persona().model_dump(),
-        "portrait_path": str(portrait.resolve()) if portrait else None,
+        "portrait_path": (portrait_file or str(portrait.resolve())) if portrait else None,
         "portrait_base64": base64.b64encode(portrait.read_bytes()).decode("ascii")
         if portrait and embed_portrait else None,
         "jitter_target_ms": int(jitter_target_ms),
@@ -105,6 +129,8 @@ def unity_settings(persona: StoredPersona, *, daemon: str = DEFAULT_DAEMON, embe
 
 def export_unity(persona: StoredPersona, folder: str | Path, *, daemon: str = DEFAULT_DAEMON,
                  embed_portrait: bool = True) -> Path:
-    """Write ``<slug>.unity.json`` into `folder` and return its path."""
-    data = unity_settings(persona, daemon=daemon, embed_portrait=embed_portrait)
-    return _write(Path(folder) / f"{slugify(persona.name)}.unity.json", data)
+    """Write ``<slug>.unity.json`` and the portrait's copy into `folder`; returns the JSON file's path."""
+    folder = Path(folder)
+    data = unity_settings(persona, daemon=daemon, embed_portrait=embed_portrait,
+                          portrait_file=_copy_portrait(persona, folder))
+    return _write(folder / f"{slugify(persona.name)}.unity.json", data)

@@ -6,6 +6,11 @@ Layout: ``<config>/personas/<slug>.json`` where ``<config>`` is ``$XSTREAMER_CON
 
     {"name": "Ada", "system_prompt": "...", "greeting": "Hi!", "voice": "joe", "model": "tiny",
      "character": null, "portrait": "/home/me/ada.png"}
+
+Files written for someone else (`PersonaStore.export_file`, the OBS and Unity exports) travel with their
+portrait: the image is copied beside them as ``<slug>.portrait.<ext>`` and referenced by that relative
+name. `PersonaStore.import_file` reads persona files and the OBS/Unity export files back, resolving
+relative portrait paths against the imported file's folder.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -21,6 +27,7 @@ from sdk.protocol import Persona
 
 CONFIG_ENV = "XSTREAMER_CONFIG_DIR"
 MODEL_PRESETS = ("tiny", "default", "paper")
+EXPORT_FORMATS = ("xstreamer-obs", "xstreamer-unity")     # the `format` of studio_gui.export's files
 
 
 class PersonaStoreError(ValueError):
@@ -72,6 +79,50 @@ def parse_persona(data: bytes | str) -> StoredPersona:
         raise PersonaStoreError(f"invalid persona: {where}: {first['msg']}") from exc
 
 
+def copy_portrait_beside(portrait: str | Path, folder: Path, slug: str) -> str:
+    """Copy `portrait` into `folder` as ``<slug>.portrait.<ext>``; returns that file name (relative to
+    `folder`). OSError if it cannot be read or written."""
+    src = Path(portrait)
+    name = f"{slug}.portrait{src.suffix.lower() or '.png'}"
+    dest = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (dest.exists() and dest.samefile(src)):
+        shutil.copyfile(src, dest)
+    return name
+
+
+def persona_from_export(doc: dict, folder: Path) -> StoredPersona:
+    """The persona of a studio OBS export (``<slug>.obs.json``) or Unity export (``<slug>.unity.json``);
+    relative paths are resolved against `folder`. PersonaStoreError if the document is incomplete."""
+    portrait: str | None
+    if doc.get("format") == "xstreamer-unity":
+        fields, portrait = doc.get("persona"), doc.get("portrait_path")
+    else:
+        settings = doc.get("obs_script_settings") or {}
+        persona_file = doc.get("persona_file") or settings.get("persona")
+        if not persona_file:
+            raise PersonaStoreError("the OBS export names no persona file")
+        try:
+            fields = json.loads((folder / persona_file).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise PersonaStoreError(f"cannot read the OBS export's persona file {persona_file}: "
+                                    f"{exc}") from exc
+        portrait = doc.get("portrait") or settings.get("portrait") or None
+    if not isinstance(fields, dict):
+        raise PersonaStoreError("the export holds no persona")
+    return parse_persona(json.dumps({**fields, "portrait": portrait}))
+
+
+def _read_persona_or_export(data: bytes, folder: Path) -> StoredPersona:
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raw = None
+    if isinstance(raw, dict) and raw.get("format") in EXPORT_FORMATS:
+        return persona_from_export(raw, folder)
+    return parse_persona(data)
+
+
 class PersonaStore:
     """CRUD over the persona directory. Names are unique case-insensitively (by slug)."""
 
@@ -99,6 +150,7 @@ class PersonaStore:
         return out
 
     def exists(self, name: str) -> bool:
+        """Whether a file for persona `name` exists."""
         return self.path_for(name).is_file()
 
     def load(self, name: str) -> StoredPersona:
@@ -131,6 +183,7 @@ class PersonaStore:
         return persona
 
     def delete(self, name: str) -> None:
+        """Remove persona `name`'s file (PersonaStoreError if there is none)."""
         path = self.path_for(name)
         if not path.is_file():
             raise PersonaStoreError(f"no persona named {name!r} to delete")
@@ -152,14 +205,14 @@ class PersonaStore:
         return candidate
 
     def import_file(self, path: str | Path) -> StoredPersona:
-        """Import a persona JSON file (renamed if its name is taken). Relative portrait paths resolve
-        against the imported file's folder."""
+        """Import a persona file, or a studio OBS/Unity export file (renamed if its name is taken).
+        Relative portrait paths resolve against the imported file's folder."""
         src = Path(path)
         try:
             data = src.read_bytes()
         except OSError as exc:
             raise PersonaStoreError(f"cannot read {src}: {exc.strerror or exc}") from exc
-        persona = parse_persona(data)
+        persona = _read_persona_or_export(data, src.parent)
         updates: dict[str, object] = {"name": self.unique_name(persona.name)}
         if persona.portrait and not Path(persona.portrait).is_absolute():
             updates["portrait"] = str((src.parent / persona.portrait).resolve())
@@ -168,10 +221,14 @@ class PersonaStore:
         return persona
 
     def export_file(self, name: str, dest: str | Path) -> Path:
-        """Write persona `name` to `dest` (a file path, or a folder to put ``<slug>.json`` in)."""
+        """Write persona `name` to `dest` (a file path, or a folder to put ``<slug>.json`` in), its portrait
+        copied beside it and referenced by a relative name (a missing portrait keeps its stored path)."""
         persona = self.load(name)
         dest = Path(dest)
         if dest.is_dir():
             dest = dest / f"{slugify(persona.name)}.json"
+        if persona.portrait and Path(persona.portrait).is_file():
+            rel = copy_portrait_beside(persona.portrait, dest.parent, slugify(persona.name))
+            persona = persona.model_copy(update={"portrait": rel})
         dest.write_text(json.dumps(persona.model_dump(), indent=2, ensure_ascii=False) + "\n", "utf-8")
         return dest

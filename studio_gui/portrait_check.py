@@ -3,11 +3,13 @@
 `check_portrait(data)` decodes PNG/JPEG bytes (or a path), finds exactly one face big enough to animate,
 and returns the square crop the model will use (256x256 RGB). Every refusal is a `PortraitRejected`
 whose `reason` is one of ``unreadable``, ``no_face``, ``several_faces``, ``tiny_face`` and whose message
-is a sentence meant for the user.
+is a sentence meant for the user. The functions may run on any thread (the studio checks images off the
+GUI thread): the one shared cascade classifier is used under a lock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ DETECT_MAX_SIDE = 1280   # large images are downscaled to this longer side befor
 MAX_BYTES = 16 * 1024 * 1024
 
 _cascade = None
+_cascade_lock = threading.Lock()     # OpenCV classifiers are not safe to share between threads unguarded
 
 
 class PortraitRejected(ValueError):
@@ -42,6 +45,7 @@ class PortraitCheck:
 
 
 def _face_cascade():
+    """The frontal-face cascade, loaded once (call with `_cascade_lock` held)."""
     global _cascade
     if _cascade is None:
         import cv2
@@ -84,7 +88,8 @@ def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     if scale != 1.0:
         gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
     gray = cv2.equalizeHist(gray)
-    found = _face_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6, minSize=(40, 40))
+    with _cascade_lock:
+        found = _face_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6, minSize=(40, 40))
     boxes = [tuple(int(round(v / scale)) for v in box) for box in (found if len(found) else [])]
     return sorted(boxes, key=lambda b: -b[2] * b[3])  # type: ignore[return-value]
 

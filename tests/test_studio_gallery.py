@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from studio_gui.gallery import find_character, load_gallery
 
 
@@ -16,3 +18,42 @@ def test_shipped_gallery_matches_the_engines_characters(tmp_path, monkeypatch):
 
     assert sorted(c.id for c in chars) == sorted(c.id for c in gallery_characters())
     assert all(os.path.getsize(c.image) > 1000 for c in chars)
+
+
+def test_pick_a_shipped_character_in_the_window(qtbot, tmp_path, monkeypatch):
+    """A mouse click on a built-in character makes it the persona's identity; renders the screenshot."""
+    pytest.importorskip("pytestqt")
+    monkeypatch.setenv("XSTREAMER_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("XSTREAMER_GALLERY_DIR", raising=False)
+    from PySide6.QtCore import Qt
+
+    from studio_gui.app import MainWindow
+    from studio_gui.personas import PersonaStore
+
+    win = MainWindow(PersonaStore(), use_audio_device=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.new_persona("Kemi")
+    win.editor.system_prompt.setPlainText("You are Kemi, a warm and witty radio host.")
+    win.editor.greeting.setPlainText("Good morning, listeners!")
+    chooser = win.portrait
+    assert chooser.gallery.isVisible() and not chooser.gallery_hint.isVisible()
+    row = [c.id for c in chooser.characters].index("kemi")
+    item = chooser.gallery.item(row)
+    chooser.gallery.scrollToItem(item)
+    with qtbot.waitSignal(chooser.characterChanged) as sig:
+        qtbot.mouseClick(chooser.gallery.viewport(), Qt.MouseButton.LeftButton,
+                         pos=chooser.gallery.visualItemRect(item).center())
+    assert sig.args == ["kemi"] and chooser.character == "kemi" and chooser.portrait_path is None
+    assert "Kemi" in chooser.message.text() and not chooser.preview.pixmap().isNull()
+    assert win.dirty and win.save_current()
+    assert win.store.load("Kemi").character == "kemi"
+    images = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
+    os.makedirs(images, exist_ok=True)
+    win.grab().save(os.path.join(images, "studio_gallery_pick.png"))
+    # Shown again from the file (another persona, then back): the pick is highlighted in the gallery.
+    win.new_persona("Other")
+    assert chooser.character is None and not chooser.gallery.selectedItems()
+    win.select("Kemi")
+    assert chooser.character == "kemi" and [i.text() for i in chooser.gallery.selectedItems()] == ["Kemi"]
+    win.preview.shutdown()

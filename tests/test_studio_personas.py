@@ -13,6 +13,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from sdk.protocol import Persona  # noqa: E402
+from studio_gui.gallery import GALLERY_ENV  # noqa: E402
 from studio_gui.personas import (CONFIG_ENV, PersonaStore, PersonaStoreError, StoredPersona,  # noqa: E402
                                  config_dir, slugify)
 
@@ -22,7 +23,7 @@ IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
-    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(tmp_path / "no-gallery"))
+    monkeypatch.delenv(GALLERY_ENV, raising=False)          # the gallery the studio ships
     return PersonaStore()
 
 
@@ -66,7 +67,11 @@ def test_store_import_export_and_bad_files(store, tmp_path):
     bad = tmp_path / "bad.json"
     for content, reason in [("{not json", "not a JSON"), ("[1, 2]", "JSON object"),
                             (json.dumps({"name": "X", "colour": "red"}), "colour"),
-                            (json.dumps({"name": ""}), "name")]:
+                            (json.dumps({"name": ""}), "name"),
+                            (json.dumps({"format": "xstreamer-obs", "version": 1}), "names no persona file"),
+                            (json.dumps({"format": "xstreamer-obs", "persona_file": "gone.json"}),
+                             "cannot read"),
+                            (json.dumps({"format": "xstreamer-unity", "version": 1}), "holds no persona")]:
         bad.write_text(content)
         with pytest.raises(PersonaStoreError, match=reason):
             store.import_file(bad)
@@ -95,12 +100,13 @@ def test_window_library_round_trip(qtbot, store, tmp_path):
     win.editor.system_prompt.setPlainText("You are Ada Lovelace, a mathematician.")
     win.editor.greeting.setPlainText("Good evening.")
     win.editor.model.setCurrentText("tiny")
+    assert win.portrait.choose_character("ada")
     assert win.dirty
     qtbot.mouseClick(win.save_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
     assert not win.dirty and not store.exists("Ada") and win.library.names() == ["Ada Byron"]
     saved = store.load("Ada Byron")
-    assert (saved.system_prompt, saved.greeting, saved.model) == \
-        ("You are Ada Lovelace, a mathematician.", "Good evening.", "tiny")
+    assert (saved.system_prompt, saved.greeting, saved.model, saved.character) == \
+        ("You are Ada Lovelace, a mathematician.", "Good evening.", "tiny", "ada")
     win.grab().save(os.path.join(IMAGES, "studio_persona_edited.png"))
 
     # An invalid edit is refused with a message and nothing is written.
@@ -139,7 +145,7 @@ def test_window_library_round_trip(qtbot, store, tmp_path):
 def test_main_entry_point(qtbot, tmp_path, monkeypatch):
     """`xstreamer-studio --config-dir DIR` opens the window on DIR/personas (the event loop is not entered
     here: a real quit() would end pytest-qt's application for the tests that follow)."""
-    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(tmp_path / "no-gallery"))
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
     from PySide6.QtWidgets import QApplication
 
     from studio_gui.app import MainWindow, main
@@ -151,3 +157,52 @@ def test_main_entry_point(qtbot, tmp_path, monkeypatch):
     assert [(w.store.root, w.library.names()) for w in windows] == [(tmp_path / "personas", ["Listed"])]
     for w in windows:
         w.close()
+
+
+def test_non_default_voice_round_trips(qtbot, store):
+    """Persona.voice is free text (≤ 80 chars): a voice typed in the editable box survives the file."""
+    from studio_gui.app import MainWindow
+
+    win = MainWindow(store, use_audio_device=False)
+    qtbot.addWidget(win)
+    win.new_persona("Narrator")
+    win.editor.voice.lineEdit().clear()
+    qtbot.keyClicks(win.editor.voice.lineEdit(), "en_GB-alba-medium")
+    assert win.dirty and win.save_current()
+    assert json.loads(store.path_for("Narrator").read_text())["voice"] == "en_GB-alba-medium"
+    assert win.session_persona()[0].voice == "en_GB-alba-medium"            # what the session is opened with
+    win.new_persona("Plain")                                                 # another persona: the default
+    assert win.editor.voice.currentText() == "joe"
+    other = MainWindow(PersonaStore(store.root), use_audio_device=False)    # a fresh window reads the file
+    qtbot.addWidget(other)
+    other.select("Narrator")
+    assert other.editor.voice.currentText() == "en_GB-alba-medium"
+    assert other.save_current() and store.load("Narrator").voice == "en_GB-alba-medium"
+    win.preview.shutdown()
+    other.preview.shutdown()
+
+
+def test_export_carries_the_portrait(store, tmp_path):
+    """Export… copies the portrait beside the file and references it by a relative name, so the exported
+    folder can move (another machine) and still imports with its portrait."""
+    from matplotlib import cbook
+
+    photo = tmp_path / "photos" / "Ada.JPG"
+    photo.parent.mkdir()
+    photo.write_bytes(open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), "rb").read())
+    store.create("Ada", portrait=str(photo), voice="amy")
+    (tmp_path / "share").mkdir()
+    out = store.export_file("Ada", tmp_path / "share")      # a folder: the file is named after the persona
+    doc = json.loads(out.read_text())
+    assert out == tmp_path / "share" / "ada.json" and doc["portrait"] == "ada.portrait.jpg"
+    assert (out.parent / "ada.portrait.jpg").read_bytes() == photo.read_bytes()
+    moved = tmp_path / "elsewhere"
+    (out.parent).rename(moved)
+    photo.unlink()                                            # the original is gone: only the copy is left
+    imported = store.import_file(moved / "ada.json")
+    assert imported.name == "Ada 2" and imported.voice == "amy"
+    assert imported.portrait == str(moved / "ada.portrait.jpg")
+    assert store.load("Ada 2").portrait == str(moved / "ada.portrait.jpg")
+    # A persona whose portrait file is missing exports with its stored path (nothing to copy).
+    out2 = store.export_file("Ada", tmp_path / "again.json")
+    assert json.loads(out2.read_text())["portrait"] == str(photo)

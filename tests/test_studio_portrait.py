@@ -13,11 +13,26 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from studio_gui.gallery import GALLERY_ENV  # noqa: E402
 from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
 from studio_gui.portrait_check import (CROP_SIZE, MIN_FACE_PX, PortraitRejected, check_portrait,  # noqa: E402
                                        decode_image)
 
 IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """A shown main window on an empty persona folder, with the gallery the studio ships."""
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
+    monkeypatch.delenv(GALLERY_ENV, raising=False)
+    from studio_gui.app import MainWindow
+
+    win = MainWindow(PersonaStore(), use_audio_device=False)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.preview.shutdown()
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -82,18 +97,13 @@ def test_check_portrait_missing_and_empty(tmp_path):
     assert info.value.reason == "unreadable"
 
 
-def test_chooser_shows_each_reason(qtbot, cases, tmp_path, monkeypatch):
-    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
-    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(tmp_path / "no-gallery"))
-    from studio_gui.app import MainWindow
-
-    win = MainWindow(PersonaStore(), use_audio_device=False)
-    qtbot.addWidget(win)
-    win.show()
+def test_chooser_shows_each_reason(qtbot, cases, window):
+    win = window
+    assert win.portrait.characters           # the screenshot shows the shipped gallery, not the empty hint
     win.new_persona("Grace")
     chooser = win.portrait
-    expected = {"several_faces": "2 faces", "no_face": "No face", "tiny_face": "px wide",
-                "unreadable": "not an image"}
+    expected = {"unreadable": "not an image", "no_face": "No face", "tiny_face": "px wide",
+                "several_faces": "2 faces"}       # the last one is in the screenshot
     for case, words in expected.items():
         before = chooser.preview.grab().toImage()
         assert not chooser.load_file(cases[case])
@@ -111,7 +121,6 @@ def test_chooser_shows_each_reason(qtbot, cases, tmp_path, monkeypatch):
     # The preview opens sessions with these portrait bytes.
     persona, portrait = win.session_persona()
     assert persona.name == "Grace" and portrait == open(cases["good"], "rb").read()
-    win.preview.shutdown()
 
 
 def test_gallery_pick_sets_character(qtbot, cases, tmp_path, monkeypatch):
@@ -152,3 +161,51 @@ def test_empty_gallery_shows_hint(qtbot, tmp_path, monkeypatch):
     chooser.show()
     assert chooser.characters == [] and chooser.gallery_hint.isVisible()
     assert "xstreamer data gallery" in chooser.gallery_hint.text()
+
+
+def test_missing_stored_portrait_is_kept(qtbot, cases, window, tmp_path):
+    """A persona whose portrait file was deleted shows the error but keeps the stored path when saved,
+    until the user clears it or picks another identity. The same holds for an unknown gallery character."""
+    import shutil
+
+    from studio_gui.personas import PersonaStoreError
+
+    photo = str(tmp_path / "moved-away.png")
+    shutil.copyfile(cases["good"], photo)
+    store = window.store
+    store.create("Kept", portrait=photo)
+    store.create("Lost character", character="zed")
+    os.remove(photo)
+    win, chooser = window, window.portrait
+    win.refresh()
+    with qtbot.waitSignal(chooser.checked) as checked:       # stored portraits are checked in the background
+        win.select("Kept")
+        assert chooser.checking and chooser.portrait_path == photo
+    assert checked.args == [False]
+    assert chooser.last_reason == "unreadable" and "Cannot open" in chooser.message.text()
+    assert photo in chooser.message.text() and chooser.message.text().startswith("✗")
+    assert chooser.portrait_path == photo and not win.dirty
+    win.editor.greeting.setPlainText("Still me.")                   # an unrelated edit, then save
+    assert win.save_current()
+    assert store.load("Kept").portrait == photo and store.load("Kept").greeting == "Still me."
+    # The preview cannot open a session with it and says why (instead of a traceback).
+    with pytest.raises(PersonaStoreError, match="cannot be read"):
+        win.session_persona()
+    win.preview.connect_to("tcp://127.0.0.1:9")
+    assert "cannot be read" in win.preview.progress_label.text() and win.preview.worker is None
+    # A refused new image keeps it too; Clear drops it.
+    assert not chooser.load_file(cases["no_face"]) and chooser.portrait_path == photo
+    qtbot.mouseClick(chooser.clear_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
+    assert win.dirty and win.save_current() and store.load("Kept").portrait is None
+
+    # Picking a character instead replaces the stored portrait.
+    store.save(store.load("Kept").model_copy(update={"portrait": photo}))
+    win.select("Lost character")
+    assert chooser.character == "zed" and chooser.last_reason == "unknown_character"
+    assert "zed" in chooser.message.text() and win.save_current()
+    assert store.load("Lost character").character == "zed"
+    win.select("Kept")
+    assert chooser.portrait_path == photo
+    assert chooser.choose_character("ada") and win.save_current()
+    kept = store.load("Kept")
+    assert (kept.portrait, kept.character) == (None, "ada")

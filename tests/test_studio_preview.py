@@ -15,6 +15,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("sdk.client", reason="the SDK client is not in this checkout")
 
+from studio_gui.gallery import GALLERY_ENV  # noqa: E402
 from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
 
 IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
@@ -29,8 +30,9 @@ def _pixels(widget) -> np.ndarray:
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
+    """A window editing persona "Preview" (model tiny, the built-in character Farid, shipped gallery)."""
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
-    monkeypatch.setenv("XSTREAMER_GALLERY_DIR", str(tmp_path / "no-gallery"))
+    monkeypatch.delenv(GALLERY_ENV, raising=False)
     from studio_gui.app import MainWindow
 
     win = MainWindow(PersonaStore(), use_audio_device=False)
@@ -39,6 +41,7 @@ def window(qtbot, tmp_path, monkeypatch):
     win.new_persona("Preview")
     win.editor.model.setCurrentText("tiny")
     win.editor.system_prompt.setPlainText("You are a cheerful test persona.")
+    assert win.portrait.choose_character("farid")
     assert win.save_current()
     yield win
     win.preview.shutdown()
@@ -47,13 +50,14 @@ def window(qtbot, tmp_path, monkeypatch):
 
 def test_preview_plays_chats_and_interrupts(qtbot, window):
     panel = window.preview
-    panel.preset.setCurrentText("tiny")
+    assert panel.preset.currentText() == "tiny"             # the persona's model preset
     busy_seen = []
     panel.status.connect(lambda text: busy_seen.append(panel.progress.isVisible()))
     panel.start_button.click()
     assert panel.progress.isVisible()                      # progress shows while the daemon loads
     qtbot.waitUntil(lambda: panel.session_id is not None, timeout=START_TIMEOUT_MS)
     assert panel.daemon.endpoints is not None and panel.address.text().startswith("tcp://")
+    assert panel.daemon.endpoints[2] == "tiny"
     assert not panel.progress.isVisible() and panel.chat_button.isEnabled()
     assert any(busy_seen)
 
@@ -116,3 +120,61 @@ def test_connect_failure_is_shown(qtbot, window):
     assert time.monotonic() - start < 1.0                  # connecting never blocks the GUI thread
     qtbot.waitUntil(lambda: "failed" in panel.progress_label.text().lower(), timeout=30_000)
     assert panel.session_id is None and not panel.chat_button.isEnabled()
+
+
+def test_model_selector_follows_the_persona(qtbot, window):
+    """The preview's model selector shows the persona's preset: on selecting a persona and on editing it."""
+    panel = window.preview
+    assert panel.preset.currentText() == "tiny"
+    window.new_persona("Studio quality")                     # a new persona has the "default" preset
+    assert panel.preset.currentText() == "default"
+    window.editor.model.setCurrentText("paper")
+    assert panel.preset.currentText() == "paper"
+    window.select("Preview")                                 # saves "Studio quality" first
+    assert panel.preset.currentText() == "tiny" and window.store.load("Studio quality").model == "paper"
+    window.select("Studio quality")
+    assert panel.preset.currentText() == "paper"
+    window.store.save(window.store.load("Preview").model_copy(update={"model": "my-finetune"}))
+    window.select("Preview")                                 # a preset the list does not know is added
+    assert panel.preset.currentText() == "my-finetune"
+
+
+def _tone(seconds: float, rate: int = 16000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * 220 * t) * 6000).astype("<i2").tobytes()
+
+
+def test_push_to_talk_against_a_live_daemon(qtbot, window):
+    """The microphone path (PushToTalk.chunk -> PreviewPanel -> SessionWorker.hear) on a live tiny daemon:
+    the user's voice line (the tiny Thinker's stand-in transcript) fills the transcript, a reply follows."""
+    panel = window.preview
+    if not panel.mic.available:                              # offscreen CI: the button says why it is off
+        assert not panel.ptt_button.isEnabled() and "Push to talk is off" in panel.ptt_button.toolTip()
+    window.new_persona("Heavy")
+    window.editor.model.setCurrentText("paper")
+    window.select("Preview")                                 # "Start local daemon" uses Preview's preset
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: panel.session_id is not None, timeout=START_TIMEOUT_MS)
+    assert panel.daemon.endpoints[2] == "tiny"
+    window.editor.model.setCurrentText("default")           # the running daemon keeps its model: said so
+    assert "runs model tiny" in panel.progress_label.text()
+    window.editor.model.setCurrentText("tiny")
+
+    # What the microphone emits while the button is held (100 ms chunks), then on release (final, empty).
+    pcm = _tone(1.5)
+    step = 2 * 1600
+    for i in range(0, len(pcm), step):
+        panel.mic.chunk.emit(pcm[i:i + step], 16000, False)
+    panel.mic.chunk.emit(b"", 16000, True)
+    heard = "I heard 1.5 seconds of audio."
+    qtbot.waitUntil(lambda: any(r == "user" and heard in t for r, t in panel.texts), timeout=30_000)
+    first_user = next(i for i, (r, t) in enumerate(panel.texts) if r == "user")
+    qtbot.waitUntil(lambda: any(r == "assistant" and t.strip() for r, t in panel.texts[first_user:]),
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: "utterance_end" in panel.events, timeout=30_000)
+    transcript = panel.transcript.toPlainText()
+    assert f"You (voice): {heard}" in transcript
+    reply = transcript.split(f"You (voice): {heard}", 1)[1]
+    assert "Persona:" in reply and reply.split("Persona:", 1)[1].strip()     # the reply comes after it
+    assert "refused" not in panel.progress_label.text()          # no hear was refused
+    panel.stop()

@@ -136,6 +136,19 @@ class PreviewPanel(QWidget):
             self.ptt_button.setToolTip(f"Push to talk is off: {self.mic.reason}")
 
     # -- daemon / connection ------------------------------------------------------------------------
+    def set_preset(self, preset: str) -> None:
+        """Select model `preset` for "Start local daemon" (the window calls it with the persona's model).
+
+        A daemon this panel already runs keeps its model; the panel says so when they differ."""
+        if not preset:
+            return
+        if self.preset.findText(preset) < 0:
+            self.preset.addItem(preset)
+        self.preset.setCurrentText(preset)
+        running = self.daemon.endpoints[2] if self.daemon.is_running() and self.daemon.endpoints else None
+        if running and running != preset:
+            self._note(f"The local daemon runs model {running}; press “Start local daemon” to use {preset}.")
+
     def start_local(self, preset: str) -> None:
         """Start `xstreamer serve --model preset` and connect once it is ready (non-blocking)."""
         self.stop()

@@ -1,29 +1,61 @@
 """Identity portrait chooser: open or drop an image, see the face crop or the reason it is refused,
-or pick a built-in gallery character instead."""
+or pick a built-in gallery character instead.
+
+An opened, dropped or stored image is checked on a short-lived thread (decoding and face detection of a
+large photo take about a second): the thread only emits a signal, and the GUI thread shows the result
+unless another identity was chosen meanwhile. `load_file` checks on the calling thread.
+"""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
 from ..gallery import EMPTY_HINT, GalleryCharacter, find_character, load_gallery
-from ..portrait_check import PortraitRejected, check_portrait
+from ..portrait_check import PortraitCheck, PortraitRejected, check_portrait
 from ..qt_util import rgb_to_pixmap
 
 PREVIEW_PX = 160
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
+CHECK_THREAD = "xstreamer-studio-portrait"
+
+
+def _check(path: str) -> PortraitCheck | PortraitRejected:
+    """`check_portrait`, with the refusal returned instead of raised (any failure is a refusal)."""
+    try:
+        return check_portrait(Path(path))
+    except PortraitRejected as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - an OpenCV failure is shown as a refusal, never raised into Qt
+        return PortraitRejected("unreadable",
+                                f"The image could not be checked ({type(exc).__name__}: {exc}).")
+
+
+class _CheckRelay(QObject):
+    """Carries a background check's result to the GUI thread: `done(generation, path, result)`. It has no
+    parent, so a thread still running after the chooser is gone emits on a live object."""
+
+    done = Signal(int, str, object)
+
+
+def _check_in_thread(relay: _CheckRelay, generation: int, path: str) -> None:
+    """Thread body: check the image, then emit one signal (no widget is touched here)."""
+    relay.done.emit(generation, path, _check(path))
 
 
 class PortraitChooser(QWidget):
     """Shows the crop the model will use. `portraitChanged(path)` ("" = none) fires for an accepted image;
-    `characterChanged(id)` ("" = none) for a gallery pick. A refused image changes nothing but the message."""
+    `characterChanged(id)` ("" = none) for a gallery pick. A refused image changes nothing but the message.
+    `checked(accepted)` fires when a background check (`open_file`, a drop, `set_identity`) has been shown."""
 
     portraitChanged = Signal(str)
     characterChanged = Signal(str)
+    checked = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,8 +97,13 @@ class PortraitChooser(QWidget):
         lay.addWidget(self.gallery_hint)
         self.portrait_path: str | None = None
         self.character: str | None = None
-        self.last_reason: str | None = None
+        self.last_reason: str | None = None      # code of the last refusal (PortraitRejected.reason)
+        self.last_error = ""                      # its sentence
         self.characters: list[GalleryCharacter] = []
+        self._generation = 0                      # bumped by every identity change: stale checks are dropped
+        self._pending: tuple[int, bool] | None = None   # (generation, stored?) of the check in flight
+        self._relay = _CheckRelay()
+        self._relay.done.connect(self._checked_in_background)
         self.reload_gallery()
 
     # -- gallery ------------------------------------------------------------------------------------
@@ -91,7 +128,9 @@ class PortraitChooser(QWidget):
         if c is None:
             self._show_error(f"No built-in character {char_id!r}.", "unknown_character")
             return False
+        self._generation += 1
         self.portrait_path, self.character, self.last_reason = None, c.id, None
+        self._select_in_gallery(c.id)
         self.preview.setPixmap(QPixmap(str(c.image)).scaled(PREVIEW_PX, PREVIEW_PX,
                                                             Qt.AspectRatioMode.KeepAspectRatio,
                                                             Qt.TransformationMode.SmoothTransformation))
@@ -100,43 +139,110 @@ class PortraitChooser(QWidget):
         self.portraitChanged.emit("")
         return True
 
+    def _select_in_gallery(self, char_id: str | None) -> None:
+        """Highlight (and scroll to) the gallery item of `char_id`; None clears the highlight."""
+        self.gallery.clearSelection()
+        for i in range(self.gallery.count()):
+            item = self.gallery.item(i)
+            if char_id is not None and item.data(Qt.ItemDataRole.UserRole) == char_id:
+                self.gallery.setCurrentItem(item)
+                self.gallery.scrollToItem(item)
+                return
+        self.gallery.setCurrentRow(-1)
+
     # -- portrait files -----------------------------------------------------------------------------
     def open_dialog(self) -> None:
+        """Ask for an image file and check it in the background."""
         path, _ = QFileDialog.getOpenFileName(self, "Choose a portrait", str(Path.home()), IMAGE_FILTER)
         if path:
-            self.load_file(path)
+            self.open_file(path)
+
+    @property
+    def checking(self) -> bool:
+        """A background check is running and its result will be shown."""
+        return self._pending is not None and self._pending[0] == self._generation
+
+    def open_file(self, path: str | Path) -> None:
+        """Check `path` off the GUI thread; returns at once. The result is shown (as by `load_file`) and
+        `checked` emitted when the check ends, unless another identity was chosen meanwhile."""
+        self._generation += 1
+        self._start_check(str(path), stored=False)
+
+    def _start_check(self, path: str, stored: bool) -> None:
+        self._pending = (self._generation, stored)
+        self.message.setText(f"Looking for a face in {Path(path).name}…")
+        self.message.setStyleSheet("color: #555; font-style: italic;")
+        threading.Thread(target=_check_in_thread, args=(self._relay, self._generation, path),
+                         name=CHECK_THREAD, daemon=True).start()
+
+    def _checked_in_background(self, generation: int, path: str,
+                               result: PortraitCheck | PortraitRejected) -> None:
+        if self._pending is None or generation != self._generation:
+            return                                # superseded by another image, a character, Clear…
+        stored, self._pending = self._pending[1], None
+        self.checked.emit(self._show_stored(path, result) if stored else self._show_check(path, result))
 
     def load_file(self, path: str | Path) -> bool:
-        """Check `path`; on success show the crop and emit `portraitChanged`, else show the reason."""
-        try:
-            result = check_portrait(Path(path))
-        except PortraitRejected as exc:
-            self._show_error(str(exc), exc.reason)
+        """Check `path` now (on this thread); on success show the crop and emit `portraitChanged`, else show
+        the reason. Returns whether the image was accepted."""
+        self._generation += 1
+        self._pending = None
+        return self._show_check(str(path), _check(str(path)))
+
+    def _show_check(self, path: str, result: PortraitCheck | PortraitRejected) -> bool:
+        """Show a new image's check: an accepted image becomes the identity (signals emitted)."""
+        if isinstance(result, PortraitRejected):
+            self._show_error(str(result), result.reason)
             return False
         self.portrait_path, self.character, self.last_reason = str(Path(path).resolve()), None, None
-        self.preview.setPixmap(rgb_to_pixmap(result.crop).scaled(
-            PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
-        w, h = result.image_size
-        self._show_ok(f"Face found ({result.face[2]} px in a {w}×{h} image). This crop is what the model sees.")
+        self._select_in_gallery(None)
+        self._show_crop(result)
         self.portraitChanged.emit(self.portrait_path)
         self.characterChanged.emit("")
         return True
 
+    def _show_stored(self, path: str, result: PortraitCheck | PortraitRejected) -> bool:
+        """Show a stored portrait's check: it stays the identity either way (no signals)."""
+        if isinstance(result, PortraitRejected):
+            self._show_error(f"The saved portrait {path} cannot be used: {result} It is kept until you open "
+                             "another image, pick a character or press Clear.", result.reason)
+            return False
+        self._show_crop(result)
+        return True
+
+    def _show_crop(self, result: PortraitCheck) -> None:
+        self.preview.setPixmap(rgb_to_pixmap(result.crop).scaled(
+            PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        w, h = result.image_size
+        self._show_ok(f"Face found ({result.face[2]} px in a {w}×{h} image). This crop is what the model sees.")
+
     def set_identity(self, portrait: str | None, character: str | None) -> None:
-        """Show a stored persona's identity without emitting change signals."""
+        """Show a stored persona's identity without emitting change signals; a portrait is checked in the
+        background (`checked` fires when its crop or its problem is shown).
+
+        A stored portrait that cannot be used any more (deleted, unreadable) or a character missing from the
+        gallery stays the identity, so saving keeps it, until the user clears it or picks another one; the
+        message says what is wrong."""
         self.blockSignals(True)
         try:
             self.clear()
             if portrait:
-                self.load_file(portrait)
-            elif character:
-                self.choose_character(character)
+                self.portrait_path = portrait
+                self._start_check(portrait, stored=True)
+            elif character and not self.choose_character(character):
+                self.character = character
+                self._show_error(f"The saved character {character!r} is not in the gallery. It is kept until "
+                                 "you choose another identity or press Clear.", "unknown_character")
         finally:
             self.blockSignals(False)
 
     def clear(self) -> None:
+        """No identity: the daemon uses its default character (emits the change signals if one was set)."""
         had = self.portrait_path or self.character
+        self._generation += 1
         self.portrait_path = self.character = self.last_reason = None
+        self.last_error = ""
+        self._select_in_gallery(None)
         self.preview.clear()
         self.preview.setText("Drop a portrait here\nor click “Open image…”")
         self.message.setText("No identity chosen: the daemon uses its default character.")
@@ -145,22 +251,25 @@ class PortraitChooser(QWidget):
             self.portraitChanged.emit("")
             self.characterChanged.emit("")
 
-    def _show_error(self, text: str, reason: str) -> None:
-        self.last_reason = reason
+    def _show_error(self, text: str, reason: str | None) -> None:
+        self.last_reason, self.last_error = reason, text
         self.message.setText(f"✗ {text}")
         self.message.setStyleSheet("color: #b00020; font-weight: bold;")
 
     def _show_ok(self, text: str) -> None:
+        self.last_error = ""
         self.message.setText(f"✓ {text}")
         self.message.setStyleSheet("color: #1b5e20;")
 
     # -- drag and drop ------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt name)
-        if event.mimeData().hasUrls():
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
+        else:
+            event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt name)
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
-            self.load_file(urls[0].toLocalFile())
+            self.open_file(urls[0].toLocalFile())
             event.acceptProposedAction()
