@@ -119,3 +119,20 @@ def test_control_calls_from_other_threads(session):
     ends = set()
     run_until(session, lambda c: ends.update(e.utt for e in c.events if e.event == "utterance_end")
               or ends == set(ids), limit=80)
+
+
+def test_reply_starting_from_silence_is_the_next_chunk_out_and_loses_no_event(session):
+    f = session.chunk_frames
+    warm = [session.next_chunk() for _ in range(3)]          # the pipeline now holds only silence
+    assert all(c.utt == 0 for c in warm)
+    session.interrupt()                                      # its note rides on a silent chunk in flight
+    noted = session.next_chunk()
+    utt = session.speak("straight out of silence")
+    first = session.next_chunk()
+    # without dropping the silence in flight, steps - 1 silent chunks would come out before the reply
+    assert first.utt == utt and [e.event for e in first.events if e.utt == utt] == ["utterance_start"]
+    chunks = warm + [noted, first] + run_until(session, lambda c: any(e.event == "utterance_end" for e in c.events))
+    check_stream(chunks, f)
+    assert sum(e.event == "interrupted" for c in chunks for e in c.events) == 1
+    said = "".join(t.text for c in chunks if c.utt == utt for t in c.texts if t.role == "assistant")
+    assert said == "straight out of silence"

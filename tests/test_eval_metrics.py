@@ -153,3 +153,46 @@ def test_fvd_proxy_orders_degradations():
     assert same == pytest.approx(0.0, abs=1e-6)
     assert fvd_proxy(clips, mild) < fvd_proxy(clips, strong)
     assert fvd_proxy(clips, frozen) > same
+
+
+# --- pose-aligned face scores --------------------------------------------------------------------------
+def test_pose_alignment_removes_head_sway_but_not_appearance_errors():
+    from engine_core.data.synth.draw import face_box
+    from engine_core.eval.pose_align import MAX_SHIFT_PX, estimate_pose
+
+    p = identity_params(31)
+    poses = [(2.5, -1.5, 2.0), (-3.0, 2.0, -2.5), (1.0, 1.0, 3.0)]
+    truth = np.stack([draw_frame(p, FaceState(mouth_open=0.4)) for _ in poses])
+    swayed = np.stack([draw_frame(p, FaceState(mouth_open=0.4, dx=dx, dy=dy, angle=a)) for dx, dy, a in poses])
+    box = face_box(p, FaceState())
+    s = face_region_scores(swayed, truth, box)
+    # the same face with another sway: raw SSIM pays for the sway, the pose-aligned score does not
+    assert s["face_ssim"] < 0.85 and s["face_ssim_posed"] > 0.93
+    assert s["face_psnr_posed"] > s["face_psnr"] + 5
+    # the estimated motion is the one the renderer applied (a pure translation here, in px)
+    shifted = draw_frame(p, FaceState(mouth_open=0.4, dx=3.0, dy=-2.0))
+    warp = estimate_pose(shifted, truth[0], box)
+    assert warp is not None
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    mx, my = warp @ np.array([cx, cy, 1.0])
+    assert abs(mx - cx - 3.0) < 0.75 and abs(my - cy + 2.0) < 0.75 and abs(warp[1, 0]) < 0.01
+    assert np.hypot(mx - cx, my - cy) <= MAX_SHIFT_PX
+    # alignment cannot turn another character, a blurred face or a wrong mouth into a match
+    other = np.stack([draw_frame(identity_params(32), FaceState(mouth_open=0.4))] * 3)
+    assert face_region_scores(other, truth, box)["face_ssim_posed"] < 0.6
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 3.0) for f in swayed])
+    assert face_region_scores(blurred, truth, box)["face_ssim_posed"] < s["face_ssim_posed"] - 0.1
+    shut = np.stack([draw_frame(p, FaceState(mouth_open=0.0, dx=dx, dy=dy, angle=a)) for dx, dy, a in poses])
+    assert face_region_scores(shut, truth, box)["face_ssim_posed"] < s["face_ssim_posed"]
+
+
+def test_pose_alignment_refuses_large_motions():
+    from engine_core.data.synth.draw import face_box
+    from engine_core.eval.pose_align import align_to, estimate_pose
+
+    p = identity_params(33)
+    truth = draw_frame(p, FaceState())
+    far = np.roll(truth, 40, axis=1)          # a 40 px jump is no head sway
+    box = face_box(p, FaceState())
+    assert estimate_pose(far, truth, box) is None
+    assert np.array_equal(align_to(far, truth, box), far)

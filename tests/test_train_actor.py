@@ -122,3 +122,72 @@ def test_diffusion_forcing_noise_levels_are_per_chunk():
     assert 0.05 < float((s == 0).float().mean()) < 0.15                     # some clean context chunks
     rising = sample_train_sigmas(200, 3, g, p_pyramid=1.0)
     assert (rising[:, 1:] >= rising[:, :-1]).all()
+
+
+def test_mouth_cells_and_mouth_weighted_loss():
+    from engine_core.actor.model import Actor
+    from engine_core.config import ModelConfig
+    from engine_core.train.actor import training_loss
+    from engine_core.train.data import mouth_cells
+
+    cfg = ModelConfig.from_name("tiny")                      # 16x16 latent grid, 16 px per cell
+    m = mouth_cells([100, 170, 150, 190], cfg)
+    rows, cols = np.nonzero(m.numpy())
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (9, 12, 5, 10)  # the box's cells + one around
+    assert mouth_cells(None, cfg).sum() == 0
+    actor = Actor(cfg)
+    torch.manual_seed(0)
+    k, fl, c, h = cfg.train_chunks, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw
+    b = {"x0": torch.zeros(1, k, fl, c, h, h), "speech": torch.zeros(1, k, cfg.chunk_frames, 80),
+         "hidden": torch.zeros(1, cfg.cross_chunks + k, cfg.max_hidden_tokens, cfg.thinker.hidden_size),
+         "hidden_frames": torch.zeros(1, cfg.cross_chunks + k, cfg.max_hidden_tokens, dtype=torch.long),
+         "hidden_mask": torch.zeros(1, cfg.cross_chunks + k, cfg.max_hidden_tokens, dtype=torch.bool),
+         "text_targets": torch.full((1, k, cfg.chunk_frames), -100), "identity": torch.zeros(1, c, h, h),
+         "mouth": m[None], "first_chunk": 0}
+    # an Actor that outputs 0 against latents that are large only on the mouth: the error sits on the mouth,
+    # so weighing the mouth raises the loss (and the same batch without a mouth mask gives the plain loss)
+    with torch.no_grad():
+        for p in actor.parameters():
+            p.zero_()
+    b["x0"] = 10.0 * m.expand(1, k, fl, c, h, h).clone()
+    losses = {}
+    for w in (0.0, 6.0):
+        opt = ActorTrainOptions(hidden_dropout=0.0, text_loss_weight=0.0, mouth_weight=w)
+        losses[w], _ = training_loss(actor, b, torch.Generator().manual_seed(1), opt, torch.device("cpu"))
+    assert losses[6.0] > losses[0.0] * 2
+    b["mouth"] = torch.zeros_like(b["mouth"])
+    opt = ActorTrainOptions(hidden_dropout=0.0, text_loss_weight=0.0, mouth_weight=6.0)
+    plain, _ = training_loss(actor, b, torch.Generator().manual_seed(1), opt, torch.device("cpu"))
+    assert torch.allclose(plain, losses[0.0])
+
+
+def test_fine_tune_from_init_weights_and_wrong_config(tmp_path):
+    from engine_core.checkpoint import read_actor_checkpoint
+    from engine_core.config import ModelConfig
+    from engine_core.errors import ConfigError
+
+    data = write_clip_dataset(tmp_path / "data")
+    first = tmp_path / "first"
+    opt = ActorTrainOptions(steps=3, batch=1, log_every=1, save_every=1000)
+    train_actor(data, first, "tiny", options=opt, progress=False)
+    _, start, _ = read_actor_checkpoint(first)
+    # zero steps from --init: the saved weights are exactly the initial ones
+    tuned = tmp_path / "tuned"
+    train_actor(data, tuned, "tiny", options=ActorTrainOptions(steps=0, batch=1), progress=False, init=first)
+    _, same, _ = read_actor_checkpoint(tuned)
+    assert all(torch.equal(start[k], same[k]) for k in start)
+    other = ModelConfig.from_name("tiny")
+    other.actor.layers = 3
+    with pytest.raises(ConfigError, match="differs"):
+        train_actor(data, tmp_path / "bad", other, options=ActorTrainOptions(steps=1, batch=1), progress=False,
+                    init=first)
+
+
+def test_a_model_without_text_head_trains_on_clips_without_hidden_states(tmp_path):
+    from engine_core.config import ModelConfig
+
+    data = write_clip_dataset(tmp_path / "data")
+    cfg = ModelConfig.from_name("tiny")
+    cfg.thinker.text_vocab = 0                              # as the default preset: no text head
+    res = train_actor(data, tmp_path / "run", cfg, options=ActorTrainOptions(steps=2, batch=1), progress=False)
+    assert res["step"] == 2 and np.isfinite(res["loss"])

@@ -3,7 +3,8 @@
 `next_chunk` in numbered steps:
   1. interrupt: cancel the Thinker's output, drop the chunks in flight, note the "interrupted" event;
   2. gather the conditioning of the chunk that enters the pipeline: its frames from the Thinker feed
-     (speech features, hidden states aligned to frames, audio, text) or silence when nothing is said;
+     (speech features, hidden states aligned to frames, audio, text) or silence when nothing is said; when
+     a reply starts while only silence is in flight, that silence is dropped so the reply comes out first;
   3. denoise: one pyramid pass advances every chunk in flight (and writes the previous clean chunk's KV
      cache at noise 0 in the same pass); after a flush/start the pipeline is refilled (N passes);
   4. decode the chunk that became clean with the VAE;
@@ -167,9 +168,17 @@ class Session:
         cfg = self.engine.config
         f, m, dth = cfg.chunk_frames, cfg.max_hidden_tokens, cfg.thinker.hidden_size
         items, notes = self.feed.take(f, wait)
+        carried: list[tuple[int, str, str]] = []
+        if items and self.denoiser.in_flight and not any(c.meta.utt for c in self.denoiser.in_flight):
+            # a reply starts while only silence is in flight: drop that silence (never emitted) so the reply
+            # is the next chunk out (N passes) instead of waiting behind N - 1 silent chunks
+            for c in self.denoiser.flush():
+                self._notes += c.meta.events
+                carried += c.meta.texts
         index = self.denoiser.next_index()
         meta = ChunkMeta(utt=items[0].utt if items else 0, audio=np.zeros(f * SAMPLES_PER_FRAME, np.float32))
-        meta.events += self._notes
+        meta.events += [(0, ev, utt, reason) for _, ev, utt, reason in self._notes]
+        meta.texts += [(0, role, t) for _, role, t in carried]
         self._notes = []
         meta.texts += [(0, "user", t) for t in notes.transcripts]
         meta.events += [(0, "utterance_end", u, "") for u in notes.late_ends]

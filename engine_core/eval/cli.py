@@ -129,7 +129,8 @@ def _mean(rows: list[dict], key: str) -> float | None:
 def _summary(rows: list[dict], real: list[np.ndarray], gen: list[np.ndarray]) -> dict:
     from engine_core.eval.fvd_proxy import fvd_proxy
 
-    keys = ["lipsync_mouth_corr", "audio_mouth_corr", "truth_audio_mouth_corr", "face_ssim", "face_psnr", "cpbd",
+    keys = ["lipsync_mouth_corr", "audio_mouth_corr", "truth_audio_mouth_corr", "face_ssim", "face_psnr",
+            "face_ssim_posed", "face_psnr_posed", "cpbd",
             "truth_cpbd", "id_sim"]
     s = {k: _mean(rows, k) for k in keys}
     try:

@@ -55,14 +55,20 @@ def crop(frames: np.ndarray, box) -> np.ndarray:  # noqa: ANN001
 
 
 def face_region_scores(generated: np.ndarray, truth: np.ndarray, face_box) -> dict[str, float]:  # noqa: ANN001
-    """Mean face-region SSIM and PSNR over frames [T,H,W,3] (generated resampled in time to the truth's T)."""
+    """Mean face-region SSIM and PSNR over frames [T,H,W,3] (generated resampled in time to the truth's T),
+    as they are and after aligning each generated frame's head pose to the truth's (`pose_align`)."""
+    from engine_core.eval.pose_align import align_to
+
     g, t = np.asarray(generated), np.asarray(truth)
     if len(g) != len(t):
         g = g[np.round(np.linspace(0, len(g) - 1, len(t))).astype(int)]
-    gc, tc = crop(g, face_box), crop(t, face_box)
-    s = [ssim(a, b) for a, b in zip(gc, tc)]
-    p = [psnr(a, b) for a, b in zip(gc, tc)]
-    return {"face_ssim": float(np.mean(s)), "face_psnr": float(np.mean(np.minimum(p, 100.0)))}
+    posed = np.stack([align_to(a, b, face_box) for a, b in zip(g, t)])
+    out = {}
+    for suffix, frames in (("", g), ("_posed", posed)):
+        gc, tc = crop(frames, face_box), crop(t, face_box)
+        out[f"face_ssim{suffix}"] = float(np.mean([ssim(a, b) for a, b in zip(gc, tc)]))
+        out[f"face_psnr{suffix}"] = float(np.mean(np.minimum([psnr(a, b) for a, b in zip(gc, tc)], 100.0)))
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 Step: sample windows of K chunks, give every chunk its own noise level (diffusion forcing), predict the
 flow-matching velocity for all chunks in one full-sequence pass (block-causal mask), MSE on the video
-latents (+ a small cross-entropy on the text head where word targets exist).
+latents (+ a small cross-entropy on the text head where word targets exist). The MSE can weigh the latent
+cells of the mouth more (`mouth_weight`): the mouth is ~2 % of the frame but all of the lip-sync.
 
 Output directory (also a loadable model directory for `Engine.load(out)`):
     actor.safetensors   latest weights + config        vae.safetensors   the frozen VAE used
@@ -28,10 +29,13 @@ from engine_core.actor.model import Actor, ChunkCond
 from engine_core.actor.schedule import add_noise, sample_train_sigmas, velocity_target
 from engine_core.checkpoint import VAE_FILE, save_actor
 from engine_core.config import ModelConfig
+from engine_core.errors import ConfigError
 from engine_core.thinker.toy import ToyThinker
 from engine_core.train.data import list_clips, load_clip_tensors, sample_batch
 
 log = logging.getLogger(__name__)
+
+TOY_WORD_TABLE = 512          # word-embedding rows for clips without hidden states when text_vocab == 0
 
 
 @dataclass
@@ -50,6 +54,7 @@ class ActorTrainOptions:
     save_every: int = 500
     seed: int = 0
     fixed_noise: bool = False           # reuse one noise/sigma draw (overfitting sanity checks)
+    mouth_weight: float = 0.0           # extra MSE weight on the mouth's latent cells (0 = plain MSE)
 
 
 def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOptions,
@@ -68,7 +73,12 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     cond = ChunkCond(b["speech"].to(device), b["hidden"].to(device), b["hidden_frames"].to(device), mask)
     out = actor(x_t, sigma, cond, int(b["first_chunk"]), identity=b["identity"].to(device), heads=True)
     # clean chunks (sigma = 0) are context only, as the cache is at inference: no velocity target there
-    err = (out.velocity.float() - velocity_target(x0, noise).float()).pow(2).flatten(2).mean(-1)   # [B,K]
+    sq = (out.velocity.float() - velocity_target(x0, noise).float()).pow(2)                  # [B,K,Fl,C,h,w]
+    if opt.mouth_weight > 0:
+        w = 1.0 + opt.mouth_weight * b["mouth"].to(device)[:, None, None, None]              # [B,1,1,1,h,w]
+        err = (sq * w).flatten(2).sum(-1) / w.expand_as(sq).flatten(2).sum(-1)                # [B,K]
+    else:
+        err = sq.flatten(2).mean(-1)                                                          # [B,K]
     noisy = (sigma > 0).float()
     mse = (err * noisy).sum() / noisy.sum().clamp_min(1.0)
     loss = mse
@@ -97,10 +107,11 @@ def _load_vae(cfg: ModelConfig, vae_path: str | Path | None, device: str):
 def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelConfig = "tiny",
                 device: str = "cpu", max_minutes: float | None = None, resume: bool = False,
                 vae_path: str | Path | None = None, options: ActorTrainOptions | None = None,
-                progress: bool = True, split: str | None = "train") -> dict:
+                progress: bool = True, split: str | None = "train", init: str | Path | None = None) -> dict:
     """Train the Actor on a corpus; returns {"step", "loss", "first_loss", "minutes", "out"}.
 
     A resumed run (resume=True and out_dir/train_state.pt present) continues up to `options.steps`.
+    `init` (an Actor checkpoint of the same config) starts a new run from its weights (fine-tuning).
     """
     opt = options or ActorTrainOptions()
     out = Path(out_dir)
@@ -109,9 +120,18 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
     dev = torch.device(device)
     torch.manual_seed(opt.seed)
     vae = _load_vae(cfg, vae_path, device)
-    words = ToyThinker(cfg.thinker.hidden_size, cfg.thinker.text_vocab, cfg.seed)
+    # clips without hidden.npz: one seeded embedding per word (a model without a text head still needs a table)
+    words = ToyThinker(cfg.thinker.hidden_size, cfg.thinker.text_vocab or TOY_WORD_TABLE, cfg.seed)
     clips = [load_clip_tensors(p, cfg, vae, words) for p in list_clips(data_dir, split)]
-    actor = Actor(cfg).to(dev).train()
+    actor = Actor(cfg)
+    if init is not None:
+        from engine_core.checkpoint import load_state_checked, read_actor_checkpoint
+
+        init_cfg, tensors, _ = read_actor_checkpoint(init)
+        if init_cfg.to_dict() | {"name": cfg.name} != cfg.to_dict():
+            raise ConfigError(f"--init {init}: its config differs from preset {cfg.name!r}")
+        load_state_checked(actor, {k: v.float() for k, v in tensors.items()}, str(init))
+    actor = actor.to(dev).train()
     optim = torch.optim.AdamW(actor.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(opt.seed)
     step, first_loss = 0, None

@@ -2,6 +2,7 @@
 
     xstreamer train --what actor|vae --data DIR --preset P --out DIR [--resume] [--max-minutes M]
                     [--steps N] [--device cuda] [--batch B] [--lr LR] [--vae PATH] [--no-progress]
+                    [--init ACTOR] [--mouth-weight W]
 
 Prints one JSON line with the result and writes OUT/loss.png. `--max-minutes` ends the run with its state
 saved; run again with `--resume` to continue (how long trainings are split into <= 8-minute pieces).
@@ -26,6 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--vae", default=None, help="actor: frozen VAE weights (vae.safetensors or its dir)")
+    parser.add_argument("--init", default=None, help="actor: start from these weights (fine-tune; same config)")
+    parser.add_argument("--mouth-weight", type=float, default=None,
+                        help="actor: extra loss weight on the mouth's latent cells (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -45,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
         from engine_core.train.plot import plot_loss
 
         opt = ActorTrainOptions()
-        for name in ("steps", "batch", "lr"):
+        for name in ("steps", "batch", "lr", "mouth_weight"):
             if getattr(args, name) is not None:
                 setattr(opt, name, getattr(args, name))
         res = train_actor(args.data, args.out, args.preset, device, args.max_minutes, resume=args.resume,
-                          vae_path=args.vae, options=opt, progress=not args.no_progress)
+                          vae_path=args.vae, options=opt, progress=not args.no_progress, init=args.init)
         try:
             res["plot"] = str(plot_loss(f"{args.out}/loss.jsonl"))
         except ValueError:

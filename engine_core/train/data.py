@@ -32,7 +32,8 @@ from engine_core.thinker.toy import ToyThinker
 @dataclass
 class ClipTensors:
     """One clip ready for training. latents [T,C,h,w] (float16); speech [T,S]; hidden [n,D]; hidden_frames [n];
-    text_targets [T] (token id at a word's first frame, -100 elsewhere); identity [C,h,w]."""
+    text_targets [T] (token id at a word's first frame, -100 elsewhere); identity [C,h,w];
+    mouth [h,w] (1 on the latent cells of the clip's mouth box, dilated by one cell; zeros when unknown)."""
 
     latents: torch.Tensor
     speech: torch.Tensor
@@ -40,6 +41,19 @@ class ClipTensors:
     hidden_frames: torch.Tensor
     text_targets: torch.Tensor
     identity: torch.Tensor
+    mouth: torch.Tensor
+
+
+def mouth_cells(box: list[int] | None, cfg: ModelConfig) -> torch.Tensor:
+    """Latent-grid mask [h,w] of a pixel box [x0, y0, x1, y1] (dilated by one cell); zeros for None."""
+    hw, f = cfg.latent_hw, cfg.vae.spatial_factor
+    mask = torch.zeros(hw, hw)
+    if box:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        c0, r0 = max(0, x0 // f - 1), max(0, y0 // f - 1)
+        c1, r1 = min(hw, -(-x1 // f) + 1), min(hw, -(-y1 // f) + 1)
+        mask[r0:r1, c0:c1] = 1.0
+    return mask
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -86,7 +100,8 @@ def load_clip_tensors(clip_dir: Path, cfg: ModelConfig, vae, words: ToyThinker, 
         hidden = words.embedding[ids] if len(ws) else torch.zeros(0, cfg.thinker.hidden_size)
         if len(ws):
             targets[hframes] = ids % max(cfg.thinker.text_vocab, 1)
-    return ClipTensors(lat.half(), speech_features(audio), hidden, hframes, targets, identity)
+    mouth = mouth_cells(meta.get("mouth_box"), cfg)
+    return ClipTensors(lat.half(), speech_features(audio), hidden, hframes, targets, identity, mouth)
 
 
 def sample_batch(clips: list[ClipTensors], cfg: ModelConfig, batch: int, gen: torch.Generator,
@@ -94,12 +109,13 @@ def sample_batch(clips: list[ClipTensors], cfg: ModelConfig, batch: int, gen: to
     """B random windows of K = train_chunks chunks -> tensors for Actor.forward (full-sequence mode).
 
     Returns x0 [B,K,Fl,C,h,w], speech [B,K,F,S], hidden [B,R+K,M,D], hidden_frames, hidden_mask,
-    text_targets [B,K,F], identity [B,C,h,w], first_chunk (a random absolute offset, shared by the batch).
+    text_targets [B,K,F], identity [B,C,h,w], mouth [B,h,w], first_chunk (a random absolute offset, shared by
+    the batch).
     """
     f, k, r, m = cfg.chunk_frames, cfg.train_chunks, cfg.cross_chunks, cfg.max_hidden_tokens
     tf, fl = cfg.vae.temporal_factor, cfg.latent_frames
     first = int(torch.randint(0, max_offset + 1, (1,), generator=gen))
-    xs, sp, hid, hfr, hmask, tt, ids = [], [], [], [], [], [], []
+    xs, sp, hid, hfr, hmask, tt, ids, mouths = [], [], [], [], [], [], [], []
     for _ in range(batch):
         c = clips[int(torch.randint(0, len(clips), (1,), generator=gen))]
         t = c.speech.shape[0]
@@ -121,6 +137,7 @@ def sample_batch(clips: list[ClipTensors], cfg: ModelConfig, batch: int, gen: to
             mk[j + r, :len(sel)] = True
         hid.append(h), hfr.append(fr), hmask.append(mk)
         ids.append(c.identity)
+        mouths.append(c.mouth)
     return {"x0": torch.stack(xs), "speech": torch.stack(sp), "hidden": torch.stack(hid),
             "hidden_frames": torch.stack(hfr), "hidden_mask": torch.stack(hmask), "text_targets": torch.stack(tt),
-            "identity": torch.stack(ids), "first_chunk": first}
+            "identity": torch.stack(ids), "mouth": torch.stack(mouths), "first_chunk": first}
