@@ -1,4 +1,4 @@
-"""The Unity-facing components (Runtime/Unity/*.cs) compile with mono's mcs against the signature-only
+"""The Unity-facing components (Runtime/Unity/*.cs) compile with mono's mcs against the signature-level
 UnityEngine stand-in kept in plugins/unity_bridge/Tests~/UnityStub, with and without UNITY_EDITOR, and a
 deliberately broken copy does not compile (so the check bites). Also checks the package manifests."""
 
@@ -37,9 +37,14 @@ BREAKS = [
     ("AvatarVideoOutput.cs", "_texture.LoadRawTextureData(_flipped);",
      "_texture.LoadRawTextureDta(_flipped);",
      "LoadRawTextureDta"),
-    ("AvatarAudioOutput.cs", "b.Read(data, 0, data.Length / channels, channels);",
-     "b.Read(data, 0, data.Length / channels);",
+    ("AvatarAudioOutput.cs", "b.Read(data, 0, frames, channels);",
+     "b.Read(data, 0, frames);",
      "Read"),
+    # the stand-in's test-only controls exist only in its harness build: runtime code using them can't compile
+    ("AvatarAudioOutput.cs", "_source.Play();\n        }\n\n        private void OnAudioConfigurationChanged",
+     "_source.Play(); StubHarness.SetDspBuffer(1, 1);\n        }\n\n"
+     "        private void OnAudioConfigurationChanged",
+     "StubHarness"),
     ("AvatarStreamClient.cs", "_core.DispatchEvents();", "_core.DispatchEvent();", "DispatchEvent"),
 ]
 

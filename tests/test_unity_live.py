@@ -1,9 +1,13 @@
 """The Unity bridge's C# core against a live daemon (real ZeroMQ on loopback, real mono, tiny model).
 
-A mono program (plugins/unity_bridge/Tests~/Programs/LiveTest.cs) connects, opens a session, says a
-sentence (audio and video pts advance in step, frames are shown by the audio clock), interrupts a long
-reply (an `interrupted` event, then at most one chunk more of that utterance), and survives a daemon
-restart on the same ports (it reconnects, re-opens and a second sentence plays).
+A mono program (plugins/unity_bridge/Tests~/Programs/LiveTest.cs) first opens with a broken portrait (the
+daemon refuses it: `invalid_portrait`), then connects and opens a session with a real portrait (the studio
+gallery's ada.png), replaces the persona with `set_persona` (acked, no error event), says a sentence (audio
+and video pts advance in step, frames are shown by the audio clock), interrupts a long reply (an
+`interrupted` event, then at most one chunk more of that utterance), and survives a daemon restart on the
+same ports (it reconnects, re-opens and a second sentence plays). Disposing takes < 1 s and closes the
+session on the daemon; then, in the same process (a second Play in the editor), a new core reaches Ready,
+speaks and receives its audio and video, and is disposed within the same bound.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ pytestmark = [pytest.mark.mono, pytest.mark.skipif(_SKIP is not None, reason=str
 
 READY = re.compile(r"xstreamer daemon ready control=(tcp://\S+):(\d+) media=(tcp://\S+):(\d+) model=(\S+)")
 SPF = 882
+PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
+DISPOSE_MS = 1000
 
 
 def _chunk_frames() -> int:
@@ -104,8 +110,8 @@ def test_live_say_interrupt_restart():
     tags: dict[str, dict] = {}
     log: list[str] = []
     try:
-        proc = subprocess.Popen(["mono", "--debug", str(exe), daemon.control], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(["mono", "--debug", str(exe), daemon.control, str(PORTRAIT)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines: queue.Queue[str | None] = queue.Queue()
 
         def pump() -> None:
@@ -139,14 +145,33 @@ def test_live_say_interrupt_restart():
     out = "".join(log[-40:])
     assert rc == 0 and "FAIL" not in tags, out
 
+    assert tags["BAD_PORTRAIT"] == {"kind": "Error", "code": "invalid_portrait"}, out
+    assert tags["PORTRAIT"]["bytes"] == PORTRAIT.stat().st_size > 1000
+    persona = tags["PERSONA"]
+    assert persona["acked"] is True and persona["errors"] == [], out
+    assert persona["session"] == tags["READY"]["session"]
+
     _check_in_step(tags["SAY"])
 
     intr = tags["INTERRUPT"]
     assert "Interrupted" in intr["summary"]["events"], out
     assert intr["audio_after_interrupted"] <= _chunk_frames(), out
     assert intr["playing_utt"] != intr["utt"], "the interrupted reply is still playing"
+    assert intr["errors"] == [], "error events before the daemon restart"
 
     again = tags["RESTARTED"]
     assert again["reconnects"] >= 1
     _check_in_step(again["summary"])
-    assert tags["DISPOSED"]["state"] == "Closed"
+    disposed = tags["DISPOSED"]
+    assert disposed["state"] == "Closed" and disposed["ms"] < DISPOSE_MS, disposed
+    assert disposed["closed_cleanly"] is True, "Dispose did not close the session on the daemon"
+
+    second = tags["SECOND"]                      # a second Play in the same process: no hang, media flows
+    assert second["first_session"] == again["session"]
+    assert second["session"] not in (second["first_session"], tags["READY"]["session"])
+    assert second["errors"] == [], out
+    assert second["summary"]["session"] == second["session"]
+    _check_in_step(second["summary"])
+    again_disposed = tags["SECOND_DISPOSED"]
+    assert again_disposed["state"] == "Closed" and again_disposed["ms"] < DISPOSE_MS, again_disposed
+    assert again_disposed["closed_cleanly"] is True

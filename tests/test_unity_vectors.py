@@ -89,4 +89,4 @@ def test_core_units():
     proc = mb.run_mono(mb.program("CoreTests"), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     passed = [line for line in proc.stdout.splitlines() if line.startswith("PASS ")]
-    assert len(passed) == 7 and "ALL 7" in proc.stdout, proc.stdout
+    assert len(passed) == 9 and "ALL 9" in proc.stdout, proc.stdout

@@ -98,8 +98,24 @@ def program(name: str) -> Path:
     return exe
 
 
-def unity_stub_dll() -> Path:
-    return _cached("UnityEngine.dll", [STUB], [], "library")
+def unity_stub_dll(harness: bool = False) -> Path:
+    """The UnityEngine stand-in; `harness` adds the test-only StubHarness controls (STUB_HARNESS)."""
+    return _cached("UnityEngine.dll", [STUB], [], "library", ["STUB_HARNESS"] if harness else [])
+
+
+def unity_program(name: str, unity_sources: list[Path] | None = None) -> Path:
+    """Build Tests~/Programs/NAME.cs against the core, the Unity components (Runtime/Unity, or
+    `unity_sources`, e.g. mutated copies) and the harness stand-in of UnityEngine, into an exe with those
+    dlls next to it (mono runs it as is)."""
+    core, stub = core_dll(), unity_stub_dll(harness=True)
+    runtime = _cached("Xstreamer.Avatar.Runtime.dll", list(unity_sources or UNITY_SOURCES), [core, stub],
+                      "library")
+    srcs = [TESTS / "Programs" / f"{name}.cs", TESTS / "Programs" / "JsonOut.cs"]
+    exe = _cached(f"{name}.exe", srcs, [core, stub, runtime], "exe")
+    for f in (core, core.with_name(core.name + ".config"), stub, runtime):
+        if not (exe.parent / f.name).exists():
+            shutil.copy(f, exe.parent / f.name)
+    return exe
 
 
 def run_mono(exe: Path, *args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

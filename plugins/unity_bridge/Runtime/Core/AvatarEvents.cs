@@ -47,6 +47,8 @@ namespace Xstreamer.Avatar.Core
         public int LivenessTimeoutMs = 3000;
         /// <summary>Pause between reconnect attempts.</summary>
         public int ReconnectDelayMs = 250;
+        /// <summary>On Dispose, how long to wait for the daemon to acknowledge closing the session.</summary>
+        public int CloseTimeoutMs = 250;
         /// <summary>Creates the transport (default: libzmq via P/Invoke).</summary>
         public Func<ITransport> TransportFactory;
     }

@@ -273,7 +273,39 @@ namespace Xstreamer.Avatar.Core
                 }
                 if (now - lastHeard > liveness) { Reconnects++; return; }
             }
+            Goodbye(t, session);
         }
+
+        /// <summary>
+        /// Dispose with a session open: tell the daemon to close it (so it stops generating for us at once
+        /// instead of after its idle timeout) and wait at most CloseTimeoutMs for the ack, because LINGER 0
+        /// drops unsent messages when the socket closes.
+        /// </summary>
+        private void Goodbye(ITransport t, string session)
+        {
+            long req = Interlocked.Increment(ref _req);
+            try
+            {
+                if (!t.SendControl(new[] { ProtocolCodec.EncodeSessionOnly("close", req, session) })) return;
+                var sw = Stopwatch.StartNew();
+                while (sw.ElapsedMilliseconds < _opt.CloseTimeoutMs)
+                {
+                    if ((t.Poll(10) & TransportReady.Control) == 0) continue;
+                    List<byte[]> frames;
+                    while (t.TryReceiveControl(out frames))
+                    {
+                        Message m;
+                        try { m = ProtocolCodec.DecodeServer(frames); }
+                        catch (ProtocolException) { continue; }
+                        if (m.Req == req) { ClosedCleanly = m is AckMessage; return; }
+                    }
+                }
+            }
+            catch (TransportException) { }   // shutting down anyway
+        }
+
+        /// <summary>True once Dispose closed the session and the daemon acknowledged it.</summary>
+        public volatile bool ClosedCleanly;
 
         private bool _sessionClosed;
 

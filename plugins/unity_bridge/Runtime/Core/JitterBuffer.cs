@@ -38,6 +38,10 @@ namespace Xstreamer.Avatar.Core
         public AudioClock Clock { get; private set; }
         public int Underruns { get; private set; }
         public int Overflows { get; private set; }
+        /// <summary>How many times the buffer was flushed (interrupt, new session): a playout that buffers
+        /// audio itself (a streamed AudioClip) restarts when this changes, so the flushed reply stops at once.</summary>
+        public int Flushes { get { return System.Threading.Volatile.Read(ref _flushes); } }
+        private int _flushes;
 
         /// <summary>Jitter target in milliseconds (latency preset).</summary>
         public int TargetMs
@@ -91,6 +95,7 @@ namespace Xstreamer.Avatar.Core
                 _resampler.Reset();
                 _buffering = true;
                 _drainHint = false;
+                _flushes++;
             }
         }
 

@@ -23,6 +23,12 @@ namespace Xstreamer.Avatar
         [SerializeField] private bool connectOnEnable = true;
 
         [Header("Persona")]
+        [Tooltip("Optional: a persona file written by the studio, a library persona <config>/personas/<slug>.json or an " +
+                 "\"Export to Unity\" <slug>.unity.json (absolute, or relative to StreamingAssets). When set, its persona and " +
+                 "portrait replace the fields below.")]
+        [SerializeField] private string settingsFile = "";
+        [Tooltip("With a Unity export file: also take its control endpoint, client name and jitter target (off: persona + portrait only).")]
+        [SerializeField] private bool useFileConnection = true;
         [SerializeField] private string personaName = "Avatar";
         [TextArea] [SerializeField] private string systemPrompt = "You are a friendly, concise assistant.";
         [SerializeField] private string greeting = "";
@@ -48,6 +54,18 @@ namespace Xstreamer.Avatar
 
         private static readonly List<AvatarStreamCore> Live = new List<AvatarStreamCore>();
         private AvatarStreamCore _core;
+
+        /// <summary>
+        /// Creates the transport of the next Connect() (null: the default libzmq binding). Set it before the
+        /// client is enabled, e.g. for another ITransport binding or a test double.
+        /// </summary>
+        public Func<ITransport> TransportFactory { get; set; }
+
+        /// <summary>The settings file path (see the inspector tooltip); takes effect at the next Connect().</summary>
+        public string SettingsFile { get { return settingsFile; } set { settingsFile = value ?? ""; } }
+
+        /// <summary>The persona file loaded by the last Connect()/BuildOptions() (null when none is set).</summary>
+        public PersonaFile LoadedSettings { get; private set; }
 
         /// <summary>The running core (null while disabled). Audio/video outputs read its buffers.</summary>
         public AvatarStreamCore Core { get { return _core; } }
@@ -77,21 +95,59 @@ namespace Xstreamer.Avatar
             catch (Exception e) { Debug.LogError("[xstreamer] cannot read portrait " + path + ": " + e.Message); return null; }
         }
 
+        /// <summary>The settings file's full path (relative paths are under StreamingAssets), or null when none is set.</summary>
+        public string ResolveSettingsPath()
+        {
+            if (string.IsNullOrEmpty(settingsFile)) return null;
+            return Path.IsPathRooted(settingsFile) ? settingsFile : Path.Combine(Application.streamingAssetsPath, settingsFile);
+        }
+
+        /// <summary>
+        /// The options the next Connect() uses: the inspector fields, overridden by the settings file when one
+        /// is set. Throws PersonaFileException (typed: NotFound, Malformed, Invalid, PortraitNotFound, ...) when
+        /// that file cannot be used.
+        /// </summary>
+        public AvatarStreamOptions BuildOptions()
+        {
+            var options = new AvatarStreamOptions
+            {
+                ControlEndpoint = controlEndpoint, Persona = BuildPersona(), Portrait = null,
+                JitterTargetMs = LatencyPresets.TargetMs(latency),
+                ClientName = "xstreamer-unity/0.1.0 (" + Application.unityVersion + ")",
+                TransportFactory = TransportFactory,
+            };
+            string path = ResolveSettingsPath();
+            LoadedSettings = null;
+            if (path != null)
+            {
+                // relative portrait paths: beside the file first, then under StreamingAssets
+                PersonaFile file = PersonaFile.Load(path, Application.streamingAssetsPath);
+                file.ApplyTo(options, useFileConnection);
+                LoadedSettings = file;
+            }
+            if (options.Portrait == null) options.Portrait = LoadPortrait();
+            options.OutputSampleRate = AudioSettings.outputSampleRate;   // the mixer's rate, whatever the file says
+            return options;
+        }
+
         private void OnEnable() { if (connectOnEnable) Connect(); }
         private void OnDisable() { Shutdown(); }
         private void OnApplicationQuit() { Shutdown(); }
         private void OnDestroy() { Shutdown(); }
 
-        /// <summary>Start (or restart) the connection with the current inspector settings.</summary>
+        /// <summary>Start (or restart) the connection with the current inspector settings (and settings file).</summary>
         public void Connect()
         {
             Shutdown();
-            var options = new AvatarStreamOptions
+            AvatarStreamOptions options;
+            try { options = BuildOptions(); }
+            catch (PersonaFileException e)
             {
-                ControlEndpoint = controlEndpoint, Persona = BuildPersona(), Portrait = LoadPortrait(),
-                JitterTargetMs = LatencyPresets.TargetMs(latency), OutputSampleRate = AudioSettings.outputSampleRate,
-                ClientName = "xstreamer-unity/0.1.0 (" + Application.unityVersion + ")",
-            };
+                // A wrong settings file must not silently connect with the inspector's persona.
+                Debug.LogError("[xstreamer] settings file: " + e.Message);
+                onError.Invoke("settings_file: " + e.Error + ": " + e.Message);
+                return;
+            }
             try
             {
                 _core = new AvatarStreamCore(options);

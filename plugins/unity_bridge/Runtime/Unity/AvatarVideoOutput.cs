@@ -1,4 +1,5 @@
-// Shows the avatar's video: each frame, the newest decoded frame whose pts ≤ the audio clock is uploaded
+// Shows the avatar's video: each frame, the newest decoded frame whose pts ≤ the audio clock (the samples
+// played, from AvatarAudioOutput.ClockPts, minus the DSP output latency) is uploaded
 // to a Texture2D (RGB24, rows flipped: Unity textures are bottom-up); late frames are dropped, the last
 // frame is held while starved. Targets a RawImage and/or a Renderer's material.
 using UnityEngine;
@@ -40,7 +41,8 @@ namespace Xstreamer.Avatar
         {
             AvatarStreamCore core = client != null ? client.Core : null;
             if (core == null) return;
-            long clock = core.Audio.Clock.Pts;
+            // The audio output's clock counts the samples played (StreamingClip: minus Unity's read-ahead).
+            long clock = audioOutput != null ? audioOutput.ClockPts : core.Audio.Clock.Pts;
             if (clock < 0) return;   // nothing played yet: keep the last frame
             float delayMs = videoOffsetMs + (audioOutput != null ? audioOutput.OutputLatencyMs : 0f);
             long due = clock - (long)(delayMs * ProtocolV1.SampleRate / 1000f);

@@ -1,5 +1,6 @@
 // Unit checks of the core's pure parts (no network): msgpack round trips and malformed input, the ring
-// buffer, the resampler, the jitter buffer + audio clock, and the video frame queue. Prints one
+// buffer, the resampler, the jitter buffer + audio clock, the video frame queue, the JSON reader and the
+// streamed-clip playout map. Prints one
 // "PASS name" line per check and exits 1 on the first failure.
 using System;
 using System.Collections.Generic;
@@ -34,6 +35,8 @@ namespace Xstreamer.Avatar.Tests
                 Run("jitter_buffer_clock", JitterClock);
                 Run("jitter_buffer_underrun_and_flush", JitterUnderrun);
                 Run("video_queue_due_and_late", VideoQueue);
+                Run("json_reader_strict", JsonStrict);
+                Run("stream_playout_map", PlayoutMap);
             }
             catch (Exception e)
             {
@@ -195,6 +198,56 @@ namespace Xstreamer.Avatar.Tests
             Check(q.Count == 2, "flush by utterance keeps the others");
             for (int i = 0; i < 20; i++) q.Push(new VideoFrame { Pts = 100000 + i, Utt = 3 });
             Check(q.Count == 10 && q.DroppedOverflow == 12, "capacity bounds the queue");
+        }
+
+        private static void JsonStrict()
+        {
+            var m = (MsgMap)JsonReader.Parse("\uFEFF {\"a\": [1, -2.5e1, true, false, null, \"x\\u00e9\\ud83d\\ude42\\n\"], \"b\": {}, \"c\": 9223372036854775808}");
+            var a = (List<object>)m["a"];
+            Check((long)a[0] == 1 && (double)a[1] == -25.0 && (bool)a[2] && !(bool)a[3] && a[4] == null, "scalars decode to the msgpack value set");
+            Check((string)a[5] == "x\u00e9\U0001F642\n", "escapes and surrogate pairs");
+            Check(((MsgMap)m["b"]).Count == 0 && m["c"] is double, "empty object; an integer beyond long is a double");
+            Check(m.Keys_[0] == "a" && m.Keys_[2] == "c", "key order kept");
+            string[] bad =
+            {
+                "", "{", "{\"a\": 1,}", "[1,]", "{\"a\" 1}", "{'a': 1}", "[01]", "[1.]", "[.5]", "[+1]", "[NaN]", "[Infinity]",
+                "\"tab\there\"", "\"\\x\"", "\"\\u12\"", "{\"a\": 1, \"a\": 2}", "[1] [2]", "tru", "nul", "[1e400]",
+            };
+            foreach (string b in bad)
+            {
+                bool threw = false;
+                try { JsonReader.Parse(b); } catch (JsonException) { threw = true; }
+                Check(threw, "rejected: " + b);
+            }
+            var deep = new string('[', 100) + new string(']', 100);
+            bool deepThrew = false;
+            try { JsonReader.Parse(deep); } catch (JsonException) { deepThrew = true; }
+            Check(deepThrew, "nesting depth limited");
+            try { JsonReader.Parse("{\n  \"a\": 1\n  \"b\": 2}"); Check(false, "missing comma accepted"); }
+            catch (JsonException e) { Check(e.Line == 3 && e.Column == 3, "error position line " + e.Line + " col " + e.Column); }
+            bool utf8 = false;
+            try { JsonReader.Parse(new byte[] { 0x22, 0xe9, 0x22 }); } catch (JsonException) { utf8 = true; }
+            Check(utf8, "invalid UTF-8 rejected");
+        }
+
+        private static void PlayoutMap()
+        {
+            // 1 output frame = 1 pts unit (rates equal) to keep the arithmetic visible.
+            var map = new StreamPlayoutMap(100, 22050, 22050, 8);
+            Check(map.PtsAt(0) == -1, "nothing known yet");
+            map.Record(40, 0, -1);                 // 40 frames of silence before any audio
+            Check(map.PtsAt(10) == -1, "silence before the first sample: no clock");
+            map.Record(40, 40, 1040);              // frames 40..79 hold pts 1000..1039
+            Check(map.PtsAt(40) == 1000 && map.PtsAt(65) == 1025, "pts of the sample at the play position");
+            Check(map.LeadFrames(50) == 30, "lead = written - played");
+            map.Record(40, 10, 1050);              // frames 80..99,0..19: 10 real then zeros, wraps the clip end
+            Check(map.PtsAt(85) == 1045 && map.PtsAt(95) == 1050 && map.PtsAt(5) == 1050, "underrun zeros hold the clock, across the wrap");
+            Check(map.PtsAt(20) == 1050, "caught up with the write head: the newest clock");
+            map.SetPosition(0);                    // a seek / loop: position 0 is written again
+            map.Record(20, 20, 2020);
+            Check(map.PtsAt(10) == 2010, "the newest chunk at a position wins");
+            map.Reset();
+            Check(map.PtsAt(10) == -1 && map.WritePosition == 0, "reset forgets");
         }
     }
 }

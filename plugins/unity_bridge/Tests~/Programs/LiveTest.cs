@@ -1,8 +1,10 @@
-// Live end-to-end check against a real daemon: connect, open, say, interrupt, survive a restart.
+// Live end-to-end check against a real daemon: connect, open with a portrait, set the persona, say,
+// interrupt, survive a restart, dispose within a bound, then a second core in the same process (a second
+// Play in the editor) connects, speaks and receives media.
 // It prints facts as "TAG {json}" lines; tests/test_unity_live.py asserts on them and restarts the daemon
 // when it reads "RESTART_ME". A playout thread plays the audio in real time (48 kHz, 20 ms blocks) and
 // shows video frames by the audio clock, exactly as the Unity components do.
-// Usage: mono LiveTest.exe CONTROL_ENDPOINT
+// Usage: mono LiveTest.exe CONTROL_ENDPOINT PORTRAIT_FILE
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -20,17 +22,22 @@ namespace Xstreamer.Avatar.Tests
         private static readonly List<AvatarEvent> Events = new List<AvatarEvent>();
         private static readonly List<string> Shown = new List<string>();   // "pts<=clock" checks
         private static long _interruptedUtt = -1;
-        private static volatile bool _stop;
 
         private static void Log(string tag, string json) { Console.WriteLine(tag + " " + json); Console.Out.Flush(); }
 
-        private static int Main(string[] args)
+        private sealed class Player
+        {
+            public volatile bool Stop;
+            public Thread Thread;
+        }
+
+        private static AvatarStreamCore NewCore(string endpoint, byte[] portrait, out Player player)
         {
             var opt = new AvatarStreamOptions
             {
-                ControlEndpoint = args[0], ClientName = "xstreamer-unity-livetest", JitterTargetMs = 80,
-                Persona = new Persona { Name = "Npc", Model = "tiny" }, HelloTimeoutMs = 2000, LivenessTimeoutMs = 3000,
-                OpenTimeoutMs = 120000,
+                ControlEndpoint = endpoint, ClientName = "xstreamer-unity-livetest", JitterTargetMs = 80,
+                Persona = new Persona { Name = "Npc", Model = "tiny" }, Portrait = portrait, HelloTimeoutMs = 2000,
+                LivenessTimeoutMs = 3000, OpenTimeoutMs = 120000,
             };
             var core = new AvatarStreamCore(opt);
             core.MediaObserver = (p, payload) =>
@@ -39,25 +46,90 @@ namespace Xstreamer.Avatar.Tests
                 lock (Lock) Media.Add(new Rec { Type = p.Type, Session = p.Session, Utt = p.Utt, Pts = p.Pts, Seq = p.Seq, Samples = a != null ? a.Samples : 0,
                                                 AfterInterrupt = Interlocked.Read(ref _interruptedUtt) });
             };
-            var playout = new Thread(() => Playout(core)) { IsBackground = true };
+            var pl = new Player();
+            pl.Thread = new Thread(() => Playout(core, pl)) { IsBackground = true };
             core.Start();
-            playout.Start();
+            pl.Thread.Start();
+            player = pl;
+            return core;
+        }
+
+        /// <summary>Stop the playout, dispose the core; returns the Dispose time in ms.</summary>
+        private static long StopCore(AvatarStreamCore core, Player player)
+        {
+            player.Stop = true;
+            player.Thread.Join(1000);
+            var sw = Stopwatch.StartNew();
+            core.Dispose();
+            return sw.ElapsedMilliseconds;
+        }
+
+        private static string Errors()
+        {
+            var list = new List<string>();
+            lock (Lock) foreach (AvatarEvent e in Events) if (e.Kind == AvatarEventKind.Error || e.Kind == AvatarEventKind.SessionClosed) list.Add(JsonOut.Str(e.ToString()));
+            return "[" + string.Join(", ", list.ToArray()) + "]";
+        }
+
+        private static int Main(string[] args)
+        {
+            byte[] portrait = System.IO.File.ReadAllBytes(args[1]);
+            Player player;
+
+            // The portrait travels with open: a broken one is refused by the daemon (typed error, no session).
+            AvatarStreamCore bad = NewCore(args[0], System.Text.Encoding.ASCII.GetBytes("this is not an image"), out player);
+            try
+            {
+                AvatarEvent err = WaitEvent(bad, e => e.Kind == AvatarEventKind.Error || (e.Kind == AvatarEventKind.ConnectionChanged && e.State == ConnectionState.Ready), 120000);
+                Log("BAD_PORTRAIT", "{\"kind\": " + JsonOut.Str(err.Kind.ToString()) + ", \"code\": " + JsonOut.Value(err.Code) + "}");
+            }
+            catch (Exception e) { Log("FAIL", "{\"error\": " + JsonOut.Str("bad portrait: " + e) + "}"); return 1; }
+            StopCore(bad, player);
+            lock (Lock) Events.Clear();
+
+            AvatarStreamCore core = NewCore(args[0], portrait, out player);
+            Log("PORTRAIT", "{\"bytes\": " + portrait.Length + "}");
             int rc = 1;
             try { rc = Scenario(core); }
             catch (Exception e) { Log("FAIL", "{\"error\": " + JsonOut.Str(e.ToString()) + "}"); }
-            _stop = true;
-            var sw = Stopwatch.StartNew();
-            core.Dispose();
-            Log("DISPOSED", "{\"state\": " + JsonOut.Str(core.State.ToString()) + ", \"ms\": " + sw.ElapsedMilliseconds + "}");
+            string lastSession = core.Session;
+            long ms = StopCore(core, player);
+            Log("DISPOSED", "{\"state\": " + JsonOut.Str(core.State.ToString()) + ", \"ms\": " + ms +
+                ", \"closed_cleanly\": " + (core.ClosedCleanly ? "true" : "false") + "}");
+            if (rc != 0) return rc;
+
+            // A second Play in the same process: a fresh core must connect, open, speak and get media.
+            rc = 1;
+            AvatarStreamCore second = NewCore(args[0], portrait, out player);
+            try { rc = SecondPlay(second, lastSession); }
+            catch (Exception e) { Log("FAIL", "{\"error\": " + JsonOut.Str("second core: " + e) + "}"); }
+            ms = StopCore(second, player);
+            Log("SECOND_DISPOSED", "{\"state\": " + JsonOut.Str(second.State.ToString()) + ", \"ms\": " + ms +
+                ", \"closed_cleanly\": " + (second.ClosedCleanly ? "true" : "false") + "}");
             return rc;
         }
 
-        private static void Playout(AvatarStreamCore core)
+        private static int SecondPlay(AvatarStreamCore core, string firstSession)
+        {
+            lock (Lock) { Events.Clear(); Shown.Clear(); }
+            var sw = Stopwatch.StartNew();
+            WaitEvent(core, e => e.Kind == AvatarEventKind.ConnectionChanged && e.State == ConnectionState.Ready, 120000);
+            long readyMs = sw.ElapsedMilliseconds;
+            string session = core.Session;
+            long utt = SayAndWaitAck(core, "Hello again, traveller.");
+            WaitEvent(core, e => e.Kind == AvatarEventKind.UtteranceEnd && e.Utt == utt, 120000);
+            WaitPlayed(core, utt, session);
+            Log("SECOND", "{\"session\": " + JsonOut.Str(session) + ", \"first_session\": " + JsonOut.Str(firstSession) +
+                ", \"ready_ms\": " + readyMs + ", \"errors\": " + Errors() + ", \"summary\": " + Summary(utt, session) + "}");
+            return 0;
+        }
+
+        private static void Playout(AvatarStreamCore core, Player player)
         {
             var buf = new float[960 * 2];
             var sw = Stopwatch.StartNew();
             long blocks = 0;
-            while (!_stop)
+            while (!player.Stop)
             {
                 core.Audio.Read(buf, 0, 960, 2);
                 blocks++;
@@ -126,6 +198,16 @@ namespace Xstreamer.Avatar.Tests
             string session1 = core.Session;
             Log("READY", "{\"session\": " + JsonOut.Str(session1) + "}");
 
+            // 0. Replace the persona of the open session: acked, no error.
+            long preq = core.SetPersona(new Persona
+            {
+                Name = "Ada", SystemPrompt = "You are Ada, the village guide. Answer in one short sentence.",
+                Greeting = "Welcome!", Voice = "joe", Model = "tiny",
+            });
+            AvatarEvent pack = WaitEvent(core, e => (e.Kind == AvatarEventKind.Ack && e.Req == preq) || e.Kind == AvatarEventKind.Error, 30000);
+            Log("PERSONA", "{\"req\": " + preq + ", \"acked\": " + (pack.Kind == AvatarEventKind.Ack ? "true" : "false") +
+                ", \"session\": " + JsonOut.Str(core.Session) + ", \"errors\": " + Errors() + "}");
+
             // 1. A sentence: audio + video in step, played by the clock.
             long utt1 = SayAndWaitAck(core, "Hello there, traveller. Welcome to our village.");
             WaitEvent(core, e => e.Kind == AvatarEventKind.UtteranceEnd && e.Utt == utt1, 120000);
@@ -145,7 +227,7 @@ namespace Xstreamer.Avatar.Tests
             Thread.Sleep(1500);
             int after = 0;
             lock (Lock) foreach (Rec r in Media) if (r.Utt == utt2 && r.Session == session1 && r.AfterInterrupt == utt2 && r.Type == "audio") after++;
-            Log("INTERRUPT", "{\"utt\": " + utt2 + ", \"audio_after_interrupted\": " + after + ", \"playing_utt\": " + core.Audio.PlayingUtt + ", \"discarded\": " + core.PacketsDiscarded +
+            Log("INTERRUPT", "{\"utt\": " + utt2 + ", \"errors\": " + Errors() + ", \"audio_after_interrupted\": " + after + ", \"playing_utt\": " + core.Audio.PlayingUtt + ", \"discarded\": " + core.PacketsDiscarded +
                 ", \"summary\": " + Summary(utt2, session1) + "}");
 
             // 3. Daemon restart: the wrapper kills and restarts it; we must reconnect and speak again.

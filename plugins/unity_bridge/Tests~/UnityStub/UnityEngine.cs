@@ -1,30 +1,124 @@
-// Signature-only stand-in of the few UnityEngine / UnityEditor types Runtime/Unity uses, so those files
-// compile with mono's mcs outside Unity (a typo cannot ship). Nothing here runs; bodies are placeholders.
-// Keep signatures identical to Unity 2021.3's; add a member only when the runtime code needs it.
+// Stand-in of the few UnityEngine / UnityEditor types Runtime/Unity uses, so those files compile with mono's
+// mcs outside Unity (a typo cannot ship) and can be DRIVEN by a mono program (Tests~/Programs/UnityComponents.cs).
+// Public members keep Unity 2021.3's signatures exactly; add one only when the runtime code needs it.
+// The minimal behaviour behind them (components on a GameObject, RequireComponent, Awake/OnEnable/OnDisable
+// messages, UnityEvent listeners, Texture2D pixel storage, AudioClip callbacks, AudioSource play state) uses
+// internal state. The test-only controls (`StubHarness`) exist only with -define:STUB_HARNESS, so the
+// compile check (built without it) fails if runtime code ever touches them.
 #pragma warning disable 67, 414, 649
 using System;
+using System.Collections.Generic;
+using System.Reflection;
 
 namespace UnityEngine
 {
+    /// <summary>Internal state of the stand-in (invisible to the runtime assembly).</summary>
+    internal static class StubState
+    {
+        public static int OutputSampleRate = 48000;
+        public static int DspBufferLength = 1024, DspBufferCount = 4;
+        public static double DspTime;
+        public static string StreamingAssetsPath = "";
+        public static readonly List<string> Log = new List<string>();
+
+        public static void Send(object target, string message, params object[] args)
+        {
+            for (Type t = target.GetType(); t != null && t != typeof(object); t = t.BaseType)
+            {
+                MethodInfo m = t.GetMethod(message, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly);
+                if (m == null) continue;
+                try { m.Invoke(target, args); }
+                catch (TargetInvocationException e) { throw new Exception(message + " of " + target.GetType().Name + " threw", e.InnerException); }
+                return;
+            }
+        }
+    }
+
     public class Object
     {
+        internal bool destroyed;
         public string name { get; set; }
-        public static void Destroy(Object obj) { }
-        public static implicit operator bool(Object o) { return !ReferenceEquals(o, null); }
+        public static void Destroy(Object obj)
+        {
+            if (ReferenceEquals(obj, null) || obj.destroyed) return;
+            var b = obj as Behaviour;
+            if (b != null && b.enabled && b.awake) StubState.Send(b, "OnDisable");
+            obj.destroyed = true;
+            if (obj is Component) StubState.Send(obj, "OnDestroy");
+        }
+        public static implicit operator bool(Object o) { return !ReferenceEquals(o, null) && !o.destroyed; }
     }
 
     public class Component : Object
     {
-        public GameObject gameObject { get { return null; } }
-        public T GetComponent<T>() { return default(T); }
-        public T GetComponentInParent<T>() { return default(T); }
+        internal GameObject go;
+        public GameObject gameObject { get { return go; } }
+        public T GetComponent<T>() { return go == null ? default(T) : go.GetComponent<T>(); }
+        // No transform hierarchy in the stand-in: the parent chain is the object itself.
+        public T GetComponentInParent<T>() { return GetComponent<T>(); }
     }
 
-    public class Behaviour : Component { public bool enabled { get; set; } }
-    public class MonoBehaviour : Behaviour { }
-    public sealed class GameObject : Object { public T AddComponent<T>() where T : Component { return null; } }
+    public class Behaviour : Component
+    {
+        private bool _enabled = true;
+        internal bool awake;
+        public bool enabled
+        {
+            get { return _enabled; }
+            set
+            {
+                if (_enabled == value) return;
+                _enabled = value;
+                if (awake && !destroyed) StubState.Send(this, value ? "OnEnable" : "OnDisable");
+            }
+        }
+        public bool isActiveAndEnabled { get { return _enabled && awake && !destroyed; } }
+    }
 
-    public class TextAsset : Object { public byte[] bytes { get { return null; } } public string text { get { return null; } } }
+    public class MonoBehaviour : Behaviour { }
+
+    public sealed class GameObject : Object
+    {
+        private readonly List<Component> _components = new List<Component>();
+        public GameObject() { }
+        public GameObject(string name) { this.name = name; }
+
+        /// <summary>Adds T (and what its [RequireComponent]s name first), then sends Awake and OnEnable.</summary>
+        public T AddComponent<T>() where T : Component { return (T)Add(typeof(T), null); }
+
+        internal Component Add(Type t, Action<Component> beforeAwake)
+        {
+            foreach (RequireComponent r in t.GetCustomAttributes(typeof(RequireComponent), true))
+            {
+                bool have = false;
+                foreach (Component c in _components) if (r.type.IsInstanceOfType(c)) have = true;
+                if (!have) Add(r.type, null);
+            }
+            var comp = (Component)Activator.CreateInstance(t, true);
+            comp.go = this;
+            _components.Add(comp);
+            if (beforeAwake != null) beforeAwake(comp);   // what Unity's deserialisation does before Awake
+            var b = comp as Behaviour;
+            if (b != null) b.awake = true;
+            StubState.Send(comp, "Awake");
+            if (b != null && b.enabled) StubState.Send(comp, "OnEnable");
+            return comp;
+        }
+
+        public T GetComponent<T>()
+        {
+            foreach (Component c in _components) if (c is T && !c.destroyed) return (T)(object)c;
+            return default(T);
+        }
+    }
+
+    public class TextAsset : Object
+    {
+        internal byte[] data = new byte[0];
+        public byte[] bytes { get { return data; } }
+        public string text { get { return System.Text.Encoding.UTF8.GetString(data); } }
+    }
+
     public class Texture : Object
     {
         public virtual int width { get { return 0; } set { } }
@@ -39,58 +133,114 @@ namespace UnityEngine
 
     public sealed class Texture2D : Texture
     {
-        public Texture2D(int width, int height, TextureFormat textureFormat, bool mipChain) { }
-        public void LoadRawTextureData(byte[] data) { }
-        public void Apply(bool updateMipmaps) { }
-        public void Apply() { }
+        private readonly int _w, _h;
+        internal byte[] raw;
+        internal int applied;
+        public Texture2D(int width, int height, TextureFormat textureFormat, bool mipChain)
+        {
+            _w = width; _h = height;
+            raw = new byte[width * height * (textureFormat == TextureFormat.RGB24 ? 3 : textureFormat == TextureFormat.RGBA32 ? 4 : 1)];
+        }
+        public override int width { get { return _w; } set { } }
+        public override int height { get { return _h; } set { } }
+        public void LoadRawTextureData(byte[] data)
+        {
+            if (data == null || data.Length < raw.Length) throw new UnityException("LoadRawTextureData: not enough data provided (will result in overread).");
+            raw = (byte[])data.Clone();
+        }
+        public byte[] GetRawTextureData() { return (byte[])raw.Clone(); }
+        public void Apply(bool updateMipmaps) { applied++; }
+        public void Apply() { applied++; }
     }
 
-    public class Material : Object { public void SetTexture(string name, Texture value) { } }
+    public class UnityException : Exception { public UnityException(string message) : base(message) { } }
+
+    public class Material : Object
+    {
+        private readonly Dictionary<string, Texture> _tex = new Dictionary<string, Texture>();
+        public void SetTexture(string name, Texture value) { _tex[name] = value; }
+        public Texture GetTexture(string name) { Texture t; return _tex.TryGetValue(name, out t) ? t : null; }
+    }
     public class Renderer : Component { public Material material { get; set; } }
 
     public sealed class AudioClip : Object
     {
         public delegate void PCMReaderCallback(float[] data);
         public delegate void PCMSetPositionCallback(int position);
-        public static AudioClip Create(string name, int lengthSamples, int channels, int frequency, bool stream) { return null; }
+        internal int lengthSamples, channelCount, freq;
+        internal bool stream;
+        internal PCMReaderCallback reader;
+        internal PCMSetPositionCallback setPosition;
+        public static AudioClip Create(string name, int lengthSamples, int channels, int frequency, bool stream)
+        { return Create(name, lengthSamples, channels, frequency, stream, null, null); }
         public static AudioClip Create(string name, int lengthSamples, int channels, int frequency, bool stream,
-                                       PCMReaderCallback pcmreadercallback) { return null; }
-        public int frequency { get { return 0; } }
-        public int channels { get { return 0; } }
+                                       PCMReaderCallback pcmreadercallback)
+        { return Create(name, lengthSamples, channels, frequency, stream, pcmreadercallback, null); }
+        public static AudioClip Create(string name, int lengthSamples, int channels, int frequency, bool stream,
+                                       PCMReaderCallback pcmreadercallback, PCMSetPositionCallback pcmsetpositioncallback)
+        {
+            return new AudioClip
+            {
+                name = name, lengthSamples = lengthSamples, channelCount = channels, freq = frequency, stream = stream,
+                reader = pcmreadercallback, setPosition = pcmsetpositioncallback,
+            };
+        }
+        public int frequency { get { return freq; } }
+        public int channels { get { return channelCount; } }
+        public int samples { get { return lengthSamples; } }
     }
 
     public sealed class AudioSource : Behaviour
     {
+        internal int playCount, readPos, position;
+        internal bool playing;
         public AudioClip clip { get; set; }
         public bool loop { get; set; }
-        public bool isPlaying { get { return false; } }
+        public bool isPlaying { get { return playing; } }
         public float spatialBlend { get; set; }
         public float volume { get; set; }
-        public void Play() { }
-        public void Stop() { }
+        /// <summary>Play position in the clip, in samples (the stand-in's value is set by the harness).</summary>
+        public int timeSamples { get { return position; } set { position = value; } }
+        public void Play()
+        {
+            playing = true;
+            playCount++;
+            position = 0;
+            readPos = 0;
+            if (clip != null && clip.setPosition != null) clip.setPosition(0);   // a (re)started stream reads from 0
+        }
+        public void Stop() { playing = false; }
     }
 
     public sealed class AudioSettings
     {
         public delegate void AudioConfigurationChangeHandler(bool deviceWasChanged);
         public static event AudioConfigurationChangeHandler OnAudioConfigurationChanged;
-        public static int outputSampleRate { get { return 48000; } }
-        public static double dspTime { get { return 0; } }
-        public static void GetDSPBufferSize(out int bufferLength, out int numBuffers) { bufferLength = 0; numBuffers = 0; }
+        public static int outputSampleRate { get { return StubState.OutputSampleRate; } }
+        public static double dspTime { get { return StubState.DspTime; } }
+        public static void GetDSPBufferSize(out int bufferLength, out int numBuffers)
+        {
+            bufferLength = StubState.DspBufferLength;
+            numBuffers = StubState.DspBufferCount;
+        }
+        internal static void RaiseConfigurationChanged(bool deviceWasChanged)
+        {
+            if (OnAudioConfigurationChanged != null) OnAudioConfigurationChanged(deviceWasChanged);
+        }
     }
 
     public static class Debug
     {
-        public static void Log(object message) { }
-        public static void LogWarning(object message) { }
-        public static void LogError(object message) { }
+        public static void Log(object message) { StubState.Log.Add("log: " + message); }
+        public static void LogWarning(object message) { StubState.Log.Add("warning: " + message); }
+        public static void LogError(object message) { StubState.Log.Add("error: " + message); }
     }
 
     public static class Application
     {
-        public static bool isPlaying { get { return false; } }
-        public static string streamingAssetsPath { get { return ""; } }
-        public static string unityVersion { get { return ""; } }
+        public static bool isPlaying { get { return true; } }
+        public static string streamingAssetsPath { get { return StubState.StreamingAssetsPath; } }
+        public static string unityVersion { get { return "2021.3.0f1-stub"; } }
         public static event Action quitting;
     }
 
@@ -104,7 +254,11 @@ namespace UnityEngine
     }
 
     [AttributeUsage(AttributeTargets.Class, AllowMultiple = true)]
-    public sealed class RequireComponent : Attribute { public RequireComponent(Type requiredComponent) { } }
+    public sealed class RequireComponent : Attribute
+    {
+        internal readonly Type type;
+        public RequireComponent(Type requiredComponent) { type = requiredComponent; }
+    }
     [AttributeUsage(AttributeTargets.Class)]
     public sealed class DisallowMultipleComponent : Attribute { }
     [AttributeUsage(AttributeTargets.Class)]
@@ -120,24 +274,98 @@ namespace UnityEngine
     public sealed class RangeAttribute : PropertyAttribute { public RangeAttribute(float min, float max) { } }
     [AttributeUsage(AttributeTargets.Field)]
     public sealed class TextAreaAttribute : PropertyAttribute { public TextAreaAttribute() { } }
+
+#if STUB_HARNESS
+    /// <summary>Test-only controls of the stand-in (compiled with -define:STUB_HARNESS only).</summary>
+    public static class StubHarness
+    {
+        public static int OutputSampleRate { get { return StubState.OutputSampleRate; } set { StubState.OutputSampleRate = value; } }
+        public static void SetDspBuffer(int length, int count) { StubState.DspBufferLength = length; StubState.DspBufferCount = count; }
+        public static string StreamingAssetsPath { get { return StubState.StreamingAssetsPath; } set { StubState.StreamingAssetsPath = value; } }
+        public static List<string> Log { get { return StubState.Log; } }
+
+        /// <summary>AddComponent with the serialised fields set first (as a scene or prefab load does).</summary>
+        public static T Add<T>(GameObject go, Action<T> serialise) where T : Component
+        {
+            return (T)go.Add(typeof(T), c => { if (serialise != null) serialise((T)c); });
+        }
+
+        /// <summary>Set a [SerializeField] (private) field, as Unity's serialisation does.</summary>
+        public static void Set(object target, string field, object value)
+        {
+            FieldInfo f = target.GetType().GetField(field, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic);
+            if (f == null) throw new MissingFieldException(target.GetType().Name, field);
+            f.SetValue(target, value);
+        }
+
+        /// <summary>Send a Unity message (Update, LateUpdate, OnAudioFilterRead, ...) to a component.</summary>
+        public static void Send(Component target, string message, params object[] args) { StubState.Send(target, message, args); }
+
+        public static void RaiseAudioConfigurationChanged(bool deviceWasChanged) { AudioSettings.RaiseConfigurationChanged(deviceWasChanged); }
+
+        public static int PlayCount(AudioSource s) { return s.playCount; }
+        public static bool IsStream(AudioClip c) { return c.stream; }
+        public static int AppliedCount(Texture2D t) { return t.applied; }
+        public static bool IsDestroyed(Object o) { return o.destroyed; }
+
+        /// <summary>
+        /// What Unity's stream reader does ahead of playback: pull <paramref name="frames"/> frames of the
+        /// source's streamed clip through its PCM reader callback, from the read head, looping at the clip end
+        /// (PCMSetPositionCallback(0), then reading on). Returns the samples pulled.
+        /// </summary>
+        public static float[] PullStream(AudioSource s, int frames)
+        {
+            AudioClip c = s.clip;
+            if (c == null || c.reader == null) throw new InvalidOperationException("the source has no streamed clip");
+            var all = new float[frames * c.channels];
+            int done = 0;
+            while (done < frames)
+            {
+                if (s.readPos >= c.samples)
+                {
+                    s.readPos = 0;
+                    if (c.setPosition != null) c.setPosition(0);
+                }
+                int n = Math.Min(Math.Min(frames - done, 4096), c.samples - s.readPos);
+                var chunk = new float[n * c.channels];
+                c.reader(chunk);
+                Array.Copy(chunk, 0, all, done * c.channels, chunk.Length);
+                done += n;
+                s.readPos += n;
+            }
+            return all;
+        }
+
+        /// <summary>Move the play position (what the mixer has played), without seeking the stream.</summary>
+        public static void SetPlayPosition(AudioSource s, int timeSamples) { s.position = timeSamples; }
+    }
+#endif
 }
 
 namespace UnityEngine.Events
 {
     public delegate void UnityAction();
     public delegate void UnityAction<T0>(T0 arg0);
-    public abstract class UnityEventBase { public void RemoveAllListeners() { } }
+    public abstract class UnityEventBase
+    {
+        public void RemoveAllListeners() { ClearCalls(); }
+        internal abstract void ClearCalls();
+    }
     public class UnityEvent : UnityEventBase
     {
-        public void AddListener(UnityAction call) { }
-        public void RemoveListener(UnityAction call) { }
-        public void Invoke() { }
+        private readonly List<UnityAction> _calls = new List<UnityAction>();
+        public void AddListener(UnityAction call) { _calls.Add(call); }
+        public void RemoveListener(UnityAction call) { _calls.Remove(call); }
+        internal override void ClearCalls() { _calls.Clear(); }
+        public void Invoke() { foreach (UnityAction c in _calls.ToArray()) c(); }
     }
     public class UnityEvent<T0> : UnityEventBase
     {
-        public void AddListener(UnityAction<T0> call) { }
-        public void RemoveListener(UnityAction<T0> call) { }
-        public void Invoke(T0 arg0) { }
+        private readonly List<UnityAction<T0>> _calls = new List<UnityAction<T0>>();
+        public void AddListener(UnityAction<T0> call) { _calls.Add(call); }
+        public void RemoveListener(UnityAction<T0> call) { _calls.Remove(call); }
+        internal override void ClearCalls() { _calls.Clear(); }
+        public void Invoke(T0 arg0) { foreach (UnityAction<T0> c in _calls.ToArray()) c(arg0); }
     }
 }
 
@@ -151,7 +379,8 @@ namespace UnityEngine.UI
     public class Button : MonoBehaviour
     {
         public class ButtonClickedEvent : UnityEngine.Events.UnityEvent { }
-        public ButtonClickedEvent onClick { get; set; }
+        private ButtonClickedEvent _onClick = new ButtonClickedEvent();
+        public ButtonClickedEvent onClick { get { return _onClick; } set { _onClick = value; } }
     }
 }
 
