@@ -63,7 +63,7 @@ def test_bridge_without_daemon_answers_and_refuses_clearly():
         assert url.startswith("http://127.0.0.1:")
         status, page = http("GET", url)
         assert status == 200 and '<canvas id="stage"' in page and "player.js" in page
-        for name in ("player.js", "audio-worklet.js", "msgpack.js", "framing.js"):
+        for name in ("player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js"):
             assert http("GET", url + name)[0] == 200
         assert http("GET", url + "bridge.py")[0] == 404
         status, health = http("GET", url + "health")
@@ -94,6 +94,50 @@ def test_bad_persona_file_is_a_clear_error(tmp_path):
     res = subprocess.run([XSTREAMER, "obs", "--portrait", str(tmp_path / "none.png"), "--port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "cannot read portrait" in res.stderr
+
+
+def test_studio_library_persona_file_is_accepted(tmp_path, daemon):
+    """A persona file written by the studio's PersonaStore (Persona fields + "portrait") opens a session with that
+    persona, and its portrait is the default --portrait; an explicit --portrait wins; a portrait the file names
+    but that is missing is a clear error."""
+    import shutil
+
+    from studio_gui.personas import PersonaStore, StoredPersona
+
+    portrait = tmp_path / "ada.png"
+    shutil.copy(ROOT / "studio_gui" / "gallery" / "ada.png", portrait)
+    store = PersonaStore(tmp_path / "personas")
+    path = store.save(StoredPersona(name="Ada Streams", greeting="Hi chat!", model="tiny", portrait=str(portrait)))
+    assert "portrait" in json.loads(path.read_text()), "the library format carries the portrait path"
+
+    bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--persona", str(path)))
+    try:
+        health = wait_for(lambda: (h := http("GET", bridge.url + "health")[1])["daemon"] and h, what="a session")
+        assert health["persona"] == "Ada Streams" and health["portrait"] == str(portrait.resolve())
+        assert health["options"] == {"connect": daemon.control, "persona": str(path.resolve()), "portrait": None,
+                                     "session": None}
+    finally:
+        assert bridge.stop() == 0
+    other = tmp_path / "bruno.png"
+    shutil.copy(ROOT / "studio_gui" / "gallery" / "bruno.png", other)
+    bridge = BridgeProc.start(XSTREAMER, f"tcp://127.0.0.1:{free_port()}",
+                              extra=("--persona", str(path), "--portrait", str(other)))
+    try:
+        health = http("GET", bridge.url + "health")[1]
+        assert health["persona"] == "Ada Streams" and health["portrait"] == str(other.resolve())
+    finally:
+        bridge.stop()
+
+    portrait.unlink()
+    res = subprocess.run([XSTREAMER, "obs", "--persona", str(path), "--port", "0"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and res.stdout == ""
+    assert "cannot read portrait" in res.stderr and f"named by persona file {path}" in res.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "Ada", "portrait": 7}))
+    res = subprocess.run([XSTREAMER, "obs", "--persona", str(bad), "--port", "0"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and '"portrait" must be a path or null' in res.stderr
 
 
 async def _collect(url: str, session_id: str, want: int) -> tuple[list, list]:

@@ -1,5 +1,6 @@
 """Runs the OBS page's JavaScript tests (tests/js, node's built-in test runner) under pytest: the page's msgpack
-decoder, media validation and XSB1 framing against the protocol v1 golden vectors in tests/vectors."""
+decoder, media validation and XSB1 framing against the protocol v1 golden vectors in tests/vectors, and its
+audible audio clock (web/avclock.js)."""
 
 from __future__ import annotations
 

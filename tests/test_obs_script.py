@@ -1,15 +1,19 @@
 """The OBS script (plugins/obs_source/obs_script/xstreamer_obs.py) against a faithful fake of `obspython`.
 
 The fake (tests/obs_fake/obspython.py) follows libobs' reference rules, records every call with its thread and
-every script_log line. Live parts are real: `xstreamer serve --model tiny` and `xstreamer obs` subprocesses.
+every script_log line, and calls timers and hotkeys on other threads than the UI thread, as OBS does. Every test
+ends by checking that the script made no libobs call but script_log outside the UI thread. Live parts are real:
+`xstreamer serve --model tiny` and `xstreamer obs` subprocesses.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import socket
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -24,6 +28,7 @@ from plugins.obs_source.procs import BridgeProc, Daemon  # noqa: E402
 
 SCRIPT = ROOT / "plugins" / "obs_source" / "obs_script" / "xstreamer_obs.py"
 XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
+PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
 
 
 def free_port() -> int:
@@ -57,6 +62,7 @@ def script():
     yield module
     module.script_unload()
     assert not module.cohost.worker, "the worker thread must stop on unload"
+    assert obspython.off_ui_thread() == [], "libobs calls (script_log aside) only on OBS's UI thread"
 
 
 def settings_for(module, **values) -> obspython.Data:
@@ -163,7 +169,7 @@ def test_missing_daemon_is_logged_and_retried(script):
     assert sum(1 for name, _ in obspython.calls if name == "script_log") - checks <= 1
     proc = script.cohost.bridge
     script.script_unload()
-    assert proc.poll() is not None, "unloading the script stops the bridge it started"
+    wait_for(lambda: proc.poll() is not None, timeout=5, what="unloading the script to stop the bridge it started")
 
 
 def test_text_box_and_hotkeys_reach_a_live_bridge(script, daemon):
@@ -193,5 +199,105 @@ def test_text_box_and_hotkeys_reach_a_live_bridge(script, daemon):
         wait_for(lambda: get_json(bridge.url + "stats")["bridge"]["interrupts"] == 1, what="interrupt")
         http_threads = {t for _, m, t in obspython.logs if m.startswith("[xstreamer] /")}
         assert http_threads == {"xstreamer-obs"}
+    finally:
+        bridge.stop()
+
+
+def bridge_health(port: int) -> dict | None:
+    try:
+        return get_json(f"http://127.0.0.1:{port}/health")
+    except OSError:
+        return None
+
+
+def test_unload_never_blocks_obs(script):
+    """script_unload returns at once although the worker is busy and the bridge is running: the worker ends
+    after its current job (without running queued ones), the bridge gets SIGTERM and goes away by itself."""
+    port = free_port()
+    data = settings_for(script, bridge_port=port, daemon=f"tcp://127.0.0.1:{free_port()}", xstreamer=XSTREAMER)
+    script.script_load(data)
+    wait_for(lambda: bridge_health(port), what="the script's bridge to answer")
+    proc, worker = script.cohost.bridge, script.cohost.worker
+    busy, release, ran = threading.Event(), threading.Event(), []
+    script.cohost.submit(lambda: (busy.set(), release.wait(10)))    # e.g. an HTTP request to a hung bridge
+    script.cohost.submit(lambda: ran.append("queued job"))
+    assert busy.wait(5)
+
+    started = time.monotonic()
+    script.script_unload()
+    took = time.monotonic() - started
+    assert took < 0.2, f"script_unload blocked OBS's UI thread for {took:.2f} s"
+    wait_for(lambda: proc.poll() is not None, timeout=5, what="the bridge to exit after SIGTERM")
+    assert bridge_health(port) is None and worker.is_alive(), "the bridge is gone while the worker is still busy"
+    release.set()
+    worker.join(5)
+    assert not worker.is_alive() and ran == [], "the worker ends after its current job, queued ones are dropped"
+    script.cohost.submit(lambda: ran.append("after unload"))
+    assert script.cohost.worker is None and ran == [], "no new work after unload"
+
+
+def test_settings_change_restarts_own_bridge_with_persona_and_portrait(script, tmp_path):
+    """A bridge the script started is restarted when the daemon, persona or portrait setting changes, and the
+    persona/portrait settings reach its --persona/--portrait (a studio library persona file included)."""
+    from studio_gui.personas import PersonaStore, StoredPersona
+
+    port = free_port()
+    first_daemon, second_daemon = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    data = settings_for(script, bridge_port=port, daemon=first_daemon, xstreamer=XSTREAMER)
+    script.script_load(data)
+    health = wait_for(lambda: bridge_health(port), what="the script's first bridge")
+    assert health["endpoint"] == first_daemon and health["persona"] == "Avatar" and health["portrait"] is None
+    first = script.cohost.bridge
+
+    portrait = tmp_path / "portraits" / "ada.png"
+    portrait.parent.mkdir()
+    shutil.copy(PORTRAIT, portrait)
+    persona_file = PersonaStore(tmp_path / "personas").save(
+        StoredPersona(name="Ada Streams", system_prompt="You are Ada, a cheerful co-host.",
+                      portrait=str(portrait)))
+    obspython.obs_data_set_string(data, "daemon", second_daemon)
+    obspython.obs_data_set_string(data, "persona", str(persona_file))
+    script.script_update(data)
+    health = wait_for(lambda: (h := bridge_health(port)) and h["endpoint"] == second_daemon and h,
+                      timeout=20, what="the restarted bridge")
+    assert any("settings changed: restarting the bridge" in m for _, m, _ in obspython.logs)
+    assert first.poll() is not None and script.cohost.bridge is not first
+    argv = script.cohost.bridge.args
+    assert argv[argv.index("--persona") + 1] == str(persona_file) and "--portrait" not in argv
+    assert health["persona"] == "Ada Streams", "the bridge read the studio's persona file"
+    assert health["portrait"] == str(portrait.resolve()), "...and took its portrait as the default --portrait"
+    assert health["options"]["persona"] == str(persona_file.resolve()) and health["options"]["portrait"] is None
+
+    other = tmp_path / "other.png"
+    shutil.copy(PORTRAIT, other)
+    obspython.obs_data_set_string(data, "portrait", str(other))
+    second = script.cohost.bridge
+    script.script_update(data)
+    health = wait_for(lambda: (h := bridge_health(port)) and h["portrait"] == str(other.resolve()) and h,
+                      timeout=20, what="the bridge restarted with the portrait setting")
+    argv = script.cohost.bridge.args
+    assert second.poll() is not None and argv[argv.index("--portrait") + 1] == str(other)
+    assert health["persona"] == "Ada Streams" and health["options"]["portrait"] == str(other.resolve())
+    assert not [m for lvl, m, _ in obspython.logs if lvl == obspython.LOG_WARNING and "not started by" in m]
+
+
+def test_foreign_bridge_for_another_daemon_is_warned(script):
+    """A bridge started elsewhere on the configured port that talks to another daemon is not silently used."""
+    elsewhere, configured = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    bridge = BridgeProc.start(XSTREAMER, elsewhere)
+    try:
+        port = int(bridge.url.rstrip("/").rsplit(":", 1)[1])
+        data = settings_for(script, bridge_port=port, daemon=configured, xstreamer=XSTREAMER)
+        script.script_load(data)
+        warned = wait_for(lambda: [m for lvl, m, _ in obspython.logs if lvl == obspython.LOG_WARNING and
+                                   "not started by this script" in m], what="the mismatch warning")
+        assert f"uses connect {elsewhere!r}, not {configured!r}" in warned[0]
+        for _ in range(3):
+            obspython.run_timers()
+            time.sleep(0.3)
+        assert len([m for _, m, _ in obspython.logs if "not started by this script" in m]) == 1, "warned once"
+        assert script.cohost.bridge is None, "the script neither starts a second bridge nor kills this one"
+        assert bridge.proc.popen.poll() is None and get_json(bridge.url + "health")["endpoint"] == elsewhere
+        assert not any("co-host live" in m for _, m, _ in obspython.logs)
     finally:
         bridge.stop()

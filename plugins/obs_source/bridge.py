@@ -9,7 +9,10 @@ Prints the page's URL as the first line of its output, then serves on 127.0.0.1:
   POST /interrupt     stop the current reply (the page flushes what it has queued)
   POST /mute          {"muted": true|false}, or no body to toggle; the page's volume (its clock keeps running)
   GET  /stats         bridge counters + the latest statistics of every connected page
-  GET  /health        {"ok": true, "daemon": connected?, "session": id, ...}
+  GET  /health        {"ok": true, "daemon": connected?, "session": id, "endpoint": --connect, "persona": name,
+                      "portrait": image path | null, "options": the resolved command-line options, ...}
+--persona takes a protocol Persona JSON file or a studio library file (<config>/personas/<slug>.json: the same
+fields plus "portrait", an image path used when --portrait is not given).
 Imports nothing from engine_core: it talks to the daemon only through the SDK (see daemon_link.py).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import struct
 import sys
@@ -26,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from pydantic import ValidationError
 
 from sdk.protocol import Persona, ProtocolError
 
 from .daemon_link import DaemonLink, LinkError
 
 WEB_DIR = Path(__file__).with_name("web")
-STATIC = {"index.html", "player.js", "audio-worklet.js", "msgpack.js", "framing.js"}
+STATIC = {"index.html", "player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js"}
 MAGIC = b"XSB1"
 PAGE_QUEUE = 500          # packets buffered per page (~10 s of audio + video); older ones are dropped beyond
 MAX_TEXT_BODY = 64 * 1024
@@ -72,8 +77,10 @@ class Page:
 class Bridge:
     """The web server and the fan-out of the daemon's media to every connected page."""
 
-    def __init__(self, link: DaemonLink) -> None:
+    def __init__(self, link: DaemonLink, options: dict | None = None, portrait: Path | None = None) -> None:
         self.link = link
+        self.options = options or {}     # the command-line options, reported by /health
+        self.portrait = portrait         # the portrait image the session was opened with
         self.pages: set[Page] = set()
         self.muted = False
         self.started = time.time()
@@ -154,6 +161,8 @@ class Bridge:
         return web.json_response({
             "ok": True, "daemon": info is not None, "session": info and info["session"],
             "endpoint": self.link.endpoint, "pages": len(self.pages), "error": self.link.last_error,
+            "persona": self.link.persona.name, "portrait": self.portrait and str(self.portrait),
+            "options": self.options, "pid": os.getpid(),
         })
 
     async def stats(self, request: web.Request) -> web.Response:
@@ -224,28 +233,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connect", default="tcp://127.0.0.1:7570", help="the daemon's control endpoint")
     parser.add_argument("--host", default="127.0.0.1", help="address the page is served on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="HTTP/WebSocket port (0 picks a free one)")
-    parser.add_argument("--persona", type=Path, help="persona JSON file (the studio writes these)")
+    parser.add_argument("--persona", type=Path,
+                        help="persona JSON file: a protocol Persona, or a studio library file (its portrait is "
+                             "used when --portrait is not given)")
     parser.add_argument("--portrait", type=Path, help="portrait image (PNG/JPEG) for the session")
     parser.add_argument("--session", help="attach to this existing session instead of opening one")
 
 
-def load_persona(path: Path | None) -> Persona:
-    """The persona from a JSON file, or the default persona; raises ValueError with a clear message."""
+def load_persona(path: Path | None) -> tuple[Persona, Path | None]:
+    """(persona, portrait path) from a JSON file, or the default persona and no portrait.
+
+    Accepts a protocol `Persona` document and the studio's library format (studio_gui/personas.py): the same
+    fields plus "portrait", an image path (absolute, or relative to the file) or null. Raises ValueError with a
+    clear message."""
     if path is None:
-        return Persona()
+        return Persona(), None
+    path = path.expanduser()
     try:
-        return Persona.model_validate_json(path.read_bytes())
+        raw = json.loads(path.read_bytes())
     except OSError as exc:
         raise ValueError(f"cannot read persona file {path}: {exc.strerror}") from None
-    except Exception as exc:  # pydantic.ValidationError
+    except ValueError as exc:
+        raise ValueError(f"persona file {path} is not a valid persona: not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"persona file {path} is not a valid persona: not a JSON object")
+    portrait = raw.pop("portrait", None)
+    if portrait is not None and not isinstance(portrait, str):
+        raise ValueError(f"persona file {path} is not a valid persona: \"portrait\" must be a path or null")
+    try:
+        persona = Persona.model_validate(raw)
+    except ValidationError as exc:
         raise ValueError(f"persona file {path} is not a valid persona: {exc}") from None
+    if not portrait:
+        return persona, None
+    image = Path(portrait).expanduser()
+    return persona, image if image.is_absolute() else path.parent / image
 
 
 def load_portrait(path: Path | None) -> bytes | None:
     if path is None:
         return None
     try:
-        data = path.read_bytes()
+        data = path.expanduser().read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read portrait {path}: {exc.strerror}") from None
     if not data:
@@ -257,10 +286,23 @@ def log(message: str) -> None:
     print(f"xstreamer obs: {message}", file=sys.stderr, flush=True)
 
 
+def resolved(path: Path | None) -> str | None:
+    return None if path is None else str(path.expanduser().resolve())
+
+
 async def serve(args: argparse.Namespace) -> int:
-    persona, portrait = load_persona(args.persona), load_portrait(args.portrait)
+    persona, persona_portrait = load_persona(args.persona)
+    portrait_path = args.portrait or persona_portrait
+    try:
+        portrait = load_portrait(portrait_path)
+    except ValueError as exc:
+        if args.portrait is None:   # the persona file named it
+            raise ValueError(f"{exc} (the portrait named by persona file {args.persona})") from None
+        raise
+    options = {"connect": args.connect, "persona": resolved(args.persona), "portrait": resolved(args.portrait),
+               "session": args.session}
     link = DaemonLink(args.connect, persona=persona, portrait=portrait, session=args.session, log=log)
-    bridge = Bridge(link)
+    bridge = Bridge(link, options, portrait_path and Path(resolved(portrait_path)))
     runner = web.AppRunner(bridge.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)

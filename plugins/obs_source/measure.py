@@ -3,10 +3,12 @@ documentation screenshots, with headless Chromium against a live daemon.
 
     .venv/bin/python -m plugins.obs_source.measure [--replies 3] [--model tiny] [--shots docs/images]
 
-"Published" is the wall-clock time at which the bridge received the packet from the daemon's PUB socket (it
-stamps it into the XSB1 frame); "painted" is when the page put that frame on its canvas. The figure includes
-the page's audio prebuffer (?buffer=, default 100 ms) because a frame is shown when the audio clock reaches
-its pts. Prints a small table; the numbers go into docs/obs.md by hand.
+"Published" is the wall-clock time at which the bridge's DaemonLink got the packet from the SDK, i.e. after the
+SDK read it from its SUB socket and decoded it; protocol v1 packets carry no publish time of their own (only
+`seq` and `pts`), so the daemon's PUB -> bridge hop is not included. The bridge stamps that time into the XSB1
+frame; "painted" is when the page put the frame on its canvas. The figure includes the page's audio prebuffer
+(?buffer=, default 100 ms) and the output latency of the audio path, because a frame is shown when the
+*audible* audio clock reaches its pts. Prints a small table; the numbers go into docs/obs.md by hand.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ async def measure(url: str, replies: int, shots: Path | None, buffer_ms: int | N
         if shots:
             shots.mkdir(parents=True, exist_ok=True)
             await asyncio.sleep(1.0)
+            until = time.monotonic() + 20     # a warming-up daemon (default model) is slow at first
+            while (await page.evaluate("window.xstreamerStats.fps")) < 20 and time.monotonic() < until:
+                await asyncio.sleep(0.2)
             (shots / "obs_page_idle.png").write_bytes(await page.screenshot())
         for i in range(replies):
             utt = post(url + "say", {"text": SENTENCES[i % len(SENTENCES)]})["utt"]
@@ -108,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         if daemon is not None:
             daemon.stop()
     trace, stats = result["trace"], result["stats"]
-    print(f"frames painted: {stats['framesPainted']}, skipped: {stats['framesSkipped']}, "
-          f"audio underruns: {stats['underruns']}, audio: {stats['audioState']}")
+    print(f"frames painted: {stats['framesPainted']}, dropped as late: {stats['framesLate']}, "
+          f"skipped: {stats['framesSkipped']}, audio underruns: {stats['underruns']}, "
+          f"audio: {stats['audioState']}, "
+          f"clock: {stats['clockSource']} (audible {stats['outputLagMs']} ms behind the rendered samples)")
     print(f"published -> painted (ms):   {summary(trace['latencyMs'])}")
     print(f"published -> received (ms):  {summary(trace['transportMs'])}")
-    print(f"A/V offset, frame - audio (ms): {summary(trace['avOffsetMs'])}")
+    print(f"A/V offset, frame - audible audio (ms): {summary(trace['avOffsetMs'])}")
     return 0
 
 

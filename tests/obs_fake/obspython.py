@@ -10,7 +10,12 @@ Behaviour follows libobs / obs-frontend-api as documented (docs.obsproject.com, 
   `obs_scene_from_source` borrows; `obs_scene_find_source` returns a borrowed item or None; `obs_scene_add`
   adds an item (the scene holds a reference to the source) and returns it.
 * hotkeys, timers, properties and `script_log` record what the script did for tests to inspect.
-Every call is recorded in `calls` as (function name, thread name). `reset()` restores a fresh OBS.
+* threads, as in OBS 29 (checked with a probe script under Xvfb): script_* functions and property buttons run
+  on the UI thread (the test's main thread here); `timer_add` callbacks run on the graphics thread
+  (`run_timers` calls them on a thread named "obs-graphics"), hotkey callbacks on the hotkey thread
+  (`press_hotkey`: "obs-hotkey"; OBS also calls them on the UI thread when its window has the focus).
+Every call is recorded in `calls` as (function name, thread name); `off_ui_thread()` lists the calls other than
+`script_log` made outside the UI thread. `reset()` restores a fresh OBS.
 """
 
 from __future__ import annotations
@@ -36,6 +41,30 @@ _lock = threading.Lock()
 def _record(name: str) -> None:
     with _lock:
         calls.append((name, threading.current_thread().name))
+
+
+def off_ui_thread() -> list[tuple[str, str]]:
+    """Test helper: every recorded libobs / frontend call other than script_log not made on the UI thread."""
+    ui = threading.main_thread().name
+    with _lock:
+        return [(name, thread) for name, thread in calls if thread != ui and name != "script_log"]
+
+
+def _on_thread(name: str, fn: Callable[[], None]) -> None:
+    """Run `fn` on a thread called `name` and wait for it; its exception is re-raised here."""
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
 
 
 class _Ref:
@@ -305,8 +334,7 @@ def obs_hotkey_save(hotkey_id: int) -> DataArray:
 def press_hotkey(name: str) -> None:
     """Test helper: OBS calls a frontend hotkey's callback with pressed=True, then False on release."""
     entry = next(h for h in hotkeys.values() if h["name"] == name)
-    entry["callback"](True)
-    entry["callback"](False)
+    _on_thread("obs-hotkey", lambda: (entry["callback"](True), entry["callback"](False)))
 
 
 def timer_add(callback: Callable[[], None], milliseconds: int) -> None:
@@ -320,9 +348,11 @@ def timer_remove(callback: Callable[[], None]) -> None:
 
 
 def run_timers() -> None:
-    """Test helper: one tick of every timer (OBS calls them on its own thread, between frames)."""
-    for callback, _ in list(timers):
-        callback()
+    """Test helper: one tick of every timer, on the graphics thread (where OBS calls them, between frames)."""
+    def tick() -> None:
+        for callback, _ in list(timers):
+            callback()
+    _on_thread("obs-graphics", tick)
 
 
 def script_log(level: int, message: str) -> None:

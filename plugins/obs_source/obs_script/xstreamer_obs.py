@@ -4,10 +4,16 @@ It adds the AI co-host to the current scene as a Browser Source ("XStreamer Co-h
 `xstreamer obs` bridge, with "Control audio via OBS" on so the voice lands in OBS's mixer; it starts the bridge
 when it does not answer, offers a text box to talk to the co-host and hotkeys to interrupt and mute it.
 
-Threading: OBS calls the script_* functions, button callbacks and hotkeys on its UI thread. Nothing here blocks
-that thread: HTTP requests and starting the bridge run in one worker thread fed by a queue; the periodic check
-is an `obs.timer_add` timer that only enqueues work. A missing daemon or bridge is logged (once per change of
-state) and retried; no exception escapes into OBS.
+Threading: OBS calls the script_* functions and button callbacks on its UI thread, `obs.timer_add` timers on
+its graphics thread and hotkeys on its hotkey thread. Only UI-thread code calls libobs (script_log aside):
+timers and hotkeys only enqueue work. Nothing here blocks the UI thread: HTTP requests and starting/stopping
+the bridge run in one worker thread fed by a queue, and unloading only signals (the worker ends after its
+current job; the bridge it started gets SIGTERM and is reaped by a short-lived thread). A missing daemon or
+bridge is logged (once per change of state) and retried; no exception escapes into OBS.
+
+A bridge that answers on the configured port but was started elsewhere (another OBS, a terminal) is used as it
+is; if its /health shows another daemon, persona or portrait than the settings, the script says so in the log.
+A bridge the script started itself is restarted when those settings change.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ class CoHost:
         self.health: dict | None = None
         self.last_state = ""
         self.hotkeys: dict[str, int] = {}
+        self.closing = threading.Event()          # set by script_unload: no new work, the worker ends
+        self.lock = threading.Lock()              # guards `bridge` between the worker and unload
 
     # ---- settings ----------------------------------------------------------------------------------
     def read(self, settings: Any) -> None:
@@ -74,6 +82,12 @@ class CoHost:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    def wanted_options(self) -> dict:
+        """What /health's "options" of a bridge matching the settings say (bridge.py resolves the paths)."""
+        def real(path: str) -> str | None:
+            return os.path.realpath(os.path.expanduser(path)) if path else None
+        return {"connect": self.daemon, "persona": real(self.persona), "portrait": real(self.portrait)}
 
     def wanted_argv(self) -> list[str]:
         exe = self.command or shutil.which("xstreamer") or "xstreamer"
@@ -91,9 +105,9 @@ class CoHost:
             self.worker.start()
 
     def _work(self) -> None:
-        while True:
+        while not self.closing.is_set():
             job = self.jobs.get()
-            if job is None:
+            if job is None or self.closing.is_set():
                 return
             try:
                 job()
@@ -101,15 +115,22 @@ class CoHost:
                 log(obs.LOG_WARNING, f"{type(exc).__name__}: {exc}")
 
     def submit(self, job: Callable[[], None]) -> None:
+        if self.closing.is_set():
+            return
         self.start_worker()
         self.jobs.put(job)
 
-    def stop(self) -> None:
-        if self.worker is not None and self.worker.is_alive():
-            self.jobs.put(None)
-            self.worker.join(timeout=HTTP_TIMEOUT_S + 1)
+    def shutdown(self) -> None:
+        """script_unload: returns at once. The worker finishes its current job (an HTTP request ends within
+        HTTP_TIMEOUT_S) and exits without running queued ones; the bridge this script started gets SIGTERM now
+        and is reaped, or killed after 3 s, by a daemon thread."""
+        with self.lock:
+            self.closing.set()
+            proc, self.bridge = self.bridge, None
+        self.jobs.put(None)
         self.worker = None
-        self.stop_bridge()
+        if proc is not None:
+            end_process(proc)
 
     # ---- HTTP to the bridge (worker thread only) -------------------------------------------------------
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -142,13 +163,23 @@ class CoHost:
         if self.bridge is not None and self.bridge.poll() is None and self.bridge_argv != self.wanted_argv():
             log(obs.LOG_INFO, "settings changed: restarting the bridge")
             self.stop_bridge()
+            self.last_start = 0.0          # start the new one now, not after BRIDGE_RESTART_S
         try:
             self.health = self.request("GET", "/health")
         except (OSError, ValueError):
             self.health = None
         if self.health is None:
-            self._state("bridge", f"the bridge at {self.url} does not answer; starting it", obs.LOG_WARNING)
+            exited = self.bridge.poll() if self.bridge is not None else None
+            if exited is not None:
+                self._state(f"exited {exited}", f"the bridge exited with code {exited}: {self.bridge_log_tail()}; "
+                            f"restarting it every {BRIDGE_RESTART_S:g} s", obs.LOG_ERROR)
+            else:
+                self._state("bridge", f"the bridge at {self.url} does not answer; starting it", obs.LOG_WARNING)
             self.start_bridge()
+        elif self.mismatch(self.health):
+            self._state("mismatch", f"the bridge at {self.url} was not started by this script and "
+                        f"{self.mismatch(self.health)}: stop that bridge, or change *Bridge port* to let the "
+                        f"script start its own", obs.LOG_WARNING)
         elif not self.health.get("daemon"):
             self._state("daemon", f"the daemon at {self.daemon} does not answer "
                         f"({self.health.get('error') or 'not connected'}); the bridge keeps retrying",
@@ -156,6 +187,27 @@ class CoHost:
         else:
             self._state("live", f"co-host live: session {self.health.get('session')} at {self.url}",
                         obs.LOG_INFO)
+
+    def mismatch(self, health: dict) -> str:
+        """How a bridge started elsewhere differs from the settings ("" when it matches, or is ours)."""
+        if self.bridge is not None and self.bridge.poll() is None:
+            return ""   # ours: restarted by _check when the settings change
+        options = health.get("options") or {"connect": health.get("endpoint")}
+        wanted = self.wanted_options()
+        differ = [f"uses {name} {options[name]!r}, not {wanted[name]!r}"
+                  for name in ("connect", "persona", "portrait")
+                  if name in options and options[name] != wanted[name]]
+        return "; ".join(differ)
+
+    def bridge_log_tail(self) -> str:
+        try:
+            with open(self.bridge_log, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 2000))
+                lines = f.read().decode("utf-8", "replace").strip().splitlines()
+            return lines[-1] if lines else "(its log is empty)"
+        except OSError:
+            return f"(no log at {self.bridge_log})"
 
     def _state(self, state: str, message: str, level: int) -> None:
         if state != self.last_state:
@@ -171,31 +223,54 @@ class CoHost:
         argv = self.wanted_argv()
         try:
             with open(self.bridge_log, "ab") as out:
-                self.bridge = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                               stdin=subprocess.DEVNULL)
-            self.bridge_argv = argv
-            log(obs.LOG_INFO, f"started the bridge: {' '.join(argv)} (log: {self.bridge_log})")
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         except OSError as exc:
             self.bridge = None
             log(obs.LOG_ERROR, f"cannot start the bridge ({exc}); set the path of the `xstreamer` command "
                 f"in the script settings")
+            return
+        with self.lock:
+            if self.closing.is_set():       # unloaded meanwhile: this bridge is nobody's
+                end_process(proc)
+                return
+            self.bridge, self.bridge_argv = proc, argv
+        if not self.last_state.startswith("exited"):   # not again every BRIDGE_RESTART_S while it keeps failing
+            log(obs.LOG_INFO, f"started the bridge: {' '.join(argv)} (log: {self.bridge_log})")
 
     def stop_bridge(self) -> None:
-        proc, self.bridge = self.bridge, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """Worker thread: stop the bridge this script started and wait for it (3 s, then SIGKILL)."""
+        with self.lock:
+            proc, self.bridge = self.bridge, None
+        if proc is not None:
+            end_process(proc, wait=True)
+
+
+def end_process(proc: subprocess.Popen, wait: bool = False) -> None:
+    """SIGTERM `proc`; it is waited for (3 s, then SIGKILL) here when `wait`, else by a daemon thread."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+
+    def reap() -> None:
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    if wait:
+        reap()
+    else:
+        threading.Thread(target=reap, name="xstreamer-obs-reaper", daemon=True).start()
 
 
 cohost = CoHost()
 
 
 def log(level: int, message: str) -> None:
-    """Write to OBS's script log (Tools -> Scripts -> Script Log)."""
+    """Write to OBS's script log (Tools -> Scripts -> Script Log); silent in other threads once unloaded."""
+    if cohost.closing.is_set() and threading.current_thread() is not threading.main_thread():
+        return
     obs.script_log(level, f"[xstreamer] {message}")
 
 
@@ -359,6 +434,7 @@ def script_save(settings: Any) -> None:
 
 
 def script_unload() -> None:
+    """Never blocks OBS: signals the worker and the bridge, waits for neither (see CoHost.shutdown)."""
     obs.timer_remove(request_check)
     cohost.hotkeys.clear()  # OBS unregisters a script's frontend hotkeys itself when it unloads the script
-    cohost.stop()
+    cohost.shutdown()

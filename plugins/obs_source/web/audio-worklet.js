@@ -3,9 +3,13 @@
  * Messages in (port): {type:'push', pts, samples: Float32Array}  queue samples whose first one has `pts`
  *                     {type:'flush'}                             drop everything queued (interrupt, new session)
  *                     {type:'gain', gain}                        0 mutes (the clock keeps running)
- * Messages out:       {type:'clock', played, pts, buffered, underruns, playing, skipped}
- *   played = samples actually played out since the start (the audio clock), pts = protocol pts of the next
- *   sample to play, skipped = silent samples dropped to keep the queue short (see drain()).
+ * Messages out:       {type:'clock', played, pts, buffered, underruns, playing, skipped,
+ *                      frame, playEnd, runFrame, runPts}
+ *   played = samples actually played out since the start, pts = protocol pts of the next sample to render,
+ *   skipped = silent samples dropped to keep the queue short (see drain()). The context frames (the
+ *   AudioContext's sample counter, `currentFrame`) let the page find the pts being *heard* (see avclock.js):
+ *   frame = end of the last rendered quantum, playEnd = just after the last queued sample rendered,
+ *   runFrame / runPts = where the current run of continuous playback began.
  *   Sent every other render quantum while playing, every ~100 ms otherwise.
  * Gaps in pts up to MAX_GAP are filled with silence (they still advance the clock); larger jumps or a pts
  * far behind the queue re-anchor the buffer. Playback starts once `prebuffer` samples are queued or the
@@ -34,6 +38,10 @@ class XStreamerPlayer extends AudioWorkletProcessor {
     this.playing = false;
     this.gain = 1;
     this.quanta = 0;
+    this.frame = 0;     // context frame at the end of the last rendered quantum
+    this.playEnd = 0;   // context frame just after the last queued sample rendered
+    this.runFrame = 0;  // context frame / pts where the current run of continuous playback began
+    this.runPts = 0;
     this.port.onmessage = (e) => this.onMessage(e.data);
   }
 
@@ -48,11 +56,18 @@ class XStreamerPlayer extends AudioWorkletProcessor {
     this.r = this.w = this.count = 0;
     this.playing = false;
     this.waited = 0;
+    this.newRun();
+  }
+
+  newRun() { // the clock restarts its linear stretch here (start of playback, a skip, a flush)
+    this.runFrame = this.playEnd = this.frame;
+    this.runPts = this.readPts;
   }
 
   anchor(pts) {
     this.flush();
     this.readPts = this.writePts = pts;
+    this.runPts = pts;
   }
 
   write(s) {
@@ -92,6 +107,7 @@ class XStreamerPlayer extends AudioWorkletProcessor {
     this.port.postMessage({
       type: 'clock', played: this.played, pts: this.readPts, buffered: this.count,
       underruns: this.underruns, playing: this.playing, skipped: this.skipped,
+      frame: this.frame, playEnd: this.playEnd, runFrame: this.runFrame, runPts: this.runPts,
     });
   }
 
@@ -100,28 +116,31 @@ class XStreamerPlayer extends AudioWorkletProcessor {
   drain(n) {
     if (this.count > this.highWater) this.draining = true;
     if (this.count <= this.prebuffer + n) this.draining = false;
-    let budget = 4;
+    let budget = 4, dropped = false;
     while (this.playing && this.draining && budget-- > 0 && this.count > this.prebuffer + n) {
       let i = this.r;
       for (let k = 0; k < n; k++) {
-        if (Math.abs(this.buf[i]) > 1e-3) return;
+        if (Math.abs(this.buf[i]) > 1e-3) { if (dropped) this.newRun(); return; }
         i = i + 1 === this.cap ? 0 : i + 1;
       }
       this.r = i;
       this.count -= n;
       this.readPts += n;
       this.skipped += n;
+      dropped = true;
     }
+    if (dropped) this.newRun(); // the pts jumped without time passing
   }
 
   process(inputs, outputs) {
     const out = outputs[0];
     const ch0 = out[0];
     const n = ch0.length;
+    this.frame = currentFrame; // start of this quantum (AudioWorkletGlobalScope)
     this.drain(n);
     if (!this.playing && this.count > 0) {
       this.waited += n;
-      if (this.count >= this.prebuffer || this.waited >= this.prebuffer) this.playing = true;
+      if (this.count >= this.prebuffer || this.waited >= this.prebuffer) { this.playing = true; this.newRun(); }
     }
     let k = 0;
     if (this.playing) {
@@ -134,10 +153,12 @@ class XStreamerPlayer extends AudioWorkletProcessor {
       this.count -= k;
       this.readPts += k;
       this.played += k;
+      this.playEnd = currentFrame + k;
       if (k < n) { this.playing = false; this.waited = 0; this.underruns++; }
     }
     for (let i = k; i < n; i++) ch0[i] = 0;
     for (let c = 1; c < out.length; c++) out[c].set(ch0);
+    this.frame = currentFrame + n;
     this.quanta++;
     if ((this.playing && this.quanta % 2 === 0) || this.quanta % 16 === 0 || (k > 0 && k < n)) this.report();
     return true;

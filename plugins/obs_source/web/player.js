@@ -1,10 +1,15 @@
 /* xstreamer OBS page: WebSocket client of the bridge, canvas renderer and AudioWorklet player.
  *
- * Audio is the master clock: the worklet reports the pts of the next sample it will play (it only advances
- * with samples actually played); on each animation frame the newest video frame with pts <= that clock is
- * painted. The canvas is cleared (transparent) when no frame has been due for CLEAR_AFTER_MS.
- * URL parameters: overlay=1 (fps / latency / A/V overlay), buffer=MS (audio prebuffer, default 100),
+ * Audio is the master clock, as heard: the worklet reports the pts it renders (it only advances with samples
+ * actually played) and avclock.js turns that into the pts the listener hears now (output latency, age of the
+ * report). On each animation frame the newest video frame with pts <= that audible clock is painted; a frame
+ * whose 40 ms slot the clock already passed is dropped as late. The canvas is cleared (transparent) when no
+ * frame has been due for CLEAR_AFTER_MS, and at once when the bridge connection drops.
+ * URL parameters: overlay=1 (fps / latency / A/V / late overlay), buffer=MS (audio prebuffer, default 100),
  * ws=URL (WebSocket address; default ws://<this host>/ws).
+ * Fault injection, for the tests that prove the sync metrics can fail (never set them in OBS):
+ * test_video_delay_ms=MS holds every video frame back MS ms after it arrived (a slow video path);
+ * test_av_skew_ms=MS paints frames against the audible clock shifted by MS (> 0: video early).
  * Statistics for scripts: window.xstreamerStats (also sent to the bridge once a second, see GET /stats).
  */
 (function () {
@@ -18,13 +23,17 @@
   const MAX_VIDEO_QUEUE = 250;      // 10 s at 25 fps
   const FALLBACK_AFTER_MS = 1500;   // audio context not running by then -> wall-clock fallback
   const VIDEO_ONLY_MS = 300;        // video and no audio packet for this long: the page feeds silence
+  const TEST_VIDEO_DELAY_MS = Math.max(0, Number(params.get('test_video_delay_ms') || 0));
+  const TEST_AV_SKEW_MS = Number(params.get('test_av_skew_ms') || 0);
 
   const stats = {
     connected: false, daemonConnected: false, session: null, reconnects: 0, sessions: 0,
-    framesReceived: 0, framesPainted: 0, framesSkipped: 0, audioPackets: 0,
+    framesReceived: 0, framesPainted: 0, framesSkipped: 0, framesLate: 0, latePerSec: 0, audioPackets: 0,
     audioClockSamples: 0, skippedSamples: 0, clockPts: 0, bufferedMs: 0, underruns: 0, audioState: 'none',
+    clockSource: 'none', outputLagMs: null, clockAgeMs: null,
     avOffsetMs: null, avOffsetMaxAbsMs: null, fps: 0, latencyMs: null, latencyAvgMs: null,
-    transportMs: null, muted: false, cleared: true, errors: 0, utt: null,
+    transportMs: null, muted: false, cleared: true, errors: 0, utt: null, uttReceived: null,
+    testVideoDelayMs: TEST_VIDEO_DELAY_MS, testAvSkewMs: TEST_AV_SKEW_MS,
   };
   window.xstreamerStats = stats;
   // per painted frame (last TRACE_MAX): published->painted ms, published->received ms, A/V offset ms
@@ -41,10 +50,12 @@
   let ws = null, backoff = 100, everConnected = false, epoch = null;
   let audio = null;           // {ctx, node, gain}
   let audioClock = null;      // last worklet report
+  let audioClockAt = 0;       // performance.now() when it arrived
   let fallback = { on: false, anchored: false, pts0: 0, t0: 0, maxPts: 0 };
   let video = [];             // [{pts, utt, publishedMs, rgb}] sorted by pts
+  let held = [];              // frames held back by test_video_delay_ms: [{at, frame}]
   let shownPts = -1, lastPaintMs = 0, image = null, lastAudioMs = -1e9;
-  const paintTimes = [], latencies = [], offsets = [];
+  const paintTimes = [], latencies = [], offsets = [], lateTimes = [];
 
   function nowWall() { return performance.timeOrigin + performance.now(); }
 
@@ -60,7 +71,9 @@
         numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2],
         processorOptions: { prebuffer: Math.round(rate * PREBUFFER_MS / 1000), capacity: rate * 30 },
       });
-      node.port.onmessage = (e) => { if (e.data.type === 'clock') audioClock = e.data; };
+      node.port.onmessage = (e) => {
+        if (e.data.type === 'clock') { audioClock = e.data; audioClockAt = performance.now(); }
+      };
       node.connect(actx.destination);
       audio = { ctx: actx, node: node };
       node.port.postMessage({ type: 'gain', gain: stats.muted ? 0 : 1 });
@@ -105,13 +118,25 @@
     if (!fallback.anchored) return 0;
     return Math.min(fallback.maxPts, fallback.pts0 + (now - fallback.t0) * sr / 1000);
   }
-  function clockPts(now) {
-    if (fallbackActive()) return fallbackClock(now);
-    return audioClock ? audioClock.pts : 0;
+  // The pts being heard at performance time `now` (see avclock.js); sets stats.clockSource / outputLagMs.
+  function audiblePts(now) {
+    if (fallbackActive()) { stats.clockSource = 'wallclock'; return fallbackClock(now); }
+    if (!audioClock || !audio) { stats.clockSource = 'none'; return 0; }
+    const actx = audio.ctx;
+    const heard = XSClock.audibleFrame(now, sr, {
+      outputTimestamp: actx.getOutputTimestamp ? actx.getOutputTimestamp() : null,
+      outputLatency: actx.outputLatency, baseLatency: actx.baseLatency,
+      reportFrame: audioClock.frame, reportAt: audioClockAt,
+    });
+    const rendered = audioClock.frame + (now - audioClockAt) * sr / 1000;
+    stats.clockSource = heard.source;
+    stats.outputLagMs = Math.round((rendered - heard.frame) * 10000 / sr) / 10;
+    stats.clockAgeMs = Math.round((now - audioClockAt) * 10) / 10;
+    return XSClock.ptsAtFrame(audioClock, heard.frame);
   }
 
   function flushAll() {
-    video = []; shownPts = -1;
+    video = []; held = []; shownPts = -1;
     post({ type: 'flush' });
     fallback.anchored = false; fallback.maxPts = 0;
   }
@@ -119,6 +144,7 @@
   // ---- video ---------------------------------------------------------------------------------------
   function onVideo(h, payload, publishedMs) {
     stats.framesReceived++;
+    stats.uttReceived = h.utt;
     if (performance.now() - lastAudioMs > VIDEO_ONLY_MS) {
       // video without voice (an idle animation): silence keeps the audio clock, and so the frames, moving
       const n = spf, f = new Float32Array(n);
@@ -127,10 +153,21 @@
     }
     const f = { pts: h.pts, utt: h.utt, publishedMs: publishedMs, receivedMs: nowWall(), rgb: payload,
       w: h.width, h: h.height };
+    if (TEST_VIDEO_DELAY_MS > 0) held.push({ at: performance.now() + TEST_VIDEO_DELAY_MS, frame: f });
+    else queueFrame(f);
+  }
+
+  function queueFrame(f) {
     let i = video.length;
     while (i > 0 && video[i - 1].pts > f.pts) i--;
     video.splice(i, 0, f);
     if (video.length > MAX_VIDEO_QUEUE) { video.shift(); stats.framesSkipped++; }
+  }
+
+  function late(count) {
+    stats.framesSkipped += count; stats.framesLate += count;
+    const now = performance.now();
+    for (let i = 0; i < count; i++) lateTimes.push(now);
   }
 
   function paint(f) {
@@ -146,8 +183,10 @@
   function tick() {
     requestAnimationFrame(tick);
     const now = performance.now();
-    const clock = clockPts(now);
-    stats.clockPts = Math.round(clock);
+    while (held.length && held[0].at <= now) queueFrame(held.shift().frame);
+    const heard = audiblePts(now);                       // what the listener hears now
+    const clock = heard + TEST_AV_SKEW_MS * sr / 1000;   // what frames are painted against
+    stats.clockPts = Math.round(heard);
     if (audioClock) {
       stats.audioClockSamples = audioClock.played;
       stats.bufferedMs = Math.round(audioClock.buffered * 1000 / sr);
@@ -158,17 +197,17 @@
     for (let i = 0; i < video.length && video[i].pts <= clock; i++) due = i;
     if (due >= 0) {
       const f = video[due];
-      stats.framesSkipped += due;
+      late(due);                                          // overtaken by a newer due frame
       video.splice(0, due + 1);
       if (clock - f.pts >= STALE_FRAMES * spf) {
-        stats.framesSkipped++;
+        late(1);                                          // its slot has passed
       } else if (f.pts !== shownPts) {
         paint(f);
         shownPts = f.pts; lastPaintMs = now; stats.cleared = false; stats.utt = f.utt;
         stats.framesPainted++;
         const wall = nowWall();
         stats.latencyMs = Math.round((wall - f.publishedMs) * 10) / 10;
-        const off = (f.pts - clock) * 1000 / sr;
+        const off = (f.pts - heard) * 1000 / sr;        // against the audible clock, never the skewed one
         stats.avOffsetMs = Math.round(off * 10) / 10;
         paintTimes.push(now); latencies.push(stats.latencyMs); offsets.push(Math.abs(off));
         if (trace.latencyMs.length >= TRACE_MAX) { trace.latencyMs.shift(); trace.transportMs.shift(); trace.avOffsetMs.shift(); }
@@ -177,7 +216,9 @@
       }
     }
     while (paintTimes.length && now - paintTimes[0] > 1000) { paintTimes.shift(); latencies.shift(); offsets.shift(); }
+    while (lateTimes.length && now - lateTimes[0] > 1000) lateTimes.shift();
     stats.fps = paintTimes.length;
+    stats.latePerSec = lateTimes.length;
     stats.latencyAvgMs = latencies.length ? Math.round(latencies.reduce((a, b) => a + b, 0) / latencies.length) : null;
     stats.avOffsetMaxAbsMs = offsets.length ? Math.round(Math.max.apply(null, offsets) * 10) / 10 : null;
     if (!stats.cleared && now - lastPaintMs > CLEAR_AFTER_MS) {
@@ -187,7 +228,8 @@
     if (OVERLAY) {
       overlay.textContent = (stats.connected ? (stats.daemonConnected ? 'live' : 'no daemon') : 'no bridge') +
         '  fps ' + stats.fps + '  latency ' + (stats.latencyAvgMs === null ? '-' : stats.latencyAvgMs + ' ms') +
-        '  A/V ' + (stats.avOffsetMs === null ? '-' : stats.avOffsetMs + ' ms') + (stats.muted ? '  muted' : '');
+        '  A/V ' + (stats.avOffsetMs === null ? '-' : stats.avOffsetMs + ' ms') +
+        '  late ' + stats.latePerSec + '/s' + (stats.muted ? '  muted' : '');
     }
   }
 
@@ -234,6 +276,8 @@
     };
     ws.onclose = () => {
       stats.connected = false; stats.daemonConnected = false;
+      flushAll();                           // nothing queued outlives the bridge: the canvas goes transparent
+      if (!stats.cleared) { ctx.clearRect(0, 0, canvas.width, canvas.height); stats.cleared = true; }
       setTimeout(connect, backoff);
       backoff = Math.min(1000, backoff * 2);
     };
