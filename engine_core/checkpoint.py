@@ -1,8 +1,10 @@
 """Actor checkpoints: one safetensors file with the model config JSON in its metadata.
 
 A model directory holds `actor.safetensors` (this module) and optionally `vae.safetensors`
-(engine_core.codecs.vae_io). Metadata keys: "format" = FORMAT, "config" = ModelConfig.to_dict() as JSON.
-`upgrade_checkpoint` is the one function that brings older checkpoints up to the current config version.
+(engine_core.codecs.vae_io). Metadata keys: "format" = FORMAT (or VAE_FORMAT), "config" = the config's
+to_dict() as JSON; the config carries its "version" (none = version 0, a pre-release file).
+`upgrade_checkpoint` is the one function that brings older checkpoints of either kind up to the current
+version (CONFIG_VERSION for the Actor, VAE_VERSION for the SmallVAE) and refuses newer ones.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from engine_core.config import CONFIG_VERSION, ModelConfig
 from engine_core.errors import CheckpointError, ConfigError
 
 FORMAT = "xstreamer.actor"
+VAE_FORMAT = "xstreamer.small_vae"      # engine_core.codecs.vae_io.FORMAT
+VAE_VERSION = 1                         # engine_core.codecs.vae.SmallVAEConfig.version
 ACTOR_FILE = "actor.safetensors"
 VAE_FILE = "vae.safetensors"
 
@@ -41,18 +45,24 @@ def save_actor(actor: torch.nn.Module, cfg: ModelConfig, path: str | Path,
 
 def upgrade_checkpoint(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) \
         -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Bring a stored (config dict, tensors) up to CONFIG_VERSION. The one place old layouts are handled.
+    """Bring a stored (metadata, tensors) up to the current version. The one place old layouts are handled.
 
-    meta["config"] is the parsed config dict. Version history:
-      0 (pre-release, no "version" key): same layout as 1.
-      1: current.
+    meta["config"] is the parsed config dict; meta["format"] says whose it is (FORMAT, the default when
+    absent, or VAE_FORMAT). The version is meta["config"]["version"] (missing = 0). Version history:
+      Actor:    0 (pre-release, no "version" key): same layout as 1.  1: current.
+      SmallVAE: 0 (no "version" key, the first trained default VAE): same layout as 1.  1: current.
+    A version newer than this code is refused (CheckpointError).
     """
     cfg = dict(meta["config"])
-    version = int(cfg.get("version", 0))
-    if version > CONFIG_VERSION:
-        raise CheckpointError(f"checkpoint config version {version} is newer than this code ({CONFIG_VERSION})")
-    if version < 1:
-        cfg["version"] = 1
+    is_vae = meta.get("format") == VAE_FORMAT
+    kind, current = ("SmallVAE", VAE_VERSION) if is_vae else ("Actor", CONFIG_VERSION)
+    raw = cfg.get("version", 0)
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
+        raise CheckpointError(f"{kind} checkpoint has an invalid config version {raw!r}")
+    if raw > current:
+        raise CheckpointError(f"{kind} checkpoint config version {raw} is newer than this code ({current})")
+    if raw < 1:
+        cfg["version"] = 1          # 0 -> 1: no layout change (Actor and SmallVAE alike)
     return {**meta, "config": cfg}, tensors
 
 

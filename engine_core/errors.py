@@ -1,4 +1,7 @@
-"""Typed errors of the engine. Each carries a stable `code` that the daemon maps onto protocol error codes."""
+"""Typed errors of the engine. Each carries a stable `code`; the daemon maps it onto a protocol v1 ErrorCode
+(`engine_core.daemon.server.error_code_of`): input errors share their code with the protocol, while
+bad_checkpoint / bad_config / backend_unavailable (load-time errors, printed by the CLI) reach a client as
+`internal`."""
 
 from __future__ import annotations
 
@@ -22,9 +25,20 @@ class PersonaError(EngineError):
 
 
 class TextError(EngineError):
-    """A chat/speak text is empty or too long."""
+    """A chat/speak text that cannot be used; the base class is raised for an empty text."""
 
     code = "empty_text"
+
+
+class TextTooLongError(TextError):
+    """A chat/speak text longer than the engine accepts (engine_core.engine.inputs.MAX_TEXT_CHARS)."""
+
+    code = "text_too_long"
+
+
+class ContextOverflowError(TextTooLongError):
+    """The newest turn (with the system prompt) does not fit in the Thinker's context, even with every
+    earlier turn dropped. The turn is refused; the conversation and the session go on."""
 
 
 class AudioError(EngineError):
@@ -34,18 +48,18 @@ class AudioError(EngineError):
 
 
 class CheckpointError(EngineError):
-    """A checkpoint is missing, unreadable, or of the wrong shape for its config."""
+    """A checkpoint is missing, unreadable, of a newer version, or of the wrong shape for its config."""
 
-    code = "internal"
+    code = "bad_checkpoint"
 
 
 class ConfigError(EngineError):
-    """An unknown preset or an inconsistent config."""
+    """An unknown preset (or model directory) or an inconsistent config."""
 
-    code = "internal"
+    code = "bad_config"
 
 
 class BackendUnavailableError(EngineError):
     """A Thinker/codec backend's weights or packages are not present on this machine."""
 
-    code = "internal"
+    code = "backend_unavailable"

@@ -136,3 +136,29 @@ def test_reply_starting_from_silence_is_the_next_chunk_out_and_loses_no_event(se
     assert sum(e.event == "interrupted" for c in chunks for e in c.events) == 1
     said = "".join(t.text for c in chunks if c.utt == utt for t in c.texts if t.role == "assistant")
     assert said == "straight out of silence"
+
+
+def test_a_thinker_failing_mid_reply_ends_the_utterance_once_with_the_error(engine):
+    from engine_core.thinker.toy import ToyThinker
+
+    class Failing(ToyThinker):
+        def speak(self, text):
+            segments = super().speak(text)
+            yield next(segments)                      # one word is said, then the model breaks
+            raise RuntimeError("model fell over")
+
+    original = engine.thinker
+    engine.thinker = Failing(original.hidden_size, original.vocab)
+    s = engine.open_session()
+    try:
+        utt = s.speak("never finished sentence")
+        chunks = run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
+        chunks += [s.next_chunk() for _ in range(3)]
+        ends = [e for c in chunks for e in c.events if e.event == "utterance_end" and e.utt == utt]
+        assert [e.reason for e in ends] == ["error: RuntimeError: model fell over"]
+        said = "".join(t.text for c in chunks for t in c.texts if t.role == "assistant")
+        assert said == "never"
+        assert s.speak("still here") > utt               # the session goes on
+    finally:
+        s.close()
+        engine.thinker = original

@@ -10,12 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine_core.errors import BackendUnavailableError, CheckpointError, ConfigError, TextError
-from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation
+import numpy as np
+
+from engine_core.errors import (BackendUnavailableError, CheckpointError, ConfigError, ContextOverflowError,
+                                TextError)
+from engine_core.thinker.base import SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Turn
 from engine_core.thinker.glm4voice import Glm4VoiceThinker, paper_config
 from engine_core.thinker.glm4voice_convert import chatglm_config_to_native, convert_chatglm_state_dict
 from engine_core.thinker.glm4voice_format import (AUDIO_PER_BLOCK, SPECIAL_TOKENS, TEXT_PER_BLOCK, Glm4VoiceVocab,
-                                                  InterleaveState, audio_string, format_prompt)
+                                                  InterleaveState, audio_string, fit_prompt, format_prompt)
 from engine_core.thinker.registry import load_thinker
 
 N_AUDIO = 64
@@ -208,6 +211,109 @@ def test_speak_forces_text_verbatim(thinker, ckpt):
     text_ids = [t for t, k, _ in out if k == "text"]
     assert text_ids == forced
     _check_grammar([k for _, k, _ in out])
+
+
+def _history(n_pairs: int) -> list[Turn]:
+    turns = []
+    for i in range(n_pairs):
+        turns += [Turn("user", f"question {i}: {CORPUS[i % 4]}"),
+                  Turn("assistant", f"answer {i}: {CORPUS[(i + 1) % 4]}")]
+    return turns
+
+
+def test_fit_prompt_drops_the_oldest_turns():
+    history = _history(30)
+    words = lambda p: len(p.split())                    # noqa: E731 - any monotone token count
+    full = format_prompt("newest question", history, "You are a guide.")
+    assert words(full) > 300
+    fitted = fit_prompt("newest question", history, "You are a guide.", words, 300)
+    assert words(fitted) <= 300 and fitted.startswith("<|system|>\n" + "User will provide you with a text")
+    assert "You are a guide." in fitted and fitted.endswith("<|user|>\nnewest question<|assistant|>"
+                                                            "streaming_transcription\n")
+    assert "question 29:" in fitted and "question 0:" not in fitted
+    kept = fitted.split("<|user|>\n", 1)[1]
+    assert kept.startswith("question ")                    # the kept history starts with a user turn
+    short = fit_prompt("newest question", history[:2], "", words, 300)
+    assert short == format_prompt("newest question", history[:2])            # what fits is kept whole
+    with pytest.raises(ContextOverflowError):
+        fit_prompt("word " * 400, history, "", words, 300)
+
+
+def test_long_conversation_fits_the_context_and_a_too_long_turn_is_refused(ckpt):
+    """A static cache of 384 tokens: the whole history would overflow it (before: a ValueError every turn)."""
+    th = Glm4VoiceThinker.from_pretrained(ckpt, dtype=torch.float32, allow_silent_audio=True, temperature=1.0,
+                                          top_p=1.0, max_new_tokens=64, max_context=384)
+    assert (th.context_tokens, th.max_prompt_tokens) == (384, 320)
+    conv = Conversation("You are a guide.", turns=_history(12), max_turns=100)
+    assert len(th.prompt_ids(format_prompt("hello world", conv.turns, conv.system_prompt))) > 384
+    for turn in range(3):                               # several turns in a row keep working
+        ids = th.prompt_for(conv, "hello world")
+        assert len(ids) <= 320
+        text = th.tok.decode(ids)
+        assert "question 0:" not in text and (turn > 0 or "answer 11:" in text)    # oldest out, newest in
+        assert "You are a guide." in text and text.endswith("<|user|>\nhello world<|assistant|>"
+                                                             "streaming_transcription\n")
+        segs = list(th.reply(conv, "hello world"))
+        assert segs and sum(s.hidden.shape[0] for s in segs) <= 384 - len(ids)
+        assert conv.turns[-2].text == "hello world"
+    n = len(conv.turns)
+    with pytest.raises(ContextOverflowError) as info:
+        next(th.reply(conv, "the quick brown fox " * 60))
+    assert info.value.code == "text_too_long" and len(conv.turns) == n       # nothing recorded
+    assert list(th.reply(conv, "hello again"))                               # and the conversation goes on
+
+
+class FixedSpeechTokens:
+    """Stands in for GLM-4-Voice's Whisper-VQ speech tokenizer (foreign code, not on this machine)."""
+
+    def tokenize(self, pcm, sample_rate):
+        return [3, 7, 7, 1]
+
+
+def _hear_through_feed(th, conv) -> list[str]:
+    """Run one `hear` turn through the engine's real SpeechFeed; returns the transcripts it published."""
+    from engine_core.engine.feed import SpeechFeed
+
+    feed = SpeechFeed(th, conv)
+    transcripts, done = [], False
+    try:
+        feed.submit(1, "hear", (np.zeros(16000, np.int16), 16000))
+        for _ in range(200):
+            items, notes = feed.take(10, 1.0)
+            transcripts += notes.transcripts
+            assert not notes.errors, notes.errors
+            done = done or any(it.last for it in items) or 1 in notes.late_ends
+            if done and not feed.pending():
+                break
+    finally:
+        feed.close()
+    assert done
+    return transcripts
+
+
+@pytest.mark.parametrize("asr", [None, "where is the museum"])
+def test_hear_publishes_text_never_token_strings(ckpt, asr):
+    th = Glm4VoiceThinker.from_pretrained(ckpt, dtype=torch.float32, allow_silent_audio=True, temperature=1.0,
+                                          top_p=1.0, max_new_tokens=60)
+    th.speech_tokenizer = FixedSpeechTokens()
+    th.asr = (lambda pcm, sr: asr) if asr else None
+    shown = asr or VOICE_PLACEHOLDER
+    tr = th.hear(np.zeros(1600, np.int16), 16000)
+    assert tr.text == shown and type(str(tr.text)) is str and "<|" not in str(tr.text)
+    assert tr.content == audio_string([3, 7, 7, 1])
+    prompts: list[list[int]] = []
+    generate = th.generate
+    th.generate = lambda ids, *a, **k: (prompts.append(list(ids)), generate(ids, *a, **k))[1]
+    conv = Conversation("You are a guide.")
+    transcripts = _hear_through_feed(th, conv)
+    assert transcripts == [shown]                                  # what a client is shown
+    assert conv.turns[0] == Turn("user", shown)                   # what the history keeps
+    # ... while the model itself read the user's speech tokens under the speech instruction
+    v = th.vocab
+    ids = prompts[0]
+    i = ids.index(v.begin_audio_id)
+    assert ids[i:i + 6] == [v.begin_audio_id, *(v.token_id(k) for k in (3, 7, 7, 1)), v.end_audio_id]
+    assert "speech instruction" in th.tok.decode(ids)
 
 
 def test_missing_decoder_refused_without_flag(ckpt, tmp_path):

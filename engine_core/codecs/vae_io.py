@@ -1,6 +1,8 @@
 """Save/load SmallVAE weights: one safetensors file, the config JSON in its metadata.
 
-Metadata keys: "format" = "xstreamer.small_vae", "config" = SmallVAEConfig.to_dict() as JSON.
+Metadata keys: "format" = "xstreamer.small_vae", "config" = SmallVAEConfig.to_dict() as JSON, which carries
+the checkpoint's "version" (engine_core.checkpoint.VAE_VERSION; a config without one is version 0). Reading
+goes through `engine_core.checkpoint.upgrade_checkpoint`, the one upgrade function of Actor and VAE files.
 A directory path means `<dir>/vae.safetensors`.
 """
 
@@ -8,18 +10,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine_core.checkpoint import VAE_FORMAT, VAE_VERSION, upgrade_checkpoint
 from engine_core.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
-    from engine_core.codecs.vae import SmallVAE
+    from engine_core.codecs.vae import SmallVAE, SmallVAEConfig
 
-FORMAT = "xstreamer.small_vae"
+FORMAT = VAE_FORMAT
 FILENAME = "vae.safetensors"
 
 
@@ -33,41 +36,63 @@ def save_small_vae(vae: SmallVAE, path: str | Path) -> Path:
     p = _resolve(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in vae.state_dict().items()}
-    meta = {"format": FORMAT, "config": json.dumps(vae.cfg.to_dict())}
+    config = {**vae.cfg.to_dict(), "version": VAE_VERSION}
+    meta = {"format": FORMAT, "config": json.dumps(config)}
     save_file(state, str(p), metadata=meta)
     return p
 
 
-def read_small_vae_config(path: str | Path):
-    """The SmallVAEConfig stored in a file (CheckpointError when missing or not a SmallVAE file)."""
-    from engine_core.codecs.vae import SmallVAEConfig
-
-    p = _resolve(path)
+def _read_meta(p: Path) -> dict[str, str]:
     if not p.is_file():
         raise CheckpointError(f"no SmallVAE checkpoint at {p}")
     try:
         with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
+            meta = dict(f.metadata() or {})
     except Exception as e:  # safetensors raises its own error types for garbage files
         raise CheckpointError(f"{p} is not a readable safetensors file: {e}") from e
     if meta.get("format") != FORMAT or "config" not in meta:
         raise CheckpointError(f"{p} is not a SmallVAE checkpoint (metadata format={meta.get('format')!r})")
+    return meta
+
+
+def _upgraded_config(p: Path, meta: dict[str, str], tensors: dict[str, torch.Tensor]) \
+        -> tuple[SmallVAEConfig, dict[str, torch.Tensor]]:
+    from engine_core.codecs.vae import SmallVAEConfig
+
     try:
-        return SmallVAEConfig.from_dict(json.loads(meta["config"]))
+        config: Any = json.loads(meta["config"])
+    except ValueError as e:
+        raise CheckpointError(f"{p}: the SmallVAE config is not JSON: {e}") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{p}: the SmallVAE config is not a JSON object")
+    upgraded, tensors = upgrade_checkpoint({**meta, "config": config}, tensors)   # CheckpointError if newer
+    try:
+        return SmallVAEConfig.from_dict(upgraded["config"]), tensors
     except (ValueError, TypeError, ConfigError) as e:
         raise CheckpointError(f"{p}: bad SmallVAE config: {e}") from e
 
 
+def read_small_vae_config(path: str | Path) -> SmallVAEConfig:
+    """The (upgraded) SmallVAEConfig stored in a file (CheckpointError when missing, not a SmallVAE file,
+    or of a newer version than this code)."""
+    p = _resolve(path)
+    return _upgraded_config(p, _read_meta(p), {})[0]
+
+
 def load_small_vae(path: str | Path, device: str | torch.device = "cpu") -> SmallVAE:
-    """Build the SmallVAE described by the file's config and load its weights (strict shapes)."""
+    """Build the SmallVAE described by the file's (upgraded) config and load its weights (strict shapes)."""
     from safetensors.torch import load_file
 
     from engine_core.codecs.vae import SmallVAE
 
-    cfg = read_small_vae_config(path)
     p = _resolve(path)
+    meta = _read_meta(p)
+    try:
+        state = load_file(str(p))
+    except Exception as e:  # noqa: BLE001 - a truncated file
+        raise CheckpointError(f"{p} is not a readable safetensors file: {e}") from e
+    cfg, state = _upgraded_config(p, meta, state)
     vae = SmallVAE(cfg)
-    state = load_file(str(p))
     try:
         vae.load_state_dict(state, strict=True)
     except RuntimeError as e:

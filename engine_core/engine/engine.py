@@ -24,7 +24,7 @@ from engine_core.actor.model import Actor
 from engine_core.checkpoint import ACTOR_FILE, VAE_FILE, load_state_checked, read_actor_checkpoint
 from engine_core.config import ModelConfig
 from engine_core.engine.inputs import check_persona, decode_portrait
-from engine_core.errors import BackendUnavailableError
+from engine_core.errors import BackendUnavailableError, CheckpointError, ConfigError
 from engine_core.thinker.base import Thinker
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,22 @@ def default_character(character: str | None = None):
     raise PortraitError(f"unknown gallery character {character!r}; known: {', '.join(c.id for c in chars)}")
 
 
+def check_model_name(model: str) -> None:
+    """A `--model` value that is neither a checkpoint directory nor a preset: a clear error saying which.
+
+    CheckpointError for a directory without actor.safetensors; ConfigError for anything else that is not a
+    preset name (a path that does not exist, a misspelt preset)."""
+    from engine_core.config import PRESETS
+
+    if model in PRESETS:
+        return
+    p = Path(model)
+    if p.is_dir():
+        raise CheckpointError(f"model directory {str(p)!r} has no {ACTOR_FILE}")
+    raise ConfigError(f"no such model directory or preset {model!r} (presets: {', '.join(sorted(PRESETS))}; "
+                      f"a model directory holds {ACTOR_FILE})")
+
+
 class Engine:
     """A loaded model; `open_session` starts a conversation on it."""
 
@@ -137,6 +153,7 @@ class Engine:
             model_dir = Path(model)
             cfg, tensors, _ = read_actor_checkpoint(model_dir)
         else:
+            check_model_name(model)
             cfg = ModelConfig.from_name(model)
             preset_dir = WEIGHTS_DIR / cfg.name
             if cfg.name != "tiny" and (preset_dir / ACTOR_FILE).is_file():

@@ -34,6 +34,7 @@ class FrameItem:
     text: str = ""
     first: bool = False               # first frame of the utterance
     last: bool = False                # last frame of the utterance (set when the Thinker finishes)
+    end_reason: str = ""              # with `last`: why the utterance ended ("" or "error: ...")
 
 
 @dataclass
@@ -143,15 +144,15 @@ class SpeechFeed:
                 if job.generation != self._generation:
                     continue
                 self._active = job.utt
+            error = None
             try:
                 self._do(job)
             except Exception as e:     # a Thinker failure ends this utterance, not the session
                 log.exception("thinker job %s failed", job.kind)
-                with self._cv:
-                    self._notes.errors.append((job.utt, f"{type(e).__name__}: {e}"))
+                error = f"{type(e).__name__}: {e}"
             finally:
                 with self._cv:
-                    self._finish(job)
+                    self._finish(job, error)
                     self._active = 0
                     self._cv.notify_all()
 
@@ -181,15 +182,19 @@ class SpeechFeed:
                 self._frames.extend(items)
                 self._cv.notify_all()
 
-    def _finish(self, job: _Job) -> None:
-        """Mark the utterance's last queued frame (or report the end late when it already left)."""
+    def _finish(self, job: _Job, error: str | None) -> None:
+        """End the utterance exactly once: on its last queued frame, or as a note when no frame is left
+        (an error note when the Thinker failed, a late end otherwise)."""
         if job.generation != self._generation:
             return
         for f in reversed(self._frames):
             if f.utt == job.utt:
-                f.last = True
+                f.last, f.end_reason = True, f"error: {error}" if error else ""
                 return
-        self._notes.late_ends.append(job.utt)
+        if error:
+            self._notes.errors.append((job.utt, error))
+        else:
+            self._notes.late_ends.append(job.utt)
 
 
 def _frames_of(seg: Segment, utt: int) -> list[FrameItem]:

@@ -6,18 +6,21 @@ from typing import Any
 
 import numpy as np
 
-from engine_core.errors import AudioError, PersonaError, PortraitError, TextError
+from engine_core.errors import AudioError, PersonaError, PortraitError, TextError, TextTooLongError
 
 MAX_TEXT_CHARS = 4000          # as sdk.protocol.messages.MAX_TEXT_CHARS
 MAX_HEAR_RATE = 192_000
 
 
 def check_text(text: Any) -> str:
-    """A non-empty chat/speak text of at most MAX_TEXT_CHARS characters (TextError otherwise)."""
+    """A non-empty chat/speak text of at most MAX_TEXT_CHARS characters.
+
+    TextError (code empty_text) for a missing or blank text, TextTooLongError (code text_too_long) for a
+    longer one: the same codes the daemon's protocol check gives."""
     if not isinstance(text, str) or not text.strip():
         raise TextError("the text is empty")
     if len(text) > MAX_TEXT_CHARS:
-        raise TextError(f"the text has {len(text)} characters; at most {MAX_TEXT_CHARS} are allowed")
+        raise TextTooLongError(f"the text has {len(text)} characters; at most {MAX_TEXT_CHARS} are allowed")
     return text.strip()
 
 

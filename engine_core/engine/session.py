@@ -201,7 +201,7 @@ class Session:
             hmask[n_tok:n_tok + take] = True
             n_tok += take
             if it.last:
-                meta.events.append((i, "utterance_end", it.utt, ""))
+                meta.events.append((i, "utterance_end", it.utt, it.end_reason))
         if not items:
             speech[:] = self._silence_features()
         else:

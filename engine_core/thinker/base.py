@@ -48,11 +48,44 @@ class Segment:
             raise ValueError("hidden and hidden_frames disagree on the token count")
 
 
+VOICE_PLACEHOLDER = "(voice)"     # the user's transcript when a Thinker hears speech but has no text for it
+
+
+class HeardText(str):
+    """A user transcript (the string the user is shown and the conversation records) that also carries
+    `content`: what the Thinker itself reads for the turn (GLM-4-Voice: the speech-token string).
+
+    The session's feed publishes `Transcript.text` and hands the same object to `Thinker.reply`; `str()` of
+    it is the plain transcript, so token strings never reach a client."""
+
+    content: str
+
+    def __new__(cls, text: str, content: str) -> "HeardText":
+        obj = super().__new__(cls, text)
+        obj.content = content
+        return obj
+
+
+def turn_content(user_text: str) -> str:
+    """What a Thinker should read for a user turn: the `content` of a HeardText, else the text itself."""
+    return getattr(user_text, "content", None) or user_text
+
+
 @dataclass
 class Transcript:
-    """What the Thinker heard the user say (from `hear`)."""
+    """What the Thinker heard the user say (from `hear`).
+
+    text:    human-readable transcript (ASR text, or VOICE_PLACEHOLDER); never model token strings
+    content: what `reply` should read instead of `text` (None: the text itself); when given, `text`
+             becomes a HeardText carrying it
+    """
 
     text: str
+    content: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.content is not None and not isinstance(self.text, HeardText):
+            self.text = HeardText(self.text, self.content)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine_core.codecs.speech import SpokenText, TextSpeechDecoder, load_piper
-from engine_core.errors import TextError
+from engine_core.errors import TextError, TextTooLongError
 
 from .base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript
 from .cascade_asr import transcribe
@@ -35,7 +35,7 @@ def _check_text(text: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise TextError("text is empty")
     if len(text) > MAX_TEXT_CHARS:
-        raise TextError(f"text longer than {MAX_TEXT_CHARS} characters")
+        raise TextTooLongError(f"text longer than {MAX_TEXT_CHARS} characters")
     return text.strip()
 
 

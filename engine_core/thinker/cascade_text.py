@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from .base import Conversation
+from .context import fit_history, prompt_budget
 
 BREVITY = "Answer in one or two short, spoken sentences. Do not use lists, markdown or emojis."
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
@@ -38,13 +39,35 @@ class Piece:
     hidden: torch.Tensor
 
 
-def build_messages(conversation: Conversation, user_text: str) -> list[dict[str, str]]:
-    """Chat messages: persona system prompt (+ brevity rule), past turns, the new user turn."""
+def build_messages(conversation: Conversation, user_text: str,
+                   count_tokens: Callable[[list[dict[str, str]]], int] | None = None,
+                   max_prompt_tokens: int | None = None) -> list[dict[str, str]]:
+    """Chat messages: persona system prompt (+ brevity rule), past turns, the new user turn.
+
+    With `count_tokens` (messages -> prompt tokens) and `max_prompt_tokens`, the oldest past turns are
+    dropped to fit (`trim_messages`; ContextOverflowError when the newest turn cannot fit at all).
+    StreamingLM trims every prompt it is given the same way, with its tokenizer and context.
+    """
     system = f"{conversation.system_prompt.strip()}\n{BREVITY}".strip()
     msgs = [{"role": "system", "content": system}]
     msgs += [{"role": t.role, "content": t.text} for t in conversation.turns]
     msgs.append({"role": "user", "content": user_text})
+    if count_tokens is not None and max_prompt_tokens is not None:
+        msgs = trim_messages(msgs, count_tokens, max_prompt_tokens)
     return msgs
+
+
+def trim_messages(messages: list[dict[str, str]], count_tokens: Callable[[list[dict[str, str]]], int],
+                  max_prompt_tokens: int) -> list[dict[str, str]]:
+    """[system, *past turns, newest] with the oldest past turns dropped until the prompt fits.
+
+    The system message (when messages[0] is one) and the newest message are always kept; the kept history
+    starts with a user turn. ContextOverflowError when even [system, newest] does not fit."""
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    past, newest = messages[len(head):-1], messages[-1:]
+    kept = fit_history(past, lambda h: count_tokens(head + list(h) + newest), max_prompt_tokens,
+                       is_user=lambda m: m["role"] == "user")
+    return head + kept + newest
 
 
 def find_boundary(text: str, first: bool) -> int | None:
@@ -80,9 +103,11 @@ class StreamingLM:
     """Greedy (or seeded sampling) streaming generation with piece cutting."""
 
     def __init__(self, model, tokenizer, max_new_tokens: int = 72, repetition_penalty: float = 1.15,
-                 temperature: float = 0.0, seed: int = 0) -> None:
+                 temperature: float = 0.0, seed: int = 0, context_tokens: int | None = None) -> None:
         self.model, self.tok = model, tokenizer
         self.max_new_tokens = max_new_tokens
+        # The LM's context (SmolLM2: 8192 positions); a prompt may use all of it but the reply's tokens.
+        self.context_tokens = int(context_tokens or getattr(model.config, "max_position_embeddings", 2048))
         self.repetition_penalty = repetition_penalty
         self.temperature = temperature
         self.seed = seed
@@ -101,11 +126,25 @@ class StreamingLM:
         probs = torch.softmax(logits / self.temperature, dim=-1)
         return int(torch.multinomial(probs, 1, generator=gen))
 
-    def prompt_ids(self, messages: list[dict[str, str]]) -> torch.Tensor:
-        """[1, n] token ids of the chat-templated prompt ending with the assistant header."""
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Tokens a prompt may use: the context minus the reply's `max_new_tokens`."""
+        return prompt_budget(self.context_tokens, self.max_new_tokens)
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Length of the chat-templated prompt of `messages` (with the assistant header)."""
+        return int(self._template(messages).shape[1])
+
+    def _template(self, messages: list[dict[str, str]]) -> torch.Tensor:
         enc = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True)
         return enc["input_ids"]
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> torch.Tensor:
+        """[1, n] token ids of the chat-templated prompt ending with the assistant header; the oldest past
+        turns are dropped to fit `max_prompt_tokens` (ContextOverflowError when the newest cannot fit)."""
+        fitted = trim_messages(messages, self.count_tokens, self.max_prompt_tokens)
+        return self._template(fitted)
 
     def stream_pieces(self, messages: list[dict[str, str]]) -> Iterator[Piece]:
         """Generate the reply to `messages`, yielding each piece as soon as it is complete."""

@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from engine_core.codecs.speech import Glm4VoiceDecoder, TokenSpeechDecoder
-from engine_core.errors import BackendUnavailableError, CheckpointError, TextError
+from engine_core.errors import BackendUnavailableError, CheckpointError, ContextOverflowError, TextError
 
-from .base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript
+from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Segment, Thinker, Transcript,
+                   turn_content)
+from .context import prompt_budget
 from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
-                               format_prompt, is_audio_content)
+                               fit_prompt, format_prompt, is_audio_content)
 from .glm4voice_speech import Glm4VoiceSpeechTokenizer
 
 BLOCK_SCHEDULE = (10, 20, 40)      # audio tokens per emitted segment: first, second, then every later one
@@ -81,6 +83,11 @@ class Glm4VoiceThinker(Thinker):
     vocab:              the token layout (`Glm4VoiceVocab`)
     speech_decoder:     GLM-4-Voice decoder adapter; None -> BackendUnavailableError unless allow_silent_audio
     speech_tokenizer:   GLM-4-Voice speech tokenizer adapter for `hear` (None -> hear raises)
+    asr:                optional (pcm, sample_rate) -> text, the transcript `hear` shows for the user's voice
+                        (GLM-4-Voice itself has none: without it the transcript is VOICE_PLACEHOLDER)
+    max_context:        tokens of the static KV cache ("fast"); the context is the smaller of it and the
+                        model's max_position_embeddings. A prompt gets the context minus max_new_tokens
+                        (at most half reserved); older turns are dropped to fit (`prompt_for`).
     """
 
     speech_feature_size = SPEECH_FEATURE_SIZE
@@ -88,7 +95,8 @@ class Glm4VoiceThinker(Thinker):
     def __init__(self, model, tokenizer, vocab: Glm4VoiceVocab, *, speech_decoder: TokenSpeechDecoder | None = None,
                  speech_tokenizer: Glm4VoiceSpeechTokenizer | None = None, allow_silent_audio: bool = False,
                  temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
-                 persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192) -> None:
+                 persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192,
+                 asr: Callable[[np.ndarray, int], str] | None = None) -> None:
         if speech_decoder is None and not allow_silent_audio:
             raise BackendUnavailableError(
                 "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir + code_dir); pass "
@@ -104,6 +112,7 @@ class Glm4VoiceThinker(Thinker):
         if decode_impl not in ("fast", "hf"):
             raise ValueError(f"decode_impl must be 'fast' or 'hf', not {decode_impl!r}")
         self.decode_impl, self.max_context = decode_impl, max_context
+        self.asr = asr
         self._fast = None            # GlmFastDecoder, built on first use (static cache of max_context tokens)
 
     # ------------------------------------------------------------------ construction
@@ -162,14 +171,39 @@ class Glm4VoiceThinker(Thinker):
             body = self.tok.encode(prompt, add_special_tokens=False)
         return list(self.vocab.prefix_ids) + list(body)
 
+    @property
+    def context_tokens(self) -> int:
+        """Positions a prompt and its reply share: the model's max_position_embeddings, and for the "fast"
+        decoder at most its static cache (`max_context`)."""
+        n = int(getattr(self.model.config, "max_position_embeddings", self.max_context) or self.max_context)
+        return min(n, int(self.max_context)) if self.decode_impl == "fast" else n
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Tokens a prompt may use: the context minus the reply's max_new_tokens (at most half of it)."""
+        return prompt_budget(self.context_tokens, self.max_new_tokens)
+
+    def prompt_for(self, conversation: Conversation, user_text: str) -> list[int]:
+        """Prompt ids of a reply to `user_text` (a HeardText is read as its `content`) after the
+        conversation's turns, the oldest dropped to fit `max_prompt_tokens` (ContextOverflowError if even
+        the newest turn alone cannot)."""
+        persona = conversation.system_prompt if self.persona_in_system else ""
+        prompt = fit_prompt(turn_content(user_text), conversation.turns, persona,
+                            lambda p: len(self.prompt_ids(p)), self.max_prompt_tokens)
+        return self.prompt_ids(prompt)
+
     def generate(self, prompt_ids: list[int], forced_text: list[int] | None = None,
                  max_new_tokens: int | None = None) -> Iterator[tuple[int, str, torch.Tensor]]:
-        """Yield (token id, kind 'text'|'audio', hidden [H]) for each reply token, stopping at <|user|>.
+        """Yield (token id, kind 'text'|'audio', hidden [H]) for each reply token, stopping at <|user|> or
+        when the context is full.
 
         forced_text: if given, the text slots are filled with these ids (verbatim speech); the model
         only chooses the audio tokens; when they run out the text is declared finished.
         """
-        limit = max_new_tokens or self.max_new_tokens
+        if len(prompt_ids) >= self.context_tokens:
+            raise ContextOverflowError(f"the prompt has {len(prompt_ids)} tokens; the context holds "
+                                       f"{self.context_tokens}")
+        limit = min(max_new_tokens or self.max_new_tokens, self.context_tokens - len(prompt_ids))
         gen = torch.Generator().manual_seed(self.seed)
         step = self._decoder(prompt_ids)
         logits, _ = step(prompt_ids, 0)
@@ -269,16 +303,20 @@ class Glm4VoiceThinker(Thinker):
 
     # ------------------------------------------------------------------ Thinker API
     def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
-        """Answer `user_text` (text, or a voice string from `hear`) in the published prompt format."""
-        if not isinstance(user_text, str) or not user_text.strip():
+        """Answer `user_text` in the published prompt format: text, a voice string (`audio_string`), or the
+        transcript `hear` returned (a HeardText: the model reads its speech tokens, the conversation records
+        its text). Older turns are dropped to fit the context; ContextOverflowError when this one cannot."""
+        if not isinstance(user_text, str) or not turn_content(user_text).strip():
             raise TextError("text is empty")
-        persona = conversation.system_prompt if self.persona_in_system else ""
-        prompt = format_prompt(user_text, conversation.turns, persona)
+        prompt_ids = self.prompt_for(conversation, user_text)
+        shown = str(user_text).strip()
+        if not shown or is_audio_content(shown):
+            shown = VOICE_PLACEHOLDER
         texts: list[str] = []
         try:
-            yield from self._segments(self.generate(self.prompt_ids(prompt)), texts)
+            yield from self._segments(self.generate(prompt_ids), texts)
         finally:
-            conversation.add("user", "(voice)" if is_audio_content(user_text) else user_text)
+            conversation.add("user", shown)
             conversation.add("assistant", "".join(texts).strip() or "...")
 
     def speak(self, text: str) -> Iterator[Segment]:
@@ -287,11 +325,18 @@ class Glm4VoiceThinker(Thinker):
             raise TextError("text is empty")
         forced = (self.tok.encode(text, add_special_tokens=False) if self.tok is not None
                   else [b % max(1, min(self.vocab.audio_offset, 150000)) for b in text.encode()])
-        prompt = format_prompt(f"Repeat after me: {text}")
-        yield from self._segments(self.generate(self.prompt_ids(prompt), forced_text=forced), [])
+        prompt = self.prompt_ids(format_prompt(f"Repeat after me: {text}"))
+        if len(prompt) > self.max_prompt_tokens:
+            raise ContextOverflowError(f"the line needs {len(prompt)} prompt tokens; the Thinker's context "
+                                       f"leaves {self.max_prompt_tokens} for the prompt")
+        yield from self._segments(self.generate(prompt, forced_text=forced), [])
 
     def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
-        """Speech tokens of the user's voice, as the published user-content string (not a text transcript)."""
+        """The user's voice as a Transcript: its text is the `asr` transcript when there is one, else
+        VOICE_PLACEHOLDER (never token strings); its content, what `reply` feeds the model, is the speech
+        tokens as the published user-content string (`audio_string`)."""
         if self.speech_tokenizer is None:
             raise BackendUnavailableError("glm4voice.hear needs speech_tokenizer_dir and code_dir")
-        return Transcript(text=audio_string(self.speech_tokenizer.tokenize(pcm, sample_rate)))
+        content = audio_string(self.speech_tokenizer.tokenize(pcm, sample_rate))
+        text = (self.asr(pcm, sample_rate) or "").strip() if self.asr is not None else ""
+        return Transcript(text=text or VOICE_PLACEHOLDER, content=content)

@@ -10,12 +10,14 @@ finished only audio follows; the reply ends with `<|user|>`. Audio id = token id
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import torch
 
 from engine_core.errors import CheckpointError
 
 from .base import Turn
+from .context import fit_history
 
 TEXT_PER_BLOCK = 13
 AUDIO_PER_BLOCK = 26
@@ -50,11 +52,12 @@ def is_audio_content(text: str) -> bool:
     return text.startswith(BEGIN_AUDIO) and text.endswith(END_AUDIO)
 
 
-def format_prompt(user_content: str, history: list[Turn] = (), persona: str = "") -> str:
+def format_prompt(user_content: str, history: Sequence[Turn] = (), persona: str = "") -> str:
     """The published prompt for `user_content` (text or an `audio_string`), after earlier turns.
 
     With no persona and no history this is exactly the published web-demo prompt. A persona is
     appended to the published instruction; past turns are rendered as text (their audio tokens dropped).
+    Every turn of `history` is rendered: `fit_prompt` drops the oldest to fit a context.
     """
     system = SPEECH_INSTRUCTION if is_audio_content(user_content) else TEXT_INSTRUCTION
     if persona.strip():
@@ -66,6 +69,17 @@ def format_prompt(user_content: str, history: list[Turn] = (), persona: str = ""
         else:
             out += f"{ASSISTANT_HEADER}{turn.text}"
     return out + f"<|user|>\n{user_content}{ASSISTANT_HEADER}"
+
+
+def fit_prompt(user_content: str, history: Sequence[Turn], persona: str,
+               count_tokens: Callable[[str], int], max_prompt_tokens: int) -> str:
+    """`format_prompt` with the oldest past turns dropped until count_tokens(prompt) <= max_prompt_tokens.
+
+    The system instruction (+ persona) and the newest user content are always kept; ContextOverflowError
+    (code text_too_long) when even they alone do not fit."""
+    kept = fit_history(list(history), lambda h: count_tokens(format_prompt(user_content, h, persona)),
+                       max_prompt_tokens, is_user=lambda t: t.role == "user")
+    return format_prompt(user_content, kept, persona)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The `toy` Thinker of the tiny preset: deterministic, instant, no downloads (tests and live demos).
 
-- chat: replies "You said: <text>." (multi-turn context kept in the Conversation);
+- chat: replies "You said: <text>." (multi-turn context kept in the Conversation); its "prompt" is one token
+  per word of the system prompt and the turns, fitted into `context_tokens` like a real LM's (the oldest
+  turns are dropped; ContextOverflowError when the newest alone does not fit);
 - speech: each word is a run of syllable tones (200 ms each, pitch from the word's hash) + a 40 ms pause;
 - hidden states: a seeded embedding of each word's id (a token per word, aligned to its first frame);
 - hear: "I heard N.N seconds of audio." (a stand-in transcript; real ASR lives in the cascade Thinker).
@@ -17,18 +19,23 @@ import numpy as np
 import torch
 
 from engine_core.errors import TextError
-from engine_core.thinker.base import SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript
+from engine_core.thinker.base import (SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Segment, Thinker,
+                                      Transcript, Turn)
+from engine_core.thinker.context import fit_history, prompt_budget
 from engine_core.thinker.features import SPEECH_FEATURE_SIZE, speech_features
 
 FRAMES_PER_SYLLABLE = 5
 PAUSE_FRAMES = 1
+REPLY_TOKENS = 64            # kept free in the context for the reply
 
 
 class ToyThinker(Thinker):
     """Deterministic stand-in for a language-speech model."""
 
-    def __init__(self, hidden_size: int = 32, vocab: int = 512, seed: int = 0) -> None:
+    def __init__(self, hidden_size: int = 32, vocab: int = 512, seed: int = 0,
+                 context_tokens: int = 2048) -> None:
         self.hidden_size = hidden_size
+        self.context_tokens = context_tokens
         self.speech_feature_size = SPEECH_FEATURE_SIZE
         self.vocab = vocab
         g = torch.Generator().manual_seed(seed)
@@ -62,10 +69,32 @@ class ToyThinker(Thinker):
                           speech_features=speech_features(audio))
             frame += n
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        return prompt_budget(self.context_tokens, REPLY_TOKENS)
+
+    def _prompt(self, system: str, history: list[Turn], user_text: str) -> list[int]:
+        ids = [self.token_id(w) for w in system.split()]
+        for turn in [*history, Turn("user", user_text)]:
+            ids += [self.token_id("<" + turn.role + ">")] + [self.token_id(w) for w in turn.text.split()]
+        return ids
+
+    def prompt_tokens(self, conversation: Conversation, user_text: str) -> list[int]:
+        """Token ids of the prompt of a reply to `user_text`: one per word of the system prompt and the turns
+        (plus one per turn for its role), the oldest turns dropped to fit `max_prompt_tokens`."""
+        def cost(h) -> int:
+            return len(self._prompt(conversation.system_prompt, list(h), user_text))
+
+        kept = fit_history(conversation.turns, cost, self.max_prompt_tokens,
+                           is_user=lambda t: t.role == "user")
+        return self._prompt(conversation.system_prompt, kept, user_text)
+
     def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
-        """Answer "You said: <text>." and record both turns."""
+        """Answer "You said: <text>." and record both turns (ContextOverflowError, recording nothing, when the
+        turn cannot fit in the context)."""
         if not user_text.strip():
             raise TextError("chat text is empty")
+        self.prompt_tokens(conversation, user_text)
         answer = f"You said: {user_text.strip()}."
         conversation.add("user", user_text)
         conversation.add("assistant", answer)

@@ -45,6 +45,20 @@ def run(args: argparse.Namespace) -> int:
     return render(args, mode="speak")
 
 
+def error_line(exc: BaseException) -> str:
+    """"[code] message" of a typed engine or protocol error (the code once), else the exception's text.
+
+    A ProtocolError's own text already starts with its "[code] " (sdk.protocol.errors); an engine error's
+    does not."""
+    code = getattr(exc, "code", None)
+    code = getattr(code, "value", code)
+    text = str(exc) or type(exc).__name__
+    if not isinstance(code, str) or not code:
+        return text
+    prefix = f"[{code}] "
+    return text if text.startswith(prefix) else prefix + text
+
+
 def _inputs(args: argparse.Namespace) -> tuple[Any, bytes | None]:
     from sdk.protocol.messages import Persona
 
@@ -73,9 +87,7 @@ def render(args: argparse.Namespace, mode: str) -> int:
         else:
             text = _in_process(args, mode, persona, portrait, out)
     except Exception as exc:   # typed engine/protocol errors: one clear line
-        code = getattr(exc, "code", None)
-        code = getattr(code, "value", code)
-        print(f"error: {f'[{code}] ' if code else ''}{exc}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1
     if mode == "chat":
         print(text)
