@@ -442,3 +442,21 @@ def test_chatglm_conversion_matches_reference_logits():
         convert_chatglm_state_dict(bad, cfg)
     with pytest.raises(CheckpointError):
         convert_chatglm_state_dict({"transformer.something.else": r(2)}, cfg)
+
+
+def test_nucleus_precut_draws_exactly_the_tokens_of_the_full_sort():
+    from engine_core.thinker.glm4voice import pick_token
+
+    vocab = 168_960
+    mask = torch.zeros(vocab)
+    mask[1000:2000] = float("-inf")
+    for seed in range(40):
+        g = torch.Generator().manual_seed(seed)
+        # peaked (nucleus inside the pre-cut) and flat (nucleus far larger: the full sort runs) logits
+        logits = torch.randn(vocab, generator=g) * (4.0 if seed % 2 else 0.05)
+        picks = [pick_token(logits, mask, 0.7, 0.8, torch.Generator().manual_seed(seed), precut=k)
+                 for k in (vocab, 256, 8)]
+        assert picks[0] == picks[1] == picks[2] and not 1000 <= picks[0] < 2000
+    logits = torch.zeros(vocab)
+    logits[7] = 5.0
+    assert pick_token(logits, mask, 0.0, 0.8, None) == 7

@@ -61,18 +61,30 @@ def decode_step(model, input_ids: torch.Tensor, cache, cache_position: torch.Ten
     return model.lm_head(hidden[-1:])[0].float(), hidden
 
 
+NUCLEUS_PRECUT = 256        # candidates kept before the top-p cut (the full sort runs only when they hold < top_p)
+
+
 def pick_token(logits: torch.Tensor, mask: torch.Tensor, temperature: float, top_p: float,
-               gen: torch.Generator | None) -> int:
-    """Sample (or argmax when temperature <= 0) from logits [V] + additive mask [V]."""
+               gen: torch.Generator | None, precut: int = NUCLEUS_PRECUT) -> int:
+    """Sample (or argmax when temperature <= 0) from logits [V] + additive mask [V] with nucleus (top-p) sampling.
+
+    The nucleus is found among the `precut` most likely tokens (a top-k on the logits' device); only when they
+    hold less than `top_p` of the mass is the whole vocabulary sorted. Either way the same tokens are kept with
+    the same probabilities in the same order, so the draw (a CPU multinomial on `gen`) is the one the full sort
+    gives, while only `precut` numbers cross to the host instead of the vocabulary (168,960 for GLM-4-Voice).
+    """
     logits = logits + mask
     if temperature <= 0:
         return int(torch.argmax(logits))
-    probs = torch.softmax(logits / temperature, dim=-1)
-    sorted_p, order = torch.sort(probs, descending=True)
-    keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p        # smallest set with mass >= top_p
-    sorted_p = torch.where(keep, sorted_p, torch.zeros_like(sorted_p))
-    choice = torch.multinomial(sorted_p.cpu(), 1, generator=gen)
-    return int(order[choice.to(order.device)])
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    top_p_, order = torch.topk(probs, min(precut, probs.numel()))             # sorted, descending
+    top_p_, order = top_p_.cpu(), order.cpu()
+    if float(top_p_.sum()) < top_p and precut < probs.numel():
+        top_p_, order = torch.sort(probs, descending=True)
+        top_p_, order = top_p_.cpu(), order.cpu()
+    keep = torch.cumsum(top_p_, 0) - top_p_ < top_p                          # smallest set with mass >= top_p
+    top_p_ = torch.where(keep, top_p_, torch.zeros_like(top_p_))
+    return int(order[torch.multinomial(top_p_, 1, generator=gen)])
 
 
 class Glm4VoiceThinker(Thinker):
