@@ -162,3 +162,33 @@ def test_a_thinker_failing_mid_reply_ends_the_utterance_once_with_the_error(engi
     finally:
         s.close()
         engine.thinker = original
+
+
+def test_a_reply_whose_next_words_come_late_has_no_silent_holes(engine):
+    import time
+
+    from engine_core.thinker.toy import ToyThinker
+
+    class Slow(ToyThinker):
+        def speak(self, text):
+            for i, seg in enumerate(super().speak(text)):
+                if i:
+                    time.sleep(0.08)                   # the next word comes a little later (< one chunk)
+                yield seg
+
+    original = engine.thinker
+    engine.thinker = Slow(original.hidden_size, original.vocab)
+    s = engine.open_session()
+    try:
+        [s.next_chunk() for _ in range(3)]
+        words = "a banana a banana"
+        utt = s.speak(words)
+        chunks = run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
+        audio = np.concatenate([c.audio for c in chunks if c.utt == utt])
+        loud = np.abs(audio.reshape(-1, SAMPLES_PER_FRAME)).max(axis=1) > 0
+        inner = loud[np.argmax(loud): len(loud) - np.argmax(loud[::-1])]
+        # the only silent frames inside the reply are the Thinker's own pauses between words
+        assert int((~inner).sum()) == len(words.split()) - 1
+    finally:
+        s.close()
+        engine.thinker = original

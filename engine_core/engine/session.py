@@ -156,8 +156,11 @@ class Session:
         finished = None
         wait = self.chunk_frames / self.fps
         while finished is None:
-            finished = self.denoiser.advance(self._enter_chunk(wait))
-            wait = 0.0
+            entering = self._enter_chunk(wait)
+            finished = self.denoiser.advance(entering)
+            # refilling (N passes): silence needs no wait; a reply's next frames are waited for as usual, so a
+            # Thinker a little behind does not leave silent holes in the reply
+            wait = wait if entering.meta.utt else 0.0
         # 4. decode the clean chunk
         frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
         # 5. emit (6. its KV cache is written by the next pass, at noise 0)
