@@ -112,7 +112,7 @@ _HAS_SYNTH = importlib.util.find_spec("engine_core.data.synth.draw") is not None
 
 @pytest.mark.skipif(not _HAS_SYNTH, reason="corpus generator engine_core.data.synth not present yet")
 def test_drawn_characters_pass_the_face_check() -> None:
-    from engine_core.data.synth.characters import identity_params
+    from engine_core.data.synth.identities import identity_params
     from engine_core.data.synth.draw import FaceState, draw_frame
 
     ids = list(range(0, 240, 12))  # 20 identities, train and held-out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine_core.data.synth.characters import IdentityParams, identity_params, identity_split, sample_identity
+from engine_core.data.synth.characters import IdentityParams, identity_split, sample_identity
+from engine_core.data.synth.identities import identity_params
 from engine_core.data.synth.draw import FaceState, draw_frame, face_box, mouth_box
 from engine_core.data.synth.gallery import gallery_characters, render_portrait, write_gallery
 

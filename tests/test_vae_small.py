@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from engine_core.codecs.vae_io import load_small_vae, save_small_vae
 from engine_core.codecs.vae import SmallVAE, SmallVAEConfig, VideoVAE, frames_to_tensor, tensor_to_frames
 from engine_core.errors import CheckpointError, ConfigError
 
@@ -68,9 +69,9 @@ def test_normalisation_uses_stored_stats(vae: SmallVAE) -> None:
 def test_save_load_round_trip(tmp_path: Path, vae: SmallVAE) -> None:
     vae.latent_mean.fill_(0.25)
     vae.latent_std.fill_(2.0)
-    path = vae.save(tmp_path / "ckpt")
+    path = save_small_vae(vae, tmp_path / "ckpt")
     assert path == tmp_path / "ckpt" / "vae.safetensors"
-    loaded = SmallVAE.load(tmp_path / "ckpt")
+    loaded = load_small_vae(tmp_path / "ckpt")
     assert loaded.cfg == vae.cfg
     z = torch.randn(2, 8, 16, 16)
     assert torch.equal(loaded.decode(z), vae.decode(z))
@@ -116,22 +117,22 @@ def test_presets_and_config_errors() -> None:
 
 def test_bad_checkpoints(tmp_path: Path, vae: SmallVAE) -> None:
     with pytest.raises(CheckpointError, match="no SmallVAE checkpoint"):
-        SmallVAE.load(tmp_path / "missing.safetensors")
+        load_small_vae(tmp_path / "missing.safetensors")
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"not a safetensors file at all")
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
-        SmallVAE.load(garbage)
+        load_small_vae(garbage)
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, str(foreign))
     with pytest.raises(CheckpointError, match="not a SmallVAE checkpoint"):
-        SmallVAE.load(foreign)
+        load_small_vae(foreign)
     # weights of the tiny model under a config that claims the default shape
     wrong = tmp_path / "wrong.safetensors"
     state = {k: v.contiguous() for k, v in vae.state_dict().items()}
     meta = {"format": "xstreamer.small_vae", "config": json.dumps(SmallVAEConfig.default().to_dict())}
     save_file(state, str(wrong), metadata=meta)
     with pytest.raises(CheckpointError, match="do not match"):
-        SmallVAE.load(wrong)
+        load_small_vae(wrong)
 
 
 def test_parameter_counts() -> None:

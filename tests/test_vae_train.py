@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine_core.codecs.vae_io import load_small_vae, save_small_vae
 from engine_core.codecs.vae import SmallVAE, SmallVAEConfig
 from engine_core.codecs.vae_losses import ssim
 from engine_core.train.vae import VAETrainOptions, encode_dataset, load_frames, train_vae
@@ -80,7 +81,7 @@ def test_tiny_vae_overfits_and_resumes(tmp_path: Path, small_frames: np.ndarray)
     last = np.mean([r["loss"] for r in log[-3:]])
     assert last < first / 4, f"loss fell only from {first:.4f} to {last:.4f}"
     # the exported weights load and reconstruct the training frames well above chance
-    vae = SmallVAE.load(out / "vae.safetensors")
+    vae = load_small_vae(out / "vae.safetensors")
     assert vae.cfg == SmallVAEConfig.tiny()
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
     rec = vae.decode(vae.encode(frames))
@@ -133,5 +134,5 @@ def test_corpus_directory_and_encode_dataset(tmp_path: Path, frames: np.ndarray)
     assert doc["clips"] == 2 and doc["config"]["latent_channels"] == 8
     lat = np.load(tmp_path / "lat" / "clips" / "000001" / "latents.npy")
     assert lat.dtype == np.float16 and lat.shape == (2, 8, 16, 16)
-    vae = SmallVAE.load(res["vae"])
+    vae = load_small_vae(res["vae"])
     np.testing.assert_allclose(lat, vae.encode(frames[2:4]).numpy(), atol=2e-2, rtol=1e-2)

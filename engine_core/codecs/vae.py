@@ -262,20 +262,6 @@ class SmallVAE(nn.Module, VideoVAE):
         if h % f or w % f:
             raise ValueError(f"frame size {h}x{w} must be a multiple of {f}")
 
-    # -- persistence ----------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write weights + config (safetensors metadata). Returns the file written."""
-        from engine_core.codecs.vae_io import save_small_vae
-
-        return save_small_vae(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SmallVAE:
-        """Load a file written by `save` (or a directory holding `vae.safetensors`)."""
-        from engine_core.codecs.vae_io import load_small_vae
-
-        return load_small_vae(path, device)
-
     def num_parameters(self, part: str = "all") -> int:
         """Parameter count of "all", "encoder" or "decoder"."""
         mod = {"all": self, "encoder": self.encoder, "decoder": self.decoder}[part]

@@ -67,6 +67,7 @@ def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: l
             raise BackendUnavailableError("the paper preset needs the LTX-Video VAE weights (XSTREAMER_LTX_VAE_DIR)")
         return LTXVideoVAE(path, device=device)
     from engine_core.codecs.vae import SmallVAE, SmallVAEConfig
+    from engine_core.codecs.vae_io import load_small_vae
 
     candidates = [Path(v.path)] if v.path else []
     if model_dir is not None:
@@ -75,7 +76,7 @@ def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: l
         candidates.append(WEIGHTS_DIR / "default" / VAE_FILE)
     for c in candidates:
         if c.is_file() or (c.is_dir() and (c / VAE_FILE).is_file()):
-            return SmallVAE.load(c, device=device)
+            return load_small_vae(c, device=device)
     torch.manual_seed(cfg.seed)
     vae = SmallVAE(SmallVAEConfig.from_name(v.preset))
     if vae.latent_channels != v.latent_channels or vae.spatial_factor != v.spatial_factor:

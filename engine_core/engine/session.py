@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -30,8 +30,16 @@ from engine_core.engine.feed import SpeechFeed
 from engine_core.engine.inputs import check_audio, check_persona, check_text
 from engine_core.thinker.base import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation
 
-if TYPE_CHECKING:
-    from engine_core.engine.engine import Engine
+
+
+class EngineParts(Protocol):
+    """What a session uses of its `Engine` (engine_core.engine.engine), which creates it."""
+
+    config: Any           # ModelConfig
+    device: torch.device
+    actor: Any            # Actor
+    vae: Any              # VideoVAE
+    thinker: Any          # Thinker
 
 
 @dataclass
@@ -50,7 +58,7 @@ class Session:
     sample_rate = SAMPLE_RATE
     fps = FPS
 
-    def __init__(self, engine: Engine, portrait: np.ndarray, persona, warnings: list[str]) -> None:
+    def __init__(self, engine: EngineParts, portrait: np.ndarray, persona, warnings: list[str]) -> None:
         self.engine = engine
         self.id = uuid.uuid4().hex[:12]
         self.warnings = list(warnings)

@@ -28,6 +28,8 @@ from tqdm import tqdm
 from engine_core.actor.model import Actor, ChunkCond
 from engine_core.actor.schedule import add_noise, sample_train_sigmas, velocity_target
 from engine_core.checkpoint import VAE_FILE, save_actor
+from engine_core.codecs.vae import SmallVAE
+from engine_core.codecs.vae_io import save_small_vae
 from engine_core.config import ModelConfig
 from engine_core.errors import ConfigError
 from engine_core.thinker.toy import ToyThinker
@@ -144,14 +146,14 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
         gen.set_state(st["gen"].cpu())
     elif not resume:
         (out / "loss.jsonl").unlink(missing_ok=True)
-    if hasattr(vae, "save") and not (out / VAE_FILE).is_file():
+    if isinstance(vae, SmallVAE) and not (out / VAE_FILE).is_file():
         src = Path(vae_path) if vae_path else None
         if src is not None and src.is_dir():
             src = src / VAE_FILE
         if src is not None and src.is_file():
             shutil.copyfile(src, out / VAE_FILE)
         else:
-            vae.save(out / VAE_FILE)
+            save_small_vae(vae, out / VAE_FILE)
     sched = lambda s: opt.lr * min(1.0, (s + 1) / max(1, opt.warmup))  # noqa: E731
     t0 = time.monotonic()
     fixed = None

@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from engine_core.codecs.vae import SmallVAE, SmallVAEConfig, frames_to_tensor
+from engine_core.codecs.vae_io import load_small_vae, save_small_vae
 from engine_core.codecs.vae_losses import gradient_l1, ssim
 from engine_core.errors import CheckpointError
 
@@ -127,7 +128,7 @@ def fit_stats_and_export(
         for i in range(0, len(idx), batch)
     ]
     vae.fit_latent_stats(torch.cat(raw))
-    return vae.save(out_dir / "vae.safetensors")
+    return save_small_vae(vae, out_dir / "vae.safetensors")
 
 
 def train_vae(
@@ -239,7 +240,7 @@ def encode_dataset(
     """Write out_dir/<clip dir>/latents.npy (float16 [T,C,h,w], normalised) for every clip of the manifest
     (or of `splits`), plus out_dir/latents.json naming the VAE and its config. Returns that JSON's path."""
     data_dir, out = Path(data_dir), Path(out_dir)
-    vae = SmallVAE.load(vae_path, device)
+    vae = load_small_vae(vae_path, device)
     clips = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))["clips"]
     clips = [c for c in clips if splits is None or c.get("split") in splits]
     for c in tqdm(clips, desc="encode", disable=not progress):

@@ -4,7 +4,8 @@ Public entry points: `render_clip` (ground truth for one character/text/voice), 
 `identity_params`, `sentence_text`, `gallery_characters`.
 """
 
-from engine_core.data.synth.characters import IdentityParams, identity_params
+from engine_core.data.synth.characters import IdentityParams
+from engine_core.data.synth.identities import identity_params
 from engine_core.data.synth.corpus import CorpusOptions, generate_corpus, read_manifest
 from engine_core.data.synth.gallery import GalleryCharacter, gallery_characters, render_portrait, write_gallery
 from engine_core.data.synth.render import Clip, load_clip, render_clip, write_clip

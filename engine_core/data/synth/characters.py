@@ -1,14 +1,14 @@
 """The identity parameter space of the procedural characters: one seeded draw per identity id.
 
-`identity_params(identity_id)` is a pure function of the id (and of `IDENTITY_SPACE_VERSION`), so an identity
-is the same character in every corpus, in the gallery and in evaluation. Colours are RGB uint8 tuples;
+`sample_identity(identity_id, attempt)` is a pure function of its arguments (and of `IDENTITY_SPACE_VERSION`);
+`identities.identity_params(identity_id)` picks the first draw the face detector accepts, so an identity is the
+same character in every corpus, in the gallery and in evaluation. Colours are RGB uint8 tuples;
 geometry is in pixels of the 256x256 frame (head centre, radii) or relative to the head (features).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 
 import numpy as np
 
@@ -107,41 +107,6 @@ def _pick(rng: np.random.Generator, seq):  # noqa: ANN001, ANN202 - small helper
     return seq[int(rng.integers(len(seq)))]
 
 
-@lru_cache(maxsize=1)
-def _cascade():  # noqa: ANN202
-    import cv2
-
-    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-
-
-def face_detected(img: np.ndarray) -> bool:
-    """True when OpenCV's frontal-face Haar cascade finds a face in the RGB image (scale 1.1, 5 neighbours)."""
-    import cv2
-
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    return len(_cascade().detectMultiScale(gray, 1.1, 5, minSize=(40, 40))) > 0
-
-
-@lru_cache(maxsize=4096)
-def identity_params(identity_id: int) -> IdentityParams:
-    """The character of `identity_id` (deterministic; 0 <= id < NUM_IDENTITIES recommended).
-
-    Draws up to `MAX_ATTEMPTS` candidates from the seeded space and keeps the first whose neutral portrait the
-    OpenCV frontal-face cascade detects (about 90% of raw draws pass), so that portraits are usable by the
-    engine's face check; the last candidate is kept if none passes.
-    """
-    from engine_core.data.synth.draw import FaceState, draw_frame
-
-    if identity_id < 0:
-        raise ValueError(f"identity_id must be >= 0, got {identity_id}")
-    for attempt in range(MAX_ATTEMPTS):
-        p = sample_identity(identity_id, attempt)
-        if face_detected(draw_frame(p, FaceState())):
-            break
-    return p
-
-
-MAX_ATTEMPTS = 6
 
 
 def sample_identity(identity_id: int, attempt: int = 0) -> IdentityParams:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_core.data.synth.characters import NUM_IDENTITIES, identity_params
+from engine_core.data.synth.characters import NUM_IDENTITIES
+from engine_core.data.synth.identities import identity_params
 from engine_core.data.synth.render import SAMPLES_PER_FRAME, render_clip, write_clip
 from engine_core.data.synth.sentences import NUM_SENTENCES, sentence_text
 from engine_core.data.synth.speech import SAMPLE_RATE, VoiceParams, sample_voice, synthesize

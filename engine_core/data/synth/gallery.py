@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_core.data.synth.characters import IdentityParams, identity_params
+from engine_core.data.synth.characters import IdentityParams
+from engine_core.data.synth.identities import identity_params
 from engine_core.data.synth.render import render_portrait as _render, write_png
 
 # name -> identity id (ids with id % 10 != 0: identities the default model has trained on)

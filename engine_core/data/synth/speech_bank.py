@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_core.data.synth.characters import MAX_ATTEMPTS, NUM_IDENTITIES, face_detected, sample_identity
+from engine_core.data.synth.characters import NUM_IDENTITIES, sample_identity
+from engine_core.data.synth.identities import MAX_ATTEMPTS, face_detected
 from engine_core.data.synth.corpus import pick_id, write_manifest
 from engine_core.data.synth.render import SAMPLE_RATE, SAMPLES_PER_FRAME, render_clip, write_clip
 from engine_core.data.synth.sentences import NUM_SENTENCES, sentence_text
