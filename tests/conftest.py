@@ -1,5 +1,6 @@
 """Test-wide settings: one torch intra-op thread for every test (small ops run fastest on one thread, and on
-the 2-core CI machine the daemon subprocesses need the other), a writable model cache, and the `gpu` skip."""
+the 2-core CI machine the daemon subprocesses need the other), a writable model cache, the `gpu` skip, and the
+`studio_window` factory the studio GUI tests open their main window with."""
 
 import os
 import tempfile
@@ -24,3 +25,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def studio_window(qtbot, tmp_path, monkeypatch):
+    """Factory for the studio's main window: `studio_window(persona, model=, prompt=, greeting=)` returns a
+    shown MainWindow (no audio device) on an empty persona folder under tmp_path and the gallery the studio
+    ships; with `persona` it first adds that persona and fills in the editor fields given. Every window it
+    made is shut down at teardown, and none may leave its preview daemon running."""
+    from studio_gui.gallery import GALLERY_ENV
+    from studio_gui.personas import CONFIG_ENV, PersonaStore
+
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
+    monkeypatch.delenv(GALLERY_ENV, raising=False)
+    from studio_gui.app import MainWindow
+
+    windows = []
+
+    def make(persona: str | None = None, *, model: str | None = None, prompt: str | None = None,
+             greeting: str | None = None):
+        win = MainWindow(PersonaStore(), use_audio_device=False)
+        qtbot.addWidget(win)
+        windows.append(win)
+        win.show()
+        if persona is not None:
+            win.new_persona(persona)
+        if model is not None:
+            win.editor.model.setCurrentText(model)
+        if prompt is not None:
+            win.editor.system_prompt.setPlainText(prompt)
+        if greeting is not None:
+            win.editor.greeting.setPlainText(greeting)
+        return win
+
+    yield make
+    for win in windows:
+        win.preview.shutdown()
+        assert not win.preview.daemon.is_running()

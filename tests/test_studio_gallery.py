@@ -20,22 +20,13 @@ def test_shipped_gallery_matches_the_engines_characters(tmp_path, monkeypatch):
     assert all(os.path.getsize(c.image) > 1000 for c in chars)
 
 
-def test_pick_a_shipped_character_in_the_window(qtbot, tmp_path, monkeypatch):
+def test_pick_a_shipped_character_in_the_window(qtbot, studio_window):
     """A mouse click on a built-in character makes it the persona's identity; renders the screenshot."""
     pytest.importorskip("pytestqt")
-    monkeypatch.setenv("XSTREAMER_CONFIG_DIR", str(tmp_path))
-    monkeypatch.delenv("XSTREAMER_GALLERY_DIR", raising=False)
     from PySide6.QtCore import Qt
 
-    from studio_gui.app import MainWindow
-    from studio_gui.personas import PersonaStore
-
-    win = MainWindow(PersonaStore(), use_audio_device=False)
-    qtbot.addWidget(win)
-    win.show()
-    win.new_persona("Kemi")
-    win.editor.system_prompt.setPlainText("You are Kemi, a warm and witty radio host.")
-    win.editor.greeting.setPlainText("Good morning, listeners!")
+    win = studio_window("Kemi", prompt="You are Kemi, a warm and witty radio host.",
+                        greeting="Good morning, listeners!")
     chooser = win.portrait
     assert chooser.gallery.isVisible() and not chooser.gallery_hint.isVisible()
     row = [c.id for c in chooser.characters].index("kemi")
@@ -56,4 +47,3 @@ def test_pick_a_shipped_character_in_the_window(qtbot, tmp_path, monkeypatch):
     assert chooser.character is None and not chooser.gallery.selectedItems()
     win.select("Kemi")
     assert chooser.character == "kemi" and [i.text() for i in chooser.gallery.selectedItems()] == ["Kemi"]
-    win.preview.shutdown()

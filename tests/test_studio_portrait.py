@@ -13,7 +13,6 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from studio_gui.gallery import GALLERY_ENV  # noqa: E402
 from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
 from studio_gui.portrait_check import (CROP_SIZE, MIN_FACE_PX, PortraitRejected, check_portrait,  # noqa: E402
                                        decode_image)
@@ -22,17 +21,9 @@ IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(studio_window):
     """A shown main window on an empty persona folder, with the gallery the studio ships."""
-    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
-    monkeypatch.delenv(GALLERY_ENV, raising=False)
-    from studio_gui.app import MainWindow
-
-    win = MainWindow(PersonaStore(), use_audio_device=False)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.preview.shutdown()
+    return studio_window()
 
 
 def _png(rgb: np.ndarray) -> bytes:

@@ -20,8 +20,6 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from studio_gui.gallery import GALLERY_ENV  # noqa: E402
-from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
 from studio_gui.portrait_check import check_portrait  # noqa: E402
 from studio_gui.qt_util import rgb_to_pixmap  # noqa: E402
 from studio_gui.widgets.portrait_chooser import CHECK_THREAD, PREVIEW_PX  # noqa: E402
@@ -73,20 +71,11 @@ def _expected_preview(path: str):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(studio_window):
     """A shown main window with one persona, on the gallery the studio ships."""
-    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
-    monkeypatch.delenv(GALLERY_ENV, raising=False)
-    from studio_gui.app import MainWindow
-
-    win = MainWindow(PersonaStore(), use_audio_device=False)
-    qtbot.addWidget(win)
-    win.show()
-    win.new_persona("Grace Hopper")
-    win.editor.system_prompt.setPlainText("You are Grace Hopper, a computer scientist and naval officer.")
-    win.editor.greeting.setPlainText("A ship in port is safe, but that is not what ships are built for.")
-    yield win
-    win.preview.shutdown()
+    return studio_window("Grace Hopper",
+                         prompt="You are Grace Hopper, a computer scientist and naval officer.",
+                         greeting="A ship in port is safe, but that is not what ships are built for.")
 
 
 def test_drop_a_photo_shows_its_crop(qtbot, window, tmp_path):

@@ -15,9 +15,6 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("sdk.client", reason="the SDK client is not in this checkout")
 
-from studio_gui.gallery import GALLERY_ENV  # noqa: E402
-from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
-
 IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
 START_TIMEOUT_MS = 90_000
 
@@ -29,23 +26,13 @@ def _pixels(widget) -> np.ndarray:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    """A window editing persona "Preview" (model tiny, the built-in character Farid, shipped gallery)."""
-    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "cfg"))
-    monkeypatch.delenv(GALLERY_ENV, raising=False)
-    from studio_gui.app import MainWindow
-
-    win = MainWindow(PersonaStore(), use_audio_device=False)
-    qtbot.addWidget(win)
-    win.show()
-    win.new_persona("Preview")
-    win.editor.model.setCurrentText("tiny")
-    win.editor.system_prompt.setPlainText("You are a cheerful test persona.")
+def window(studio_window):
+    """A window editing persona "Preview" (model tiny, the built-in character Farid, shipped gallery); at
+    teardown the preview is shut down and its daemon must be gone."""
+    win = studio_window("Preview", model="tiny", prompt="You are a cheerful test persona.")
     assert win.portrait.choose_character("farid")
     assert win.save_current()
-    yield win
-    win.preview.shutdown()
-    assert not win.preview.daemon.is_running()
+    return win
 
 
 def test_preview_plays_chats_and_interrupts(qtbot, window):

@@ -10,13 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+from unity_build import mb, mutated_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "plugins" / "unity_bridge"
-_spec = importlib.util.spec_from_file_location("unity_mono_build", PKG / "Tests~/mono_build.py")
-mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mb)
-
 
 
 @pytest.mark.parametrize("defines", [[], ["UNITY_EDITOR"]], ids=["player", "editor"])
@@ -53,15 +50,7 @@ BREAKS = [
 @pytest.mark.mono
 @pytest.mark.skipif(mb.missing_tools() is not None, reason=str(mb.missing_tools()))
 def test_broken_copy_does_not_compile(fname, old, new, needle, tmp_path):
-    sources = []
-    for src in mb.UNITY_SOURCES:
-        text = src.read_text()
-        if src.name == fname:
-            assert old in text, f"{fname} changed: update this test's mutation"
-            text = text.replace(old, new)
-        dst = tmp_path / src.name
-        dst.write_text(text)
-        sources.append(dst)
+    sources = mutated_sources(tmp_path, fname, old, new)
     refs = [mb.core_dll(), mb.unity_stub_dll()]
     proc = mb.mcs(tmp_path / "broken.dll", sources, refs, "library", check=False)
     assert proc.returncode != 0

@@ -13,19 +13,10 @@ Each behaviour is also broken on purpose in a copy of the sources, and the progr
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from unity_build import MONO, mb, mutated_sources
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "unity_mono_build", ROOT / "plugins/unity_bridge/Tests~/mono_build.py")
-mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mb)
-
-pytestmark = [pytest.mark.mono,
-              pytest.mark.skipif(mb.missing_tools() is not None, reason=str(mb.missing_tools()))]
+pytestmark = MONO
 
 CHECKS = ["filterread_zeros_resample_clock", "streamingclip_filter_passes_through",
           "video_flip_drop_late_hold_when_starved", "streamingclip_clock_counts_played_samples",
@@ -58,15 +49,7 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("fname,old,new,needle", MUTATIONS, ids=[m[3].replace(" ", "_") for m in MUTATIONS])
 def test_a_broken_component_is_caught(fname, old, new, needle, tmp_path):
-    sources = []
-    for src in mb.UNITY_SOURCES:
-        text = src.read_text()
-        if src.name == fname:
-            assert old in text, f"{fname} changed: update this test's mutation"
-            text = text.replace(old, new)
-        dst = tmp_path / src.name
-        dst.write_text(text)
-        sources.append(dst)
+    sources = mutated_sources(tmp_path, fname, old, new)
     proc = mb.run_mono(mb.unity_program("UnityComponents", sources), timeout=180)
     assert proc.returncode != 0, proc.stdout
     assert "FAILED: " in proc.stdout, proc.stdout

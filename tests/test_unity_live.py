@@ -12,7 +12,6 @@ speaks and receives its audio and video, and is disposed within the same bound.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import queue
@@ -24,12 +23,9 @@ import time
 from pathlib import Path
 
 import pytest
+from unity_build import mb
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "unity_mono_build", ROOT / "plugins/unity_bridge/Tests~/mono_build.py")
-mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mb)
 
 _SKIP = mb.missing_tools() or mb.missing_libzmq()
 pytestmark = [pytest.mark.mono, pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))]

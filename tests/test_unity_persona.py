@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import inspect
 import json
 import os
@@ -22,16 +21,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from unity_build import MONO, mb
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
-_spec = importlib.util.spec_from_file_location(
-    "unity_mono_build", ROOT / "plugins/unity_bridge/Tests~/mono_build.py")
-mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mb)
 
-pytestmark = [pytest.mark.mono,
-              pytest.mark.skipif(mb.missing_tools() is not None, reason=str(mb.missing_tools()))]
+pytestmark = MONO
 
 personas = pytest.importorskip("studio_gui.personas")
 export = pytest.importorskip("studio_gui.export")

@@ -7,21 +7,16 @@ vectors: rejected with the vector's error code. Also runs the core's unit progra
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from unity_build import MONO, mb
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
-_spec = importlib.util.spec_from_file_location(
-    "unity_mono_build", ROOT / "plugins/unity_bridge/Tests~/mono_build.py")
-mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mb)
 
-pytestmark = [pytest.mark.mono,
-              pytest.mark.skipif(mb.missing_tools() is not None, reason=str(mb.missing_tools()))]
+pytestmark = MONO
 
 
 def _same(a, b) -> bool:
