@@ -192,3 +192,13 @@ def test_a_reply_whose_next_words_come_late_has_no_silent_holes(engine):
     finally:
         s.close()
         engine.thinker = original
+
+
+def test_a_line_given_right_after_an_interrupt_is_not_dropped_with_the_old_reply(session):
+    old = session.speak("a long reply that the user cuts off before it is over")
+    run_until(session, lambda c: c.utt == old)
+    session.interrupt()
+    new = session.speak("the next line")              # before the block loop has seen the interrupt
+    chunks = run_until(session, lambda c: any(e.event == "utterance_end" and e.utt == new for e in c.events))
+    assert [e.utt for c in chunks for e in c.events if e.event == "interrupted"] == [old]
+    assert "".join(t.text for c in chunks if c.utt == new for t in c.texts) == "the next line"

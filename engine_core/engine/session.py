@@ -68,6 +68,7 @@ class Session:
         self._lock = threading.RLock()
         self._next_utt = 1
         self._interrupt = False
+        self._dropped: set[int] = set()             # utterances the pending interrupt took from the Thinker
         self._speaking: int = 0                     # utterance whose start was emitted and end not yet
         self._hear_buf: list[np.ndarray] = []
         self._hear_rate: int | None = None
@@ -125,9 +126,14 @@ class Session:
         return utt
 
     def interrupt(self) -> None:
-        """Stop the current reply; the next chunk carries an "interrupted" event."""
+        """Stop the current reply; the next chunk carries an "interrupted" event.
+
+        The Thinker's queued and running work is dropped at once, so a chat/speak/hear made right after
+        `interrupt` is the next reply (never dropped with the one it replaces); the chunks in flight are
+        dropped by the next `next_chunk`."""
         with self._lock:
             self._interrupt = True
+            self._dropped |= self.feed.cancel()
 
     def set_persona(self, persona) -> None:
         """Switch persona (system prompt of the next turns)."""
@@ -154,8 +160,8 @@ class Session:
         # 1. interrupt: drop the Thinker's output and every chunk in flight
         with self._lock:
             interrupted, self._interrupt = self._interrupt, False
+            dropped, self._dropped = self._dropped, set()
         if interrupted:
-            dropped = self.feed.cancel()
             in_flight = {c.meta.utt for c in self.denoiser.flush() if c.meta.utt}
             victim = self._speaking or max(dropped | in_flight, default=0)
             self._notes.append((0, "interrupted", victim, "interrupt"))
