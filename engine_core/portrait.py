@@ -7,7 +7,8 @@ merged into clusters; a cluster's support is how many (view, cascade) pairs foun
 
 The crop is a square around the face scaled like the frames the default model is trained on: the face box
 covers ~53% of the crop width and sits slightly above the centre (head and shoulders). Where the square
-leaves the source image it is padded by replicating the border.
+leaves the source image it is padded by replicating the border. A square image that already is such a frame
+(the crop would be within `FRAME_TOLERANCE` of the whole image) is used whole: the training frames are.
 
 `stylisation_warning` tells a photo from a flat-shaded drawing: flat-shaded drawings have most pixels in
 regions of (nearly) constant colour and few distinct colours; photos have texture, sensor noise and shading.
@@ -30,6 +31,7 @@ FACE_CENTER_Y = 0.477  # face-box centre / crop height (as in the training frame
 MIN_SUPPORT = 2  # a face must be found by >= 2 (view, cascade) pairs
 SIMILAR_SIZE = 0.6  # a second face at least this fraction of the first's width -> "several faces"
 MAX_DETECT_SIDE = 400  # larger images are downscaled for detection
+FRAME_TOLERANCE = 0.25  # a square image whose face crop would be within 25% of its side is used whole
 FLAT_THRESHOLD = 0.3  # flatness below this = a photo (heavy JPEG can push drawings below)
 PHOTO_WARNING = (
     "the default model is trained on stylised characters; this portrait looks like a photo - "
@@ -209,6 +211,10 @@ def load_portrait(data: bytes | str | Path | np.ndarray, warn_photo: bool = True
     side = int(round(fw / FACE_FRACTION))
     cx, cy = fx + fw / 2.0, fy + fh / 2.0 + (0.5 - FACE_CENTER_Y) * side
     x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
+    if h == w and abs(side - w) <= FRAME_TOLERANCE * w and fx >= 0 and fy >= 0 and fx + fw <= w and fy + fh <= h:
+        # already a head-and-shoulders frame (a gallery character, a frame of a clip): the detector's box
+        # varies by +-20% with hair and face shape, so re-cropping would only zoom the frame the model copies
+        x0, y0, side = 0, 0, w
     # keep the square inside the image where it fits (no needless border padding)
     if side <= w:
         x0 = min(max(x0, 0), w - side)

@@ -143,3 +143,19 @@ def test_gallery_characters_pass_the_face_check() -> None:
         p = load_portrait(_png(render_portrait(ch)))
         assert p.image.shape == (256, 256, 3)
         assert p.warnings == [], f"gallery character {ch.id} was taken for a photo"
+
+
+def test_a_frame_of_the_training_kind_is_used_whole_and_a_wider_shot_is_cropped() -> None:
+    from engine_core.data.synth.gallery import gallery_characters, render_portrait
+
+    for ch in gallery_characters():
+        frame = render_portrait(ch)
+        p = load_portrait(frame)
+        # the detector's face box varies with hair and face shape; the frame is kept as the model was trained
+        assert p.crop_box == (0, 0, 256, 256) and np.array_equal(p.image, frame), ch.id
+    frame = render_portrait(gallery_characters()[1])
+    wide = cv2.copyMakeBorder(frame, 128, 128, 128, 128, cv2.BORDER_REPLICATE)     # the same face, a wider shot
+    p = load_portrait(wide)
+    x, y, side, _ = p.crop_box
+    assert 0.75 * 256 <= side <= 1.25 * 256 and abs(x - 128) < 40 and abs(y - 128) < 40
+    assert p.source_size == (512, 512) and not np.array_equal(p.image, cv2.resize(wide, (256, 256)))
