@@ -165,3 +165,37 @@ def test_push_to_talk_against_a_live_daemon(qtbot, window):
     assert "Persona:" in reply and reply.split("Persona:", 1)[1].strip()     # the reply comes after it
     assert "refused" not in panel.progress_label.text()          # no hear was refused
     panel.stop()
+
+
+@pytest.mark.slow
+def test_preview_of_the_embedded_default_model(qtbot, studio_window):
+    """The studio with the shipped default model: the chosen character answers on screen (the README's image)."""
+    from studio_gui.gallery import find_character
+
+    win = studio_window("Farid", model="default", prompt="You are Farid, a cheerful museum guide. Answer briefly.")
+    assert win.portrait.choose_character("farid")
+    assert win.save_current()
+    panel = win.preview
+    assert panel.preset.currentText() == "default"
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: panel.session_id is not None, timeout=START_TIMEOUT_MS)
+    assert panel.daemon.endpoints[2] == "default"
+    panel.input.setText("Hi! Who are you?")
+    panel.chat_button.click()
+    qtbot.waitUntil(lambda: any(r == "assistant" and len(t.split()) >= 2 for r, t in panel.texts), timeout=60_000)
+    qtbot.waitUntil(lambda: "utterance_start" in panel.events, timeout=30_000)
+    qtbot.wait(600)
+    # what is painted is the chosen character (the frame is close to its portrait, far from another one's)
+    import cv2
+
+    img = panel.video.image.convertToFormat(__import__("PySide6.QtGui").QtGui.QImage.Format.Format_RGB888)
+    frame = np.frombuffer(bytes(img.constBits()), np.uint8).reshape(img.height(), img.bytesPerLine())
+    frame = frame[:, :3 * img.width()].reshape(img.height(), img.width(), 3).astype(np.float32)
+    own = cv2.imread(str(find_character("farid").image))[..., ::-1].astype(np.float32)
+    other = cv2.imread(str(find_character("kemi").image))[..., ::-1].astype(np.float32)
+    d_own, d_other = np.abs(frame - own).mean(), np.abs(frame - other).mean()
+    assert d_own < 25 and d_other > 2 * d_own, (d_own, d_other)
+    assert "Persona:" in panel.transcript.toPlainText()
+    win.grab().save(os.path.join(IMAGES, "studio_preview_default.png"))
+    panel.stop_button.click()
+    qtbot.waitUntil(lambda: not panel.daemon.is_running(), timeout=15_000)

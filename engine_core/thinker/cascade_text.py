@@ -16,6 +16,7 @@ import torch
 
 from .base import Conversation
 from .context import fit_history, prompt_budget
+from .hf_cache import cache_kwargs
 
 BREVITY = "Answer in one or two short, spoken sentences. Do not use lists, markdown or emojis."
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
@@ -93,7 +94,7 @@ def decode_step(model, input_ids: torch.Tensor, cache) -> tuple[torch.Tensor, to
 
     Returns (logits [vocab] for the next token, hidden [n, hidden_size] of the input tokens).
     """
-    out = model.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+    out = model.model(input_ids=input_ids, use_cache=True, **cache_kwargs(model.model, cache))
     hidden = out.last_hidden_state[0]                      # [n, H]
     logits = model.lm_head(hidden[-1:]).float()[0]          # [V]
     return logits, hidden.float()

@@ -33,6 +33,7 @@ from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
                                fit_prompt, format_prompt, is_audio_content)
 from .glm4voice_speech import Glm4VoiceSpeechTokenizer
+from .hf_cache import cache_kwargs
 
 BLOCK_SCHEDULE = (10, 20, 40)      # audio tokens per emitted segment: first, second, then every later one
 
@@ -55,8 +56,8 @@ def decode_step(model, input_ids: torch.Tensor, cache, cache_position: torch.Ten
 
     Returns (logits [vocab] float32 of the next token, hidden [n, hidden_size] of the inputs).
     """
-    out = model.model(input_ids=input_ids, past_key_values=cache, use_cache=True, cache_position=cache_position,
-                      position_ids=cache_position.unsqueeze(0))
+    out = model.model(input_ids=input_ids, use_cache=True, cache_position=cache_position,
+                      position_ids=cache_position.unsqueeze(0), **cache_kwargs(model.model, cache))
     hidden = out.last_hidden_state[0]                         # [n, H]
     return model.lm_head(hidden[-1:])[0].float(), hidden
 
