@@ -56,6 +56,9 @@ def test_pearson_and_lipsync_corr():
     # resampling: the same curve at another frame count still correlates
     assert lipsync_mouth_corr(np.sin(np.linspace(0, 6, 40)), x) > 0.99
     assert lipsync_mouth_corr(np.random.default_rng(0).random(50), x) < 0.5
+    # a mouth that never moves has no sync (0), it is not left out of the means as undefined (NaN)
+    assert lipsync_mouth_corr(np.zeros(40), x) == 0.0
+    assert np.isnan(lipsync_mouth_corr(x, np.zeros(50)))
 
 
 def test_audio_mouth_corr():
@@ -64,6 +67,7 @@ def test_audio_mouth_corr():
     audio = (rng.normal(0, 1, 100 * 882) * np.repeat(0.01 + 0.3 * env, 882) * 32767 / 4).astype(np.int16)
     assert audio_mouth_corr(audio, env) > 0.9
     assert audio_mouth_corr(audio, 1 - env) < -0.9
+    assert audio_mouth_corr(audio, np.zeros(100)) == 0.0              # a still mouth while the voice goes on
     late = np.concatenate([np.zeros(2), env[:-2]])
     assert audio_mouth_corr(audio, late, max_lag=2) > 0.9 > audio_mouth_corr(audio, late)
 

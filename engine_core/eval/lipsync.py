@@ -5,6 +5,7 @@
   length when the two differ. Stands in for Sync-C/Sync-D, which need SyncNet (not available here).
 - `audio_mouth_corr`: Pearson correlation between per-frame audio loudness (dB of the RMS of each 882-sample
   frame, floored at -60 dB) and the measured mouth opening; needs no ground truth.
+A generated mouth that never moves scores 0 on both (a mean over clips must not skip it as undefined).
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ def resample_track(x: np.ndarray, n: int) -> np.ndarray:
     return np.interp(np.linspace(0, len(x) - 1, n), np.arange(len(x)), x)
 
 
+def _still(x: np.ndarray) -> bool:
+    return len(x) >= 3 and float(np.ptp(x)) <= 1e-12
+
+
 def lipsync_mouth_corr(generated_open: np.ndarray, true_open: np.ndarray) -> float:
-    """Pearson(generated opening resampled to the true length, true opening)."""
+    """Pearson(generated opening resampled to the true length, true opening); 0 when the generated mouth
+    never moves while the true one does (no sync at all, not an undefined score), NaN when the truth is still."""
     t = np.asarray(true_open, np.float64)
-    return pearson(resample_track(generated_open, len(t)), t)
+    g = resample_track(generated_open, len(t))
+    return 0.0 if _still(g) and not _still(t) else pearson(g, t)
 
 
 def frame_loudness_db(audio: np.ndarray, num_frames: int | None = None) -> np.ndarray:
@@ -58,6 +65,8 @@ def audio_mouth_corr(audio: np.ndarray, mouth_open: np.ndarray, max_lag: int = 0
     frames (positive lag = mouth after sound)."""
     m = np.asarray(mouth_open, np.float64)
     db = frame_loudness_db(audio, len(m))
+    if _still(m) and not _still(db):
+        return 0.0                                    # a mouth that never moves while the voice does
     best = float("nan")
     for lag in range(-max_lag, max_lag + 1):
         if lag >= 0:
