@@ -54,6 +54,8 @@ class ActorConfig:
     qkv_bias: bool = True
     norm_eps: float = 1e-6
     identity_time: int = -1           # RoPE time id of the identity tokens (a slot before t = 0)
+    position_span: int = 48           # streaming: chunks a position origin serves before it moves up (keep it
+                                      # within the offsets training samples, 64 chunks; see Actor.rebase)
 
 
 @dataclass

@@ -193,3 +193,39 @@ def test_pyramid_clean_pass_writes_the_same_cache_as_separate_clean_passes(actor
         actor(done[i], torch.zeros(1, 1), slice_cond(cond, i), i, cache=ref, write_chunks=1)
     assert torch.allclose(cache.win_k, ref.win_k, atol=1e-5) and torch.allclose(cache.win_v, ref.win_v, atol=1e-5)
     assert all(torch.isfinite(d).all() for d in done)
+
+
+@torch.no_grad()
+def test_positions_follow_a_long_stream_and_rebasing_is_exact(actor):
+    span, f, w = CFG.actor.position_span, CFG.chunk_frames, CFG.window
+    x, sig, cond, ident = make_inputs(1, seed=5)
+
+    def cond_at(i):
+        return ChunkCond(cond.speech, cond.hidden, cond.hidden_frames + i * f, cond.hidden_mask)
+
+    # 1. rebasing rotates the cached keys into exactly the keys written at the new origin (layer 0, whose keys
+    #    depend on the tokens and their positions only; deeper layers' keys also carry what their tokens saw)
+    a, b = actor.new_cache(), actor.new_cache()
+    actor.prefill_identity(a, ident)
+    actor.prefill_identity(b, ident)
+    b.origin = 2
+    for i in range(w):
+        actor(x, sig, cond_at(i), i, cache=a, write_chunks=1)
+        actor(x, sig, cond_at(i), i, cache=b, write_chunks=1)
+    actor.rebase(a, 2)
+    assert a.origin == 2 and torch.allclose(a.win_k[0], b.win_k[0], atol=1e-5)
+    assert torch.allclose(a.win_v[0], b.win_v[0], atol=1e-6) and torch.equal(a.sink_k, b.sink_k)
+    assert not torch.allclose(a.win_k[0], actor.new_cache().win_k[0])          # (the window is not empty)
+
+    # 2. over a long stream the positions stay inside the span, and the stream is stationary: the same inputs
+    #    give the same outputs wherever the stream is (here from chunk 1000 and from chunk 50000)
+    outs = []
+    for start in (1000, 50000):
+        cache = actor.new_cache()
+        actor.prefill_identity(cache, ident)
+        row = []
+        for i in range(start, start + span + 10):
+            row.append(actor(x, sig, cond_at(i), i, cache=cache, write_chunks=1).velocity)
+            assert 0 < i + 1 - cache.origin <= span
+        outs.append(torch.cat(row, 1))
+    assert torch.allclose(outs[0], outs[1], atol=1e-4)

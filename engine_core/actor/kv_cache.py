@@ -5,7 +5,9 @@ All buffers are allocated once from the config, so memory is constant over an un
     sink_k / sink_v   [layers, B, kv_heads, P, head_dim]          identity tokens (prefill)
     win_k  / win_v    [layers, B, kv_heads, window * Lc, head_dim]   the last `window` clean chunks, oldest first
 
-Keys are stored after RoPE (absolute time ids), so they never need re-rotation. Writing a chunk is two
+Keys are stored after RoPE at positions relative to the cache's `origin` (a chunk index; 0 at the start).
+Over a long stream the Actor moves the origin up (`Actor.rebase`), rotating the window's keys once by the
+shift, so that positions stay inside the range training covered. Writing a chunk is two
 steps: `append(layer, k, v)` stages the chunk's keys/values of one layer during the forward pass (the pass
 itself still reads the cache as it was), and `commit(chunk_indices)` rolls every layer's window at once,
 evicting the oldest chunks when the window is full.
@@ -35,6 +37,7 @@ class KVCache:
         self.win_k = torch.zeros(shape_win, device=device, dtype=dtype)
         self.win_v = torch.zeros_like(self.win_k)
         self.has_sink = False
+        self.origin = 0                          # chunk index that position (time) 0 stands for
         self.chunks: list[int] = []              # absolute indices of the cached chunks, oldest first
         self._staged: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 

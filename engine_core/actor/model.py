@@ -124,18 +124,19 @@ class Actor(nn.Module):
         return torch.cat([c_tok, v_tok], dim=2).reshape(b, -1, c_tok.shape[-1])
 
     def _chunk_positions(self, first_chunk: int, m: int) -> torch.Tensor:
-        """Position ids [m*Lc, 3] in the chunk layout."""
+        """Position ids [m*Lc, 3] in the chunk layout (first_chunk relative to the position origin)."""
         pos = torch.cat([cond_position_ids(self.cfg, first_chunk, m),
                          video_position_ids(self.cfg, first_chunk, m)], dim=1)   # [m, Lc, 3]
         return pos.reshape(-1, 3)
 
-    def _context(self, cond: ChunkCond, first_chunk: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                                      torch.Tensor]:
-        """Cross-attention keys: (ctx [B,1+K*M,D], positions [1+K*M,3], chunk ids [1+K*M], valid [B,1+K*M])."""
+    def _context(self, cond: ChunkCond, first_chunk: int, origin: int = 0) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                    torch.Tensor, torch.Tensor]:
+        """Cross-attention keys: (ctx [B,1+K*M,D], positions [1+K*M,3], chunk ids [1+K*M], valid [B,1+K*M]);
+        positions are relative to the position origin (a chunk index)."""
         b, kh, mm, _ = cond.hidden.shape
         ctx = self.ctx_in(cond.hidden.to(self.null_ctx.dtype)).reshape(b, kh * mm, -1)
         ctx = torch.cat([self.null_ctx.expand(b, 1, -1), ctx], dim=1)
-        frames = cond.hidden_frames[0].reshape(-1)           # positions are shared across the batch row 0
+        frames = cond.hidden_frames[0].reshape(-1) - origin * self.cfg.chunk_frames   # shared across the batch
         pos = torch.cat([torch.zeros(1, 3, dtype=torch.long, device=frames.device), text_position_ids(frames)])
         r = self.cfg.cross_chunks
         chunk_of = (first_chunk - r + torch.arange(kh, device=frames.device)).repeat_interleave(mm)
@@ -155,7 +156,7 @@ class Actor(nn.Module):
         k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
         self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)       # [L, Lk]
         if cond is not None:
-            ctx, ctx_pos, ctx_chunk, ctx_valid = self._context(cond, first_chunk)
+            ctx, ctx_pos, ctx_chunk, ctx_valid = self._context(cond, first_chunk, cache.origin if cache else 0)
         else:                                                                      # identity prefill: null key only
             ctx = self.null_ctx.expand(tokens.shape[0], 1, -1)
             ctx_pos = torch.zeros(1, 3, dtype=torch.long, device=dev)
@@ -182,6 +183,31 @@ class Actor(nn.Module):
         self._run(tokens, pos, q_chunk, sig, torch.zeros_like(q_chunk), None, 0, None,
                   kv_hook=lambda i, k, v: cache.prefill(i, k, v))
 
+    @torch.no_grad()
+    def rebase(self, cache: KVCache, origin: int) -> None:
+        """Move the cache's position origin to chunk `origin`, rotating the cached window keys by the shift.
+
+        RoPE makes attention depend on position differences, except where the layout ties positions to time
+        itself: conditioning and hidden tokens sit at (t, t, t) against video tokens at (t, y, x), and the
+        null cross-attention key and the identity tokens sit at fixed slots. So an unbounded stream at
+        absolute positions would leave the few hundred time ids training covers (after ~2 minutes the frames
+        fell apart). Positions are therefore counted from an origin that moves up every `position_span`
+        chunks; the identity and the null key move with it, and each cached key is rotated once by
+        (-shift, -shift, -shift) for conditioning tokens and (-shift, 0, 0) for video tokens (exact: RoPE
+        rotations add).
+        """
+        shift = (origin - cache.origin) * self.cfg.chunk_frames
+        if shift == 0:
+            return
+        f, lc = self.cfg.chunk_frames, self.cfg.chunk_tokens
+        pos = torch.zeros(lc, 3, dtype=torch.long)
+        pos[:, 0] = -shift
+        pos[:f, 1:] = -shift                                          # conditioning tokens: (t, t, t)
+        cos, sin = self.rope.angles(pos.repeat(cache.window, 1).to(cache.win_k.device))
+        for layer in range(cache.win_k.shape[0]):
+            cache.win_k[layer].copy_(Rope3D.apply(cache.win_k[layer], cos, sin))
+        cache.origin = origin
+
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: ChunkCond, first_chunk: int = 0,
                 cache: KVCache | None = None, identity: torch.Tensor | None = None, write_chunks: int = 0,
                 heads: bool = False) -> ActorOutput:
@@ -194,7 +220,10 @@ class Actor(nn.Module):
         dev = x.device
         lc, f = cfg.chunk_tokens, cfg.chunk_frames
         tokens = self._chunk_tokens(x, cond, first_chunk)                              # [B, m*Lc, D]
-        pos = self._chunk_positions(first_chunk, m).to(dev)
+        if cache is not None and first_chunk + m - cache.origin > cfg.actor.position_span:
+            self.rebase(cache, max(0, first_chunk - cfg.window - 1))
+        origin = cache.origin if cache is not None else 0
+        pos = self._chunk_positions(first_chunk - origin, m).to(dev)
         q_chunk = (first_chunk + torch.arange(m, device=dev)).repeat_interleave(lc)    # [m*Lc]
         group_sigma, token_group = sigma, torch.arange(m, device=dev).repeat_interleave(lc)
         n_id = 0
