@@ -103,7 +103,7 @@ def smollm2():
 
 
 def test_cascade_prompt_drops_old_turns_and_still_generates(smollm2):
-    from engine_core.thinker.cascade_text import StreamingLM, build_messages
+    from engine_core.thinker.cascade_text import StreamingLM, build_messages, trim_messages
 
     model, tok = smollm2
     assert model.config.max_position_embeddings >= 2048
@@ -117,7 +117,7 @@ def test_cascade_prompt_drops_old_turns_and_still_generates(smollm2):
     prompt = tok.decode(ids[0])
     assert "patient museum guide" in prompt and "Where is the exit?" in prompt      # system + newest kept
     assert "question11" in prompt and "question0 " not in prompt                     # newest history kept
-    fitted = build_messages(conv, "Where is the exit?", count_tokens=lm.count_tokens, max_prompt_tokens=388)
+    fitted = trim_messages(msgs, lm.count_tokens, 388)
     assert fitted[0] == msgs[0] and fitted[-1] == msgs[-1] and fitted[1]["role"] == "user"
     assert fitted[1:-1] == msgs[len(msgs) - len(fitted) + 1:-1] and lm.count_tokens(fitted) <= 388
     pieces = list(lm.stream_pieces(msgs))                 # the LM answers from the trimmed prompt

@@ -40,21 +40,13 @@ class Piece:
     hidden: torch.Tensor
 
 
-def build_messages(conversation: Conversation, user_text: str,
-                   count_tokens: Callable[[list[dict[str, str]]], int] | None = None,
-                   max_prompt_tokens: int | None = None) -> list[dict[str, str]]:
-    """Chat messages: persona system prompt (+ brevity rule), past turns, the new user turn.
-
-    With `count_tokens` (messages -> prompt tokens) and `max_prompt_tokens`, the oldest past turns are
-    dropped to fit (`trim_messages`; ContextOverflowError when the newest turn cannot fit at all).
-    StreamingLM trims every prompt it is given the same way, with its tokenizer and context.
-    """
+def build_messages(conversation: Conversation, user_text: str) -> list[dict[str, str]]:
+    """Chat messages: persona system prompt (+ brevity rule), past turns, the new user turn (all of them:
+    StreamingLM.prompt_ids drops the oldest turns to fit its context, with `trim_messages`)."""
     system = f"{conversation.system_prompt.strip()}\n{BREVITY}".strip()
     msgs = [{"role": "system", "content": system}]
     msgs += [{"role": t.role, "content": t.text} for t in conversation.turns]
     msgs.append({"role": "user", "content": user_text})
-    if count_tokens is not None and max_prompt_tokens is not None:
-        msgs = trim_messages(msgs, count_tokens, max_prompt_tokens)
     return msgs
 
 
