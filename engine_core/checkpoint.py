@@ -22,7 +22,7 @@ from engine_core.errors import CheckpointError, ConfigError
 
 FORMAT = "xstreamer.actor"
 VAE_FORMAT = "xstreamer.small_vae"      # engine_core.codecs.vae_io.FORMAT
-VAE_VERSION = 1                         # engine_core.codecs.vae.SmallVAEConfig.version
+VAE_VERSION = 1                         # SmallVAE config version (engine_core.codecs.vae.SmallVAEConfig)
 ACTOR_FILE = "actor.safetensors"
 VAE_FILE = "vae.safetensors"
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from engine_core.checkpoint import VAE_VERSION
 from engine_core.codecs.vae_blocks import Decoder, Encoder
 from engine_core.errors import ConfigError
 
@@ -118,7 +119,7 @@ class SmallVAEConfig:
     channels: tuple[int, ...] = (24, 48, 96, 192)
     enc_blocks: tuple[int, ...] = (1, 1, 1, 1)
     dec_blocks: tuple[int, ...] = (1, 1, 1, 2)
-    version: int = field(default=1)
+    version: int = field(default=VAE_VERSION)
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -178,10 +179,11 @@ class SmallVAEConfig:
 
 
 def upgrade_small_vae_config(d: dict[str, Any]) -> dict[str, Any]:
-    """The one place where stored configs of older versions are brought up to the current version (1)."""
-    d.setdefault("version", 1)
-    if d["version"] > 1:
-        raise ConfigError(f"SmallVAE config version {d['version']} is newer than this code (1)")
+    """A config dict without a version gets the current one; a newer one is refused (ConfigError). Files go
+    through engine_core.checkpoint.upgrade_checkpoint first; this guards dicts built elsewhere."""
+    d.setdefault("version", VAE_VERSION)
+    if d["version"] > VAE_VERSION:
+        raise ConfigError(f"SmallVAE config version {d['version']} is newer than this code ({VAE_VERSION})")
     return d
 
 

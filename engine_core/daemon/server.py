@@ -34,23 +34,16 @@ log = logging.getLogger("xstreamer.daemon")
 SESSION_REQUESTS = ("chat", "speak", "audio", "interrupt", "set_persona", "close")
 
 
-# Engine error codes (engine_core.errors) that are not protocol codes: load-time failures of the daemon's own
-# model, never the client's fault, so a client sees them as `internal` (the message names the real error).
-ENGINE_ONLY_CODES = {"bad_checkpoint": ErrorCode.INTERNAL, "bad_config": ErrorCode.INTERNAL,
-                     "backend_unavailable": ErrorCode.INTERNAL}
-
-
 def error_code_of(exc: BaseException) -> ErrorCode:
-    """Map an engine_core.errors exception (its `code`) or any other exception onto a protocol ErrorCode."""
+    """Map an engine_core.errors exception (its `code`) or any other exception onto a protocol ErrorCode.
+
+    Engine codes that are not protocol codes (bad_checkpoint, bad_config, backend_unavailable: load-time
+    failures of the daemon's own model, never the client's fault) reach a client as `internal`."""
     if isinstance(exc, ProtocolError):
         return exc.code
     code = getattr(exc, "code", None)
-    if not isinstance(code, str):
-        return ErrorCode.INTERNAL
-    if code in ENGINE_ONLY_CODES:
-        return ENGINE_ONLY_CODES[code]
     try:
-        return ErrorCode(code)
+        return ErrorCode(code) if isinstance(code, str) else ErrorCode.INTERNAL
     except ValueError:
         return ErrorCode.INTERNAL
 
