@@ -76,11 +76,8 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     out = actor(x_t, sigma, cond, int(b["first_chunk"]), identity=b["identity"].to(device), heads=True)
     # clean chunks (sigma = 0) are context only, as the cache is at inference: no velocity target there
     sq = (out.velocity.float() - velocity_target(x0, noise).float()).pow(2)                  # [B,K,Fl,C,h,w]
-    if opt.mouth_weight > 0:
-        w = 1.0 + opt.mouth_weight * b["mouth"].to(device)[:, None, None, None]              # [B,1,1,1,h,w]
-        err = (sq * w).flatten(2).sum(-1) / w.expand_as(sq).flatten(2).sum(-1)                # [B,K]
-    else:
-        err = sq.flatten(2).mean(-1)                                                          # [B,K]
+    w = (1.0 + opt.mouth_weight * b["mouth"].to(device))[:, None, None, None].expand_as(sq)   # 1 = plain MSE
+    err = (sq * w).flatten(2).sum(-1) / w.flatten(2).sum(-1)                                  # [B,K]
     noisy = (sigma > 0).float()
     mse = (err * noisy).sum() / noisy.sum().clamp_min(1.0)
     loss = mse
