@@ -1,11 +1,9 @@
 """Persona library: one JSON file per persona in the user's config directory.
 
 Layout: ``<config>/personas/<slug>.json`` where ``<config>`` is ``$XSTREAMER_CONFIG_DIR`` when set, else
-``platformdirs.user_config_dir("xstreamer")``. A file holds the fields of `sdk.protocol.Persona` plus
-``portrait`` (an absolute image path, or null). The OBS script and the Unity bridge read the same files::
-
-    {"name": "Ada", "system_prompt": "...", "greeting": "Hi!", "voice": "joe", "model": "tiny",
-     "character": null, "portrait": "/home/me/ada.png"}
+``platformdirs.user_config_dir("xstreamer")``. Each file is a persona file (`sdk.persona_file`: the fields of
+`sdk.protocol.Persona` plus ``portrait``, an absolute image path or null); the OBS bridge and the Unity bridge
+read the same files.
 
 Files written for someone else (`PersonaStore.export_file`, the OBS and Unity exports) travel with their
 portrait: the image is copied beside them as ``<slug>.portrait.<ext>`` and referenced by that relative
@@ -21,28 +19,14 @@ import re
 import shutil
 from pathlib import Path
 
-from pydantic import ConfigDict, Field, ValidationError
-
-from sdk.protocol import Persona
+from sdk.persona_file import PersonaFileError, StoredPersona, parse_persona
 
 CONFIG_ENV = "XSTREAMER_CONFIG_DIR"
 MODEL_PRESETS = ("tiny", "default", "paper")
 EXPORT_FORMATS = ("xstreamer-obs", "xstreamer-unity")     # the `format` of studio_gui.export's files
 
 
-class PersonaStoreError(ValueError):
-    """A persona file could not be read, written, or named (the message says why)."""
-
-
-class StoredPersona(Persona):
-    """A protocol `Persona` plus the path of its identity portrait (what the studio stores on disk)."""
-
-    model_config = ConfigDict(extra="forbid")
-    portrait: str | None = Field(default=None, max_length=4096)
-
-    def to_persona(self) -> Persona:
-        """The wire-level persona (drops the local portrait path)."""
-        return Persona(**self.model_dump(exclude={"portrait"}))
+PersonaStoreError = PersonaFileError      # the studio's name for it (reading, writing or naming a file)
 
 
 def config_dir() -> Path:
@@ -61,22 +45,6 @@ def slugify(name: str) -> str:
     if not slug:
         raise PersonaStoreError(f"persona name {name!r} has no letters or digits to name its file")
     return slug[:80]
-
-
-def parse_persona(data: bytes | str) -> StoredPersona:
-    """Parse a persona JSON document; raises PersonaStoreError with the pydantic reason."""
-    try:
-        raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PersonaStoreError(f"not a JSON persona file: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PersonaStoreError("a persona file must hold a JSON object")
-    try:
-        return StoredPersona.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "persona"
-        raise PersonaStoreError(f"invalid persona: {where}: {first['msg']}") from exc
 
 
 def copy_portrait_beside(portrait: str | Path, folder: Path, slug: str) -> str:

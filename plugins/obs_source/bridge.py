@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from pydantic import ValidationError
 
+from sdk.persona_file import PersonaFileError, parse_persona
 from sdk.protocol import Persona, ProtocolError
 
 from .daemon_link import DaemonLink, LinkError
@@ -241,29 +241,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def load_persona(path: Path | None) -> tuple[Persona, Path | None]:
-    """(persona, portrait path) from a JSON file, or the default persona and no portrait.
-
-    Accepts a protocol `Persona` document and the studio's library format (studio_gui/personas.py): the same
-    fields plus "portrait", an image path (absolute, or relative to the file) or null. Raises ValueError with a
-    clear message."""
+    """(persona, portrait path) from a persona file (`sdk.persona_file`: a protocol Persona, or a studio library
+    file whose "portrait" is an image path, absolute or relative to the file), or the default persona and no
+    portrait. Raises ValueError with a clear message."""
     if path is None:
         return Persona(), None
     path = path.expanduser()
     try:
-        raw = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read persona file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ValueError(f"persona file {path} is not a valid persona: not JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"persona file {path} is not a valid persona: not a JSON object")
-    portrait = raw.pop("portrait", None)
-    if portrait is not None and not isinstance(portrait, str):
-        raise ValueError(f"persona file {path} is not a valid persona: \"portrait\" must be a path or null")
     try:
-        persona = Persona.model_validate(raw)
-    except ValidationError as exc:
+        stored = parse_persona(data)
+    except PersonaFileError as exc:
         raise ValueError(f"persona file {path} is not a valid persona: {exc}") from None
+    persona, portrait = stored.to_persona(), stored.portrait
     if not portrait:
         return persona, None
     image = Path(portrait).expanduser()
