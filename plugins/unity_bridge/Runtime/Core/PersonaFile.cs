@@ -1,5 +1,5 @@
 // Loads the persona files the studio writes, so a scene can use the persona (and portrait) edited there:
-//   * a library persona, <config>/personas/<slug>.json (studio_gui/personas.py): the Persona fields at the
+//   * a library persona, <config>/personas/<slug>.json (format: sdk/persona_file.py): the Persona fields at the
 //     top level plus "portrait" (an image path, or null);
 //   * a Unity export, <slug>.unity.json (studio_gui/export.py, "format": "xstreamer-unity", "version": 1):
 //     "persona": {...}, "portrait_base64", "portrait_path", "control_endpoint", "client_name",
