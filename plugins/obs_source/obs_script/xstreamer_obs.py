@@ -176,9 +176,9 @@ class CoHost:
             else:
                 self._state("bridge", f"the bridge at {self.url} does not answer; starting it", obs.LOG_WARNING)
             self.start_bridge()
-        elif self.mismatch(self.health):
+        elif differs := self.mismatch(self.health):
             self._state("mismatch", f"the bridge at {self.url} was not started by this script and "
-                        f"{self.mismatch(self.health)}: stop that bridge, or change *Bridge port* to let the "
+                        f"{differs}: stop that bridge, or change *Bridge port* to let the "
                         f"script start its own", obs.LOG_WARNING)
         elif not self.health.get("daemon"):
             self._state("daemon", f"the daemon at {self.daemon} does not answer "
