@@ -166,7 +166,7 @@ class SpeechFeed:
         with self._cv:
             if job.generation == self._generation:
                 self._notes.transcripts.append(transcript.text)
-        return self.thinker.reply(self.conversation, transcript.text)
+        return self.thinker.reply(self.conversation, transcript)
 
     def _do(self, job: _Job) -> None:
         first = True

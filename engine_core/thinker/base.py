@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Union
 
 import numpy as np
 import torch
@@ -51,41 +51,33 @@ class Segment:
 VOICE_PLACEHOLDER = "(voice)"     # the user's transcript when a Thinker hears speech but has no text for it
 
 
-class HeardText(str):
-    """A user transcript (the string the user is shown and the conversation records) that also carries
-    `content`: what the Thinker itself reads for the turn (GLM-4-Voice: the speech-token string).
-
-    The session's feed publishes `Transcript.text` and hands the same object to `Thinker.reply`; `str()` of
-    it is the plain transcript, so token strings never reach a client."""
-
-    content: str
-
-    def __new__(cls, text: str, content: str) -> "HeardText":
-        obj = super().__new__(cls, text)
-        obj.content = content
-        return obj
-
-
-def turn_content(user_text: str) -> str:
-    """What a Thinker should read for a user turn: the `content` of a HeardText, else the text itself."""
-    return getattr(user_text, "content", None) or user_text
-
-
 @dataclass
 class Transcript:
-    """What the Thinker heard the user say (from `hear`).
+    """What the Thinker heard the user say (from `hear`); `reply` takes it as the user's turn.
 
-    text:    human-readable transcript (ASR text, or VOICE_PLACEHOLDER); never model token strings
-    content: what `reply` should read instead of `text` (None: the text itself); when given, `text`
-             becomes a HeardText carrying it
+    text:    human-readable transcript (ASR text, or VOICE_PLACEHOLDER): what the user is shown and the
+             conversation records; never model token strings
+    content: what `reply` feeds the model instead of `text` (GLM-4-Voice: the speech-token string);
+             None: the text itself
     """
 
     text: str
     content: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.content is not None and not isinstance(self.text, HeardText):
-            self.text = HeardText(self.text, self.content)
+
+UserTurn = Union[str, Transcript]   # what `Thinker.reply` answers: typed text, or a `hear` transcript
+
+
+def turn_text(user: UserTurn) -> str:
+    """The human-readable text of a user turn (what the conversation records)."""
+    return user.text if isinstance(user, Transcript) else user
+
+
+def turn_content(user: UserTurn) -> str:
+    """What a Thinker reads for a user turn: a transcript's `content` when it has one, else its text."""
+    if isinstance(user, Transcript):
+        return user.content or user.text
+    return user
 
 
 @dataclass
@@ -117,8 +109,9 @@ class Thinker(ABC):
     sample_rate: int = SAMPLE_RATE
 
     @abstractmethod
-    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
-        """Answer `user_text` in the persona of `conversation`; appends both turns to it."""
+    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+        """Answer `user` (typed text or a `hear` transcript) in the persona of `conversation`; appends both
+        turns to it."""
 
     @abstractmethod
     def speak(self, text: str) -> Iterator[Segment]:

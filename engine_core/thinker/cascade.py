@@ -22,7 +22,7 @@ import torch
 from engine_core.codecs.speech import SpokenText, TextSpeechDecoder, load_piper
 from engine_core.errors import TextError, TextTooLongError
 
-from .base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript
+from .base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript, UserTurn, turn_text
 from .cascade_asr import transcribe
 from .cascade_assets import load_smollm2
 from .cascade_text import StreamingLM, build_messages, split_text
@@ -90,9 +90,10 @@ class CascadeThinker(Thinker):
         self.hidden_size = self.lm.hidden_size
         self.voice = voice if voice is not None else load_piper()
 
-    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
-        """Stream the persona's answer to `user_text`; appends the user turn and the spoken reply."""
-        user_text = _check_text(user_text)
+    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+        """Stream the persona's answer to `user` (text or a Whisper transcript); appends the user turn and the
+        spoken reply."""
+        user_text = _check_text(turn_text(user))
         messages = build_messages(conversation, user_text)
         frame, spoken_parts = 0, []
         try:

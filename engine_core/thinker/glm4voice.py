@@ -26,8 +26,8 @@ import torch
 from engine_core.codecs.speech import Glm4VoiceDecoder, TokenSpeechDecoder
 from engine_core.errors import BackendUnavailableError, CheckpointError, ContextOverflowError, TextError
 
-from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Segment, Thinker, Transcript,
-                   turn_content)
+from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Segment, Thinker, Transcript, UserTurn,
+                   turn_content, turn_text)
 from .context import prompt_budget
 from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
@@ -196,12 +196,12 @@ class Glm4VoiceThinker(Thinker):
         """Tokens a prompt may use: the context minus the reply's max_new_tokens (at most half of it)."""
         return prompt_budget(self.context_tokens, self.max_new_tokens)
 
-    def prompt_for(self, conversation: Conversation, user_text: str) -> list[int]:
-        """Prompt ids of a reply to `user_text` (a HeardText is read as its `content`) after the
+    def prompt_for(self, conversation: Conversation, user: UserTurn) -> list[int]:
+        """Prompt ids of a reply to `user` (a Transcript is read as its `content`) after the
         conversation's turns, the oldest dropped to fit `max_prompt_tokens` (ContextOverflowError if even
         the newest turn alone cannot)."""
         persona = conversation.system_prompt if self.persona_in_system else ""
-        prompt = fit_prompt(turn_content(user_text), conversation.turns, persona,
+        prompt = fit_prompt(turn_content(user), conversation.turns, persona,
                             lambda p: len(self.prompt_ids(p)), self.max_prompt_tokens)
         return self.prompt_ids(prompt)
 
@@ -315,14 +315,14 @@ class Glm4VoiceThinker(Thinker):
             yield emit(final=True)
 
     # ------------------------------------------------------------------ Thinker API
-    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
-        """Answer `user_text` in the published prompt format: text, a voice string (`audio_string`), or the
-        transcript `hear` returned (a HeardText: the model reads its speech tokens, the conversation records
-        its text). Older turns are dropped to fit the context; ContextOverflowError when this one cannot."""
-        if not isinstance(user_text, str) or not turn_content(user_text).strip():
+    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+        """Answer `user` in the published prompt format: text, a voice string (`audio_string`), or the
+        Transcript `hear` returned (the model reads its speech tokens, the conversation records its text).
+        Older turns are dropped to fit the context; ContextOverflowError when this one cannot."""
+        if not isinstance(user, (str, Transcript)) or not turn_content(user).strip():
             raise TextError("text is empty")
-        prompt_ids = self.prompt_for(conversation, user_text)
-        shown = str(user_text).strip()
+        prompt_ids = self.prompt_for(conversation, user)
+        shown = turn_text(user).strip()
         if not shown or is_audio_content(shown):
             shown = VOICE_PLACEHOLDER
         texts: list[str] = []

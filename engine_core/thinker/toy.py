@@ -20,7 +20,7 @@ import torch
 
 from engine_core.errors import TextError
 from engine_core.thinker.base import (SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Segment, Thinker,
-                                      Transcript, Turn)
+                                      Transcript, Turn, UserTurn, turn_text)
 from engine_core.thinker.context import fit_history, prompt_budget
 from engine_core.thinker.features import SPEECH_FEATURE_SIZE, speech_features
 
@@ -89,9 +89,10 @@ class ToyThinker(Thinker):
                            is_user=lambda t: t.role == "user")
         return self._prompt(conversation.system_prompt, kept, user_text)
 
-    def reply(self, conversation: Conversation, user_text: str) -> Iterator[Segment]:
+    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
         """Answer "You said: <text>." and record both turns (ContextOverflowError, recording nothing, when the
         turn cannot fit in the context)."""
+        user_text = turn_text(user)
         if not user_text.strip():
             raise TextError("chat text is empty")
         self.prompt_tokens(conversation, user_text)
