@@ -1,9 +1,10 @@
 """Test-wide settings: one torch intra-op thread for every test (small ops run fastest on one thread, and on
 the 2-core CI machine the daemon subprocesses need the other), a writable model cache, the `gpu` skip, and the
-`studio_window` factory the studio GUI tests open their main window with."""
+`studio_window` factory the studio GUI tests open their main window with, and `screenshot`."""
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,24 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip)
+
+
+DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """save(widget, name) -> the path of the widget's grab as a PNG: in docs/images when XSTREAMER_SCREENSHOTS=1
+    (refreshing the docs' pictures), else in the test's tmp dir, so a test run leaves the work tree untouched."""
+    target = DOCS_IMAGES if os.environ.get("XSTREAMER_SCREENSHOTS") == "1" else tmp_path / "screenshots"
+
+    def save(widget, name: str) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / name
+        assert widget.grab().save(str(path)), f"could not write {path}"
+        return path
+
+    return save
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def test_shipped_gallery_matches_the_engines_characters(tmp_path, monkeypatch):
     assert all(os.path.getsize(c.image) > 1000 for c in chars)
 
 
-def test_pick_a_shipped_character_in_the_window(qtbot, studio_window):
+def test_pick_a_shipped_character_in_the_window(qtbot, studio_window, screenshot):
     """A mouse click on a built-in character makes it the persona's identity; renders the screenshot."""
     pytest.importorskip("pytestqt")
     from PySide6.QtCore import Qt
@@ -39,9 +39,7 @@ def test_pick_a_shipped_character_in_the_window(qtbot, studio_window):
     assert "Kemi" in chooser.message.text() and not chooser.preview.pixmap().isNull()
     assert win.dirty and win.save_current()
     assert win.store.load("Kemi").character == "kemi"
-    images = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
-    os.makedirs(images, exist_ok=True)
-    win.grab().save(os.path.join(images, "studio_gallery_pick.png"))
+    screenshot(win, "studio_gallery_pick.png")
     # Shown again from the file (another persona, then back): the pick is highlighted in the gallery.
     win.new_persona("Other")
     assert chooser.character is None and not chooser.gallery.selectedItems()

@@ -17,7 +17,6 @@ from studio_gui.gallery import GALLERY_ENV  # noqa: E402
 from studio_gui.personas import (CONFIG_ENV, PersonaStore, PersonaStoreError, StoredPersona,  # noqa: E402
                                  config_dir, slugify)
 
-IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
 
 
 @pytest.fixture
@@ -83,15 +82,14 @@ def test_store_import_export_and_bad_files(store, tmp_path):
     assert "junk" not in store.names() and "Bob" in store.names()
 
 
-def test_window_library_round_trip(qtbot, store, tmp_path):
+def test_window_library_round_trip(qtbot, store, tmp_path, screenshot):
     from studio_gui.app import MainWindow
 
     win = MainWindow(store, use_audio_device=False)
     qtbot.addWidget(win)
     win.show()
     assert win.library.names() == [] and not win.save_button.isEnabled()
-    os.makedirs(IMAGES, exist_ok=True)
-    win.grab().save(os.path.join(IMAGES, "studio_empty.png"))
+    screenshot(win, "studio_empty.png")
 
     name = win.new_persona("Ada")
     assert name == "Ada" and win.library.current() == "Ada" and store.exists("Ada")
@@ -107,7 +105,7 @@ def test_window_library_round_trip(qtbot, store, tmp_path):
     saved = store.load("Ada Byron")
     assert (saved.system_prompt, saved.greeting, saved.model, saved.character) == \
         ("You are Ada Lovelace, a mathematician.", "Good evening.", "tiny", "ada")
-    win.grab().save(os.path.join(IMAGES, "studio_persona_edited.png"))
+    screenshot(win, "studio_persona_edited.png")
 
     # An invalid edit is refused with a message and nothing is written.
     win.editor.name.setText("")

@@ -17,7 +17,6 @@ from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
 from studio_gui.portrait_check import (CROP_SIZE, MIN_FACE_PX, PortraitRejected, check_portrait,  # noqa: E402
                                        decode_image)
 
-IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
 
 
 @pytest.fixture
@@ -88,7 +87,7 @@ def test_check_portrait_missing_and_empty(tmp_path):
     assert info.value.reason == "unreadable"
 
 
-def test_chooser_shows_each_reason(qtbot, cases, window):
+def test_chooser_shows_each_reason(qtbot, cases, window, screenshot):
     win = window
     assert win.portrait.characters           # the screenshot shows the shipped gallery, not the empty hint
     win.new_persona("Grace")
@@ -101,8 +100,7 @@ def test_chooser_shows_each_reason(qtbot, cases, window):
         assert chooser.last_reason == case and words in chooser.message.text()
         assert chooser.portrait_path is None
         assert chooser.preview.grab().toImage() == before      # a refused image never shows as the crop
-    os.makedirs(IMAGES, exist_ok=True)
-    win.grab().save(os.path.join(IMAGES, "studio_portrait_error.png"))
+    screenshot(win, "studio_portrait_error.png")
 
     with qtbot.waitSignal(chooser.portraitChanged) as sig:
         assert chooser.load_file(cases["good"])

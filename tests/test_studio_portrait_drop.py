@@ -25,7 +25,6 @@ from studio_gui.qt_util import rgb_to_pixmap  # noqa: E402
 from studio_gui.widgets.portrait_chooser import CHECK_THREAD, PREVIEW_PX  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMAGES = os.path.join(ROOT, "docs", "images")
 SHIPPED_GALLERY = os.path.join(ROOT, "studio_gui", "gallery")
 COPY = Qt.DropAction.CopyAction
 
@@ -78,7 +77,7 @@ def window(studio_window):
                          greeting="A ship in port is safe, but that is not what ships are built for.")
 
 
-def test_drop_a_photo_shows_its_crop(qtbot, window, tmp_path):
+def test_drop_a_photo_shows_its_crop(qtbot, window, tmp_path, screenshot):
     chooser = window.portrait
     photo = str(tmp_path / "grace hopper.jpg")              # a space in the name: the URL is percent-encoded
     shutil.copyfile(_sample("grace_hopper.jpg"), photo)
@@ -94,8 +93,7 @@ def test_drop_a_photo_shows_its_crop(qtbot, window, tmp_path):
     assert chooser.last_reason is None and "Face found" in chooser.message.text()
     assert chooser.preview.pixmap().toImage() == _expected_preview(photo)    # the model's crop is shown
     assert window.dirty
-    os.makedirs(IMAGES, exist_ok=True)
-    window.grab().save(os.path.join(IMAGES, "studio_portrait_crop.png"))
+    screenshot(window, "studio_portrait_crop.png")
     assert window.save_current() and window.store.load("Grace Hopper").portrait == os.path.realpath(photo)
 
     # A drawn character of the gallery is a face too; dropping it replaces the photo.

@@ -15,7 +15,6 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("sdk.client", reason="the SDK client is not in this checkout")
 
-IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
 START_TIMEOUT_MS = 90_000
 
 
@@ -35,7 +34,7 @@ def window(studio_window):
     return win
 
 
-def test_preview_plays_chats_and_interrupts(qtbot, window):
+def test_preview_plays_chats_and_interrupts(qtbot, window, screenshot):
     panel = window.preview
     assert panel.preset.currentText() == "tiny"             # the persona's model preset
     busy_seen = []
@@ -79,7 +78,7 @@ def test_preview_plays_chats_and_interrupts(qtbot, window):
                      "by the interrupt button in the middle of the sentence, long before the end. " * 3)
     qtbot.waitUntil(lambda: panel.events.count("utterance_start") > n_start, timeout=30_000)
     qtbot.wait(300)
-    window.grab().save(os.path.join(IMAGES, "studio_preview_playing.png"))
+    screenshot(window, "studio_preview_playing.png")
     panel.interrupt_button.click()
     qtbot.waitUntil(lambda: "interrupted" in panel.events, timeout=15_000)
     qtbot.waitUntil(lambda: panel.state == "idle", timeout=15_000)
@@ -168,7 +167,7 @@ def test_push_to_talk_against_a_live_daemon(qtbot, window):
 
 
 @pytest.mark.slow
-def test_preview_of_the_embedded_default_model(qtbot, studio_window):
+def test_preview_of_the_embedded_default_model(qtbot, studio_window, screenshot):
     """The studio with the shipped default model: the chosen character answers on screen (the README's image)."""
     from studio_gui.gallery import find_character
 
@@ -196,6 +195,6 @@ def test_preview_of_the_embedded_default_model(qtbot, studio_window):
     d_own, d_other = np.abs(frame - own).mean(), np.abs(frame - other).mean()
     assert d_own < 25 and d_other > 2 * d_own, (d_own, d_other)
     assert "Persona:" in panel.transcript.toPlainText()
-    win.grab().save(os.path.join(IMAGES, "studio_preview_default.png"))
+    screenshot(win, "studio_preview_default.png")
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.daemon.is_running(), timeout=15_000)
