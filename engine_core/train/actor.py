@@ -33,7 +33,7 @@ from engine_core.codecs.vae_io import save_small_vae
 from engine_core.config import ModelConfig
 from engine_core.errors import ConfigError
 from engine_core.thinker.toy import ToyThinker
-from engine_core.train.data import list_clips, load_clip_tensors, sample_batch
+from engine_core.train.data import WindowSampler, list_clips, load_clip_tensors
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ class ActorTrainOptions:
 
 def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOptions,
                   device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
-    """Diffusion-forcing loss of one batch from `sample_batch` -> (loss, parts)."""
+    """Diffusion-forcing loss of one batch from `WindowSampler.sample` -> (loss, parts)."""
     cfg = actor.cfg
-    x0 = b["x0"].to(device)                                                  # [B,K,Fl,C,h,w]
+    x0 = b["x0"].to(device).float()                                          # [B,K,Fl,C,h,w]
     bsz, k = x0.shape[:2]
     sigma = sample_train_sigmas(bsz, k, gen, cfg.time_shift).to(device)     # [B,K] independent per chunk
     noise = torch.randn(x0.shape, generator=gen).to(device)
@@ -121,7 +121,7 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
     vae = _load_vae(cfg, vae_path, device)
     # clips without hidden.npz: one seeded embedding per word (a model without a text head still needs a table)
     words = ToyThinker(cfg.thinker.hidden_size, cfg.thinker.text_vocab or TOY_WORD_TABLE, cfg.seed)
-    clips = [load_clip_tensors(p, cfg, vae, words) for p in list_clips(data_dir, split)]
+    sampler = WindowSampler([load_clip_tensors(p, cfg, vae, words) for p in list_clips(data_dir, split)], cfg)
     actor = Actor(cfg)
     if init is not None:
         from engine_core.checkpoint import load_state_checked, read_actor_checkpoint
@@ -161,11 +161,11 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
             if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
                 break
             if opt.fixed_noise:
-                fixed = fixed or (sample_batch(clips, cfg, opt.batch, gen), gen.get_state())
+                fixed = fixed or (sampler.sample(opt.batch, gen), gen.get_state())
                 batch = fixed[0]
                 gen.set_state(fixed[1])
             else:
-                batch = sample_batch(clips, cfg, opt.batch, gen)
+                batch = sampler.sample(opt.batch, gen)
             for g in optim.param_groups:
                 g["lr"] = sched(step)
             loss, parts = training_loss(actor, batch, gen, opt, dev)

@@ -104,40 +104,76 @@ def load_clip_tensors(clip_dir: Path, cfg: ModelConfig, vae, words: ToyThinker, 
     return ClipTensors(lat.half(), speech_features(audio), hidden, hframes, targets, identity, mouth)
 
 
-def sample_batch(clips: list[ClipTensors], cfg: ModelConfig, batch: int, gen: torch.Generator,
-                 max_offset: int = 64) -> dict[str, torch.Tensor | int]:
-    """B random windows of K = train_chunks chunks -> tensors for Actor.forward (full-sequence mode).
+class WindowSampler:
+    """Random training windows of K = train_chunks chunks, gathered from all clips at once.
 
-    Returns x0 [B,K,Fl,C,h,w], speech [B,K,F,S], hidden [B,R+K,M,D], hidden_frames, hidden_mask,
-    text_targets [B,K,F], identity [B,C,h,w], mouth [B,h,w], first_chunk (a random absolute offset, shared by
-    the batch).
+    The clips' tensors are concatenated once (latents, speech, text targets, hidden states sorted by frame),
+    so drawing a batch is a few index gathers rather than a Python loop per sample and chunk (default preset,
+    2-core CPU: 2.0 ms at batch 32 and 16 ms at batch 256, against 21 and 74 ms for the loop; docs/default-model.md).
+    Only the random draws (one window offset per batch, one clip and one start frame per sample) are made one by
+    one, from `gen`.
     """
-    f, k, r, m = cfg.chunk_frames, cfg.train_chunks, cfg.cross_chunks, cfg.max_hidden_tokens
-    tf, fl = cfg.vae.temporal_factor, cfg.latent_frames
-    first = int(torch.randint(0, max_offset + 1, (1,), generator=gen))
-    xs, sp, hid, hfr, hmask, tt, ids, mouths = [], [], [], [], [], [], [], []
-    for _ in range(batch):
-        c = clips[int(torch.randint(0, len(clips), (1,), generator=gen))]
-        t = c.speech.shape[0]
-        need = k * f
-        start = int(torch.randint(0, max(1, t - need + 1), (1,), generator=gen))
-        idx = (torch.arange(need) + start).clamp(max=t - 1)                          # frames of the window
-        lat_idx = (torch.arange(k * fl) * tf + start).clamp(max=c.latents.shape[0] - 1)
-        xs.append(c.latents[lat_idx].float().view(k, fl, *c.latents.shape[1:]))
-        sp.append(c.speech[idx].view(k, f, -1))
-        tt.append(c.text_targets[idx].view(k, f))
-        h = torch.zeros(r + k, m, cfg.thinker.hidden_size)
-        fr = torch.zeros(r + k, m, dtype=torch.long)
-        mk = torch.zeros(r + k, m, dtype=torch.bool)
-        for j in range(-r, k):
-            sel = ((c.hidden_frames >= start + j * f) & (c.hidden_frames < start + (j + 1) * f)).nonzero().flatten()
-            sel = sel[:m]
-            h[j + r, :len(sel)] = c.hidden[sel]
-            fr[j + r, :len(sel)] = c.hidden_frames[sel] - start + first * f
-            mk[j + r, :len(sel)] = True
-        hid.append(h), hfr.append(fr), hmask.append(mk)
-        ids.append(c.identity)
-        mouths.append(c.mouth)
-    return {"x0": torch.stack(xs), "speech": torch.stack(sp), "hidden": torch.stack(hid),
-            "hidden_frames": torch.stack(hfr), "hidden_mask": torch.stack(hmask), "text_targets": torch.stack(tt),
-            "identity": torch.stack(ids), "mouth": torch.stack(mouths), "first_chunk": first}
+
+    def __init__(self, clips: list[ClipTensors], cfg: ModelConfig) -> None:
+        if not clips:
+            raise ValueError("no clips to sample from")
+        self.cfg = cfg
+        self.n_frames = torch.tensor([c.speech.shape[0] for c in clips])
+        self.n_latents = torch.tensor([c.latents.shape[0] for c in clips])
+        self.frame0 = torch.cumsum(self.n_frames, 0) - self.n_frames
+        self.latent0 = torch.cumsum(self.n_latents, 0) - self.n_latents
+        self.latents = torch.cat([c.latents for c in clips])                       # float16 [sum T_lat, C,h,w]
+        self.speech = torch.cat([c.speech for c in clips])
+        self.targets = torch.cat([c.text_targets for c in clips])
+        self.identity = torch.stack([c.identity for c in clips])
+        self.mouth = torch.stack([c.mouth for c in clips])
+        hidden, frames, first_tok, n_tok = [], [], [], 0
+        for c in clips:
+            order = torch.argsort(c.hidden_frames, stable=True)
+            hf = c.hidden_frames[order]
+            hidden.append(c.hidden[order].float())
+            frames.append(hf)
+            # first_tok[f]: index (into the concatenation) of the clip's first token at frame >= f, f = 0..T
+            first_tok.append(n_tok + torch.searchsorted(hf, torch.arange(c.speech.shape[0] + 1)))
+            n_tok += len(hf)
+        dim = cfg.thinker.hidden_size
+        self.hidden = torch.cat([*hidden, torch.zeros(1, dim)])                     # + one zero row: padding
+        self.hidden_frames = torch.cat([*frames, torch.zeros(1, dtype=torch.long)])
+        self.first_tok = torch.cat(first_tok)
+        self.first_tok0 = torch.cumsum(self.n_frames + 1, 0) - (self.n_frames + 1)
+        self.pad_tok = n_tok
+
+    def sample(self, batch: int, gen: torch.Generator, max_offset: int = 64) -> dict[str, torch.Tensor | int]:
+        """B random windows -> tensors for Actor.forward (full-sequence mode).
+
+        Returns x0 [B,K,Fl,C,h,w] (float16, as stored), speech [B,K,F,S], hidden [B,R+K,M,D], hidden_frames, hidden_mask,
+        text_targets [B,K,F], identity [B,C,h,w], mouth [B,h,w], first_chunk (a random absolute offset, shared
+        by the batch). Hidden slots hold a chunk's first M tokens by frame, zeros (and mask False) after them.
+        """
+        cfg = self.cfg
+        f, k, r, m = cfg.chunk_frames, cfg.train_chunks, cfg.cross_chunks, cfg.max_hidden_tokens
+        tf, fl, need = cfg.vae.temporal_factor, cfg.latent_frames, cfg.train_chunks * cfg.chunk_frames
+        first = int(torch.randint(0, max_offset + 1, (1,), generator=gen))
+        ci, st = [], []
+        for _ in range(batch):
+            c = int(torch.randint(0, len(self.n_frames), (1,), generator=gen))
+            t = int(self.n_frames[c])
+            ci.append(c)
+            st.append(int(torch.randint(0, max(1, t - need + 1), (1,), generator=gen)))
+        ci_t, start = torch.tensor(ci), torch.tensor(st)
+        t, tl = self.n_frames[ci_t][:, None], self.n_latents[ci_t][:, None]
+        idx = torch.minimum(start[:, None] + torch.arange(need), t - 1) + self.frame0[ci_t][:, None]        # [B,KF]
+        lat_idx = torch.minimum(start[:, None] + torch.arange(k * fl) * tf, tl - 1) + self.latent0[ci_t][:, None]
+        x0 = self.latents[lat_idx].view(batch, k, fl, *self.latents.shape[1:])       # float16: cast on the device
+        # hidden tokens of chunks -r .. k-1 of each window: frames [start + j*f, start + (j+1)*f)
+        edges = start[:, None] + torch.arange(-r, k + 1) * f                                              # [B,R+K+1]
+        tok = self.first_tok[self.first_tok0[ci_t][:, None] + torch.minimum(edges.clamp(min=0), t)]
+        lo, hi = tok[:, :-1], tok[:, 1:]                                                                  # [B,R+K]
+        slot = lo[..., None] + torch.arange(m)                                                            # [B,R+K,M]
+        mask = slot < hi[..., None]
+        slot = torch.where(mask, slot, self.pad_tok)
+        hidden = self.hidden[slot]
+        frames = torch.where(mask, self.hidden_frames[slot] - start[:, None, None] + first * f, 0)
+        return {"x0": x0, "speech": self.speech[idx].view(batch, k, f, -1), "hidden": hidden,
+                "hidden_frames": frames, "hidden_mask": mask, "text_targets": self.targets[idx].view(batch, k, f),
+                "identity": self.identity[ci_t], "mouth": self.mouth[ci_t], "first_chunk": first}
