@@ -1,9 +1,12 @@
 """`xstreamer eval`: score a model (or the ground truth itself) on held-out clips of a synthetic corpus.
 
 For each clip of --split: the engine speaks the clip's text with the clip's portrait; the ground truth is the
-generator's render of the same character and text with Piper's default voice (what the engine's cascade
-speaks), with no silence around the speech; the generated utterance (utterance_start .. utterance_end) is
-resampled in time to the truth's length. Metric definitions: docs/metrics.md.
+generator's render of the same character and text, with no silence around the speech. With the cascade Thinker
+(the `default` model) the engine speaks with `CorpusVoice` (Piper joe with the generator's seeded noise) and the
+truth is rendered from exactly the speech it played, so the two are frame-aligned and the generated utterance
+(utterance_start .. utterance_end) is cut to the truth's length; with another Thinker the truth is voiced by the
+generator's default Piper voice and the generated utterance is resampled in time to its length.
+Metric definitions: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine_core.eval.identity import face_region_scores, id_sim
-from engine_core.eval.lipsync import audio_mouth_corr, lipsync_mouth_corr
+from engine_core.eval.lipsync import SAMPLES_PER_FRAME, audio_mouth_corr, lipsync_mouth_corr, pearson
 from engine_core.eval.mouth import mouth_opening
 from engine_core.eval.sharpness import cpbd_frames
 
@@ -69,15 +72,15 @@ def degrade(frames: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.concatenate([out[:1], out[:-1]])
 
 
-def _truth_for(entry: dict, data: Path):  # noqa: ANN202
+def _truth_for(entry: dict, meta_clip, speech=None):  # noqa: ANN001, ANN202
+    """The truth render of a corpus clip's character and text with no silence around the speech: from `speech`
+    when given, else voiced by the generator's default voice and the clip's seed."""
     from engine_core.data.synth.characters import IdentityParams
-    from engine_core.data.synth.render import load_clip, render_clip
+    from engine_core.data.synth.render import render_clip
     from engine_core.data.synth.speech import VoiceParams
 
-    meta_clip = load_clip(data / entry["dir"])
     ident = IdentityParams.from_dict(meta_clip.meta["identity"])
-    truth = render_clip(ident, entry["text"], VoiceParams(), entry["seed"], lead_s=0.0, tail_s=0.0)
-    return meta_clip, truth
+    return render_clip(ident, entry["text"], VoiceParams(), entry["seed"], lead_s=0.0, tail_s=0.0, speech=speech)
 
 
 def _clean(x):  # noqa: ANN001, ANN202
@@ -165,6 +168,7 @@ def _stream(session, portrait_box: dict, minutes: float, portrait: np.ndarray) -
 def run(args: argparse.Namespace) -> int:
     """Score the clips and write the JSON; returns the exit code."""
     from engine_core.data.synth.corpus import read_manifest
+    from engine_core.data.synth.render import load_clip
 
     try:
         man = read_manifest(args.data)
@@ -180,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     if args.truth_check:
         rows_self, rows_deg, real, deg = [], [], [], []
         for e in entries:
-            _, truth = _truth_for(e, args.data)
+            truth = _truth_for(e, load_clip(args.data / e["dir"]))
             d = degrade(truth.frames, e["seed"])
             rows_self.append({"id": e["id"], **score_clip(truth.frames, truth.audio, truth, not args.no_id_sim)})
             rows_deg.append({"id": e["id"], **score_clip(d, truth.audio, truth, not args.no_id_sim)})
@@ -195,19 +199,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: the engine is not available: {e}", file=sys.stderr)
             return 2
         engine = Engine.load(model=args.model, device=args.device)
+        voice = None
+        if hasattr(engine.thinker, "voice"):          # the cascade Thinker: speak exactly as the truth does
+            from engine_core.eval.voice import CorpusVoice
+
+            voice = engine.thinker.voice = CorpusVoice()
         rows, real, gen = [], [], []
         for e in entries:
-            meta_clip, truth = _truth_for(e, args.data)
+            meta_clip = load_clip(args.data / e["dir"])
             session = engine.open_session(portrait=_png(meta_clip.portrait))
-            max_chunks = 20 + 4 * len(truth.frames) // max(1, session.chunk_frames)
+            max_chunks = 20 + 4 * len(meta_clip.frames) // max(1, session.chunk_frames)
+            if voice is not None:
+                voice.start(e["seed"])
             gf, ga = generate_utterance(session, e["text"], max_chunks)
             session.close()
-            rows.append({"id": e["id"], "text": e["text"], **score_clip(gf, ga, truth, not args.no_id_sim)})
+            truth = _truth_for(e, meta_clip, voice.speech() if voice is not None else None)
+            row = {"id": e["id"], "text": e["text"]}
+            if voice is not None:                     # frame-aligned: cut the last chunk's padding
+                n = min(len(gf), len(truth.frames))
+                gf, ga = gf[:n], ga[: n * SAMPLES_PER_FRAME]
+                row["audio_truth_corr"] = pearson(ga, truth.audio[: len(ga)])    # 1: the very same speech
+            rows.append({**row, **score_clip(gf, ga, truth, not args.no_id_sim)})
             real.append(truth.frames)
             gen.append(gf)
-        result.update(mode="model", model=args.model, summary=_summary(rows, real, gen), per_clip=rows)
+        result.update(mode="model", model=args.model, speech=voice.name if voice is not None else "engine",
+                      summary=_summary(rows, real, gen), per_clip=rows)
         if args.stream_minutes > 0:
-            meta_clip, _ = _truth_for(entries[0], args.data)
+            meta_clip = load_clip(args.data / entries[0]["dir"])
             session = engine.open_session(portrait=_png(meta_clip.portrait))
             result["stream"] = _stream(session, meta_clip.meta, args.stream_minutes, meta_clip.portrait)
             session.close()
