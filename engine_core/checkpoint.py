@@ -43,6 +43,25 @@ def save_actor(actor: torch.nn.Module, cfg: ModelConfig, path: str | Path,
     return p
 
 
+def export_model(run_dir: str | Path, out_dir: str | Path, dtype: torch.dtype = torch.float16) -> list[Path]:
+    """Write a training run's Actor (and its VAE, when the run has one) to `out_dir` as a shippable model
+    directory: the Actor's tensors cast to `dtype` (floating tensors only), its config and step kept; the VAE
+    file copied unchanged. Returns the files written."""
+    import shutil
+
+    run, out = Path(run_dir), Path(out_dir)
+    cfg, tensors, meta = read_actor_checkpoint(run)
+    out.mkdir(parents=True, exist_ok=True)
+    cast = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
+    extra = {k: v for k, v in meta.items() if k not in ("format", "config")}
+    save_file(cast, str(out / ACTOR_FILE), metadata={"format": FORMAT, "config": json.dumps(cfg.to_dict()), **extra})
+    written = [out / ACTOR_FILE]
+    if (run / VAE_FILE).is_file() and (run / VAE_FILE).resolve() != (out / VAE_FILE).resolve():
+        shutil.copyfile(run / VAE_FILE, out / VAE_FILE)
+        written.append(out / VAE_FILE)
+    return written
+
+
 def upgrade_checkpoint(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) \
         -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Bring a stored (metadata, tensors) up to the current version. The one place old layouts are handled.

@@ -56,6 +56,8 @@ class ActorConfig:
     identity_time: int = -1           # RoPE time id of the identity tokens (a slot before t = 0)
     position_span: int = 48           # streaming: chunks a position origin serves before it moves up (keep it
                                       # within the offsets training samples, 64 chunks; see Actor.rebase)
+    frame_speech: bool = False        # add each latent frame's speech features to its video tokens through a
+                                      # zero-initialised projection (a direct, time-aligned voice -> mouth path)
 
 
 @dataclass
@@ -177,7 +179,8 @@ def _default() -> ModelConfig:
         name="default",
         # no text/audio heads: the cascade Thinker writes and speaks the reply (keeps the shipped weights small)
         thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=0, audio_vocab=0),
-        actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=4),
+        actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=4,
+                          frame_speech=True),
         vae=VAEConfig(kind="small", preset="default", latent_channels=16, spatial_factor=16),
         chunk_frames=8, steps=3, window=3, cross_chunks=1, max_hidden_tokens=16, train_chunks=3,
     )

@@ -191,3 +191,26 @@ def test_a_model_without_text_head_trains_on_clips_without_hidden_states(tmp_pat
     cfg.thinker.text_vocab = 0                              # as the default preset: no text head
     res = train_actor(data, tmp_path / "run", cfg, options=ActorTrainOptions(steps=2, batch=1), progress=False)
     assert res["step"] == 2 and np.isfinite(res["loss"])
+
+
+def test_export_writes_a_loadable_half_precision_model_dir(tmp_path, capsys):
+    from safetensors import safe_open
+
+    from engine_core.checkpoint import read_actor_checkpoint
+    from xstreamer.cli import main
+
+    data = write_clip_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    train_actor(data, run, "tiny", options=ActorTrainOptions(steps=2, batch=1), progress=False)
+    assert main(["export", str(run), "--out", str(tmp_path / "ship")]) == 0
+    assert "actor.safetensors" in capsys.readouterr().out
+    cfg0, full, meta0 = read_actor_checkpoint(run)
+    cfg1, half, meta1 = read_actor_checkpoint(tmp_path / "ship")
+    assert cfg1 == cfg0 and meta1["step"] == meta0["step"] == "2"
+    assert set(half) == set(full) and all(v.dtype == torch.float16 for v in half.values())
+    assert all(torch.equal(half[k], full[k].half()) for k in full)
+    with safe_open(str(tmp_path / "ship" / "actor.safetensors"), "pt") as f:
+        assert (tmp_path / "ship" / "actor.safetensors").stat().st_size < 0.6 * (run / "actor.safetensors").stat().st_size
+        assert f.metadata()["format"] == "xstreamer.actor"
+    engine = Engine.load(str(tmp_path / "ship"))
+    assert next(engine.actor.parameters()).dtype == torch.float32        # loaded at the engine's dtype

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("engine_core.bench.cli", "measure speed on the daemon's code path"),
     "eval": ("engine_core.eval.cli", "compute quality metrics and write JSON"),
     "train": ("engine_core.train.cli", "train the Actor / VAE on a dataset directory"),
+    "export": ("xstreamer.commands.export", "a training run's Actor (+ VAE) as a shippable fp16 model directory"),
     "data": ("engine_core.data.cli", "make datasets (`xstreamer data synth ...`)"),
     "obs": ("plugins.obs_source.bridge", "serve the OBS Browser Source page for a daemon's session"),
     "protocol": ("sdk.protocol.cli", "protocol tools (`xstreamer protocol schema`)"),

@@ -3,7 +3,8 @@
 Token layout of one chunk (F = chunk_frames, Fl = latent frames, P = tokens per latent frame):
 
     [F conditioning tokens: speech features of each frame + the mean Thinker hidden state of its tokens]
-    [Fl * P video latent tokens (noisy latents, patchified)]
+    [Fl * P video latent tokens (noisy latents, patchified; with `actor.frame_speech`, plus a projection of
+     the speech features of their frame)]
 
 The identity tokens (P tokens: the encoded portrait) come before the first chunk and act as a sink that
 every token sees; at inference they live in the KV cache's sink (`prefill_identity`) instead of being
@@ -72,6 +73,10 @@ class Actor(nn.Module):
         d = a.width
         self.patch_in = nn.Linear(cfg.token_dim, d)
         self.speech_in = nn.Linear(t.speech_feature_size, d)
+        self.frame_speech_in = nn.Linear(t.speech_feature_size, d) if a.frame_speech else None
+        if self.frame_speech_in is not None:         # zero: a model given this path starts as the one without it
+            nn.init.zeros_(self.frame_speech_in.weight)
+            nn.init.zeros_(self.frame_speech_in.bias)
         self.hidden_pool_in = nn.Linear(t.hidden_size, d)
         self.ctx_in = nn.Sequential(nn.Linear(t.hidden_size, d), nn.RMSNorm(d, eps=a.norm_eps))
         self.null_ctx = nn.Parameter(torch.randn(1, 1, d) * 0.02)
@@ -120,7 +125,11 @@ class Actor(nn.Module):
         cond = ChunkCond(cond.speech.to(dt), cond.hidden.to(dt), cond.hidden_frames, cond.hidden_mask)
         c_tok = self.speech_in(cond.speech) + self.hidden_pool_in(self._pool_hidden(cond, first_chunk, m))
         c_tok = c_tok + self.type_emb[1]                                          # [B,m,F,D]
-        v_tok = self.patch_in(self.patchify(x)).flatten(2, 3) + self.type_emb[2]   # [B,m,Fl*P,D]
+        v_tok = self.patch_in(self.patchify(x))                                   # [B,m,Fl,P,D]
+        if self.frame_speech_in is not None:    # each latent frame + the speech of the frame its time id names
+            tf, fl = self.cfg.vae.temporal_factor, self.cfg.latent_frames
+            v_tok = v_tok + self.frame_speech_in(cond.speech[:, :, ::tf][:, :, :fl])[:, :, :, None]
+        v_tok = v_tok.flatten(2, 3) + self.type_emb[2]                             # [B,m,Fl*P,D]
         return torch.cat([c_tok, v_tok], dim=2).reshape(b, -1, c_tok.shape[-1])
 
     def _chunk_positions(self, first_chunk: int, m: int) -> torch.Tensor:

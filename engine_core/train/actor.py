@@ -124,12 +124,7 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
     sampler = WindowSampler([load_clip_tensors(p, cfg, vae, words) for p in list_clips(data_dir, split)], cfg)
     actor = Actor(cfg)
     if init is not None:
-        from engine_core.checkpoint import load_state_checked, read_actor_checkpoint
-
-        init_cfg, tensors, _ = read_actor_checkpoint(init)
-        if init_cfg.to_dict() | {"name": cfg.name} != cfg.to_dict():
-            raise ConfigError(f"--init {init}: its config differs from preset {cfg.name!r}")
-        load_state_checked(actor, {k: v.float() for k, v in tensors.items()}, str(init))
+        _init_from(actor, init)
     actor = actor.to(dev).train()
     optim = torch.optim.AdamW(actor.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(opt.seed)
@@ -188,6 +183,23 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
     _save(out, actor, optim, step, first_loss, gen, opt)
     return {"step": step, "loss": loss_val, "first_loss": first_loss, "out": str(out),
             "minutes": round((time.monotonic() - t0) / 60, 3), "done": step >= opt.steps}
+
+
+def _init_from(actor: Actor, init: str | Path) -> None:
+    """Load the weights of Actor checkpoint `init` into `actor` (fine-tuning); its config must equal the
+    actor's, except that it may lack the `frame_speech` path: that path then starts at zero (its
+    initialisation), so the run starts from exactly the checkpoint's model."""
+    from engine_core.checkpoint import load_state_checked, read_actor_checkpoint
+
+    cfg = actor.cfg
+    init_cfg, tensors, _ = read_actor_checkpoint(init)
+    tensors = {k: v.float() for k, v in tensors.items()}
+    if cfg.actor.frame_speech and not init_cfg.actor.frame_speech:
+        init_cfg.actor.frame_speech = True
+        tensors.update({k: v for k, v in actor.state_dict().items() if k.startswith("frame_speech_in.")})
+    if init_cfg.to_dict() | {"name": cfg.name} != cfg.to_dict():
+        raise ConfigError(f"--init {init}: its config differs from preset {cfg.name!r}")
+    load_state_checked(actor, tensors, str(init))
 
 
 def _save(out: Path, actor: Actor, optim: torch.optim.Optimizer, step: int, first_loss: float | None,

@@ -1,0 +1,85 @@
+"""The Actor's frame-speech path (`actor.frame_speech`): each latent frame's video tokens get a projection of the
+speech features of the frame their time id names; zero-initialised, so a model given the path starts as the model
+without it (fine-tuning from a checkpoint that lacks it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from engine_core.actor.model import Actor, ChunkCond
+from engine_core.config import ModelConfig
+from tests.test_actor_mechanisms import make_inputs
+from tests.test_train_actor import write_clip_dataset
+
+
+def _cfg(frame_speech: bool, temporal_factor: int = 1, chunk_frames: int | None = None) -> ModelConfig:
+    cfg = ModelConfig.from_name("tiny")
+    cfg.actor = dataclasses.replace(cfg.actor, frame_speech=frame_speech)
+    cfg.vae = dataclasses.replace(cfg.vae, temporal_factor=temporal_factor)
+    if chunk_frames is not None:
+        cfg.chunk_frames = chunk_frames
+    return cfg
+
+
+@torch.no_grad()
+def test_zero_initialised_path_leaves_the_model_unchanged():
+    torch.manual_seed(0)
+    plain = Actor(_cfg(False)).eval()
+    given = Actor(_cfg(True)).eval()
+    state = plain.state_dict() | {k: v for k, v in given.state_dict().items() if k.startswith("frame_speech_in.")}
+    given.load_state_dict(state)
+    x, sigma, cond, ident = make_inputs(3)
+    assert torch.equal(plain(x, sigma, cond, identity=ident).velocity, given(x, sigma, cond, identity=ident).velocity)
+    torch.nn.init.normal_(given.frame_speech_in.weight)
+    assert not torch.allclose(plain(x, sigma, cond, identity=ident).velocity,
+                              given(x, sigma, cond, identity=ident).velocity)
+
+
+@torch.no_grad()
+def test_each_latent_frame_reads_the_speech_of_its_own_frame():
+    for tf, frames in ((1, None), (2, 6)):           # per-frame latents, and latents of 2 frames each
+        cfg = _cfg(True, tf, frames)
+        torch.manual_seed(0)
+        actor = Actor(cfg).eval()
+        torch.nn.init.normal_(actor.frame_speech_in.weight)
+        f, fl, p = cfg.chunk_frames, cfg.latent_frames, cfg.tokens_per_frame
+        x = torch.randn(1, 2, fl, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw)
+        speech = torch.randn(1, 2, f, cfg.thinker.speech_feature_size)
+        hidden = torch.zeros(1, cfg.cross_chunks + 2, cfg.max_hidden_tokens, cfg.thinker.hidden_size)
+        hframes = torch.zeros(hidden.shape[:3], dtype=torch.long)
+        cond = ChunkCond(speech, hidden, hframes, torch.zeros(hidden.shape[:3], dtype=torch.bool))
+        base = actor._chunk_tokens(x, cond, 0).view(1, 2, -1, cfg.actor.width)
+        for frame in range(f):
+            bumped = speech.clone()
+            bumped[0, 1, frame] += 1.0
+            tok = actor._chunk_tokens(x, ChunkCond(bumped, hidden, hframes, cond.hidden_mask), 0)
+            changed = (tok.view_as(base) != base).any(-1)[0]                 # [chunk, token]
+            video = changed[1, f:].view(fl, p).any(-1)
+            want = torch.zeros(fl, dtype=torch.bool)
+            if frame % tf == 0 and frame // tf < fl:
+                want[frame // tf] = True
+            assert torch.equal(video, want), (tf, frame)
+            assert not changed[0].any()                                       # the other chunk is untouched
+
+
+def test_fine_tune_adds_the_path_to_a_checkpoint_without_it(tmp_path):
+    from engine_core.checkpoint import read_actor_checkpoint
+    from engine_core.train.actor import ActorTrainOptions, train_actor
+
+    data = write_clip_dataset(tmp_path / "data")
+    first = tmp_path / "first"
+    train_actor(data, first, _cfg(False), options=ActorTrainOptions(steps=2, batch=1), progress=False)
+    tuned = tmp_path / "tuned"
+    train_actor(data, tuned, _cfg(True), options=ActorTrainOptions(steps=0, batch=1), progress=False, init=first)
+    cfg0, start, _ = read_actor_checkpoint(first)
+    cfg1, after, _ = read_actor_checkpoint(tuned)
+    assert not cfg0.actor.frame_speech and cfg1.actor.frame_speech
+    assert set(after) - set(start) == {"frame_speech_in.weight", "frame_speech_in.bias"}
+    assert all(torch.equal(start[k], after[k]) for k in start)
+    assert not after["frame_speech_in.weight"].any()
+    steps = ActorTrainOptions(steps=3, batch=1, lr=1e-2, warmup=1)
+    train_actor(data, tmp_path / "more", _cfg(True), options=steps, progress=False, init=first)
+    _, more, _ = read_actor_checkpoint(tmp_path / "more")
+    assert more["frame_speech_in.weight"].abs().sum() > 0                     # the path does learn

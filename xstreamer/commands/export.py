@@ -1,0 +1,25 @@
+"""`xstreamer export RUN_DIR --out DIR`: a training run's Actor (+ its VAE) as a shippable model directory.
+
+The Actor's floating tensors are cast to --dtype (float16 by default: half the size, what the embedded default
+ships in engine_core/weights/default); the config and step stay in the metadata. `Engine.load(DIR)` loads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a training run's output directory (actor.safetensors [+ vae.safetensors])")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine_core.checkpoint import export_model
+
+    for path in export_model(args.run, args.out, getattr(torch, args.dtype)):
+        print(f"{path}  {path.stat().st_size / 1e6:.1f} MB")
+    return 0
