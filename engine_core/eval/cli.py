@@ -199,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: the engine is not available: {e}", file=sys.stderr)
             return 2
         engine = Engine.load(model=args.model, device=args.device)
-        voice = None
-        if hasattr(engine.thinker, "voice"):          # the cascade Thinker: speak exactly as the truth does
+        voice, own_voice = None, getattr(engine.thinker, "voice", None)
+        if own_voice is not None:                     # the cascade Thinker: speak exactly as the truth does
             from engine_core.eval.voice import CorpusVoice
 
             voice = engine.thinker.voice = CorpusVoice()
@@ -224,7 +224,9 @@ def run(args: argparse.Namespace) -> int:
             gen.append(gf)
         result.update(mode="model", model=args.model, speech=voice.name if voice is not None else "engine",
                       summary=_summary(rows, real, gen), per_clip=rows)
-        if args.stream_minutes > 0:
+        if args.stream_minutes > 0:                   # the stream needs no truth: the engine's own voice
+            if own_voice is not None:
+                engine.thinker.voice = own_voice
             meta_clip = load_clip(args.data / entries[0]["dir"])
             session = engine.open_session(portrait=_png(meta_clip.portrait))
             result["stream"] = _stream(session, meta_clip.meta, args.stream_minutes, meta_clip.portrait)
