@@ -115,7 +115,8 @@ def test_readme_main_job_on_the_default_model(tmp_path):
     motion = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))        # per frame step
     assert frames.std(axis=0).mean() > 0.5 and motion.max() > 0.5, "the video is a still image"
     pcm = info["pcm"].astype(np.float64)
-    pcm = pcm * 32767 if np.abs(pcm).max() <= 1.0 else pcm
+    if info["pcm"].dtype.kind == "f":      # AAC decodes to float, whose peaks may overshoot 1.0 a little
+        pcm = pcm * 32767
     rms = np.sqrt(np.mean(pcm ** 2))
     assert rms > 300 and np.abs(pcm).max() > 3000, f"the audio is (nearly) silent: rms {rms:.0f}"
 
