@@ -297,7 +297,7 @@ def test_sync_checks_fail_on_injected_faults():
     assert delayed["last"]["testVideoDelayMs"] == 200 and skewed["last"]["testAvSkewMs"] == -80
     failed = sync_failures(delayed)
     assert any(f.startswith("late frames") for f in failed), failed
-    assert delayed["late_share"] > 0.3                  # far past the 10 % the sync checks allow (0.49-0.9 seen)
+    assert delayed["late_share"] > 0.3                  # far past the 10 % the sync checks allow (49 % seen at the lowest)
     failed = sync_failures(skewed)
     assert any(f.startswith("A/V offset") for f in failed), failed
     assert skewed["offsets"] and max(skewed["offsets"]) <= -80 + 1 and min(skewed["offsets"]) > -80 - 45
