@@ -9,15 +9,11 @@ generated video: frame i of both is the same instant of the same audio.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from engine_core.codecs.speech import SAMPLE_RATE, SpokenText, TextSpeechDecoder, WordSpan
-from engine_core.data.synth.speech import Speech, VoiceParams, synthesize
-from engine_core.thinker.base import SAMPLES_PER_FRAME
-
-_WORD = re.compile(r"[A-Za-z0-9']+")       # the words data.synth.speech times
+from engine_core.data.synth.speech import WORD_RE, Speech, VoiceParams, synthesize
+from engine_core.thinker.base import SAMPLES_PER_FRAME, frames_holding
 
 
 class CorpusVoice(TextSpeechDecoder):
@@ -36,7 +32,7 @@ class CorpusVoice(TextSpeechDecoder):
     def synthesize(self, text: str) -> SpokenText:
         sp = synthesize(text, VoiceParams(), self.seed)
         self.pieces.append(sp)
-        spans = list(_WORD.finditer(text))
+        spans = list(WORD_RE.finditer(text))             # the words `synthesize` times, in order
         words = [WordSpan(m.group(), m.start(), m.end(), int(round(s * SAMPLE_RATE)), int(round(e * SAMPLE_RATE)))
                  for m, (_, s, e) in zip(spans, sp.words)]
         return SpokenText(sp.audio.astype(np.float32), words, aligned=len(words) == len(spans))
@@ -45,7 +41,7 @@ class CorpusVoice(TextSpeechDecoder):
         """The pieces of this utterance as one Speech, laid out on whole frames as the engine plays them."""
         audio, phonemes, words, t = [], [], [], 0
         for sp in self.pieces:
-            n = -(-max(1, sp.audio.size) // SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME
+            n = frames_holding(sp.audio.size) * SAMPLES_PER_FRAME
             padded = np.zeros(n, np.float32)
             padded[: sp.audio.size] = sp.audio
             audio.append(padded)

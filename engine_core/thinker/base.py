@@ -20,6 +20,11 @@ FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882
 
 
+def frames_holding(n_samples: int) -> int:
+    """Whole video frames (at least one) that hold `n_samples` of audio: a segment's audio is padded to them."""
+    return max(1, -(-int(n_samples) // SAMPLES_PER_FRAME))
+
+
 @dataclass
 class Segment:
     """One stretch of the reply on the 25 Hz clock (frame 0 = start of the utterance).

@@ -22,7 +22,8 @@ import torch
 from engine_core.codecs.speech import SpokenText, TextSpeechDecoder, load_piper
 from engine_core.errors import TextError, TextTooLongError
 
-from .base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript, UserTurn, turn_text
+from .base import (SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript, UserTurn, frames_holding,
+                   turn_text)
 from .cascade_asr import transcribe
 from .cascade_assets import load_smollm2
 from .cascade_text import StreamingLM, build_messages, split_text
@@ -62,7 +63,7 @@ def token_frames(spoken: SpokenText, token_chars: list[int], n_frames: int) -> t
 def build_segment(spoken: SpokenText, text: str, token_chars: list[int], hidden: torch.Tensor,
                   start_frame: int) -> Segment:
     """A Segment from Piper's output for one piece: audio padded to whole frames, tokens on frames."""
-    n_frames = max(1, -(-spoken.audio.size // SAMPLES_PER_FRAME))
+    n_frames = frames_holding(spoken.audio.size)
     audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
     audio[: spoken.audio.size] = spoken.audio
     frames = token_frames(spoken, token_chars, n_frames) + start_frame

@@ -27,7 +27,7 @@ from engine_core.codecs.speech import Glm4VoiceDecoder, TokenSpeechDecoder
 from engine_core.errors import BackendUnavailableError, CheckpointError, ContextOverflowError, TextError
 
 from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Segment, Thinker, Transcript, UserTurn,
-                   turn_content, turn_text)
+                   frames_holding, turn_content, turn_text)
 from .context import prompt_budget
 from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
@@ -286,7 +286,7 @@ class Glm4VoiceThinker(Thinker):
             if self.speech_decoder is not None and (audio_ids or final):
                 wave_buf = np.concatenate([wave_buf, self.speech_decoder.decode(stream, audio_ids, final)])
             if final:
-                n_frames = max(n_frames, -(-wave_buf.size // SAMPLES_PER_FRAME), 1)
+                n_frames = max(n_frames, frames_holding(wave_buf.size))
             audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
             take = min(audio.size, wave_buf.size)
             audio[:take] = np.clip(wave_buf[:take], -1.0, 1.0)

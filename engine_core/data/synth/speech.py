@@ -20,6 +20,7 @@ import numpy as np
 SAMPLE_RATE = 22050
 _NOISE_TABLE = 1 << 20          # floats per noise table (enough for ~1.4 min of speech per sentence)
 _STRESS = {"ˈ", "ˌ"}
+WORD_RE = re.compile(r"[A-Za-z0-9']+")   # the text's words, as `Speech.words` times them
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _merge_marks(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
 
 def _words(text: str, phon: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
     """Word timings: phoneme groups between ' ' / punctuation, matched to the text's words."""
-    words = re.findall(r"[A-Za-z0-9']+", text)
+    words = WORD_RE.findall(text)
     groups: list[list[float]] = []
     cur: list[float] | None = None
     for ph, s, e in phon:
