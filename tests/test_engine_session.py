@@ -202,3 +202,43 @@ def test_a_line_given_right_after_an_interrupt_is_not_dropped_with_the_old_reply
     chunks = run_until(session, lambda c: any(e.event == "utterance_end" and e.utt == new for e in c.events))
     assert [e.utt for c in chunks for e in c.events if e.event == "interrupted"] == [old]
     assert "".join(t.text for c in chunks if c.utt == new for t in c.texts) == "the next line"
+
+
+def test_a_reply_comes_out_on_its_first_chunk_of_speech_while_the_rest_is_on_its_way(engine):
+    """Refilling after a start, the first chunk does not wait for the N - 1 chunks of speech behind it, and no
+    silence is slipped in behind it while the Thinker is still working on the next words."""
+    from engine_core.thinker.toy import ToyThinker
+
+    gate = threading.Event()
+    f = engine.config.chunk_frames
+
+    class Gated(ToyThinker):
+        def speak(self, text):
+            said = 0
+            for seg in super().speak(text):
+                if said >= f:
+                    assert gate.wait(30), "the test never opened the gate"
+                said += seg.num_frames
+                yield seg
+
+    original = engine.thinker
+    engine.thinker = Gated(original.hidden_size, original.vocab)
+    s = engine.open_session()
+    try:
+        [s.next_chunk() for _ in range(3)]
+        words = "a banana a banana a banana"
+        utt = s.speak(words)
+        before = run_until(s, lambda c: c.utt == utt, limit=engine.config.steps + 3)
+        assert not gate.is_set() and before[-1].utt == utt       # out while the later words are held back
+        gate.set()
+        chunks = before + run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
+        audio = np.concatenate([c.audio for c in chunks if c.utt == utt])
+        loud = np.abs(audio.reshape(-1, SAMPLES_PER_FRAME)).max(axis=1) > 0
+        inner = loud[np.argmax(loud): len(loud) - np.argmax(loud[::-1])]
+        assert int((~inner).sum()) == len(words.split()) - 1     # only the Thinker's own pauses
+        said = "".join(t.text for c in chunks if c.utt == utt for t in c.texts if t.role == "assistant")
+        assert said.split() == words.split()
+    finally:
+        gate.set()
+        s.close()
+        engine.thinker = original

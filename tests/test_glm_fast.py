@@ -85,3 +85,28 @@ def test_glm4voice_generation_is_the_same_through_both_decoders():
     assert [k for _, k, _ in runs["fast"]] == [k for _, k, _ in runs["hf"]]
     for (_, _, a), (_, _, b) in zip(runs["fast"], runs["hf"]):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_thinker_thread_never_works_on_the_default_stream_the_actor_uses():
+    from engine_core.engine.feed import SpeechFeed
+    from engine_core.thinker.base import Conversation
+    from engine_core.thinker.toy import ToyThinker
+
+    seen = []
+
+    class OnCuda(ToyThinker):
+        device = torch.device("cuda")
+
+        def speak(self, text):
+            seen.append(torch.cuda.current_stream())
+            return super().speak(text)
+
+    feed = SpeechFeed(OnCuda(32, 64), Conversation(""))
+    try:
+        feed.submit(1, "speak", "hello there")
+        items, _ = feed.take(1, timeout=30.0)
+        assert items and seen and seen[0] != torch.cuda.default_stream()
+    finally:
+        feed.close()

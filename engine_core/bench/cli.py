@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .probes import Probes
+from .probes import Probes, SegmentClock
 
 DEFAULT_TEXT = "Hello! It is good to see you. Let me tell you about the weather today, it is sunny and warm."
 
@@ -116,7 +116,12 @@ def run_bench(args: argparse.Namespace) -> dict:
     thinker_ms, thinker_tokens = _thinker_rate(engine, args.text, mode)
 
     # C. time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish
+    #    (and when the Thinker had yielded the speech of that first chunk: the part of the wait that is the Thinker's)
+    clock = SegmentClock(engine.thinker)
+    probes = Probes(cuda)                 # Actor passes while the Thinker decodes the reply (shared GPU)
+    probes.hook_module(engine.actor, "actor.pass")
     first_ms: list[float] = []
+    speech_ms: list[float] = []
     for _ in range(args.trials):
         session.interrupt()
         session.next_chunk()
@@ -127,7 +132,13 @@ def run_bench(args: argparse.Namespace) -> dict:
             if session.next_chunk().utt == utt:
                 _sync(args.device)
                 first_ms.append((time.perf_counter() - start) * 1e3)
+                ready = clock.frames_ready_at(start, session.chunk_frames)
+                if ready is not None:
+                    speech_ms.append((ready - start) * 1e3)
                 break
+
+    reply_pass_ms = probes.get("actor.pass").durations_ms()
+    probes.detach()
 
     # D. sustained generation: replies kept queued, frames per wall-clock second
     session.interrupt()
@@ -145,6 +156,8 @@ def run_bench(args: argparse.Namespace) -> dict:
             utt = say()
     _sync(args.device)
     wall = time.perf_counter() - start
+    stream_tokens = clock.tokens_between(start, start + wall)
+    clock.detach()
     passes_per_chunk = len(actor_ms) / 6 if actor_ms else None
     result = {
         "preset": args.preset,
@@ -160,10 +173,13 @@ def run_bench(args: argparse.Namespace) -> dict:
         "realtime_factor": round(frames / 25 / wall, 3),
         "first_packet_ms": _median(first_ms),
         "first_packet_ms_all": [round(x, 1) for x in first_ms],
+        "first_speech_ready_ms": _median(speech_ms),
         "thinker_ms_per_token": thinker_ms,
+        "thinker_stream_ms_per_token": round(wall * 1e3 / stream_tokens, 3) if stream_tokens else None,
         "thinker_tokens_timed": thinker_tokens,
         "actor_ms_per_pass": _median(actor_ms),
         "actor_passes_per_chunk": passes_per_chunk,
+        "actor_ms_per_pass_replying": _median(reply_pass_ms),
         "idle_chunk_ms": _median(idle_ms),
         "vae_decode_ms_per_chunk": _median(vae_ms),
         "chunks": chunks,

@@ -112,3 +112,41 @@ class Probes:
             undo()
         self._handles.clear()
         self._restore.clear()
+
+
+class SegmentClock:
+    """Notes when each Segment leaves the Thinker's `reply` / `speak` (wrapped on the instance, so the session's
+    own Thinker thread is observed, not replaced): [(perf_counter, frames, tokens)] per call."""
+
+    def __init__(self, thinker: Any) -> None:
+        self.thinker = thinker
+        self.calls: list[list[tuple[float, int, int]]] = []
+        for name in ("reply", "speak"):
+            setattr(thinker, name, self._wrap(getattr(thinker, name)))
+
+    def _wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args, **kwargs):
+            log: list[tuple[float, int, int]] = []
+            self.calls.append(log)
+            for seg in original(*args, **kwargs):
+                log.append((time.perf_counter(), int(seg.num_frames), int(seg.hidden.shape[0])))
+                yield seg
+        return wrapped
+
+    def frames_ready_at(self, since: float, frames: int) -> float | None:
+        """perf_counter time at which the first call whose output came after `since` had yielded `frames`."""
+        for log in self.calls:
+            if log and log[0][0] >= since:
+                total = 0
+                for t, n, _ in log:
+                    total += n
+                    if total >= frames:
+                        return t
+        return None
+
+    def tokens_between(self, t0: float, t1: float) -> int:
+        return sum(k for log in self.calls for t, _, k in log if t0 <= t <= t1)
+
+    def detach(self) -> None:
+        for name in ("reply", "speak"):
+            self.thinker.__dict__.pop(name, None)

@@ -6,7 +6,8 @@
      (speech features, hidden states aligned to frames, audio, text) or silence when nothing is said; when
      a reply starts while only silence is in flight, that silence is dropped so the reply comes out first;
   3. denoise: one pyramid pass advances every chunk in flight (and writes the previous clean chunk's KV
-     cache at noise 0 in the same pass); after a flush/start the pipeline is refilled (N passes);
+     cache at noise 0 in the same pass); after a flush/start the pipeline is refilled (up to N passes; a
+     chunk enters only when its frames are ready, so the first one out needs only its own speech);
   4. decode the chunk that became clean with the VAE;
   5. emit it as an AVChunk (pts on the 22,050 Hz clock, continuous);
   6. advance: the clean chunk is carried at noise 0 by the next pass, which writes its cache.
@@ -166,15 +167,14 @@ class Session:
             victim = self._speaking or max(dropped | in_flight, default=0)
             self._notes.append((0, "interrupted", victim, "interrupt"))
             self._speaking = 0
-        # 2.+3. gather conditioning for the entering chunk and run one pyramid pass (refill: N passes)
-        finished = None
-        wait = self.chunk_frames / self.fps
-        while finished is None:
-            entering = self._enter_chunk(wait)
-            finished = self.denoiser.advance(entering)
-            # refilling (N passes): silence needs no wait; a reply's next frames are waited for as usual, so a
-            # Thinker a little behind does not leave silent holes in the reply
-            wait = wait if entering.meta.utt else 0.0
+        # 2.+3. gather conditioning for the entering chunk and run one pyramid pass (refill: up to N passes)
+        entering: InFlight | None = self._enter_chunk(self.chunk_frames / self.fps)
+        while (finished := self.denoiser.advance(entering)) is None:
+            # refilling: the next chunk enters once its frames are ready; while the reply's next words are
+            # still on their way the chunks in flight advance without it (diffusion forcing trains every
+            # level mix), so the first chunk needs only its own speech and a late word leaves no silent hole
+            ready = self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight
+            entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
         # 4. decode the clean chunk
         frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
         # 5. emit (6. its KV cache is written by the next pass, at noise 0)

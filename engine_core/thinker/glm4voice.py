@@ -35,7 +35,9 @@ from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, Interleav
 from .glm4voice_speech import Glm4VoiceSpeechTokenizer
 from .hf_cache import cache_kwargs
 
-BLOCK_SCHEDULE = (10, 20, 40)      # audio tokens per emitted segment: first, second, then every later one
+# audio tokens per emitted segment: first, second, then every later one. The first, 13 tokens = 26 frames, holds
+# one whole 1 s (25-frame) chunk, so a reply's first chunk can enter the Actor from the first segment.
+BLOCK_SCHEDULE = (13, 20, 40)
 
 
 def paper_config(**overrides):

@@ -1,0 +1,46 @@
+"""`xstreamer bench` on the tiny preset: the figures it reports are consistent with one another."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from engine_core.bench.cli import configure, run
+from engine_core.bench.probes import SegmentClock
+from engine_core.thinker.toy import ToyThinker
+
+
+def test_bench_reports_a_consistent_breakdown(tmp_path):
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    out = tmp_path / "bench.json"
+    args = parser.parse_args(["--preset", "tiny", "--seconds", "3", "--trials", "2", "--mode", "chat",
+                              "--json", str(out)])
+    assert run(args) == 0
+    r = json.loads(out.read_text())
+    assert r["stream_seconds"] >= 3.0 and r["fps"] > 0
+    assert r["chunks"] * r["chunk_frames"] == pytest.approx(r["stream_seconds"] * 25)
+    assert len(r["first_packet_ms_all"]) == 2
+    # the Thinker's share of the first packet comes before the packet itself
+    assert 0 < r["first_speech_ready_ms"] <= r["first_packet_ms"]
+    assert r["actor_ms_per_pass"] > 0 and r["actor_ms_per_pass_replying"] > 0
+    assert r["thinker_ms_per_token"] > 0 and r["thinker_stream_ms_per_token"] > 0
+
+
+def test_segment_clock_observes_without_changing_the_output():
+    thinker = ToyThinker(32, 64)
+    plain = [s.num_frames for s in thinker.speak("one two three")]
+    clock = SegmentClock(thinker)
+    import time
+
+    since = time.perf_counter()
+    seen = [s.num_frames for s in thinker.speak("one two three")]
+    assert seen == plain
+    assert clock.frames_ready_at(since, plain[0]) is not None
+    assert clock.frames_ready_at(since, sum(plain) + 1) is None     # never that many frames
+    assert clock.tokens_between(since, time.perf_counter()) > 0
+    assert clock.tokens_between(since - 60, since) == 0              # nothing was said before `since`
+    clock.detach()
+    assert "speak" not in thinker.__dict__
