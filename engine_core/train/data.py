@@ -31,7 +31,9 @@ from engine_core.thinker.toy import ToyThinker
 
 @dataclass
 class ClipTensors:
-    """One clip ready for training. latents [T,C,h,w] (float16); speech [T,S]; hidden [n,D]; hidden_frames [n];
+    """One clip ready for training. latents [T,C,h,w] (float16; with a temporal codec, temporal_factor > 1, the
+    latents of its whole chunks, each chunk encoded alone as the engine decodes it: [(T // F) * Fl, C,h,w]);
+    speech [T,S]; hidden [n,D]; hidden_frames [n];
     text_targets [T] (token id at a word's first frame, -100 elsewhere); identity [C,h,w];
     mouth [h,w] (1 on the latent cells of the clip's mouth box, dilated by one cell; zeros when unknown)."""
 
@@ -85,7 +87,13 @@ def load_clip_tensors(clip_dir: Path, cfg: ModelConfig, vae, words: ToyThinker, 
     audio = _read_wav(clip_dir / "audio.wav")
     audio = np.pad(audio, (0, max(0, t * SAMPLES_PER_FRAME - audio.size)))[: t * SAMPLES_PER_FRAME]
     meta = json.loads((clip_dir / "meta.json").read_text(encoding="utf-8"))
-    lat = torch.cat([vae.encode(frames[i:i + batch]).float().cpu() for i in range(0, t, batch)])
+    if cfg.vae.temporal_factor > 1:       # a causal video codec (LTX): 1 + tf*k frames in, so chunk by chunk
+        f = cfg.chunk_frames
+        if t < f:
+            raise ValueError(f"{clip_dir}: {t} frames, fewer than one {f}-frame chunk")
+        lat = torch.cat([vae.encode(frames[j * f:(j + 1) * f]).float().cpu() for j in range(t // f)])
+    else:
+        lat = torch.cat([vae.encode(frames[i:i + batch]).float().cpu() for i in range(0, t, batch)])
     portrait = cv2.imread(str(clip_dir / "portrait.png"), cv2.IMREAD_COLOR)
     portrait = frames[0] if portrait is None else cv2.resize(portrait[..., ::-1], (256, 256))
     identity = vae.encode(np.ascontiguousarray(portrait)[None]).float().cpu()[0]
@@ -159,11 +167,15 @@ class WindowSampler:
             c = int(torch.randint(0, len(self.n_frames), (1,), generator=gen))
             t = int(self.n_frames[c])
             ci.append(c)
-            st.append(int(torch.randint(0, max(1, t - need + 1), (1,), generator=gen)))
+            if tf > 1:      # windows start on the clip's chunk grid, where its latents were encoded
+                st.append(f * int(torch.randint(0, max(1, t // f - k + 1), (1,), generator=gen)))
+            else:
+                st.append(int(torch.randint(0, max(1, t - need + 1), (1,), generator=gen)))
         ci_t, start = torch.tensor(ci), torch.tensor(st)
         t, tl = self.n_frames[ci_t][:, None], self.n_latents[ci_t][:, None]
         idx = torch.minimum(start[:, None] + torch.arange(need), t - 1) + self.frame0[ci_t][:, None]        # [B,KF]
-        lat_idx = torch.minimum(start[:, None] + torch.arange(k * fl) * tf, tl - 1) + self.latent0[ci_t][:, None]
+        lat_start = start // f * fl if tf > 1 else start
+        lat_idx = torch.minimum(lat_start[:, None] + torch.arange(k * fl), tl - 1) + self.latent0[ci_t][:, None]
         x0 = self.latents[lat_idx].view(batch, k, fl, *self.latents.shape[1:])       # float16: cast on the device
         # hidden tokens of chunks -r .. k-1 of each window: frames [start + j*f, start + (j+1)*f)
         edges = start[:, None] + torch.arange(-r, k + 1) * f                                              # [B,R+K+1]
