@@ -58,6 +58,8 @@ class ActorConfig:
                                       # within the offsets training samples, 64 chunks; see Actor.rebase)
     frame_speech: bool = False        # add each latent frame's speech features to its video tokens through a
                                       # zero-initialised projection (a direct, time-aligned voice -> mouth path)
+    frame_speech_gain: float = 1.0    # inference only: that projection's departure from silence is scaled by this
+                                      # (folded into its weights by Engine.load; training always uses 1)
 
 
 @dataclass
@@ -180,7 +182,7 @@ def _default() -> ModelConfig:
         # no text/audio heads: the cascade Thinker writes and speaks the reply (keeps the shipped weights small)
         thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=0, audio_vocab=0),
         actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=4,
-                          frame_speech=True),
+                          frame_speech=True, frame_speech_gain=1.5),
         vae=VAEConfig(kind="small", preset="default", latent_channels=16, spatial_factor=16),
         chunk_frames=8, steps=3, window=3, cross_chunks=1, max_hidden_tokens=16, train_chunks=3,
     )

@@ -83,3 +83,42 @@ def test_fine_tune_adds_the_path_to_a_checkpoint_without_it(tmp_path):
     train_actor(data, tmp_path / "more", _cfg(True), options=steps, progress=False, init=first)
     _, more, _ = read_actor_checkpoint(tmp_path / "more")
     assert more["frame_speech_in.weight"].abs().sum() > 0                     # the path does learn
+
+
+@torch.no_grad()
+def test_gain_scales_the_paths_departure_from_silence_and_leaves_silence_alone():
+    torch.manual_seed(1)
+    cfg = _cfg(True)
+    actor = Actor(cfg).eval()
+    torch.nn.init.normal_(actor.frame_speech_in.weight)
+    torch.nn.init.normal_(actor.frame_speech_in.bias)
+    silence, speech = torch.randn(cfg.thinker.speech_feature_size), torch.randn(5, cfg.thinker.speech_feature_size)
+    before_sil, before = actor.frame_speech_in(silence), actor.frame_speech_in(speech)
+    actor.cfg.actor.frame_speech_gain = 2.5
+    actor.fold_frame_speech_gain(silence)
+    torch.testing.assert_close(actor.frame_speech_in(silence), before_sil, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(actor.frame_speech_in(speech) - before_sil, 2.5 * (before - before_sil),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_an_exported_gain_is_folded_in_by_engine_load(tmp_path):
+    import pytest
+
+    from engine_core.checkpoint import export_model, read_actor_checkpoint, save_actor
+    from engine_core.engine import Engine
+    from engine_core.errors import ConfigError
+
+    torch.manual_seed(2)
+    cfg = _cfg(True)
+    actor = Actor(cfg)
+    torch.nn.init.normal_(actor.frame_speech_in.weight)
+    save_actor(actor, cfg, tmp_path / "run")
+    export_model(tmp_path / "run", tmp_path / "g1", torch.float32)
+    export_model(tmp_path / "run", tmp_path / "g3", torch.float32, frame_speech_gain=3.0)
+    assert read_actor_checkpoint(tmp_path / "g3")[0].actor.frame_speech_gain == 3.0
+    one, three = Engine.load(str(tmp_path / "g1")).actor, Engine.load(str(tmp_path / "g3")).actor
+    torch.testing.assert_close(three.frame_speech_in.weight, 3.0 * one.frame_speech_in.weight)
+    assert not torch.allclose(three.frame_speech_in.bias, one.frame_speech_in.bias)
+    save_actor(Actor(_cfg(False)), _cfg(False), tmp_path / "plain")
+    with pytest.raises(ConfigError, match="frame-speech"):
+        export_model(tmp_path / "plain", tmp_path / "bad", frame_speech_gain=2.0)

@@ -117,6 +117,19 @@ class Actor(nn.Module):
         summed = onehot.transpose(-1, -2) @ hid                                                    # [B,m,F,Dth]
         return summed / onehot.sum(dim=2)[..., None].clamp_min(1.0)
 
+    @torch.no_grad()
+    def fold_frame_speech_gain(self, silence: torch.Tensor) -> None:
+        """Inference: scale the frame-speech projection's departure from its value at `silence` (the speech
+        features [S] of a silent frame) by `cfg.actor.frame_speech_gain`, folded into its weights so a pass
+        costs nothing more: g * (W s + b) - (g - 1) * (W s_sil + b) = (g W) s + b - (g - 1) W s_sil.
+        A guidance on this one conditioning path: the trained model under-uses the voice (its mouths open
+        too little), and g > 1 pushes each frame's mouth further from the closed, silent one."""
+        g, lin = float(self.cfg.actor.frame_speech_gain), self.frame_speech_in
+        if lin is None or g == 1.0:
+            return
+        lin.bias -= (g - 1.0) * (lin.weight @ silence.to(lin.weight))
+        lin.weight *= g
+
     def _chunk_tokens(self, x: torch.Tensor, cond: ChunkCond, first_chunk: int) -> torch.Tensor:
         """Noisy latents [B,m,Fl,C,h,w] + conditioning -> tokens [B, m*Lc, D]."""
         b, m = x.shape[:2]

@@ -2,6 +2,7 @@
 
 The Actor's floating tensors are cast to --dtype (float16 by default: half the size, what the embedded default
 ships in engine_core/weights/default); the config and step stay in the metadata. `Engine.load(DIR)` loads it.
+--frame-speech-gain sets the inference-only `actor.frame_speech_gain` of the exported config (see docs/engine.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", help="a training run's output directory (actor.safetensors [+ vae.safetensors])")
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    parser.add_argument("--frame-speech-gain", type=float, default=None,
+                        help="inference-only gain of the frame-speech path (default: keep the run's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,6 +23,6 @@ def run(args: argparse.Namespace) -> int:
 
     from engine_core.checkpoint import export_model
 
-    for path in export_model(args.run, args.out, getattr(torch, args.dtype)):
+    for path in export_model(args.run, args.out, getattr(torch, args.dtype), args.frame_speech_gain):
         print(f"{path}  {path.stat().st_size / 1e6:.1f} MB")
     return 0
