@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -33,6 +34,26 @@ def run_until(session, pred, limit: int = 60) -> list[AVChunk]:
         if pred(c):
             return out
     raise AssertionError(f"condition not met within {limit} chunks")
+
+
+@contextlib.contextmanager
+def session_with(engine, thinker_class):
+    """A session of `engine` whose Thinker is a `thinker_class` (a ToyThinker subclass) for the block."""
+    original = engine.thinker
+    engine.thinker = thinker_class(original.hidden_size, original.vocab)
+    s = engine.open_session()
+    try:
+        yield s
+    finally:
+        s.close()
+        engine.thinker = original
+
+
+def silent_frames_inside(chunks, utt: int) -> int:
+    """Silent 40 ms frames of utterance `utt` between its first and last voiced frame."""
+    audio = np.concatenate([c.audio for c in chunks if c.utt == utt])
+    loud = np.abs(audio.reshape(-1, SAMPLES_PER_FRAME)).max(axis=1) > 0
+    return int((~loud[np.argmax(loud): len(loud) - np.argmax(loud[::-1])]).sum())
 
 
 def events(chunks, name):
@@ -147,10 +168,7 @@ def test_a_thinker_failing_mid_reply_ends_the_utterance_once_with_the_error(engi
             yield next(segments)                      # one word is said, then the model breaks
             raise RuntimeError("model fell over")
 
-    original = engine.thinker
-    engine.thinker = Failing(original.hidden_size, original.vocab)
-    s = engine.open_session()
-    try:
+    with session_with(engine, Failing) as s:
         utt = s.speak("never finished sentence")
         chunks = run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
         chunks += [s.next_chunk() for _ in range(3)]
@@ -159,9 +177,6 @@ def test_a_thinker_failing_mid_reply_ends_the_utterance_once_with_the_error(engi
         said = "".join(t.text for c in chunks for t in c.texts if t.role == "assistant")
         assert said == "never"
         assert s.speak("still here") > utt               # the session goes on
-    finally:
-        s.close()
-        engine.thinker = original
 
 
 def test_a_reply_whose_next_words_come_late_has_no_silent_holes(engine):
@@ -176,22 +191,13 @@ def test_a_reply_whose_next_words_come_late_has_no_silent_holes(engine):
                     time.sleep(0.08)                   # the next word comes a little later (< one chunk)
                 yield seg
 
-    original = engine.thinker
-    engine.thinker = Slow(original.hidden_size, original.vocab)
-    s = engine.open_session()
-    try:
+    with session_with(engine, Slow) as s:
         [s.next_chunk() for _ in range(3)]
         words = "a banana a banana"
         utt = s.speak(words)
         chunks = run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
-        audio = np.concatenate([c.audio for c in chunks if c.utt == utt])
-        loud = np.abs(audio.reshape(-1, SAMPLES_PER_FRAME)).max(axis=1) > 0
-        inner = loud[np.argmax(loud): len(loud) - np.argmax(loud[::-1])]
         # the only silent frames inside the reply are the Thinker's own pauses between words
-        assert int((~inner).sum()) == len(words.split()) - 1
-    finally:
-        s.close()
-        engine.thinker = original
+        assert silent_frames_inside(chunks, utt) == len(words.split()) - 1
 
 
 def test_a_line_given_right_after_an_interrupt_is_not_dropped_with_the_old_reply(session):
@@ -221,24 +227,16 @@ def test_a_reply_comes_out_on_its_first_chunk_of_speech_while_the_rest_is_on_its
                 said += seg.num_frames
                 yield seg
 
-    original = engine.thinker
-    engine.thinker = Gated(original.hidden_size, original.vocab)
-    s = engine.open_session()
-    try:
-        [s.next_chunk() for _ in range(3)]
-        words = "a banana a banana a banana"
-        utt = s.speak(words)
-        before = run_until(s, lambda c: c.utt == utt, limit=engine.config.steps + 3)
-        assert not gate.is_set() and before[-1].utt == utt       # out while the later words are held back
-        gate.set()
+    with session_with(engine, Gated) as s:
+        try:
+            [s.next_chunk() for _ in range(3)]
+            words = "a banana a banana a banana"
+            utt = s.speak(words)
+            before = run_until(s, lambda c: c.utt == utt, limit=engine.config.steps + 3)
+            assert not gate.is_set() and before[-1].utt == utt       # out while the later words are held back
+        finally:
+            gate.set()
         chunks = before + run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
-        audio = np.concatenate([c.audio for c in chunks if c.utt == utt])
-        loud = np.abs(audio.reshape(-1, SAMPLES_PER_FRAME)).max(axis=1) > 0
-        inner = loud[np.argmax(loud): len(loud) - np.argmax(loud[::-1])]
-        assert int((~inner).sum()) == len(words.split()) - 1     # only the Thinker's own pauses
+        assert silent_frames_inside(chunks, utt) == len(words.split()) - 1     # only the Thinker's own pauses
         said = "".join(t.text for c in chunks if c.utt == utt for t in c.texts if t.role == "assistant")
         assert said.split() == words.split()
-    finally:
-        gate.set()
-        s.close()
-        engine.thinker = original
