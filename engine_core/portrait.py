@@ -63,7 +63,9 @@ class Portrait:
     warnings: list[str] = field(default_factory=list)
 
 
-def _cascades() -> list[cv2.CascadeClassifier]:
+def face_cascades() -> list[cv2.CascadeClassifier]:
+    """OpenCV's frontal-face Haar cascades (default, alt2, alt), loaded once; BackendUnavailableError where this
+    OpenCV has none (5.x dropped them)."""
     if not _cascade_cache:
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise BackendUnavailableError(
@@ -143,7 +145,7 @@ def detect_faces(
     boxes: list[np.ndarray] = []
     clusters: list[tuple[np.ndarray, int]] = []
     for view in _views(rgb):
-        for cascade in _cascades():
+        for cascade in face_cascades():
             found = cascade.detectMultiScale(
                 view, scaleFactor=1.05, minNeighbors=3, minSize=(min_size, min_size)
             )

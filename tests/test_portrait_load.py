@@ -159,3 +159,18 @@ def test_a_frame_of_the_training_kind_is_used_whole_and_a_wider_shot_is_cropped(
     x, y, side, _ = p.crop_box
     assert 0.75 * 256 <= side <= 1.25 * 256 and abs(x - 128) < 40 and abs(y - 128) < 40
     assert p.source_size == (512, 512) and not np.array_equal(p.image, cv2.resize(wide, (256, 256)))
+
+
+def test_an_opencv_without_haar_cascades_is_a_typed_error_for_portraits_and_the_cast(monkeypatch, hopper_rgb):
+    """OpenCV 5 dropped the Haar cascades (seen on a lent GPU machine's image): the portrait check and the
+    corpus/gallery cast, which share one detector, say so with BackendUnavailableError, not an AttributeError."""
+    import engine_core.portrait as portrait
+    from engine_core.data.synth.identities import face_detected
+    from engine_core.errors import BackendUnavailableError
+
+    monkeypatch.setattr(portrait, "_cascade_cache", [])
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    with pytest.raises(BackendUnavailableError, match="Haar cascades"):
+        load_portrait(_png(hopper_rgb))
+    with pytest.raises(BackendUnavailableError, match="Haar cascades"):
+        face_detected(hopper_rgb)

@@ -16,19 +16,15 @@ from engine_core.data.synth.draw import FaceState, draw_frame
 MAX_ATTEMPTS = 6
 
 
-@lru_cache(maxsize=1)
-def _cascade():  # noqa: ANN202
-    import cv2
-
-    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-
-
 def face_detected(img: np.ndarray) -> bool:
-    """True when OpenCV's frontal-face Haar cascade finds a face in the RGB image (scale 1.1, 5 neighbours)."""
+    """True when OpenCV's default frontal-face Haar cascade (the engine's first portrait detector) finds a face
+    in the RGB image (scale 1.1, 5 neighbours); BackendUnavailableError where OpenCV has no cascades."""
     import cv2
+
+    from engine_core.portrait import face_cascades
 
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    return len(_cascade().detectMultiScale(gray, 1.1, 5, minSize=(40, 40))) > 0
+    return len(face_cascades()[0].detectMultiScale(gray, 1.1, 5, minSize=(40, 40))) > 0
 
 
 @lru_cache(maxsize=4096)
