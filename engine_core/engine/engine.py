@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine_core.actor.model import Actor
@@ -26,8 +25,8 @@ from engine_core.checkpoint import ACTOR_FILE, VAE_FILE, load_state_checked, rea
 from engine_core.config import ModelConfig
 from engine_core.engine.inputs import check_persona, decode_portrait
 from engine_core.errors import BackendUnavailableError, CheckpointError, ConfigError
-from engine_core.thinker.base import SAMPLES_PER_FRAME, Thinker
-from engine_core.thinker.features import speech_features
+from engine_core.thinker.base import Thinker
+from engine_core.thinker.features import silence_features
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,7 @@ class Engine:
             torch.set_default_dtype(previous)
         if tensors is not None:
             load_state_checked(actor, {k: v.to(dtype) for k, v in tensors.items()}, str(model_dir / ACTOR_FILE))
-            actor.fold_frame_speech_gain(speech_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0])
+            actor.fold_frame_speech_gain(silence_features())
         elif cfg.name != "tiny":
             msg = (f"no trained Actor weights for model {cfg.name!r} (looked in {WEIGHTS_DIR / cfg.name}): "
                    "using a random Actor (frames are noise)")

@@ -30,6 +30,7 @@ from engine_core.engine.chunk import AVChunk, EventItem, TextItem
 from engine_core.engine.feed import SpeechFeed
 from engine_core.engine.inputs import check_audio, check_persona, check_text
 from engine_core.thinker.base import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation
+from engine_core.thinker.features import silence_features
 
 
 
@@ -219,23 +220,12 @@ class Session:
             n_tok += take
             if it.last:
                 meta.events.append((i, "utterance_end", it.utt, it.end_reason))
-        if not items:
-            speech[:] = self._silence_features()
-        else:
-            speech[len(items):] = self._silence_features()
+        speech[len(items):] = silence_features()
         dev = self.engine.device
         shape = (1, 1, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw)
         noise = torch.randn(shape, generator=self._gen).to(dev)
         return InFlight(index=index, x=noise, speech=speech[None, None].to(dev), hidden=hidden[None, None].to(dev),
                         hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta)
-
-    def _silence_features(self) -> torch.Tensor:
-        """Speech features of one silent frame [S] (cached)."""
-        if not hasattr(self, "_silence"):
-            from engine_core.thinker.features import speech_features
-
-            self._silence = speech_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
-        return self._silence
 
     def _decode(self, latents: torch.Tensor) -> np.ndarray:
         """Step 4: latents [Fl, C, h, w] -> uint8 frames [F, 256, 256, 3] (LTX: trimmed/padded to F)."""

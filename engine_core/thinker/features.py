@@ -61,3 +61,9 @@ def speech_features(audio: np.ndarray) -> torch.Tensor:
     logmel = np.log(power @ _mel_filterbank() + _LOG_FLOOR)
     feats = ((logmel - _MEAN) / _STD).astype(np.float32).reshape(num_frames, SPEECH_FEATURE_SIZE)
     return torch.from_numpy(feats)
+
+
+@functools.lru_cache(maxsize=1)
+def silence_features() -> torch.Tensor:
+    """float32 [80] features of one silent frame (computed once; callers copy, never write into it)."""
+    return speech_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
