@@ -33,6 +33,10 @@ RESUME_S = 3.0          # frames painted again this soon after the restarted dae
 MAX_AV_MS = 40.0        # |painted frame pts - audible clock|
 MAX_LATE_SHARE = 0.10   # frames of a reply dropped because the audible clock passed their slot
 MIN_FPS = 20.0          # painted frames per second during a reply (the daemon sends 25)
+# The fault test's video hold-back: longer than all the audio the page can have queued ahead of the audible clock
+# (prebuffer 100 ms, bursts up to ~200 ms, plus the output lag), so held-back frames land after their slot. 200 ms
+# was inside that margin on a loaded 2-core CI machine (14 % late instead of ~50 %).
+HOLD_BACK_MS = 600
 
 CANVAS = """(() => {
   const c = document.getElementById('stage');
@@ -269,7 +273,7 @@ def test_page_plays_in_sync_and_survives_daemon_and_bridge_restarts():
 
 async def faults(url: str) -> list[dict]:
     async with await Browser.launch() as browser:
-        pages = [await browser.open(url + "?test_video_delay_ms=200"),
+        pages = [await browser.open(url + f"?test_video_delay_ms={HOLD_BACK_MS}"),
                  await browser.open(url + "?test_av_skew_ms=-80")]
         for page in pages:
             await poll(page, "window.xstreamerStats", lambda s: s and s["daemonConnected"] and s["framesReceived"],
@@ -293,11 +297,11 @@ def test_sync_checks_fail_on_injected_faults():
             bridge.stop()
     finally:
         daemon.stop()
-    print(f"\nvideo held back 200 ms: {describe(delayed)}\npainted against a -80 ms clock: {describe(skewed)}")
-    assert delayed["last"]["testVideoDelayMs"] == 200 and skewed["last"]["testAvSkewMs"] == -80
+    print(f"\nvideo held back {HOLD_BACK_MS} ms: {describe(delayed)}\npainted against a -80 ms clock: {describe(skewed)}")
+    assert delayed["last"]["testVideoDelayMs"] == HOLD_BACK_MS and skewed["last"]["testAvSkewMs"] == -80
     failed = sync_failures(delayed)
     assert any(f.startswith("late frames") for f in failed), failed
-    assert delayed["late_share"] > 0.3                  # far past the 10 % the sync checks allow (49 % seen at the lowest)
+    assert delayed["late_share"] > 0.3                  # far past the 10 % the sync checks allow
     failed = sync_failures(skewed)
     assert any(f.startswith("A/V offset") for f in failed), failed
     assert skewed["offsets"] and max(skewed["offsets"]) <= -80 + 1 and min(skewed["offsets"]) > -80 - 45
