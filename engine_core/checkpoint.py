@@ -44,19 +44,16 @@ def save_actor(actor: torch.nn.Module, cfg: ModelConfig, path: str | Path,
 
 
 def export_model(run_dir: str | Path, out_dir: str | Path, dtype: torch.dtype = torch.float16,
-                 frame_speech_gain: float | None = None) -> list[Path]:
+                 **inference: float | None) -> list[Path]:
     """Write a training run's Actor (and its VAE, when the run has one) to `out_dir` as a shippable model
-    directory: the Actor's tensors cast to `dtype` (floating tensors only), its config and step kept (with
-    `frame_speech_gain`, when given, as the config's inference-only actor.frame_speech_gain); the VAE file
-    copied unchanged. Returns the files written."""
+    directory: the Actor's tensors cast to `dtype` (floating tensors only), its config and step kept, with the
+    `inference` settings given (config.INFERENCE_ONLY: frame_speech_gain, sample_shift, noise_scale; None keeps
+    the run's) written into that config; the VAE file copied unchanged. Returns the files written."""
     import shutil
 
     run, out = Path(run_dir), Path(out_dir)
     cfg, tensors, meta = read_actor_checkpoint(run)
-    if frame_speech_gain is not None:
-        if not cfg.actor.frame_speech:
-            raise ConfigError("--frame-speech-gain needs an Actor with the frame-speech path (actor.frame_speech)")
-        cfg.actor.frame_speech_gain = float(frame_speech_gain)
+    cfg = cfg.with_inference(**inference)
     out.mkdir(parents=True, exist_ok=True)
     cast = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     extra = {k: v for k, v in meta.items() if k not in ("format", "config")}

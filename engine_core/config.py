@@ -89,7 +89,10 @@ class ModelConfig:
     cross_chunks: int = 1             # cross-attention sees the hidden states of this many past chunks + current
     max_hidden_tokens: int = 16       # Thinker tokens per chunk the Actor reads (padded/truncated)
     train_chunks: int = 3             # chunks per training sample (diffusion forcing)
-    time_shift: float = 1.0           # flow-matching time shift (SD3 style); 1 = none
+    time_shift: float = 1.0           # flow-matching time shift (SD3 style) of training's noise levels, and of
+                                      # inference's unless sample_shift is set; 1 = none
+    sample_shift: float | None = None # inference only: time shift of the pyramid's noise levels (None = time_shift)
+    noise_scale: float = 1.0          # inference only: std of the noise a chunk starts from (sampling temperature)
     seed: int = 0
     version: int = CONFIG_VERSION
 
@@ -122,6 +125,35 @@ class ModelConfig:
         """Numbers per video token: C * patch * patch."""
         return self.vae.latent_channels * self.actor.patch ** 2
 
+    @property
+    def inference_shift(self) -> float:
+        """The time shift of the noise levels the pyramid steps through."""
+        return self.time_shift if self.sample_shift is None else self.sample_shift
+
+    # -- inference-only settings ---------------------------------------------------------------------------
+    def trained_dict(self) -> dict[str, Any]:
+        """`to_dict` without the INFERENCE_ONLY settings: what a checkpoint's weights were trained for."""
+        d = self.to_dict()
+        for section, key in INFERENCE_ONLY.values():
+            (d[section] if section else d).pop(key)
+        return d
+
+    def with_inference(self, **values: float | None) -> ModelConfig:
+        """A copy with INFERENCE_ONLY settings replaced (None leaves one as it is); ConfigError on an unknown
+        name or a value the config refuses."""
+        unknown = set(values) - set(INFERENCE_ONLY)
+        if unknown:
+            raise ConfigError(f"unknown inference settings {sorted(unknown)}; known: {', '.join(INFERENCE_ONLY)}")
+        d = self.to_dict()
+        for name, value in values.items():
+            if value is None:
+                continue
+            if name == "frame_speech_gain" and not self.actor.frame_speech:
+                raise ConfigError("frame_speech_gain needs an Actor with the frame-speech path (actor.frame_speech)")
+            section, key = INFERENCE_ONLY[name]
+            (d[section] if section else d)[key] = float(value)
+        return ModelConfig.from_dict(d)
+
     def validate(self) -> None:
         """ConfigError when the shapes do not fit together."""
         a, v = self.actor, self.vae
@@ -134,6 +166,8 @@ class ModelConfig:
             (self.cross_chunks >= 0 and self.max_hidden_tokens >= 1, "cross_chunks >= 0, max_hidden_tokens >= 1"),
             (self.thinker.backend in ("toy", "cascade", "glm4voice"), f"unknown thinker {self.thinker.backend!r}"),
             (v.kind in ("small", "ltx"), f"unknown vae kind {v.kind!r}"),
+            (self.time_shift > 0 and (self.sample_shift is None or self.sample_shift > 0), "time shifts must be > 0"),
+            (self.noise_scale > 0 and a.frame_speech_gain > 0, "noise_scale and actor.frame_speech_gain must be > 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -185,6 +219,9 @@ def _default() -> ModelConfig:
                           frame_speech=True, frame_speech_gain=1.5),
         vae=VAEConfig(kind="small", preset="default", latent_channels=16, spatial_factor=16),
         chunk_frames=8, steps=3, window=3, cross_chunks=1, max_hidden_tokens=16, train_chunks=3,
+        # sampling (chosen on held-out clips, docs/default-model.md): most of the denoising in the last step
+        # (noise levels 1, 0.94, 0.8, 0) from noise of std 0.7
+        sample_shift=8.0, noise_scale=0.7,
     )
 
 
@@ -202,5 +239,13 @@ def _paper() -> ModelConfig:
         time_shift=3.0,
     )
 
+
+# Settings that shape no weight, only how a trained model is sampled: name -> (config section or None, key).
+# A checkpoint may be exported with other values (`xstreamer export`) and fine-tuned from whatever it says.
+INFERENCE_ONLY: dict[str, tuple[str | None, str]] = {
+    "frame_speech_gain": ("actor", "frame_speech_gain"),
+    "sample_shift": (None, "sample_shift"),
+    "noise_scale": (None, "noise_scale"),
+}
 
 PRESETS = {"tiny": _tiny, "default": _default, "paper": _paper}

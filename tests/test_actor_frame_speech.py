@@ -124,9 +124,10 @@ def test_an_exported_gain_is_folded_in_by_engine_load(tmp_path):
         export_model(tmp_path / "plain", tmp_path / "bad", frame_speech_gain=2.0)
 
 
-def test_fine_tune_starts_from_a_checkpoint_whatever_its_inference_gain(tmp_path):
-    """The gain shapes no weight: `--init` from a checkpoint exported with another gain loads it unchanged (the
-    default preset ships 1.5, every earlier checkpoint says 1); a config that differs in shape still fails."""
+def test_fine_tune_starts_from_a_checkpoint_whatever_its_inference_settings(tmp_path):
+    """Gain, sample shift and noise scale shape no weight: `--init` from a checkpoint exported with others loads
+    it unchanged (the default preset ships gain 1.5, every earlier checkpoint says 1); the run keeps its own
+    settings, and a config that differs in shape still fails."""
     import pytest
 
     from engine_core.checkpoint import export_model, read_actor_checkpoint
@@ -135,13 +136,16 @@ def test_fine_tune_starts_from_a_checkpoint_whatever_its_inference_gain(tmp_path
 
     data = write_clip_dataset(tmp_path / "data")
     train_actor(data, tmp_path / "first", _cfg(True), options=ActorTrainOptions(steps=2, batch=1), progress=False)
-    export_model(tmp_path / "first", tmp_path / "g3", torch.float32, frame_speech_gain=3.0)
+    export_model(tmp_path / "first", tmp_path / "g3", torch.float32, frame_speech_gain=3.0, sample_shift=5.0,
+                 noise_scale=0.5)
     cfg = _cfg(True)
     cfg.actor.frame_speech_gain = 1.5
     train_actor(data, tmp_path / "tuned", cfg, options=ActorTrainOptions(steps=0, batch=1), progress=False,
                 init=tmp_path / "g3")
     (cfg_start, start, _), (cfg_after, after, _) = (read_actor_checkpoint(tmp_path / d) for d in ("g3", "tuned"))
     assert (cfg_start.actor.frame_speech_gain, cfg_after.actor.frame_speech_gain) == (3.0, 1.5)
+    assert (cfg_start.sample_shift, cfg_start.noise_scale) == (5.0, 0.5)
+    assert (cfg_after.sample_shift, cfg_after.noise_scale) == (None, 1.0)
     assert all(torch.equal(start[k], after[k]) for k in start)            # the weights, not the gain, carried over
     wider = _cfg(True)
     wider.actor = dataclasses.replace(wider.actor, ffn_size=wider.actor.ffn_size * 2)

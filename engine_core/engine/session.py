@@ -86,7 +86,7 @@ class Session:
         self.portrait = portrait
         self.cache = engine.actor.new_cache()
         engine.actor.prefill_identity(self.cache, identity)
-        self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigma_schedule(cfg.steps, cfg.time_shift).to(dev))
+        self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigma_schedule(cfg.steps, cfg.inference_shift).to(dev))
 
     # -- control (any thread) ----------------------------------------------------------------------------------
     def _new_utt(self) -> int:
@@ -223,7 +223,7 @@ class Session:
         speech[len(items):] = silence_features()
         dev = self.engine.device
         shape = (1, 1, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw)
-        noise = torch.randn(shape, generator=self._gen).to(dev)
+        noise = (torch.randn(shape, generator=self._gen) * cfg.noise_scale).to(dev)
         return InFlight(index=index, x=noise, speech=speech[None, None].to(dev), hidden=hidden[None, None].to(dev),
                         hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta)
 

@@ -188,8 +188,8 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
 def _init_from(actor: Actor, init: str | Path) -> None:
     """Load the weights of Actor checkpoint `init` into `actor` (fine-tuning); its config must equal the
     actor's, except that it may lack the `frame_speech` path: that path then starts at zero (its
-    initialisation), so the run starts from exactly the checkpoint's model. The inference-only
-    `frame_speech_gain` shapes no weight, so the run keeps its own."""
+    initialisation), so the run starts from exactly the checkpoint's model. The inference-only settings
+    (config.INFERENCE_ONLY) shape no weight, so the run keeps its own."""
     from engine_core.checkpoint import load_state_checked, read_actor_checkpoint
 
     cfg = actor.cfg
@@ -198,8 +198,7 @@ def _init_from(actor: Actor, init: str | Path) -> None:
     if cfg.actor.frame_speech and not init_cfg.actor.frame_speech:
         init_cfg.actor.frame_speech = True
         tensors.update({k: v for k, v in actor.state_dict().items() if k.startswith("frame_speech_in.")})
-    init_cfg.actor.frame_speech_gain = cfg.actor.frame_speech_gain
-    if init_cfg.to_dict() | {"name": cfg.name} != cfg.to_dict():
+    if init_cfg.trained_dict() | {"name": cfg.name} != cfg.trained_dict():
         raise ConfigError(f"--init {init}: its config differs from preset {cfg.name!r}")
     load_state_checked(actor, tensors, str(init))
 

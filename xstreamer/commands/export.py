@@ -2,7 +2,8 @@
 
 The Actor's floating tensors are cast to --dtype (float16 by default: half the size, what the embedded default
 ships in engine_core/weights/default); the config and step stay in the metadata. `Engine.load(DIR)` loads it.
---frame-speech-gain sets the inference-only `actor.frame_speech_gain` of the exported config (see docs/engine.md).
+--frame-speech-gain, --sample-shift and --noise-scale set the exported config's inference-only settings (how the
+trained weights are sampled; see docs/engine.md); each left out keeps the run's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
     parser.add_argument("--frame-speech-gain", type=float, default=None,
                         help="inference-only gain of the frame-speech path (default: keep the run's)")
+    parser.add_argument("--sample-shift", type=float, default=None,
+                        help="inference-only time shift of the denoising noise levels (default: keep the run's)")
+    parser.add_argument("--noise-scale", type=float, default=None,
+                        help="inference-only std of the starting noise, a sampling temperature (default: keep the run's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     from engine_core.checkpoint import export_model
 
-    for path in export_model(args.run, args.out, getattr(torch, args.dtype), args.frame_speech_gain):
+    settings = {"frame_speech_gain": args.frame_speech_gain, "sample_shift": args.sample_shift,
+                "noise_scale": args.noise_scale}
+    for path in export_model(args.run, args.out, getattr(torch, args.dtype), **settings):
         print(f"{path}  {path.stat().st_size / 1e6:.1f} MB")
     return 0
