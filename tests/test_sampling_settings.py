@@ -66,3 +66,21 @@ def test_shipped_default_says_what_the_preset_says():
     shipped = read_actor_checkpoint(WEIGHTS_DIR / "default")[0]
     assert shipped.to_dict() == ModelConfig.from_name("default").to_dict()
     assert shipped.inference_shift != shipped.time_shift and shipped.noise_scale < 1.0
+
+
+def test_training_can_draw_noise_levels_from_the_sampler():
+    """`sampler_levels`: that share of chunks is trained at exactly the levels the pyramid evaluates; without it
+    the draw (and its random stream) is what it always was."""
+    from engine_core.actor.schedule import sample_train_sigmas
+
+    levels = sigma_schedule(3, 8.0)[:-1]                                     # 1, 0.94, 0.8
+    plain = sample_train_sigmas(2000, 3, torch.Generator().manual_seed(1), 1.0)
+    torch.testing.assert_close(sample_train_sigmas(2000, 3, torch.Generator().manual_seed(1), 1.0, levels=levels,
+                                                   p_levels=0.0), plain)
+    on_level = lambda s: (s[..., None] - levels).abs().min(-1).values < 1e-6       # noqa: E731
+    every = sample_train_sigmas(2000, 3, torch.Generator().manual_seed(1), 1.0, levels=levels, p_levels=1.0)
+    assert torch.all(on_level(every) | (every == 0)) and 0.05 < float((every == 0).float().mean()) < 0.15
+    assert all(float((every == v).float().mean()) > 0.25 for v in levels)   # each level drawn about a third
+    half = sample_train_sigmas(2000, 3, torch.Generator().manual_seed(1), 1.0, levels=levels, p_levels=0.5)
+    assert 0.4 < float(on_level(half).float().mean()) < 0.5                 # 0.5 of the 90 % that are not clean
+    assert float(on_level(plain).float().mean()) < 0.01

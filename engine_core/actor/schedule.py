@@ -44,16 +44,22 @@ def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
 
 
 def sample_train_sigmas(batch: int, chunks: int, generator: torch.Generator | None = None,
-                        shift: float = 1.0, p_clean: float = 0.1, p_pyramid: float = 0.3) -> torch.Tensor:
+                        shift: float = 1.0, p_clean: float = 0.1, p_pyramid: float = 0.3,
+                        levels: torch.Tensor | None = None, p_levels: float = 0.0) -> torch.Tensor:
     """Diffusion forcing: an independent noise level per chunk -> [B, K].
 
-    Levels mix a uniform and a logit-normal draw (SD3 style), then the time shift. A fraction `p_clean` of
-    chunks is clean (context, as the cache holds at inference); in a fraction `p_pyramid` of the samples the
-    levels are sorted to rise along the chunks, the shape the pyramid schedule presents at inference.
+    Levels mix a uniform and a logit-normal draw (SD3 style), then the time shift. A fraction `p_levels` of
+    chunks instead takes one of `levels` (the inference sampler's noise levels: training where the pyramid
+    actually evaluates the model). A fraction `p_clean` of chunks is clean (context, as the cache holds at
+    inference); in a fraction `p_pyramid` of the samples the levels are sorted to rise along the chunks, the
+    shape the pyramid schedule presents at inference.
     """
     u = torch.rand(batch, chunks, generator=generator)
     ln = torch.sigmoid(torch.randn(batch, chunks, generator=generator))
     sig = shift_sigma(0.5 * u + 0.5 * ln, shift)
+    if levels is not None and p_levels > 0:
+        pick = levels[torch.randint(0, len(levels), (batch, chunks), generator=generator)]
+        sig = torch.where(torch.rand(batch, chunks, generator=generator) < p_levels, pick, sig)
     clean = torch.rand(batch, chunks, generator=generator) < p_clean
     sig = torch.where(clean, torch.zeros_like(sig), sig)
     rising = torch.rand(batch, 1, generator=generator) < p_pyramid

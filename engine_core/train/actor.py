@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engine_core.actor.model import Actor, ChunkCond
-from engine_core.actor.schedule import add_noise, sample_train_sigmas, velocity_target
+from engine_core.actor.schedule import add_noise, sample_train_sigmas, sigma_schedule, velocity_target
 from engine_core.checkpoint import VAE_FILE, save_actor
 from engine_core.codecs.vae import SmallVAE
 from engine_core.codecs.vae_io import save_small_vae
@@ -57,6 +57,7 @@ class ActorTrainOptions:
     seed: int = 0
     fixed_noise: bool = False           # reuse one noise/sigma draw (overfitting sanity checks)
     mouth_weight: float = 0.0           # extra MSE weight on the mouth's latent cells (0 = plain MSE)
+    sampler_levels: float = 0.0         # share of chunks trained at the inference sampler's noise levels
 
 
 def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOptions,
@@ -65,7 +66,9 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     cfg = actor.cfg
     x0 = b["x0"].to(device).float()                                          # [B,K,Fl,C,h,w]
     bsz, k = x0.shape[:2]
-    sigma = sample_train_sigmas(bsz, k, gen, cfg.time_shift).to(device)     # [B,K] independent per chunk
+    levels = sigma_schedule(cfg.steps, cfg.inference_shift)[:-1] if opt.sampler_levels > 0 else None
+    sigma = sample_train_sigmas(bsz, k, gen, cfg.time_shift, levels=levels,
+                                p_levels=opt.sampler_levels).to(device)     # [B,K] independent per chunk
     noise = torch.randn(x0.shape, generator=gen).to(device)
     x_t = add_noise(x0, noise, sigma)
     mask = b["hidden_mask"].to(device)

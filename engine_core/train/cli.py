@@ -2,7 +2,7 @@
 
     xstreamer train --what actor|vae --data DIR --preset P --out DIR [--resume] [--max-minutes M]
                     [--steps N] [--device cuda] [--batch B] [--lr LR] [--vae PATH] [--no-progress]
-                    [--init ACTOR] [--mouth-weight W]
+                    [--init ACTOR] [--mouth-weight W] [--sampler-levels P]
 
 Prints one JSON line with the result and writes OUT/loss.png. `--max-minutes` ends the run with its state
 saved; run again with `--resume` to continue (how long trainings are split into <= 8-minute pieces).
@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default=None, help="actor: start from these weights (fine-tune; same config)")
     parser.add_argument("--mouth-weight", type=float, default=None,
                         help="actor: extra loss weight on the mouth's latent cells (default 0)")
+    parser.add_argument("--sampler-levels", type=float, default=None,
+                        help="actor: share of chunks trained at the inference sampler's noise levels (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         from engine_core.train.plot import plot_loss
 
         opt = ActorTrainOptions()
-        for name in ("steps", "batch", "lr", "mouth_weight"):
+        for name in ("steps", "batch", "lr", "mouth_weight", "sampler_levels"):
             if getattr(args, name) is not None:
                 setattr(opt, name, getattr(args, name))
         res = train_actor(args.data, args.out, args.preset, device, args.max_minutes, resume=args.resume,
