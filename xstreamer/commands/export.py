@@ -27,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine_core.checkpoint import export_model
+    from engine_core.config import INFERENCE_ONLY
 
-    settings = {"frame_speech_gain": args.frame_speech_gain, "sample_shift": args.sample_shift,
-                "noise_scale": args.noise_scale}
+    settings = {name: getattr(args, name) for name in INFERENCE_ONLY}     # each option's dest is its name
     for path in export_model(args.run, args.out, getattr(torch, args.dtype), **settings):
         print(f"{path}  {path.stat().st_size / 1e6:.1f} MB")
     return 0
