@@ -3,7 +3,7 @@
 #   here:   xstreamer data bank --out .bank/bank.npz --utterances 330 --identities 4000 --seed 1
 #   there:  bash scripts/train_default.sh vae 2.5      # render the corpus (if absent), train the VAE
 #           bash scripts/train_default.sh actor 5       # train (or resume) the Actor for 5 minutes
-#   env:    CLIPS WORKERS RUN VAE BATCH LR MOUTH_WEIGHT INIT (fine-tune from these Actor weights)
+#   env:    CLIPS WORKERS RUN VAE BATCH LR MOUTH_WEIGHT SAMPLER_LEVELS INIT (fine-tune from these Actor weights)
 # Results (weights, loss logs and curves) are copied to $OUT (or ./runs/out).
 set -euo pipefail
 STAGE=$1; MINUTES=${2:-5}
@@ -23,7 +23,7 @@ case $STAGE in
   actor)
     VAE=${VAE:-$RUN/vae/vae.safetensors}
     $XS train --what actor --data "$CORPUS" --preset default --out "$RUN/actor" --vae "$VAE" --device cuda \
-        --batch "${BATCH:-32}" --lr "${LR:-3e-4}" --mouth-weight "${MOUTH_WEIGHT:-0}" ${INIT:+--init "$INIT"} \
+        --batch "${BATCH:-32}" --lr "${LR:-3e-4}" --mouth-weight "${MOUTH_WEIGHT:-0}" --sampler-levels "${SAMPLER_LEVELS:-0}" ${INIT:+--init "$INIT"} \
         --max-minutes "$MINUTES" --resume --no-progress
     cp "$RUN/actor/actor.safetensors" "$OUTDIR/"; cp "$RUN/actor/loss.jsonl" "$OUTDIR/actor_loss.jsonl"
     cp "$RUN/actor/loss.png" "$OUTDIR/actor_loss.png" || true ;;
