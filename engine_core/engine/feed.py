@@ -9,7 +9,6 @@ aligned to that frame, the text that starts there). The block loop takes frames 
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from engine_core.engine.cuda_streams import THINKER_PRIORITY, new_stream, running_on
 from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class SpeechFeed:
 
     # -- worker thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
-        with _own_cuda_stream(self.thinker):
+        with running_on(new_stream(getattr(self.thinker, "device", None), THINKER_PRIORITY)):
             self._work()
 
     def _work(self) -> None:
@@ -210,16 +210,6 @@ class SpeechFeed:
             self._notes.errors.append((job.utt, error))
         else:
             self._notes.late_ends.append(job.utt)
-
-
-def _own_cuda_stream(thinker: Thinker) -> contextlib.AbstractContextManager:
-    """The worker thread's current CUDA stream, its own: on the default stream, which the block loop's Actor
-    uses, every Thinker step would wait for the Actor's queued passes and each pass for the Thinker's steps
-    (seen on an H200 at the paper shape: Actor passes of 1.0-1.3 s instead of 0.1 s while a reply was decoded)."""
-    device = getattr(thinker, "device", None)
-    if device is None or torch.device(device).type != "cuda":
-        return contextlib.nullcontext()
-    return torch.cuda.stream(torch.cuda.Stream(torch.device(device)))
 
 
 def _frames_of(seg: Segment, utt: int) -> list[FrameItem]:

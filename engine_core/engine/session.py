@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from engine_core.actor.schedule import InFlight, PyramidDenoiser, sigma_schedule
+from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
 from engine_core.engine.chunk import AVChunk, EventItem, TextItem
 from engine_core.engine.feed import SpeechFeed
 from engine_core.engine.inputs import check_audio, check_persona, check_text
@@ -81,12 +82,15 @@ class Session:
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
-        with torch.inference_mode():
-            identity = engine.vae.encode(portrait[None]).to(dev)[:1]        # [1, C, h, w]
+        self._stream = new_stream(dev, ACTOR_PRIORITY)      # the block loop's own (engine/cuda_streams.py)
+        with running_on(self._stream):
+            with torch.inference_mode():
+                identity = engine.vae.encode(portrait[None]).to(dev)[:1]        # [1, C, h, w]
+            self.cache = engine.actor.new_cache()
+            engine.actor.prefill_identity(self.cache, identity)
+            sigmas = sigma_schedule(cfg.steps, cfg.inference_shift).to(dev)
         self.portrait = portrait
-        self.cache = engine.actor.new_cache()
-        engine.actor.prefill_identity(self.cache, identity)
-        self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigma_schedule(cfg.steps, cfg.inference_shift).to(dev))
+        self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigmas)
 
     # -- control (any thread) ----------------------------------------------------------------------------------
     def _new_utt(self) -> int:
@@ -159,6 +163,10 @@ class Session:
         """Compute and return the next chunk (idle chunks when nothing is said)."""
         if self._closed:
             raise RuntimeError("session is closed")
+        with running_on(self._stream):
+            return self._next_chunk()
+
+    def _next_chunk(self) -> AVChunk:
         # 1. interrupt: drop the Thinker's output and every chunk in flight
         with self._lock:
             interrupted, self._interrupt = self._interrupt, False
