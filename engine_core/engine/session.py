@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from engine_core.actor.schedule import InFlight, PyramidDenoiser, sigma_schedule
-from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
 from engine_core.engine.chunk import AVChunk, EventItem, TextItem
+from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
 from engine_core.engine.feed import SpeechFeed
 from engine_core.engine.inputs import check_audio, check_persona, check_text
 from engine_core.thinker.base import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation
