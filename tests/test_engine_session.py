@@ -163,8 +163,8 @@ def test_a_thinker_failing_mid_reply_ends_the_utterance_once_with_the_error(engi
     from engine_core.thinker.toy import ToyThinker
 
     class Failing(ToyThinker):
-        def speak(self, text):
-            segments = super().speak(text)
+        def speak(self, text, gate=None):
+            segments = super().speak(text, gate)
             yield next(segments)                      # one word is said, then the model breaks
             raise RuntimeError("model fell over")
 
@@ -185,8 +185,8 @@ def test_a_reply_whose_next_words_come_late_has_no_silent_holes(engine):
     from engine_core.thinker.toy import ToyThinker
 
     class Slow(ToyThinker):
-        def speak(self, text):
-            for i, seg in enumerate(super().speak(text)):
+        def speak(self, text, gate=None):
+            for i, seg in enumerate(super().speak(text, gate)):
                 if i:
                     time.sleep(0.08)                   # the next word comes a little later (< one chunk)
                 yield seg
@@ -215,15 +215,15 @@ def test_a_reply_comes_out_on_its_first_chunk_of_speech_while_the_rest_is_on_its
     silence is slipped in behind it while the Thinker is still working on the next words."""
     from engine_core.thinker.toy import ToyThinker
 
-    gate = threading.Event()
+    opened = threading.Event()
     f = engine.config.chunk_frames
 
     class Gated(ToyThinker):
-        def speak(self, text):
+        def speak(self, text, gate=None):
             said = 0
-            for seg in super().speak(text):
+            for seg in super().speak(text, gate):
                 if said >= f:
-                    assert gate.wait(30), "the test never opened the gate"
+                    assert opened.wait(30), "the test never let the words through"
                 said += seg.num_frames
                 yield seg
 
@@ -233,9 +233,9 @@ def test_a_reply_comes_out_on_its_first_chunk_of_speech_while_the_rest_is_on_its
             words = "a banana a banana a banana"
             utt = s.speak(words)
             before = run_until(s, lambda c: c.utt == utt, limit=engine.config.steps + 3)
-            assert not gate.is_set() and before[-1].utt == utt       # out while the later words are held back
+            assert not opened.is_set() and before[-1].utt == utt       # out while the later words are held back
         finally:
-            gate.set()
+            opened.set()
         chunks = before + run_until(s, lambda c: any(e.event == "utterance_end" for e in c.events))
         assert silent_frames_inside(chunks, utt) == len(words.split()) - 1     # only the Thinker's own pauses
         said = "".join(t.text for c in chunks if c.utt == utt for t in c.texts if t.role == "assistant")

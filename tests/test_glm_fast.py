@@ -99,9 +99,9 @@ def test_the_thinker_thread_never_works_on_the_default_stream_the_actor_uses():
     class OnCuda(ToyThinker):
         device = torch.device("cuda")
 
-        def speak(self, text):
+        def speak(self, text, gate=None):
             seen.append(torch.cuda.current_stream())
-            return super().speak(text)
+            return super().speak(text, gate)
 
     feed = SpeechFeed(OnCuda(32, 64), Conversation(""))
     try:

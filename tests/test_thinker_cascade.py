@@ -79,6 +79,20 @@ def test_piper_whisper_round_trip(thinker):
     assert sum(1 for w in ref if w not in _words(heard44)) <= 2, heard44
 
 
+def test_the_gate_stops_the_reply_and_a_verbatim_line_between_tokens_and_pieces(thinker):
+    asked = []
+
+    def gate() -> bool:
+        asked.append(1)
+        return len(asked) <= 3
+    pieces = list(thinker.lm.stream_pieces(build_messages(Conversation("You are kind."), "Tell me a story."), gate))
+    assert len(asked) == 4 and sum(p.hidden.shape[0] for p in pieces) <= 3
+    assert list(thinker.speak("One line. And another line.", gate=lambda: False)) == []
+    conv = Conversation("You are kind.")
+    assert list(thinker.reply(conv, "Hello!", gate=lambda: False)) == []
+    assert [t.role for t in conv.turns] == ["user", "assistant"]
+
+
 def test_bad_input(thinker):
     with pytest.raises(TextError):
         next(thinker.speak("   "))

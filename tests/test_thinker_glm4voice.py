@@ -201,6 +201,24 @@ def test_reply_segments_on_25hz_clock(thinker):
     assert [t.role for t in conv.turns] == ["user", "assistant"]
 
 
+def test_the_gate_is_asked_before_every_token_and_stops_the_reply_at_once(thinker):
+    thinker.seed = 3
+    ids = thinker.prompt_ids(format_prompt("hello"))
+    free = list(thinker.generate(ids, max_new_tokens=60))
+    asked = []
+
+    def gate() -> bool:
+        asked.append(len(asked))
+        return len(asked) <= 17                      # the 18th token's forward is refused
+
+    gated = list(thinker.generate(ids, max_new_tokens=60, gate=gate))
+    assert len(gated) == 17 and len(asked) == 18
+    assert [t for t, _, _ in gated] == [t for t, _, _ in free[:17]]       # the same tokens up to the stop
+    conv = Conversation("You are a guide.")
+    segs = list(thinker.reply(conv, "hello world", gate=lambda: False))
+    assert sum(s.hidden.shape[0] for s in segs) <= 1 and [t.role for t in conv.turns] == ["user", "assistant"]
+
+
 def test_speak_forces_text_verbatim(thinker, ckpt):
     from transformers import AutoTokenizer
 

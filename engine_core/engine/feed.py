@@ -3,7 +3,11 @@
 Jobs (chat / speak / hear) run one after the other on the worker thread; each Segment the Thinker yields
 is cut into 40 ms `FrameItem`s (882 samples, one speech-feature row, the hidden states of the tokens
 aligned to that frame, the text that starts there). The block loop takes frames with `take`. `cancel`
-(interrupt) drops the queued frames and jobs and makes the running job's later output vanish.
+(interrupt) drops the queued frames and jobs and stops the running job at its next token (the Thinker asks
+the feed's gate before each decoding step). `hold(lead)` makes the Thinker wait at its next token, once it has
+queued `lead` frames beyond those already taken, until `release`: the session holds it while the Actor denoises
+a reply's first chunk, so the two do not share the device then, yet the next chunk's speech is ready when that
+chunk is out (the Thinker decodes far faster than real time and catches up).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from engine_core.engine.cuda_streams import THINKER_PRIORITY, new_stream, runnin
 from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation, Segment, Thinker
 
 log = logging.getLogger(__name__)
+
+HOLD_LIMIT_S = 2.0      # a hold never keeps the Thinker waiting longer than this (a session that never releases)
 
 
 @dataclass
@@ -68,6 +74,10 @@ class SpeechFeed:
         self._generation = 0
         self._active: int = 0          # utt of the running job (0 = none)
         self._closed = False
+        self._held_since: float | None = None   # monotonic time of `hold` (None: not held)
+        self._pushed = 0                        # frames the Thinker has queued, ever
+        self._hold_from = 0                     # `_pushed` minus the frames still queued, at `hold`
+        self._hold_lead = 0
         self._thread = threading.Thread(target=self._run, name="thinker-feed", daemon=True)
         self._thread.start()
 
@@ -89,6 +99,25 @@ class SpeechFeed:
             self._jobs.clear()
             self._cv.notify_all()
             return dropped
+
+    def hold(self, lead: int = 0) -> None:
+        """Make the Thinker wait before its next decoding step once `lead` frames are queued beyond those taken
+        so far (0: at once), until `release` (or HOLD_LIMIT_S)."""
+        with self._cv:
+            if self._held_since is None:
+                self._held_since = time.monotonic()
+                self._hold_from, self._hold_lead = self._pushed - len(self._frames), lead
+
+    def release(self) -> None:
+        """End a `hold`: the Thinker goes on."""
+        with self._cv:
+            self._held_since = None
+            self._cv.notify_all()
+
+    @property
+    def held(self) -> bool:
+        with self._cv:
+            return self._held_since is not None
 
     def pending(self) -> bool:
         """Whether any reply is queued, running or has frames waiting."""
@@ -171,17 +200,32 @@ class SpeechFeed:
                     self._active = 0
                     self._cv.notify_all()
 
+    def _gate(self, job: _Job):
+        """The Gate of `job`'s Thinker call: waits while held; False once the job is cancelled or the feed closed."""
+        def gate() -> bool:
+            with self._cv:
+                while (self._held_since is not None and self._pushed - self._hold_from >= self._hold_lead
+                       and job.generation == self._generation and not self._closed):
+                    left = self._held_since + HOLD_LIMIT_S - time.monotonic()
+                    if left <= 0:
+                        self._held_since = None
+                        break
+                    self._cv.wait(left)
+                return job.generation == self._generation and not self._closed
+        return gate
+
     def _segments(self, job: _Job) -> Iterator[Segment]:
+        gate = self._gate(job)
         if job.kind == "speak":
-            return self.thinker.speak(str(job.payload))
+            return self.thinker.speak(str(job.payload), gate=gate)
         if job.kind == "chat":
-            return self.thinker.reply(self.conversation, str(job.payload))
+            return self.thinker.reply(self.conversation, str(job.payload), gate=gate)
         pcm, sr = job.payload  # type: ignore[misc]
         transcript = self.thinker.hear(pcm, sr)
         with self._cv:
             if job.generation == self._generation:
                 self._notes.transcripts.append(transcript.text)
-        return self.thinker.reply(self.conversation, transcript)
+        return self.thinker.reply(self.conversation, transcript, gate=gate)
 
     def _do(self, job: _Job) -> None:
         first = True
@@ -195,6 +239,7 @@ class SpeechFeed:
                 if job.generation != self._generation or self._closed:
                     return
                 self._frames.extend(items)
+                self._pushed += len(items)
                 self._cv.notify_all()
 
     def _finish(self, job: _Job, error: str | None) -> None:

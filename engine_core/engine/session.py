@@ -12,7 +12,9 @@
   5. emit it as an AVChunk (pts on the 22,050 Hz clock, continuous);
   6. advance: the clean chunk is carried at noise 0 by the next pass, which writes its cache.
 The Thinker runs on a background thread (engine_core/engine/feed.py); chat/speak/hear/interrupt/set_persona
-are thread-safe.
+are thread-safe. While the first chunk of a reply out of silence is denoised and decoded the Thinker is held
+(`hold_thinker`) as soon as it has queued the next chunk's speech: the first chunk is what the user waits for,
+and the Actor then has the device to itself. (A reply queued behind speech in flight holds nothing.)
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Session:
 
     sample_rate = SAMPLE_RATE
     fps = FPS
+    hold_thinker = True      # hold the Thinker while a reply's first chunk is denoised (see the module docstring)
 
     def __init__(self, engine: EngineParts, portrait: np.ndarray, persona, warnings: list[str]) -> None:
         self.engine = engine
@@ -78,6 +81,7 @@ class Session:
         self._notes: list[tuple[int, str, int, str]] = []     # events waiting for the next entering chunk
         self._user_texts: list[str] = []
         self._closed = False
+        self._held_for: int | None = None           # index of the reply's first chunk the Thinker is held for
         self.conversation = Conversation(system_prompt=persona.system_prompt)
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
@@ -172,6 +176,7 @@ class Session:
             interrupted, self._interrupt = self._interrupt, False
             dropped, self._dropped = self._dropped, set()
         if interrupted:
+            self._release_thinker()
             in_flight = {c.meta.utt for c in self.denoiser.flush() if c.meta.utt}
             victim = self._speaking or max(dropped | in_flight, default=0)
             self._notes.append((0, "interrupted", victim, "interrupt"))
@@ -184,8 +189,10 @@ class Session:
             # level mix), so the first chunk needs only its own speech and a late word leaves no silent hole
             ready = self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight
             entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
-        # 4. decode the clean chunk
+        # 4. decode the clean chunk (a reply's first: then the Thinker goes on)
         frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
+        if finished.index == self._held_for:
+            self._release_thinker()
         # 5. emit (6. its KV cache is written by the next pass, at noise 0)
         return self._emit(finished, frames)
 
@@ -219,6 +226,9 @@ class Session:
             speech[i] = it.speech
             if it.first:
                 meta.events.append((i, "utterance_start", it.utt, ""))
+                if self.hold_thinker and not any(c.meta.utt for c in self.denoiser.in_flight):
+                    self._held_for = index          # a reply out of silence: the one the user waits for
+                    self.feed.hold(lead=f)          # once the next chunk's speech is queued
             if it.text:
                 meta.texts.append((i, "assistant", it.text))
             take = min(it.hidden.shape[0], m - n_tok)
@@ -234,6 +244,10 @@ class Session:
         noise = (torch.randn(shape, generator=self._gen) * cfg.noise_scale).to(dev)
         return InFlight(index=index, x=noise, speech=speech[None, None].to(dev), hidden=hidden[None, None].to(dev),
                         hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta)
+
+    def _release_thinker(self) -> None:
+        self._held_for = None
+        self.feed.release()
 
     def _decode(self, latents: torch.Tensor) -> np.ndarray:
         """Step 4: latents [Fl, C, h, w] -> uint8 frames [F, 256, 256, 3] (LTX: trimmed/padded to F)."""

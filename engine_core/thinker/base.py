@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -72,6 +72,16 @@ class Transcript:
 
 UserTurn = Union[str, Transcript]   # what `Thinker.reply` answers: typed text, or a `hear` transcript
 
+# Called by a Thinker before each decoding step (token, or piece for a Thinker without a token loop):
+# True = go on, False = stop now (the reply was interrupted; end the stream without further output). It may
+# block for a while: the session holds its Thinker while the Actor works on a reply's first chunk.
+Gate = Callable[[], bool]
+
+
+def go_on(gate: Optional[Gate]) -> bool:
+    """Whether a Thinker may take its next decoding step (no gate: always)."""
+    return gate is None or gate()
+
 
 def turn_text(user: UserTurn) -> str:
     """The human-readable text of a user turn (what the conversation records)."""
@@ -114,13 +124,13 @@ class Thinker(ABC):
     sample_rate: int = SAMPLE_RATE
 
     @abstractmethod
-    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+    def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:
         """Answer `user` (typed text or a `hear` transcript) in the persona of `conversation`; appends both
-        turns to it."""
+        turns to it. `gate` is asked before each decoding step (see `Gate`)."""
 
     @abstractmethod
-    def speak(self, text: str) -> Iterator[Segment]:
-        """Say `text` verbatim."""
+    def speak(self, text: str, gate: Gate | None = None) -> Iterator[Segment]:
+        """Say `text` verbatim (`gate` as for `reply`)."""
 
     @abstractmethod
     def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:

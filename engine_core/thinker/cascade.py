@@ -22,8 +22,8 @@ import torch
 from engine_core.codecs.speech import SpokenText, TextSpeechDecoder, load_piper
 from engine_core.errors import TextError, TextTooLongError
 
-from .base import (SAMPLES_PER_FRAME, Conversation, Segment, Thinker, Transcript, UserTurn, frames_holding,
-                   turn_text)
+from .base import (SAMPLES_PER_FRAME, Conversation, Gate, Segment, Thinker, Transcript, UserTurn, frames_holding,
+                   go_on, turn_text)
 from .cascade_asr import transcribe
 from .cascade_assets import load_smollm2
 from .cascade_text import StreamingLM, build_messages, split_text
@@ -91,14 +91,14 @@ class CascadeThinker(Thinker):
         self.hidden_size = self.lm.hidden_size
         self.voice = voice if voice is not None else load_piper()
 
-    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+    def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:
         """Stream the persona's answer to `user` (text or a Whisper transcript); appends the user turn and the
-        spoken reply."""
+        spoken reply. `gate` is asked before each LM token."""
         user_text = _check_text(turn_text(user))
         messages = build_messages(conversation, user_text)
         frame, spoken_parts = 0, []
         try:
-            for piece in self.lm.stream_pieces(messages):
+            for piece in self.lm.stream_pieces(messages, gate):
                 spoken = self.voice.synthesize(piece.text)
                 seg = build_segment(spoken, piece.text, piece.token_chars, piece.hidden, frame)
                 frame += seg.num_frames
@@ -109,12 +109,15 @@ class CascadeThinker(Thinker):
             conversation.add("user", user_text)
             conversation.add("assistant", " ".join(spoken_parts) if spoken_parts else "...")
 
-    def speak(self, text: str) -> Iterator[Segment]:
-        """Say `text` verbatim, piece by piece; hidden states from one LM pass over the whole text."""
+    def speak(self, text: str, gate: Gate | None = None) -> Iterator[Segment]:
+        """Say `text` verbatim, piece by piece; hidden states from one LM pass over the whole text. `gate` is
+        asked before each piece is voiced."""
         text = _check_text(text)
         starts, hidden = self.lm.encode_text(text)
         frame = 0
         for a, b in split_text(text):
+            if not go_on(gate):
+                return
             raw = text[a:b]
             body = raw.strip()
             lead = a + len(raw) - len(raw.lstrip())

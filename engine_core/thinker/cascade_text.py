@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .base import Conversation
+from .base import Conversation, Gate, go_on
 from .context import fit_history, prompt_budget
 from .hf_cache import cache_kwargs
 
@@ -139,8 +139,9 @@ class StreamingLM:
         fitted = trim_messages(messages, self.count_tokens, self.max_prompt_tokens)
         return self._template(fitted)
 
-    def stream_pieces(self, messages: list[dict[str, str]]) -> Iterator[Piece]:
-        """Generate the reply to `messages`, yielding each piece as soon as it is complete."""
+    def stream_pieces(self, messages: list[dict[str, str]], gate: Gate | None = None) -> Iterator[Piece]:
+        """Generate the reply to `messages`, yielding each piece as soon as it is complete; `gate` is asked
+        before each token (False: stop at once, nothing more is yielded)."""
         from transformers import DynamicCache
 
         gen = torch.Generator().manual_seed(self.seed)
@@ -154,6 +155,8 @@ class StreamingLM:
             t = self._pick(logits, tokens, gen)
             if t in self.stop_ids:
                 break
+            if not go_on(gate):
+                return
             logits, h = decode_step(self.model, torch.tensor([[t]]), cache)
             tokens.append(t)
             hiddens.append(h[0])

@@ -26,8 +26,8 @@ import torch
 from engine_core.codecs.speech import Glm4VoiceDecoder, TokenSpeechDecoder
 from engine_core.errors import BackendUnavailableError, CheckpointError, ContextOverflowError, TextError
 
-from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Segment, Thinker, Transcript, UserTurn,
-                   frames_holding, turn_content, turn_text)
+from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Gate, Segment, Thinker, Transcript,
+                   UserTurn, frames_holding, go_on, turn_content, turn_text)
 from .context import prompt_budget
 from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
@@ -207,10 +207,10 @@ class Glm4VoiceThinker(Thinker):
                             lambda p: len(self.prompt_ids(p)), self.max_prompt_tokens)
         return self.prompt_ids(prompt)
 
-    def generate(self, prompt_ids: list[int], forced_text: list[int] | None = None,
-                 max_new_tokens: int | None = None) -> Iterator[tuple[int, str, torch.Tensor]]:
-        """Yield (token id, kind 'text'|'audio', hidden [H]) for each reply token, stopping at <|user|> or
-        when the context is full.
+    def generate(self, prompt_ids: list[int], forced_text: list[int] | None = None, max_new_tokens: int | None = None,
+                 gate: Gate | None = None) -> Iterator[tuple[int, str, torch.Tensor]]:
+        """Yield (token id, kind 'text'|'audio', hidden [H]) for each reply token, stopping at <|user|>, when
+        the context is full, or when `gate` (asked before each token's forward) says stop.
 
         forced_text: if given, the text slots are filled with these ids (verbatim speech); the model
         only chooses the audio tokens; when they run out the text is declared finished.
@@ -236,7 +236,7 @@ class Glm4VoiceThinker(Thinker):
             else:
                 t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
             kind = state.advance(t, self.vocab)
-            if kind == "stop":
+            if kind == "stop" or not go_on(gate):
                 return
             logits, h = step([t], n_pos)
             n_pos += 1
@@ -317,7 +317,7 @@ class Glm4VoiceThinker(Thinker):
             yield emit(final=True)
 
     # ------------------------------------------------------------------ Thinker API
-    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+    def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:
         """Answer `user` in the published prompt format: text, a voice string (`audio_string`), or the
         Transcript `hear` returned (the model reads its speech tokens, the conversation records its text).
         Older turns are dropped to fit the context; ContextOverflowError when this one cannot."""
@@ -329,12 +329,12 @@ class Glm4VoiceThinker(Thinker):
             shown = VOICE_PLACEHOLDER
         texts: list[str] = []
         try:
-            yield from self._segments(self.generate(prompt_ids), texts)
+            yield from self._segments(self.generate(prompt_ids, gate=gate), texts)
         finally:
             conversation.add("user", shown)
             conversation.add("assistant", "".join(texts).strip() or "...")
 
-    def speak(self, text: str) -> Iterator[Segment]:
+    def speak(self, text: str, gate: Gate | None = None) -> Iterator[Segment]:
         """Say `text` verbatim: its tokens are forced into the text slots; the model voices them."""
         if not isinstance(text, str) or not text.strip():
             raise TextError("text is empty")
@@ -344,7 +344,7 @@ class Glm4VoiceThinker(Thinker):
         if len(prompt) > self.max_prompt_tokens:
             raise ContextOverflowError(f"the line needs {len(prompt)} prompt tokens; the Thinker's context "
                                        f"leaves {self.max_prompt_tokens} for the prompt")
-        yield from self._segments(self.generate(prompt, forced_text=forced), [])
+        yield from self._segments(self.generate(prompt, forced_text=forced, gate=gate), [])
 
     def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
         """The user's voice as a Transcript: its text is the `asr` transcript when there is one, else

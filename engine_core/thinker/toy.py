@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from engine_core.errors import TextError
-from engine_core.thinker.base import (SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Segment, Thinker,
-                                      Transcript, Turn, UserTurn, turn_text)
+from engine_core.thinker.base import (SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Gate, Segment, Thinker,
+                                      Transcript, Turn, UserTurn, go_on, turn_text)
 from engine_core.thinker.context import fit_history, prompt_budget
 from engine_core.thinker.features import SPEECH_FEATURE_SIZE, speech_features
 
@@ -56,10 +56,12 @@ class ToyThinker(Thinker):
         tone = 0.3 * env * (np.sin(2 * np.pi * pitch * t) + 0.5 * np.sin(4 * np.pi * pitch * t))
         return np.concatenate([tone, np.zeros(PAUSE_FRAMES * SAMPLES_PER_FRAME)]).astype(np.float32)
 
-    def _segments(self, text: str) -> Iterator[Segment]:
+    def _segments(self, text: str, gate: Gate | None) -> Iterator[Segment]:
         words = text.split()
         frame = 0
         for i, word in enumerate(words):
+            if not go_on(gate):         # one "decoding step" per word
+                return
             audio = self._word_audio(word)
             n = audio.size // SAMPLES_PER_FRAME
             hidden = self.embedding[self.token_id(word)].unsqueeze(0)        # [1, hidden]
@@ -89,7 +91,7 @@ class ToyThinker(Thinker):
                            is_user=lambda t: t.role == "user")
         return self._prompt(conversation.system_prompt, kept, user_text)
 
-    def reply(self, conversation: Conversation, user: UserTurn) -> Iterator[Segment]:
+    def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:
         """Answer "You said: <text>." and record both turns (ContextOverflowError, recording nothing, when the
         turn cannot fit in the context)."""
         user_text = turn_text(user)
@@ -99,13 +101,13 @@ class ToyThinker(Thinker):
         answer = f"You said: {user_text.strip()}."
         conversation.add("user", user_text)
         conversation.add("assistant", answer)
-        return self._segments(answer)
+        return self._segments(answer, gate)
 
-    def speak(self, text: str) -> Iterator[Segment]:
+    def speak(self, text: str, gate: Gate | None = None) -> Iterator[Segment]:
         """Say `text` verbatim."""
         if not text.strip():
             raise TextError("speak text is empty")
-        return self._segments(text.strip())
+        return self._segments(text.strip(), gate)
 
     def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
         """A deterministic stand-in transcript naming the audio's duration."""
