@@ -35,6 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--context", type=int, default=512)
+    ap.add_argument("--max-len", type=int, default=8192, help="static cache of the fast decoder (the engine's)")
     args = ap.parse_args()
     thinker = Glm4VoiceThinker.from_config(device="cuda", allow_silent_audio=True)
     model, dev = thinker.model, thinker.device
@@ -50,7 +51,7 @@ def main() -> None:
             pos[0] += 1
         rows["hf DynamicCache (reference)"] = _timed(hf, args.steps)
     for name, graph in (("fast, eager", False), ("fast, CUDA graph", True)):
-        fast = GlmFastDecoder(model, max_len=args.context + args.steps + 16, use_cuda_graph=graph)
+        fast = GlmFastDecoder(model, max_len=max(args.max_len, args.context + args.steps + 16), use_cuda_graph=graph)
         fast.prefill(prompt)
         rows[name] = _timed(lambda: fast.step(prompt[:, :1]), args.steps)
         del fast

@@ -8,6 +8,12 @@ tiny random config; `xstreamer bench --preset paper --device cuda` times it at t
 
 GLM specifics kept here: partial rotary embedding (half of each head), interleaved pairs (x[0::2], x[1::2]),
 QKV bias, fused gate/up projection with SiLU, RMSNorm before attention and MLP, grouped-query attention.
+
+Fewer, larger kernels per step (a decode step is ~40 kernels a layer, so their count matters as much as the
+bytes): q/k/v are one matrix product (their weights concatenated once, at construction), RMSNorm is
+`F.rms_norm`, and grouped-query attention folds each KV head's query heads into its query rows (`_gqa`), so
+attention over the masked static cache runs as a plain attention on the KV heads, never copying the keys and
+values out to every query head.
 """
 
 from __future__ import annotations
@@ -41,8 +47,23 @@ def _shape_of(config) -> _Shape:
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    xf = x.float()
-    return weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    """GLM's RMSNorm: normalised in float32, cast back, then scaled."""
+    return weight * F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
+
+
+def _gqa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Grouped-query attention as plain attention over the KV heads.
+
+    q [B, H, n, D]; k, v [B, Hkv, L, D]; mask bool [n, L]. Query head h reads KV head h // (H / Hkv), so the
+    g = H / Hkv query heads of a KV head become g * n query rows of that head (row gi * n + i, with mask row i).
+    Returns [B, H, n, D], the same numbers as SDPA with enable_gqa, without materialising K/V per query head.
+    """
+    b, h, n, d = q.shape
+    hkv = k.shape[1]
+    g = h // hkv
+    rows = q.reshape(b, hkv, g * n, d)
+    out = F.scaled_dot_product_attention(rows, k, v, attn_mask=mask if n == 1 else mask.repeat(g, 1))
+    return out.view(b, hkv, g, n, d).reshape(b, h, n, d)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rotary_dim: int) -> torch.Tensor:
@@ -50,6 +71,15 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rotary_dim: i
     rot, keep = x[..., :rotary_dim], x[..., rotary_dim:]
     pairs = torch.stack((-rot[..., 1::2], rot[..., 0::2]), dim=-1).flatten(-2)
     return torch.cat((rot * cos + pairs * sin, keep), dim=-1)
+
+
+def _fused_qkv(attn: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One (weight, bias) for a layer's q/k/v projections: rows [q; k; v] (a copy, made once)."""
+    with torch.no_grad():
+        weight = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
+        biases = [m.bias for m in (attn.q_proj, attn.k_proj, attn.v_proj)]
+        bias = torch.cat(biases) if all(b is not None for b in biases) else None
+    return weight, bias
 
 
 class GlmFastDecoder:
@@ -78,6 +108,7 @@ class GlmFastDecoder:
         base = hf_model.model if hasattr(hf_model, "model") else hf_model
         self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
         self.lm_head = hf_model.lm_head
+        self.qkv = [_fused_qkv(layer.self_attn) for layer in self.layers]    # (weight, bias) per layer
         self.use_graph = (self.device.type == "cuda") if use_cuda_graph is None else use_cuda_graph
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static_ids = torch.zeros(batch, 1, dtype=torch.long, device=self.device)
@@ -97,14 +128,15 @@ class GlmFastDecoder:
         for i, layer in enumerate(self.layers):
             attn, mlp = layer.self_attn, layer.mlp
             h = _rms(x, layer.input_layernorm.weight, s.eps)
-            q = attn.q_proj(h).view(B, n, s.heads, s.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(B, n, s.kv_heads, s.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(B, n, s.kv_heads, s.head_dim).transpose(1, 2)
+            q, k, v = F.linear(h, *self.qkv[i]).split(
+                [s.heads * s.head_dim, s.kv_heads * s.head_dim, s.kv_heads * s.head_dim], dim=-1)
+            q = q.view(B, n, s.heads, s.head_dim).transpose(1, 2)
+            k = k.view(B, n, s.kv_heads, s.head_dim).transpose(1, 2)
+            v = v.view(B, n, s.kv_heads, s.head_dim).transpose(1, 2)
             q, k = _rotate(q, cos, sin, s.rotary_dim), _rotate(k, cos, sin, s.rotary_dim)
             self.cache[i, 0].index_copy_(2, positions, k)
             self.cache[i, 1].index_copy_(2, positions, v)
-            o = F.scaled_dot_product_attention(q, self.cache[i, 0], self.cache[i, 1], attn_mask=mask,
-                                               enable_gqa=True)
+            o = _gqa(q, self.cache[i, 0], self.cache[i, 1], mask)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim))
             h = _rms(x, layer.post_attention_layernorm.weight, s.eps)
             gate, up = mlp.gate_up_proj(h).chunk(2, dim=-1)
