@@ -26,6 +26,11 @@ def test_bench_reports_a_consistent_breakdown(tmp_path):
     # the Thinker's share of the first packet comes before the packet itself
     assert 0 < r["first_speech_ready_ms"] <= r["first_packet_ms"]
     assert r["actor_ms_per_pass"] > 0 and r["actor_ms_per_pass_replying"] > 0
+    # the parts of the first packet: at least the pyramid's steps of passes, then a decode, after the speech
+    assert r["first_packet_passes"] >= 2 and r["first_packet_pass_ms"] > 0 and r["first_packet_decode_ms"] > 0
+    assert r["first_speech_ready_ms"] + r["first_packet_decode_ms"] <= r["first_packet_ms"]
+    assert len(r["first_packet_ms_all_no_hold"]) == 2 and r["first_packet_ms_no_hold"] > 0
+    assert r["startup_late_ms"] >= 0 and r["startup_late_ms_no_hold"] >= 0
     assert r["thinker_ms_per_token"] > 0 and r["thinker_stream_ms_per_token"] > 0
 
 

@@ -4,7 +4,9 @@
     xstreamer bench --preset paper --device cuda --seconds 60 --json docs/perf/paper-h100.json
 
 Measures: load time; time from the end of the user's turn (the `chat`/`speak` call) to the first A/V chunk of
-the reply; sustained generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token
+the reply, with its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest) and
+how late the reply's next two chunks come against the playout of the first, both with the Thinker held during
+the first chunk's passes (the session's default) and not held; sustained generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token
 (decode steps of its language model); Actor ms per pass and per chunk; VAE decode ms per chunk; peak GPU
 memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
 """
@@ -49,6 +51,51 @@ def _sync(device: str) -> None:
 
 def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 3) if xs else None
+
+
+def _max(xs: list[float]) -> float | None:
+    return round(max(xs), 1) if xs else None
+
+
+def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: int, device: str,
+                   hold: bool) -> dict[str, list[float]]:
+    """`trials` replies from a settled idle stream: the time from the user's turn to the reply's first chunk
+    and its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest), then how
+    late the reply's next two chunks were against the playout of the first (0 = no gap in the audio)."""
+    session.hold_thinker = hold
+    out: dict[str, list[float]] = {k: [] for k in ("first", "speech", "passes", "pass_ms", "pass_host_ms",
+                                                   "decode_ms", "other", "late")}
+    passes, decodes = probes.get("actor.pass"), probes.get("vae.decode")
+    chunk_s = session.chunk_frames / session.fps
+    for _ in range(trials):
+        session.interrupt()
+        session.next_chunk()
+        _sync(device)
+        n_pass, n_dec = len(passes.intervals), len(decodes.intervals)
+        start = time.perf_counter()
+        utt = say()
+        while time.perf_counter() - start < 120:
+            if session.next_chunk().utt == utt:
+                break
+        _sync(device)
+        first = time.perf_counter()
+        pass_ms, dec_ms = passes.durations_ms(n_pass), decodes.durations_ms(n_dec)
+        ready = clock.frames_ready_at(start, session.chunk_frames)
+        out["first"].append((first - start) * 1e3)
+        out["passes"].append(len(pass_ms))
+        out["pass_ms"] += pass_ms
+        out["pass_host_ms"] += passes.host_ms(n_pass)
+        out["decode_ms"] += dec_ms
+        if ready is not None:
+            out["speech"].append((ready - start) * 1e3)
+            out["other"].append((first - ready) * 1e3 - sum(pass_ms) - sum(dec_ms))
+        late = 0.0
+        for k in (1, 2):
+            session.next_chunk()
+            _sync(device)
+            late = max(late, (time.perf_counter() - first - k * chunk_s) * 1e3)
+        out["late"].append(late)
+    return out
 
 
 def _thinker_rate(engine, text: str, mode: str, budget_s: float = 30.0) -> tuple[float | None, int]:
@@ -115,30 +162,16 @@ def run_bench(args: argparse.Namespace) -> dict:
     # B. the Thinker alone: its own reply loop
     thinker_ms, thinker_tokens = _thinker_rate(engine, args.text, mode)
 
-    # C. time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish
-    #    (and when the Thinker had yielded the speech of that first chunk: the part of the wait that is the Thinker's)
+    # C. time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish, with
+    #    the Thinker held during that chunk's passes (the session's default) and, to compare, not held
     clock = SegmentClock(engine.thinker)
-    probes = Probes(cuda)                 # Actor passes while the Thinker decodes the reply (shared GPU)
+    probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
-    first_ms: list[float] = []
-    speech_ms: list[float] = []
-    for _ in range(args.trials):
-        session.interrupt()
-        session.next_chunk()
-        _sync(args.device)
-        start = time.perf_counter()
-        utt = say()
-        while time.perf_counter() - start < 120:
-            if session.next_chunk().utt == utt:
-                _sync(args.device)
-                first_ms.append((time.perf_counter() - start) * 1e3)
-                ready = clock.frames_ready_at(start, session.chunk_frames)
-                if ready is not None:
-                    speech_ms.append((ready - start) * 1e3)
-                break
-
-    reply_pass_ms = probes.get("actor.pass").durations_ms()
+    probes.wrap_method(engine.vae, "decode", "vae.decode")
+    held = _first_packets(session, say, clock, probes, args.trials, args.device, hold=True)
+    free = _first_packets(session, say, clock, probes, args.trials, args.device, hold=False)
     probes.detach()
+    session.hold_thinker = True
 
     # D. sustained generation: replies kept queued, frames per wall-clock second
     session.interrupt()
@@ -171,15 +204,25 @@ def run_bench(args: argparse.Namespace) -> dict:
         "wall_seconds": round(wall, 2),
         "fps": round(frames / wall, 2),
         "realtime_factor": round(frames / 25 / wall, 3),
-        "first_packet_ms": _median(first_ms),
-        "first_packet_ms_all": [round(x, 1) for x in first_ms],
-        "first_speech_ready_ms": _median(speech_ms),
+        "first_packet_ms": _median(held["first"]),
+        "first_packet_ms_all": [round(x, 1) for x in held["first"]],
+        "first_speech_ready_ms": _median(held["speech"]),
+        "first_packet_passes": _median(held["passes"]),
+        "first_packet_pass_ms": _median(held["pass_ms"]),
+        "first_packet_pass_host_ms": _median(held["pass_host_ms"]),
+        "first_packet_decode_ms": _median(held["decode_ms"]),
+        "first_packet_other_ms": _median(held["other"]),
+        "startup_late_ms": _max(held["late"]),
+        "first_packet_ms_no_hold": _median(free["first"]),
+        "first_packet_ms_all_no_hold": [round(x, 1) for x in free["first"]],
+        "startup_late_ms_no_hold": _max(free["late"]),
         "thinker_ms_per_token": thinker_ms,
         "thinker_stream_ms_per_token": round(wall * 1e3 / stream_tokens, 3) if stream_tokens else None,
         "thinker_tokens_timed": thinker_tokens,
         "actor_ms_per_pass": _median(actor_ms),
         "actor_passes_per_chunk": passes_per_chunk,
-        "actor_ms_per_pass_replying": _median(reply_pass_ms),
+        "actor_ms_per_pass_replying": _median(free["pass_ms"]),
+        "actor_pass_host_ms_replying": _median(free["pass_host_ms"]),
         "idle_chunk_ms": _median(idle_ms),
         "vae_decode_ms_per_chunk": _median(vae_ms),
         "chunks": chunks,

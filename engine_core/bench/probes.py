@@ -19,6 +19,8 @@ import torch
 class _Interval:
     start: Any
     stop: Any = None
+    host_start: float = 0.0           # perf_counter when the interval was opened / closed on the host: on CUDA the
+    host_stop: float | None = None    # host only launches work, so host << device time means the GPU was the limit
 
 
 @dataclass
@@ -31,29 +33,38 @@ class Probe:
     tokens: list[int] = field(default_factory=list)
 
     def begin(self, tokens: int = 0) -> None:
+        now = time.perf_counter()
         if self.cuda:
             ev = torch.cuda.Event(enable_timing=True)
             ev.record()
-            self.intervals.append(_Interval(ev))
+            self.intervals.append(_Interval(ev, host_start=now))
         else:
-            self.intervals.append(_Interval(time.perf_counter()))
+            self.intervals.append(_Interval(now, host_start=now))
         self.tokens.append(tokens)
 
     def end(self) -> None:
         if not self.intervals or self.intervals[-1].stop is not None:
             return
+        iv = self.intervals[-1]
         if self.cuda:
             ev = torch.cuda.Event(enable_timing=True)
             ev.record()
-            self.intervals[-1].stop = ev
+            iv.stop = ev
         else:
-            self.intervals[-1].stop = time.perf_counter()
+            iv.stop = time.perf_counter()
+        iv.host_stop = time.perf_counter()
 
-    def durations_ms(self) -> list[float]:
+    def durations_ms(self, since: int = 0) -> list[float]:
+        """Device (CUDA events) or CPU durations of the closed intervals from index `since` on."""
+        done = [iv for iv in self.intervals[since:] if iv.stop is not None]
         if self.cuda:
             torch.cuda.synchronize()
-            return [iv.start.elapsed_time(iv.stop) for iv in self.intervals if iv.stop is not None]
-        return [(iv.stop - iv.start) * 1e3 for iv in self.intervals if iv.stop is not None]
+            return [iv.start.elapsed_time(iv.stop) for iv in done]
+        return [(iv.stop - iv.start) * 1e3 for iv in done]
+
+    def host_ms(self, since: int = 0) -> list[float]:
+        """Host-side durations (the time spent launching, on CUDA) of the closed intervals from `since` on."""
+        return [(iv.host_stop - iv.host_start) * 1e3 for iv in self.intervals[since:] if iv.host_stop is not None]
 
     def reset(self) -> None:
         self.intervals.clear()
