@@ -108,6 +108,7 @@ def test_the_session_holds_the_thinker_while_a_replys_first_chunk_is_denoised(ho
     original = engine.thinker
     engine.thinker = th = Logged(original.hidden_size, original.vocab, delay=0.004)
     s = engine.open_session()
+    assert s.hold_thinker is False                    # on the CPU the session does not hold by itself
     s.hold_thinker = hold
     passes: list[float] = []
     held: list[tuple[str, float]] = []

@@ -12,9 +12,9 @@
   5. emit it as an AVChunk (pts on the 22,050 Hz clock, continuous);
   6. advance: the clean chunk is carried at noise 0 by the next pass, which writes its cache.
 The Thinker runs on a background thread (engine_core/engine/feed.py); chat/speak/hear/interrupt/set_persona
-are thread-safe. While the first chunk of a reply out of silence is denoised and decoded the Thinker is held
-(`hold_thinker`) as soon as it has queued the next chunk's speech: the first chunk is what the user waits for,
-and the Actor then has the device to itself. (A reply queued behind speech in flight holds nothing.)
+are thread-safe. With `hold_thinker` (on a GPU), while the first chunk of a reply out of silence is denoised and
+decoded the Thinker is held as soon as it has queued the next chunk's speech: the first chunk is what the user
+waits for, and the Actor then has the device to itself. (A reply queued behind speech in flight holds nothing.)
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ class Session:
 
     sample_rate = SAMPLE_RATE
     fps = FPS
-    hold_thinker = True      # hold the Thinker while a reply's first chunk is denoised (see the module docstring)
 
     def __init__(self, engine: EngineParts, portrait: np.ndarray, persona, warnings: list[str]) -> None:
         self.engine = engine
@@ -82,6 +81,11 @@ class Session:
         self._user_texts: list[str] = []
         self._closed = False
         self._held_for: int | None = None           # index of the reply's first chunk the Thinker is held for
+        # Hold the Thinker during a reply's first chunk (module docstring) where the two models share a GPU: there
+        # the first chunk's passes ran 2.6x slower while the Thinker decoded (docs/performance.md, v5). On the
+        # CPU the default's first packet is within its target without it, and holding there left a ~0.1 s gap
+        # after the first chunk when the first clause was short (docs/default-model.md).
+        self.hold_thinker = torch.device(engine.device).type == "cuda"
         self.conversation = Conversation(system_prompt=persona.system_prompt)
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
