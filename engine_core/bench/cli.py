@@ -6,9 +6,9 @@
 Measures: load time; time from the end of the user's turn (the `chat`/`speak` call) to the first A/V chunk of
 the reply, with its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest) and
 how late the reply's next two chunks come against the playout of the first, both with the Thinker held during
-the first chunk's passes (the session's default on a GPU) and not held; sustained generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token
-(decode steps of its language model); Actor ms per pass and per chunk; VAE decode ms per chunk; peak GPU
-memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
+the first chunk's passes (the session's default on a GPU) and not held; sustained generated fps over
+`--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of its language model); Actor ms
+per pass and per chunk; VAE decode ms per chunk; peak GPU memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def _max(xs: list[float]) -> float | None:
     return round(max(xs), 1) if xs else None
 
 
+def _first_after(probe, since: int, t: float) -> int:
+    """Index of the first of `probe`'s intervals from `since` on that began (on the host) at or after `t`."""
+    return since + sum(1 for iv in probe.intervals[since:] if iv.host_start < t)
+
+
 def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: int, device: str,
                    hold: bool) -> dict[str, list[float]]:
     """`trials` replies from a settled idle stream: the time from the user's turn to the reply's first chunk
@@ -79,8 +84,11 @@ def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: in
                 break
         _sync(device)
         first = time.perf_counter()
-        pass_ms, dec_ms = passes.durations_ms(n_pass), decodes.durations_ms(n_dec)
         ready = clock.frames_ready_at(start, session.chunk_frames)
+        # the reply's own work: the passes and decodes begun once its first chunk's speech was there (before it,
+        # the block loop went on making idle chunks while the Thinker thought)
+        n_pass, n_dec = (_first_after(probe, n, ready or start) for probe, n in ((passes, n_pass), (decodes, n_dec)))
+        pass_ms, dec_ms = passes.durations_ms(n_pass), decodes.durations_ms(n_dec)
         out["first"].append((first - start) * 1e3)
         out["passes"].append(len(pass_ms))
         out["pass_ms"] += pass_ms
