@@ -98,15 +98,27 @@ class Outbox:
     def flush(self) -> int:
         """Drop every queued packet (interrupt/close); the pts of the next chunk continues from the last sent."""
         with self.lock:
-            n = len(self.items)
-            if n:
-                first = self.items[0]
-                self.next_pts = max(first.pts, self.last_pts)
-                if self.t0 is not None and first.due > 0:
-                    self.t0, self.pts0 = first.due, self.next_pts
-                self.items.clear()
-            self.flushed += n
-            return n
+            return self._flush_locked()
+
+    def skip_idle(self) -> int:
+        """Drop the queued packets if every one is idle media (utt 0 audio/video), as `flush` does: a reply
+        that starts out of silence then goes out now, not behind up to a lead of idle frames and silence.
+        Anything else queued (a reply's media, text, events) keeps it all. Returns the packets dropped."""
+        with self.lock:
+            if any(it.utt or it.kind not in ("audio", "video") for it in self.items):
+                return 0
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        n = len(self.items)
+        if n:
+            first = self.items[0]
+            self.next_pts = max(first.pts, self.last_pts)
+            if self.t0 is not None and first.due > 0:
+                self.t0, self.pts0 = first.due, self.next_pts
+            self.items.clear()
+        self.flushed += n
+        return n
 
     def pop_due(self, now: float) -> tuple[list[OutItem], float | None]:
         """Items due by `now` (in order) and the due time of the next one."""

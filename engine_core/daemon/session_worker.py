@@ -2,7 +2,9 @@
 real-time pacing and a bounded lead, turning each AVChunk into timed media packets in the session's Outbox.
 
 Generation runs ahead of publication by at most `lead_s` seconds of media, then waits; an interrupt
-flushes the queued (not yet published) packets so the barge-in takes effect within one chunk.
+flushes the queued (not yet published) packets so the barge-in takes effect within one chunk, and a reply that
+starts while only idle media is queued takes that media's place (`Outbox.skip_idle`), so the lead never delays
+an answer.
 """
 
 from __future__ import annotations
@@ -147,6 +149,8 @@ class SessionWorker(threading.Thread):
             if self._closing.is_set():
                 break
             items, n_samples = chunk_items(chunk)
+            if any(e.event == "utterance_start" for e in chunk.events):
+                box.skip_idle()
             box.put_chunk(items, n_samples)
             now = time.monotonic()
             dt = max(1e-6, now - t_last)

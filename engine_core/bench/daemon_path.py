@@ -1,0 +1,80 @@
+"""The first packet as a client of the daemon sees it: `python -m engine_core.bench.daemon_path`.
+
+    python -m engine_core.bench.daemon_path --model default --replies 5 [--mode speak|chat] [--lead-ms 400]
+
+`xstreamer bench` times the engine (the user's turn -> the reply's first chunk computed). Through the daemon,
+the chunk is then published at its place in the real-time stream, behind the idle media already queued (the
+worker runs up to `--lead-ms` ahead of real time). This starts a real daemon (`xstreamer serve`), opens a
+session with the Python SDK over ZeroMQ on loopback, lets the idle stream settle, then for each reply times
+the client's `speak`/`chat` call -> the first audio or video packet of that reply arriving at the client.
+Prints the figures (and writes JSON with --json); nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from sdk.client import Client
+from sdk.launcher import DaemonProcess
+
+TEXT = "Hello! It is good to see you. Let me tell you about the weather today, it is sunny and warm."
+
+
+def _drain(session, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        session.recv(timeout=0.05)
+
+
+def _one_reply(session, mode: str, text: str) -> float:
+    """Seconds from the request to the reply's first media packet; reads on to the reply's end."""
+    start = time.monotonic()
+    utt = session.chat(text) if mode == "chat" else session.speak(text)
+    first = None
+    for pkt, _ in session.packets(timeout=60):
+        if first is None and pkt.type in ("audio", "video") and pkt.utt == utt:
+            first = time.monotonic() - start
+        if pkt.type == "event" and getattr(pkt, "event", "") == "utterance_end" and pkt.utt == utt:
+            break
+    if first is None:
+        raise RuntimeError(f"reply {utt} sent no media")
+    return first
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--mode", choices=["speak", "chat"], default="speak")
+    ap.add_argument("--text", default=TEXT)
+    ap.add_argument("--replies", type=int, default=5)
+    ap.add_argument("--lead-ms", type=float, default=None, help="the daemon's lead (default: the daemon's own)")
+    ap.add_argument("--json", dest="json_path", default=None)
+    args = ap.parse_args(argv)
+    extra = ["--lead-ms", str(args.lead_ms)] if args.lead_ms is not None else []
+    daemon = DaemonProcess(model=args.model, extra_args=extra, ready_timeout=300).start()
+    try:
+        with Client(daemon.control, client_name="daemon-path-bench", timeout=60) as client:
+            with client.open_session() as session:
+                _drain(session, 4.0)                              # the idle stream settles at its lead
+                firsts = []
+                for _ in range(args.replies):
+                    firsts.append(_one_reply(session, args.mode, args.text) * 1e3)
+                    _drain(session, 2.0)
+    finally:
+        daemon.stop()
+    result = {"model": args.model, "mode": args.mode, "lead_ms": args.lead_ms, "replies": args.replies,
+              "first_packet_at_client_ms": round(statistics.median(firsts), 1),
+              "first_packet_at_client_ms_all": [round(x, 1) for x in firsts]}
+    for k, v in result.items():
+        print(f"{k:<32} {v}")
+    if args.json_path:
+        with open(args.json_path, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
