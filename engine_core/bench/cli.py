@@ -221,6 +221,8 @@ def run_bench(args: argparse.Namespace) -> dict:
         "first_packet_passes": _median(main["passes"]),
         "first_packet_pass_ms": _median(main["pass_ms"]),
         "first_packet_pass_host_ms": _median(main["pass_host_ms"]),
+        "first_packet_pass_ms_all": [round(x, 1) for x in main["pass_ms"]],
+        "first_packet_pass_host_ms_all": [round(x, 1) for x in main["pass_host_ms"]],
         "first_packet_decode_ms": _median(main["decode_ms"]),
         "first_packet_other_ms": _median(main["other"]),
         "startup_late_ms": _max(main["late"]),
