@@ -29,10 +29,12 @@ def test_bench_reports_a_consistent_breakdown(tmp_path):
     # the parts of the first packet: at least the pyramid's steps of passes, then a decode, after the speech
     assert r["first_packet_passes"] >= 2 and r["first_packet_pass_ms"] > 0 and r["first_packet_decode_ms"] > 0
     assert r["first_speech_ready_ms"] + r["first_packet_decode_ms"] <= r["first_packet_ms"]
-    assert r["hold_thinker"] is False                                   # the CPU's policy; both are reported
-    assert r["first_packet_ms_all_no_hold"] == r["first_packet_ms_all"]
-    assert len(r["first_packet_ms_all_hold"]) == 2 and r["first_packet_ms_hold"] > 0
-    assert r["startup_late_ms"] >= 0 and r["startup_late_ms_hold"] >= 0
+    assert r["start"] == "alone"                                  # the default; every policy is reported
+    assert r["first_packet_ms_all_alone"] == r["first_packet_ms_all"]
+    for p in ("pyramid", "hold"):
+        assert len(r[f"first_packet_ms_all_{p}"]) == 2 and r[f"first_packet_ms_{p}"] > 0
+        assert r[f"startup_late_ms_{p}"] >= 0
+    assert r["startup_late_ms"] >= 0
     assert r["thinker_ms_per_token"] > 0 and r["thinker_stream_ms_per_token"] > 0
 
 
@@ -51,3 +53,16 @@ def test_segment_clock_observes_without_changing_the_output():
     assert clock.tokens_between(since - 60, since) == 0              # nothing was said before `since`
     clock.detach()
     assert "speak" not in thinker.__dict__
+
+
+def test_the_actor_pass_micro_benchmark_times_every_pass_width():
+    from engine_core.bench.actor_pass import main
+    from engine_core.config import ModelConfig
+
+    cfg = ModelConfig.from_name("tiny")
+    r = main(["--preset", "tiny", "--device", "cpu", "--passes", "2"])
+    assert sorted(r["passes"]) == list(range(1, cfg.steps + 2))          # 1 .. steps + 1 chunks in a pass
+    for m, row in r["passes"].items():
+        assert row["tokens"] == m * cfg.chunk_tokens and row["eager"] > 0 and row["graph"] > 0
+    floors = [r["passes"][m]["flop_floor_ms_700T"] for m in sorted(r["passes"])]
+    assert floors == sorted(floors)                                       # the compute floor grows with width

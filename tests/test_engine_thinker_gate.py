@@ -108,8 +108,8 @@ def test_the_session_holds_the_thinker_while_a_replys_first_chunk_is_denoised(ho
     original = engine.thinker
     engine.thinker = th = Logged(original.hidden_size, original.vocab, delay=0.004)
     s = engine.open_session()
-    assert s.hold_thinker is False                    # on the CPU the session does not hold by itself
-    s.hold_thinker = hold
+    assert s.start == "alone"                         # the session does not hold by itself
+    s.start = "hold" if hold else "pyramid"
     passes: list[float] = []
     held: list[tuple[str, float]] = []
     for name in ("hold", "release"):           # note when the session holds and releases its Thinker

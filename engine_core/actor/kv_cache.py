@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from engine_core.actor.masks import IDENTITY
+from engine_core.actor.masks import EMPTY, IDENTITY
 from engine_core.config import ModelConfig
 
 
@@ -63,16 +63,16 @@ class KVCache:
             raise RuntimeError(f"commit: {len(self._staged)} of {self.win_k.shape[0]} layers staged")
         n = len(chunk_indices)
         lc = self.chunk_tokens
-        keep = min(n, self.window)
-        for layer, (k, v) in self._staged.items():
-            if k.shape[2] != n * lc:
-                raise ValueError("commit: staged tokens do not match the chunk count")
-            for buf, new in ((self.win_k, k), (self.win_v, v)):
-                b = buf[layer]                                # [B, H, W*Lc, Dh]
-                total, shift = b.shape[2], keep * lc
-                if shift < total:                             # move the survivors to the front (oldest first)
-                    b[:, :, :total - shift] = b[:, :, shift:].clone()
-                b[:, :, total - shift:] = new[:, :, new.shape[2] - shift:]
+        shift = min(n, self.window) * lc
+        total = self.win_k.shape[3]
+        if any(k.shape[2] != n * lc for k, _ in self._staged.values()):
+            raise ValueError("commit: staged tokens do not match the chunk count")
+        order = sorted(self._staged)
+        for buf, j in ((self.win_k, 0), (self.win_v, 1)):    # every layer at once: a few launches, not 4 per layer
+            new = torch.stack([self._staged[layer][j] for layer in order])         # [layers, B, H, n*Lc, Dh]
+            if shift < total:                                 # move the survivors to the front (oldest first)
+                buf[:, :, :, :total - shift] = buf[:, :, :, shift:].clone()
+            buf[:, :, :, total - shift:] = new[:, :, :, new.shape[3] - shift:]
         self._staged.clear()
         self.chunks = (self.chunks + list(chunk_indices))[-self.window:]
 
@@ -87,20 +87,22 @@ class KVCache:
 
     # -- reading ---------------------------------------------------------------------------------------------
     def keys(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(k, v) [B, kv_heads, P + n*Lc, Dh] of one layer: sink first, then the cached chunks, oldest first."""
-        t = self.win_k.shape[3]
-        n = len(self.chunks) * self.chunk_tokens
-        wk = self.win_k[layer, :, :, t - n:]
-        wv = self.win_v[layer, :, :, t - n:]
+        """(k, v) [B, kv_heads, P + window*Lc, Dh] of one layer: sink first, then the whole window, oldest first.
+
+        The window is read whole, filled or not: `key_chunks` marks its empty slots EMPTY, which the attention
+        masks hide, so a pass's shapes do not depend on how full the cache is (one CUDA graph serves every fill;
+        engine_core/actor/graphs.py)."""
         if not self.has_sink:
-            return wk, wv
-        return torch.cat([self.sink_k[layer], wk], dim=2), torch.cat([self.sink_v[layer], wv], dim=2)
+            return self.win_k[layer], self.win_v[layer]
+        return (torch.cat([self.sink_k[layer], self.win_k[layer]], dim=2),
+                torch.cat([self.sink_v[layer], self.win_v[layer]], dim=2))
 
     def key_chunks(self) -> torch.Tensor:
-        """Chunk index of every key `keys` returns (IDENTITY for the sink) -> long [P + n*Lc]."""
+        """Chunk index of every key `keys` returns (IDENTITY for the sink, EMPTY for unfilled slots) -> long."""
         ids = [torch.full((self.sink_tokens,), IDENTITY)] if self.has_sink else []
+        ids.append(torch.full(((self.window - len(self.chunks)) * self.chunk_tokens,), EMPTY))
         ids += [torch.full((self.chunk_tokens,), c) for c in self.chunks]
-        return torch.cat(ids) if ids else torch.zeros(0, dtype=torch.long)
+        return torch.cat(ids)
 
     def memory_bytes(self) -> int:
         """Bytes held by the cache buffers (constant for a given config)."""

@@ -4,7 +4,8 @@ Self-attention (ours, after CausVid / Diffusion Forcing):
   - identity tokens (chunk index IDENTITY) are a sink: every token sees them; they see only each other;
   - block-causal across chunks: a token of chunk q sees every token of chunks q-window .. q
     (so inside a chunk everything is bidirectional, and nothing of a later chunk is ever visible);
-  - `window` past chunks bound the context, which is what lets the rolling KV cache stay bounded.
+  - `window` past chunks bound the context, which is what lets the rolling KV cache stay bounded (its
+    unfilled slots carry the chunk index EMPTY, which that bound hides).
 Cross-attention: a token of chunk q sees the valid Thinker tokens of chunks q-cross_chunks .. q
 (a learned null key, added by the model, keeps rows that see nothing well defined).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import torch
 
 IDENTITY = -1   # chunk index of the identity tokens
+EMPTY = -(2**40)  # chunk index of the KV cache's unfilled slots: older than any window reaches, so never seen
 
 
 def self_attention_mask(q_chunk: torch.Tensor, k_chunk: torch.Tensor, window: int) -> torch.Tensor:

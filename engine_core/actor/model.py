@@ -16,16 +16,19 @@ Two ways to call `forward`:
   - full sequence (training, reference recompute): `cache=None`, `identity` given; chunks 0.. in one go;
   - incremental (streaming): `cache` prefilled with the identity; chunks [first_chunk, first_chunk+m)
     attend to the cache and to each other; `write_chunks=n` stages the first n chunks' keys/values and
-    commits them to the cache after the pass (the clean pass at noise 0, fused with the next step).
+    commits them to the cache after the pass (the clean pass at noise 0, fused with the next step); on CUDA
+    the block stack of these passes is replayed from CUDA graphs (engine_core/actor/graphs.py).
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
+from engine_core.actor.graphs import BlockStack, PassInputs, run_blocks
 from engine_core.actor.kv_cache import KVCache
 from engine_core.actor.layers import Block, sigma_embedding
 from engine_core.actor.masks import IDENTITY, cross_attention_mask, self_attention_mask
@@ -69,6 +72,8 @@ class Actor(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.attn_impl = attn_impl
+        self.cuda_graphs = True      # streaming passes on CUDA replay one graph per pass shape (actor/graphs.py)
+        self._stacks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # KVCache -> its BlockStack
         a, t = cfg.actor, cfg.thinker
         d = a.width
         self.patch_in = nn.Linear(cfg.token_dim, d)
@@ -170,10 +175,14 @@ class Actor(nn.Module):
     # -- the transformer -----------------------------------------------------------------------------------
     def _run(self, tokens: torch.Tensor, pos: torch.Tensor, q_chunk: torch.Tensor, group_sigma: torch.Tensor,
              token_group: torch.Tensor, cond: ChunkCond | None, first_chunk: int, cache: KVCache | None,
-             kv_hook=None) -> torch.Tensor:
-        """tokens [B,L,D], pos [L,3], q_chunk [L], group_sigma [B,G], token_group [L] -> hidden [B,L,D]."""
+             kv_hook=None, write_tokens: int = 0) -> torch.Tensor:
+        """tokens [B,L,D], pos [L,3], q_chunk [L], group_sigma [B,G], token_group [L] -> hidden [B,L,D].
+
+        With a cache, the block stack stages the keys/values of the first `write_tokens` tokens into it and runs
+        through the cache's CUDA graphs where `cuda_graphs` is on (engine_core/actor/graphs.py); `kv_hook` (no
+        cache: the identity prefill) receives every layer's keys/values instead."""
         dev = tokens.device
-        rope = self.rope.angles(pos.to(dev))
+        cos, sin = self.rope.angles(pos.to(dev))
         emb = self.sigma_mlp(sigma_embedding(group_sigma, tokens.shape[-1]).to(tokens.dtype))   # [B,G,D]
         k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
         self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)       # [L, Lk]
@@ -186,12 +195,14 @@ class Actor(nn.Module):
             ctx_valid = torch.ones(tokens.shape[0], 1, dtype=torch.bool, device=dev)
         cross_mask = cross_attention_mask(q_chunk, ctx_chunk, ctx_valid, self.cfg.cross_chunks)
         cross_mask[:, :, 0] = True                                                 # the null key is always there
-        ctx_rope = self.rope.angles(ctx_pos)
-        x = tokens
-        for blk in self.blocks:
-            past = cache.keys(blk.index) if cache is not None else None
-            x = blk(x, emb, token_group.to(dev), rope, past, self_mask, ctx, ctx_rope, cross_mask, self.attn_impl, kv_hook)
-        return x
+        ctx_cos, ctx_sin = self.rope.angles(ctx_pos)
+        inp = PassInputs(tokens, emb, token_group.to(dev), cos, sin, self_mask, ctx, ctx_cos, ctx_sin, cross_mask)
+        if cache is None:
+            return run_blocks(self.blocks, inp, None, self.attn_impl, tokens.shape[1] if kv_hook else 0, kv_hook)
+        stack = self._stacks.get(cache)
+        if stack is None:
+            stack = self._stacks[cache] = BlockStack()
+        return stack.run(self.blocks, inp, cache, self.attn_impl, write_tokens, cache.append, self.cuda_graphs)
 
     @torch.no_grad()
     def prefill_identity(self, cache: KVCache, identity: torch.Tensor) -> None:
@@ -259,13 +270,10 @@ class Actor(nn.Module):
             q_chunk = torch.cat([torch.full((n_id,), IDENTITY, device=dev), q_chunk])
             group_sigma = torch.cat([torch.zeros(b, 1, device=dev, dtype=sigma.dtype), sigma], dim=1)
             token_group = torch.cat([torch.zeros(n_id, dtype=torch.long, device=dev), token_group + 1])
-        hook = None
-        if write_chunks:
-            if cache is None:
-                raise ValueError("write_chunks needs a cache")
-            n_w = write_chunks * lc
-            hook = lambda i, k, v: cache.append(i, k[:, :, :n_w], v[:, :, :n_w])  # noqa: E731
-        h = self._run(tokens, pos, q_chunk, group_sigma, token_group, cond, first_chunk, cache, hook)
+        if write_chunks and cache is None:
+            raise ValueError("write_chunks needs a cache")
+        h = self._run(tokens, pos, q_chunk, group_sigma, token_group, cond, first_chunk, cache,
+                      write_tokens=write_chunks * lc)
         if write_chunks:
             cache.commit(list(range(first_chunk, first_chunk + write_chunks)))
         h = self.norm_out(h[:, n_id:]).view(b, m, lc, -1)                                # [B,m,Lc,D]
@@ -276,6 +284,37 @@ class Actor(nn.Module):
             out.text_logits = self.text_head(h[:, :, :f]) if self.text_head is not None else None
             out.audio_logits = self.audio_head(h[:, :, :f]) if self.audio_head is not None else None
         return out
+
+    @torch.no_grad()
+    def warm_graphs(self, cache: KVCache) -> int:
+        """Capture the CUDA graphs of every pass shape a stream over `cache` can meet (1 to steps + 1 chunks,
+        writing a clean chunk or not), so that no pass of a reply waits for a capture; the cache is left as it
+        was. A no-op off CUDA or with graphs off. Returns how many shapes have a graph."""
+        p = next(self.parameters())
+        if not (self.cuda_graphs and p.is_cuda):
+            return 0
+        cfg, dev = self.cfg, p.device
+        saved = (list(cache.chunks), cache.origin, cache.win_k.clone(), cache.win_v.clone())
+        r, mm, f = cfg.cross_chunks, cfg.max_hidden_tokens, cfg.chunk_frames
+        for m in range(1, cfg.steps + 2):
+            for write in (1, 0) if m <= cfg.steps else (1,):
+                x = torch.zeros(1, m, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw,
+                                device=dev, dtype=p.dtype)
+                cond = ChunkCond(torch.zeros(1, m, f, cfg.thinker.speech_feature_size, device=dev, dtype=p.dtype),
+                                 torch.zeros(1, r + m, mm, cfg.thinker.hidden_size, device=dev, dtype=p.dtype),
+                                 torch.zeros(1, r + m, mm, dtype=torch.long, device=dev),
+                                 torch.zeros(1, r + m, mm, dtype=torch.bool, device=dev))
+                first = cache.origin + cfg.window
+                self(x, torch.zeros(1, m, device=dev, dtype=p.dtype), cond, first, cache=cache, write_chunks=write)
+                cache.chunks, cache.origin = list(saved[0]), saved[1]   # a write's commit is undone
+                cache.win_k.copy_(saved[2])
+                cache.win_v.copy_(saved[3])
+        return self.graph_shapes(cache)
+
+    def graph_shapes(self, cache: KVCache) -> int:
+        """How many pass shapes of `cache`'s stream have a CUDA graph (0 off CUDA or with graphs off)."""
+        stack = self._stacks.get(cache)
+        return stack.captured if stack is not None else 0
 
     def new_cache(self, batch: int = 1) -> KVCache:
         """An empty KV cache shaped for this Actor."""

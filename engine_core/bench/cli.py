@@ -5,9 +5,9 @@
 
 Measures: load time; time from the end of the user's turn (the `chat`/`speak` call) to the first A/V chunk of
 the reply, with its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest) and
-how late the reply's next two chunks come against the playout of the first, both with the Thinker held during
-the first chunk's passes (the session's default on a GPU) and not held; sustained generated fps over
-`--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of its language model); Actor ms
+how late the reply's next two chunks come against the playout of the first, under each way a reply can start
+(`Session.start`: "pyramid", "alone", "hold"; the session's own choice is the headline figure); sustained
+generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of its language model); Actor ms
 per pass and per chunk; VAE decode ms per chunk; peak GPU memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
 """
 
@@ -63,11 +63,11 @@ def _first_after(probe, since: int, t: float) -> int:
 
 
 def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: int, device: str,
-                   hold: bool) -> dict[str, list[float]]:
+                   start: str) -> dict[str, list[float]]:
     """`trials` replies from a settled idle stream: the time from the user's turn to the reply's first chunk
     and its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest), then how
     late the reply's next two chunks were against the playout of the first (0 = no gap in the audio)."""
-    session.hold_thinker = hold
+    session.start = start
     out: dict[str, list[float]] = {k: [] for k in ("first", "speech", "passes", "pass_ms", "pass_host_ms",
                                                    "decode_ms", "other", "late")}
     passes, decodes = probes.get("actor.pass"), probes.get("vae.decode")
@@ -134,8 +134,9 @@ def run_bench(args: argparse.Namespace) -> dict:
     if args.random_weights:
         load_kwargs["random_weights"] = True
     engine = Engine.load(args.preset, device=args.device, **load_kwargs)
-    session = engine.open_session()
-    load_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    session = engine.open_session()              # (on CUDA: captures the Actor's pass graphs)
+    load_s, open_s = t1 - t0, time.perf_counter() - t1
 
     def say() -> int:
         return session.chat(args.text) if mode == "chat" else session.speak(args.text)
@@ -170,18 +171,20 @@ def run_bench(args: argparse.Namespace) -> dict:
     # B. the Thinker alone: its own reply loop
     thinker_ms, thinker_tokens = _thinker_rate(engine, args.text, mode)
 
-    # C. time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish, with
-    #    the session's own hold policy and, to compare, the other one
+    # C. time to first A/V packet: end of the user's turn -> the reply's first chunk is ready to publish, under
+    #    the session's own start policy and, to compare, the others
+    from engine_core.engine.session import START_POLICIES
+
     clock = SegmentClock(engine.thinker)
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
     probes.wrap_method(engine.vae, "decode", "vae.decode")
-    policy = session.hold_thinker                       # the session's own choice (held on a GPU)
-    runs = {hold: _first_packets(session, say, clock, probes, args.trials, args.device, hold=hold)
-            for hold in (policy, not policy)}
+    policy = session.start                              # the session's own choice ("alone" on a GPU)
+    runs = {p: _first_packets(session, say, clock, probes, args.trials, args.device, start=p)
+            for p in (policy, *[q for q in START_POLICIES if q != policy])}
     probes.detach()
-    session.hold_thinker = policy
-    main, held, free = runs[policy], runs[True], runs[False]
+    session.start = policy
+    main, free = runs[policy], runs["pyramid"]
 
     # D. sustained generation: replies kept queued, frames per wall-clock second
     session.interrupt()
@@ -210,11 +213,12 @@ def run_bench(args: argparse.Namespace) -> dict:
         "devices": args.devices or args.device,
         "mode": mode,
         "load_s": round(load_s, 2),
+        "open_session_s": round(open_s, 2),
         "stream_seconds": round(frames / 25, 2),
         "wall_seconds": round(wall, 2),
         "fps": round(frames / wall, 2),
         "realtime_factor": round(frames / 25 / wall, 3),
-        "hold_thinker": policy,
+        "start": policy,
         "first_packet_ms": _median(main["first"]),
         "first_packet_ms_all": [round(x, 1) for x in main["first"]],
         "first_speech_ready_ms": _median(main["speech"]),
@@ -226,12 +230,10 @@ def run_bench(args: argparse.Namespace) -> dict:
         "first_packet_decode_ms": _median(main["decode_ms"]),
         "first_packet_other_ms": _median(main["other"]),
         "startup_late_ms": _max(main["late"]),
-        "first_packet_ms_hold": _median(held["first"]),
-        "first_packet_ms_all_hold": [round(x, 1) for x in held["first"]],
-        "startup_late_ms_hold": _max(held["late"]),
-        "first_packet_ms_no_hold": _median(free["first"]),
-        "first_packet_ms_all_no_hold": [round(x, 1) for x in free["first"]],
-        "startup_late_ms_no_hold": _max(free["late"]),
+        **{k: v for p, run in runs.items() for k, v in (
+            (f"first_packet_ms_{p}", _median(run["first"])),
+            (f"first_packet_ms_all_{p}", [round(x, 1) for x in run["first"]]),
+            (f"startup_late_ms_{p}", _max(run["late"])))},
         "thinker_ms_per_token": thinker_ms,
         "thinker_stream_ms_per_token": round(wall * 1e3 / stream_tokens, 3) if stream_tokens else None,
         "thinker_tokens_timed": thinker_tokens,
@@ -241,6 +243,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         "actor_pass_host_ms_replying": _median(free["pass_host_ms"]),
         "idle_chunk_ms": _median(idle_ms),
         "vae_decode_ms_per_chunk": _median(vae_ms),
+        "actor_cuda_graphs": engine.actor.graph_shapes(session.cache),
         "chunks": chunks,
         "chunk_frames": session.chunk_frames,
         "peak_gpu_mem_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,

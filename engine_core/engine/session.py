@@ -12,9 +12,19 @@
   5. emit it as an AVChunk (pts on the 22,050 Hz clock, continuous);
   6. advance: the clean chunk is carried at noise 0 by the next pass, which writes its cache.
 The Thinker runs on a background thread (engine_core/engine/feed.py); chat/speak/hear/interrupt/set_persona
-are thread-safe. With `hold_thinker` (on a GPU), while the first chunk of a reply out of silence is denoised and
-decoded the Thinker is held as soon as it has queued the next chunk's speech: the first chunk is what the user
-waits for, and the Actor then has the device to itself. (A reply queued behind speech in flight holds nothing.)
+are thread-safe.
+
+How a reply out of silence starts (`start`, one of START_POLICIES; the first chunk is what the user waits for):
+  - "alone" (the default): nothing else enters until the reply's first chunk is out, so its passes are as
+    narrow as can be, and the next chunk follows `steps` passes later;
+  - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
+  - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
+    queued the next chunk's speech.
+On the 2-core CPU (`default` preset) "alone" gave the first packet in 572 ms against 632 for "pyramid", both with
+no gap after it; "hold" 416 ms, but with the next chunk up to 81 ms late (a gap in the audio). On an H200 at the
+paper shape, with the Actor's passes replayed from CUDA graphs, the three are alike (~450 ms, no gap); before
+the graphs, "hold" took it from 2.7 s to 0.77 s (docs/performance.md). A reply queued behind speech in flight
+changes nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +67,9 @@ class ChunkMeta:
     events: list[tuple[int, str, int, str]] = field(default_factory=list)  # (frame, event, utt, reason)
 
 
+START_POLICIES = ("alone", "pyramid", "hold")
+
+
 class Session:
     """One avatar conversation (see the module docstring)."""
 
@@ -80,12 +93,8 @@ class Session:
         self._notes: list[tuple[int, str, int, str]] = []     # events waiting for the next entering chunk
         self._user_texts: list[str] = []
         self._closed = False
-        self._held_for: int | None = None           # index of the reply's first chunk the Thinker is held for
-        # Hold the Thinker during a reply's first chunk (module docstring) where the two models share a GPU: there
-        # the first chunk's passes ran 2.6x slower while the Thinker decoded (docs/performance.md, v5). On the
-        # CPU the default's first packet is within its target without it, and holding there left a ~0.1 s gap
-        # after the first chunk when the first clause was short (docs/default-model.md).
-        self.hold_thinker = torch.device(engine.device).type == "cuda"
+        self._first_of_reply: int | None = None     # index of a reply's first chunk out of silence, while in flight
+        self.start = "alone"                        # how a reply out of silence starts (module docstring)
         self.conversation = Conversation(system_prompt=persona.system_prompt)
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
@@ -96,6 +105,7 @@ class Session:
                 identity = engine.vae.encode(portrait[None]).to(dev)[:1]        # [1, C, h, w]
             self.cache = engine.actor.new_cache()
             engine.actor.prefill_identity(self.cache, identity)
+            engine.actor.warm_graphs(self.cache)            # CUDA: every pass shape captured before the first
             sigmas = sigma_schedule(cfg.steps, cfg.inference_shift).to(dev)
         self.portrait = portrait
         self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigmas)
@@ -192,10 +202,12 @@ class Session:
             # still on their way the chunks in flight advance without it (diffusion forcing trains every
             # level mix), so the first chunk needs only its own speech and a late word leaves no silent hole
             ready = self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight
+            if self.start == "alone" and self._first_of_reply is not None:
+                ready = False                                   # the reply's first chunk goes through alone
             entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
         # 4. decode the clean chunk (a reply's first: then the Thinker goes on)
         frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
-        if finished.index == self._held_for:
+        if finished.index == self._first_of_reply:
             self._release_thinker()
         # 5. emit (6. its KV cache is written by the next pass, at noise 0)
         return self._emit(finished, frames)
@@ -230,9 +242,10 @@ class Session:
             speech[i] = it.speech
             if it.first:
                 meta.events.append((i, "utterance_start", it.utt, ""))
-                if self.hold_thinker and not any(c.meta.utt for c in self.denoiser.in_flight):
-                    self._held_for = index          # a reply out of silence: the one the user waits for
-                    self.feed.hold(lead=f)          # once the next chunk's speech is queued
+                if self.start != "pyramid" and not any(c.meta.utt for c in self.denoiser.in_flight):
+                    self._first_of_reply = index    # a reply out of silence: the chunk the user waits for
+                    if self.start == "hold":
+                        self.feed.hold(lead=f)      # once the next chunk's speech is queued
             if it.text:
                 meta.texts.append((i, "assistant", it.text))
             take = min(it.hidden.shape[0], m - n_tok)
@@ -250,7 +263,7 @@ class Session:
                         hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta)
 
     def _release_thinker(self) -> None:
-        self._held_for = None
+        self._first_of_reply = None
         self.feed.release()
 
     def _decode(self, latents: torch.Tensor) -> np.ndarray:
@@ -284,4 +297,4 @@ class Session:
             self.feed.close()
 
 
-__all__ = ["Session", "ChunkMeta"]
+__all__ = ["Session", "ChunkMeta", "START_POLICIES"]
