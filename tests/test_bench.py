@@ -31,7 +31,7 @@ def test_bench_reports_a_consistent_breakdown(tmp_path):
     assert r["first_speech_ready_ms"] + r["first_packet_decode_ms"] <= r["first_packet_ms"]
     assert r["start"] == "alone"                                  # the default; every policy is reported
     assert r["first_packet_ms_all_alone"] == r["first_packet_ms_all"]
-    for p in ("pyramid", "hold"):
+    for p in ("own", "pyramid", "hold"):
         assert len(r[f"first_packet_ms_all_{p}"]) == 2 and r[f"first_packet_ms_{p}"] > 0
         assert r[f"startup_late_ms_{p}"] >= 0
     assert r["startup_late_ms"] >= 0

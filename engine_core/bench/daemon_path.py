@@ -1,6 +1,7 @@
 """The first packet as a client of the daemon sees it: `python -m engine_core.bench.daemon_path`.
 
     python -m engine_core.bench.daemon_path --model default --replies 5 [--mode speak|chat] [--lead-ms 400]
+    python -m engine_core.bench.daemon_path --model paper --device cuda --random-weights --mode chat
 
 `xstreamer bench` times the engine (the user's turn -> the reply's first chunk computed). Through the daemon,
 the chunk is then published at its place in the real-time stream, behind the idle media already queued (the
@@ -51,9 +52,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--text", default=TEXT)
     ap.add_argument("--replies", type=int, default=5)
     ap.add_argument("--lead-ms", type=float, default=None, help="the daemon's lead (default: the daemon's own)")
+    ap.add_argument("--device", default=None, help="the daemon's --device (default: its own)")
+    ap.add_argument("--random-weights", action="store_true", help="the daemon's --random-weights (timing only)")
     ap.add_argument("--json", dest="json_path", default=None)
     args = ap.parse_args(argv)
     extra = ["--lead-ms", str(args.lead_ms)] if args.lead_ms is not None else []
+    extra += ["--device", args.device] if args.device else []
+    extra += ["--random-weights"] if args.random_weights else []
     daemon = DaemonProcess(model=args.model, extra_args=extra, ready_timeout=300).start()
     try:
         with Client(daemon.control, client_name="daemon-path-bench", timeout=60) as client:
@@ -65,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
                     _drain(session, 2.0)
     finally:
         daemon.stop()
-    result = {"model": args.model, "mode": args.mode, "lead_ms": args.lead_ms, "replies": args.replies,
+    result = {"model": args.model, "device": args.device, "random_weights": args.random_weights, "mode": args.mode,
+              "lead_ms": args.lead_ms, "replies": args.replies,
               "first_packet_at_client_ms": round(statistics.median(firsts), 1),
               "first_packet_at_client_ms_all": [round(x, 1) for x in firsts]}
     for k, v in result.items():

@@ -32,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="how far generation may run ahead of real time (bounded lead)")
     parser.add_argument("--sndhwm", type=int, default=250,
                         help="media messages queued per subscriber before PUB drops for that subscriber only")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="full shape with random weights: timing only (the paper preset's weights are not "
+                             "public); the avatar's frames are noise and its voice silent")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from .server import Daemon, DaemonConfig
 
     try:
-        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices)
+        extra = {"random_weights": True} if args.random_weights else {}
+        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices, **extra)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,9 @@ are thread-safe.
 How a reply out of silence starts (`start`, one of START_POLICIES; the first chunk is what the user waits for):
   - "alone" (the default): nothing else enters until the reply's first chunk is out, so its passes are as
     narrow as can be, and the next chunk follows `steps` passes later;
+  - "own": as "alone", and the Thinker is held from the moment that chunk enters until it is decoded, so the
+    chunk has the device to itself (for a GPU fast enough that the next chunk's speech, made afterwards, still
+    comes before the first chunk has played);
   - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
   - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
     queued the next chunk's speech.
@@ -67,7 +70,8 @@ class ChunkMeta:
     events: list[tuple[int, str, int, str]] = field(default_factory=list)  # (frame, event, utt, reason)
 
 
-START_POLICIES = ("alone", "pyramid", "hold")
+START_POLICIES = ("alone", "own", "pyramid", "hold")
+ALONE = ("alone", "own")          # the policies under which the reply's first chunk goes through by itself
 
 
 class Session:
@@ -202,7 +206,7 @@ class Session:
             # still on their way the chunks in flight advance without it (diffusion forcing trains every
             # level mix), so the first chunk needs only its own speech and a late word leaves no silent hole
             ready = self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight
-            if self.start == "alone" and self._first_of_reply is not None:
+            if self.start in ALONE and self._first_of_reply is not None:
                 ready = False                                   # the reply's first chunk goes through alone
             entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
         # 4. decode the clean chunk (a reply's first: then the Thinker goes on)
@@ -244,8 +248,8 @@ class Session:
                 meta.events.append((i, "utterance_start", it.utt, ""))
                 if self.start != "pyramid" and not any(c.meta.utt for c in self.denoiser.in_flight):
                     self._first_of_reply = index    # a reply out of silence: the chunk the user waits for
-                    if self.start == "hold":
-                        self.feed.hold(lead=f)      # once the next chunk's speech is queued
+                    if self.start in ("hold", "own"):   # "hold": once the next chunk's speech is queued
+                        self.feed.hold(lead=f if self.start == "hold" else 0)
             if it.text:
                 meta.texts.append((i, "assistant", it.text))
             take = min(it.hidden.shape[0], m - n_tok)
