@@ -6,9 +6,10 @@
 Measures: load time; time from the end of the user's turn (the `chat`/`speak` call) to the first A/V chunk of
 the reply, with its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest) and
 how late the reply's next two chunks come against the playout of the first, under each way a reply can start
-(`Session.start`: "pyramid", "alone", "hold"; the session's own choice is the headline figure); sustained
-generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of its language model); Actor ms
-per pass and per chunk; VAE decode ms per chunk; peak GPU memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
+(`Session.start`: "alone", "own", "pyramid", "hold"; the session's own choice is the headline figure);
+sustained generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of
+its language model); Actor ms per pass and per chunk; VAE decode ms per chunk; how many Actor pass shapes have a
+CUDA graph; peak GPU memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
     probes.wrap_method(engine.vae, "decode", "vae.decode")
-    policy = session.start                              # the session's own choice ("alone" on a GPU)
+    policy = session.start                              # the session's own choice ("alone")
     runs = {p: _first_packets(session, say, clock, probes, args.trials, args.device, start=p)
             for p in (policy, *[q for q in START_POLICIES if q != policy])}
     probes.detach()

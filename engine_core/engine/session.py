@@ -23,11 +23,11 @@ How a reply out of silence starts (`start`, one of START_POLICIES; the first chu
   - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
   - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
     queued the next chunk's speech.
-On the 2-core CPU (`default` preset) "alone" gave the first packet in 572 ms against 632 for "pyramid", both with
-no gap after it; "hold" 416 ms, but with the next chunk up to 81 ms late (a gap in the audio). On an H200 at the
-paper shape, with the Actor's passes replayed from CUDA graphs, the three are alike (~450 ms, no gap); before
-the graphs, "hold" took it from 2.7 s to 0.77 s (docs/performance.md). A reply queued behind speech in flight
-changes nothing.
+Measured (docs/performance.md, v8-v9; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave the
+first packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the
+audio). On an H200 at the paper shape, with the Actor's passes replayed from CUDA graphs, all four are within
+their trials' spread (453-489 ms, no gap); before the graphs "hold" took it from 2.7 s to 0.77 s. A reply queued
+behind speech in flight changes nothing.
 """
 
 from __future__ import annotations
