@@ -56,6 +56,19 @@ class ChunkCond:
         return ChunkCond(*(t.to(device) for t in (self.speech, self.hidden, self.hidden_frames, self.hidden_mask)))
 
 
+def blank_pass(cfg: ModelConfig, m: int, device: torch.device | str,
+               dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, ChunkCond]:
+    """Zero inputs (x, sigma, cond) of a streaming pass over m chunks: the shapes of a real one, no content."""
+    r, mm, f = cfg.cross_chunks, cfg.max_hidden_tokens, cfg.chunk_frames
+    x = torch.zeros(1, m, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw, device=device,
+                    dtype=dtype)
+    cond = ChunkCond(torch.zeros(1, m, f, cfg.thinker.speech_feature_size, device=device, dtype=dtype),
+                     torch.zeros(1, r + m, mm, cfg.thinker.hidden_size, device=device, dtype=dtype),
+                     torch.zeros(1, r + m, mm, dtype=torch.long, device=device),
+                     torch.zeros(1, r + m, mm, dtype=torch.bool, device=device))
+    return x, torch.zeros(1, m, device=device, dtype=dtype), cond
+
+
 @dataclass
 class ActorOutput:
     """velocity [B, m, Fl, C, h, w]; text_logits [B, m, F, Vt] / audio_logits [B, m, F, Va] when asked."""
@@ -285,6 +298,17 @@ class Actor(nn.Module):
             out.audio_logits = self.audio_head(h[:, :, :f]) if self.audio_head is not None else None
         return out
 
+    @classmethod
+    def build(cls, cfg: ModelConfig, device: torch.device | str, dtype: torch.dtype, attn_impl: str = "sdpa") -> Actor:
+        """A new (random) Actor created on `device` in `dtype` directly: no float32 copy of a 10B Actor."""
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(device):
+                return cls(cfg, attn_impl=attn_impl).to(dtype)
+        finally:
+            torch.set_default_dtype(previous)
+
     @torch.no_grad()
     def warm_graphs(self, cache: KVCache) -> int:
         """Capture the CUDA graphs of every pass shape a stream over `cache` can meet (1 to steps + 1 chunks,
@@ -295,17 +319,10 @@ class Actor(nn.Module):
             return 0
         cfg, dev = self.cfg, p.device
         saved = (list(cache.chunks), cache.origin, cache.win_k.clone(), cache.win_v.clone())
-        r, mm, f = cfg.cross_chunks, cfg.max_hidden_tokens, cfg.chunk_frames
+        first = cache.origin + cfg.window
         for m in range(1, cfg.steps + 2):
             for write in (1, 0) if m <= cfg.steps else (1,):
-                x = torch.zeros(1, m, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw,
-                                device=dev, dtype=p.dtype)
-                cond = ChunkCond(torch.zeros(1, m, f, cfg.thinker.speech_feature_size, device=dev, dtype=p.dtype),
-                                 torch.zeros(1, r + m, mm, cfg.thinker.hidden_size, device=dev, dtype=p.dtype),
-                                 torch.zeros(1, r + m, mm, dtype=torch.long, device=dev),
-                                 torch.zeros(1, r + m, mm, dtype=torch.bool, device=dev))
-                first = cache.origin + cfg.window
-                self(x, torch.zeros(1, m, device=dev, dtype=p.dtype), cond, first, cache=cache, write_chunks=write)
+                self(*blank_pass(cfg, m, dev, p.dtype), first, cache=cache, write_chunks=write)
                 cache.chunks, cache.origin = list(saved[0]), saved[1]   # a write's commit is undone
                 cache.win_k.copy_(saved[2])
                 cache.win_v.copy_(saved[3])

@@ -15,34 +15,19 @@ import argparse
 
 import torch
 
-from engine_core.actor.model import Actor, ChunkCond
+from engine_core.actor.model import Actor, blank_pass
 from engine_core.config import ModelConfig
+
+from .probes import mean_ms_per_call
 
 
 def _inputs(cfg: ModelConfig, m: int, dev, dtype):
-    r, mm, f = cfg.cross_chunks, cfg.max_hidden_tokens, cfg.chunk_frames
-    x = torch.randn(1, m, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw, device=dev,
-                    dtype=dtype)
-    cond = ChunkCond(torch.randn(1, m, f, cfg.thinker.speech_feature_size, device=dev, dtype=dtype),
-                     torch.randn(1, r + m, mm, cfg.thinker.hidden_size, device=dev, dtype=dtype),
-                     torch.zeros(1, r + m, mm, dtype=torch.long, device=dev),
-                     torch.ones(1, r + m, mm, dtype=torch.bool, device=dev))
-    return x, torch.rand(1, m, device=dev, dtype=dtype), cond
-
-
-def _time(fn, passes: int, cuda: bool) -> float:
-    import time
-
-    for _ in range(3):
-        fn()
-    if cuda:
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(passes):
-        fn()
-    if cuda:
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) * 1e3 / passes
+    """Random inputs of a pass over m chunks, every Thinker slot filled."""
+    x, sigma, cond = blank_pass(cfg, m, dev, dtype)
+    for t in (x, cond.speech, cond.hidden):
+        t.normal_()
+    cond.hidden_mask.fill_(True)
+    return x, sigma.uniform_(), cond
 
 
 @torch.no_grad()
@@ -57,13 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with dev:
-            actor = Actor(cfg).eval()
-    finally:
-        torch.set_default_dtype(saved)
+    actor = Actor.build(cfg, dev, dtype).eval()
     cache = actor.new_cache()
     actor.prefill_identity(cache, torch.zeros(1, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw,
                                               device=dev, dtype=dtype))
@@ -83,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
         row = {}
         for name, graphs in (("eager", False), ("graph", True)):
             actor.cuda_graphs = graphs
-            row[name] = round(_time(one, args.passes, cuda), 2)
+            row[name] = round(mean_ms_per_call(one, args.passes, cuda), 2)
         tokens = m * cfg.chunk_tokens
         row["tokens"] = tokens
         row["flop_floor_ms_700T"] = round(2 * n_matmul * tokens / 700e12 * 1e3, 2)

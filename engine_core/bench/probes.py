@@ -125,6 +125,21 @@ class Probes:
         self._restore.clear()
 
 
+def mean_ms_per_call(fn: Callable[[], Any], calls: int, cuda: bool, warmup: int = 3) -> float:
+    """Mean wall ms of `fn()` over `calls` calls after `warmup` ones (the GPU synchronised around them on CUDA);
+    the micro-benchmarks' timing loop (engine_core/bench/thinker_decode.py, actor_pass.py)."""
+    for _ in range(warmup):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3 / calls
+
+
 class SegmentClock:
     """Notes when each Segment leaves the Thinker's `reply` / `speak` (wrapped on the instance, so the session's
     own Thinker thread is observed, not replaced): [(perf_counter, frames, tokens)] per call."""

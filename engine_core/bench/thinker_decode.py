@@ -10,20 +10,10 @@ vocabulary. The same decoder is what `xstreamer bench` runs inside the engine; t
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-
-def _timed(fn, steps: int) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1e3 / steps
+from .probes import mean_ms_per_call
 
 
 def main() -> None:
@@ -49,16 +39,17 @@ def main() -> None:
         def hf() -> None:
             decode_step(model, prompt[:, :1], cache, torch.tensor([pos[0]], device=dev))
             pos[0] += 1
-        rows["hf DynamicCache (reference)"] = _timed(hf, args.steps)
+        rows["hf DynamicCache (reference)"] = mean_ms_per_call(hf, args.steps, cuda=True)
     for name, graph in (("fast, eager", False), ("fast, CUDA graph", True)):
         fast = GlmFastDecoder(model, max_len=max(args.max_len, args.context + args.steps + 16), use_cuda_graph=graph)
         fast.prefill(prompt)
-        rows[name] = _timed(lambda: fast.step(prompt[:, :1]), args.steps)
+        rows[name] = mean_ms_per_call(lambda: fast.step(prompt[:, :1]), args.steps, cuda=True)
         del fast
     logits = torch.randn(model.config.vocab_size, device=dev)
     gen = torch.Generator().manual_seed(0)
     mask = thinker._masks["audio"]
-    rows["sampler (top-p 0.8)"] = _timed(lambda: pick_token(logits, mask, 0.2, 0.8, gen), args.steps)
+    rows["sampler (top-p 0.8)"] = mean_ms_per_call(lambda: pick_token(logits, mask, 0.2, 0.8, gen), args.steps,
+                                                     cuda=True)
     n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     print(f"weights {n_bytes / 1e9:.2f} GB -> floor {n_bytes / 3.0e12 * 1e3:.2f} ms/token at 3.0 TB/s")
     for name, ms in rows.items():

@@ -170,13 +170,7 @@ class Engine:
         if dtype is None:
             dtype = torch.bfloat16 if cfg.name == "paper" and str(device).startswith("cuda") else torch.float32
         torch.manual_seed(cfg.seed)
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(dtype)            # build in the target dtype: no float32 copy of a 10B Actor
-        try:
-            with torch.device(device):
-                actor = Actor(cfg, attn_impl=attn_impl).to(dtype)
-        finally:
-            torch.set_default_dtype(previous)
+        actor = Actor.build(cfg, device, dtype, attn_impl)
         if tensors is not None:
             load_state_checked(actor, {k: v.to(dtype) for k, v in tensors.items()}, str(model_dir / ACTOR_FILE))
             actor.fold_frame_speech_gain(silence_features())

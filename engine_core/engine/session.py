@@ -205,9 +205,8 @@ class Session:
             # refilling: the next chunk enters once its frames are ready; while the reply's next words are
             # still on their way the chunks in flight advance without it (diffusion forcing trains every
             # level mix), so the first chunk needs only its own speech and a late word leaves no silent hole
-            ready = self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight
-            if self.start in ALONE and self._first_of_reply is not None:
-                ready = False                                   # the reply's first chunk goes through alone
+            alone = self.start in ALONE and self._first_of_reply is not None  # the reply's first chunk, by itself
+            ready = not alone and (self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight)
             entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
         # 4. decode the clean chunk (a reply's first: then the Thinker goes on)
         frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
