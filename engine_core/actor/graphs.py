@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from engine_core.actor.layers import EAGER, BlockOps, additive_mask
+
 Stage = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
@@ -53,17 +55,18 @@ class PassInputs:
 
 
 def run_blocks(blocks: Sequence[nn.Module], inp: PassInputs, cache, impl: str, write_tokens: int,
-               stage: Stage | None) -> torch.Tensor:
+               stage: Stage | None, ops: BlockOps = EAGER) -> torch.Tensor:
     """The block stack, eagerly: each block reads its past keys from `cache` (or none) and `stage`s the keys/
-    values of the first `write_tokens` tokens of the pass."""
+    values of the first `write_tokens` tokens of the pass; `ops` are its pointwise regions (eager or fused)."""
     hook = None
     if write_tokens and stage is not None:
         hook = lambda i, k, v: stage(i, k[:, :, :write_tokens], v[:, :, :write_tokens])  # noqa: E731
     x = inp.x
+    self_mask, cross_mask = (additive_mask(m, x.dtype) for m in (inp.self_mask, inp.cross_mask))
     for blk in blocks:
         past = cache.keys(blk.index) if cache is not None else None
-        x = blk(x, inp.mod, inp.token_group, (inp.cos, inp.sin), past, inp.self_mask, inp.ctx,
-                (inp.ctx_cos, inp.ctx_sin), inp.cross_mask, impl, hook)
+        x = blk(x, inp.mod, inp.token_group, (inp.cos, inp.sin), past, self_mask, inp.ctx,
+                (inp.ctx_cos, inp.ctx_sin), cross_mask, impl, hook, ops)
     return x
 
 
@@ -71,7 +74,7 @@ class _Graph:
     """One captured pass shape: its input buffers, the graph, its output and the keys/values it writes."""
 
     def __init__(self, blocks: Sequence[nn.Module], inp: PassInputs, cache, impl: str, write_tokens: int,
-                 pool, capture_stream: torch.cuda.Stream) -> None:
+                 ops: BlockOps, pool, capture_stream: torch.cuda.Stream) -> None:
         self.inputs = PassInputs(*(t.clone() for t in inp.tensors()))
         self.written: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -80,11 +83,11 @@ class _Graph:
 
         capture_stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(capture_stream):
-            run_blocks(blocks, self.inputs, cache, impl, write_tokens, record)      # warm-up (lazy inits)
+            run_blocks(blocks, self.inputs, cache, impl, write_tokens, record, ops)  # warm-up (lazy inits)
             self.graph = torch.cuda.CUDAGraph()
             self.graph.capture_begin(pool=pool, capture_error_mode="thread_local")
             try:
-                self.out = run_blocks(blocks, self.inputs, cache, impl, write_tokens, record)
+                self.out = run_blocks(blocks, self.inputs, cache, impl, write_tokens, record, ops)
             finally:
                 self.graph.capture_end()
         torch.cuda.current_stream().wait_stream(capture_stream)
@@ -114,16 +117,18 @@ class BlockStack:
         return len(self._captured)
 
     def run(self, blocks: Sequence[nn.Module], inp: PassInputs, cache, impl: str, write_tokens: int,
-            stage: Stage | None, graphs: bool = True) -> torch.Tensor:
+            stage: Stage | None, graphs: bool = True, ops: BlockOps = EAGER) -> torch.Tensor:
         if not (graphs and inp.x.is_cuda) or torch.is_grad_enabled():      # (training passes stay eager)
-            return run_blocks(blocks, inp, cache, impl, write_tokens, stage)
-        key = (tuple(tuple(t.shape) for t in inp.tensors()), inp.x.dtype, cache.has_sink, write_tokens, impl)
+            return run_blocks(blocks, inp, cache, impl, write_tokens, stage, ops)
+        key = (tuple(tuple(t.shape) for t in inp.tensors()), inp.x.dtype, cache.has_sink, write_tokens, impl,
+               ops is EAGER)
         graph = self._captured.get(key)
         if graph is None:
             if self._pool is None:
                 self._pool = torch.cuda.graph_pool_handle()
                 self._stream = torch.cuda.Stream(inp.x.device)
-            graph = self._captured[key] = _Graph(blocks, inp, cache, impl, write_tokens, self._pool, self._stream)
+            graph = self._captured[key] = _Graph(blocks, inp, cache, impl, write_tokens, ops, self._pool,
+                                                 self._stream)
         return graph.replay(inp, stage)
 
 

@@ -7,7 +7,7 @@ can be checked against the plain softmax reference (tests/test_actor_*.py).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -21,20 +21,28 @@ KVHook = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
               impl: str = "sdpa") -> torch.Tensor:
-    """q [B,H,Lq,Dh], k/v [B,Hkv,Lk,Dh] (H % Hkv == 0), mask bool [Lq,Lk] or [B,Lq,Lk] -> [B,H,Lq,Dh]."""
-    rep = q.shape[1] // k.shape[1]
-    if rep > 1:
-        k = k.repeat_interleave(rep, dim=1)
-        v = v.repeat_interleave(rep, dim=1)
+    """q [B,H,Lq,Dh], k/v [B,Hkv,Lk,Dh] (H % Hkv == 0), mask [Lq,Lk] or [B,Lq,Lk], bool (True: attend) or
+    additive (`additive_mask`) -> [B,H,Lq,Dh]. SDPA shares each K/V head among its query heads itself
+    (`enable_gqa`: no copy of the keys per query head)."""
     if mask.ndim == 3:
         mask = mask[:, None]                        # [B,1,Lq,Lk]
+    rep = q.shape[1] // k.shape[1]
     if impl == "sdpa":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=rep > 1)
     if impl == "reference":
+        if rep > 1:
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
         scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1])
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
         return (scores.softmax(dim=-1) @ v.float()).to(q.dtype)
     raise ValueError(f"unknown attention implementation {impl!r} (sdpa | reference)")
+
+
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool mask (True: attend) as the additive one attention adds to its scores (0 or -inf): made once per pass
+    instead of once per layer inside SDPA."""
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
 
 
 def sigma_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
@@ -43,6 +51,28 @@ def sigma_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=sigma.device) / half)
     ang = sigma.float()[..., None] * 1000.0 * freqs
     return torch.cat([ang.cos(), ang.sin()], dim=-1)
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, group: torch.Tensor,
+              eps: float) -> torch.Tensor:
+    """adaLN: RMSNorm(x) [B,L,D] scaled and shifted by its token's noise group (shift/scale [B,G,D], group [L])."""
+    return F.rms_norm(x, (x.shape[-1],), eps=eps) * (1 + scale[:, group]) + shift[:, group]
+
+
+def _gated_add(x: torch.Tensor, gate: torch.Tensor, group: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The gated residual x + gate * y, the gate [B,G,D] of each token's noise group."""
+    return x + gate[:, group] * y
+
+
+class BlockOps(NamedTuple):
+    """The pointwise regions of a block (engine_core/fusion.py fuses each into one kernel)."""
+
+    modulate: Callable
+    gated_add: Callable
+    rope: Callable
+
+
+EAGER = BlockOps(_modulate, _gated_add, Rope3D.apply)
 
 
 class Block(nn.Module):
@@ -79,18 +109,18 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, mod_groups: torch.Tensor, token_group: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 past: tuple[torch.Tensor, torch.Tensor] | None, self_mask: torch.Tensor,
                 ctx: torch.Tensor, ctx_rope: tuple[torch.Tensor, torch.Tensor], cross_mask: torch.Tensor,
-                impl: str, kv_hook: KVHook | None) -> torch.Tensor:
+                impl: str, kv_hook: KVHook | None, ops: BlockOps = EAGER) -> torch.Tensor:
         """x [B,L,D]; mod_groups [B,G,D] sigma embedding per noise group, token_group [L] each token's group;
         ctx [B,Lx,D] Thinker tokens (+null key). The adaLN projection runs once per group (G is a handful of
-        chunks) and is gathered per token: the same numbers as projecting every token, a fraction of the work."""
+        chunks) and is gathered per token inside the pointwise regions (`ops`: EAGER or fused): the same numbers
+        as projecting every token, a fraction of the work."""
         b, l, d = x.shape
-        mods = self.mod(mod_groups)[:, token_group]                                       # [B,L,6D]
-        shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)              # each [B,L,D]
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.mod(mod_groups).chunk(6, dim=-1)   # each [B,G,D]
         # 1. self-attention over [past keys (sink + cached chunks)] + [this pass's tokens]
-        h = self.norm1(x) * (1 + scale1) + shift1
-        q = Rope3D.apply(self._split(self.q(h), self.heads), *rope)                      # [B,H,L,Dh]
+        h = ops.modulate(x, shift1, scale1, token_group, self.norm1.eps)
+        q = ops.rope(self._split(self.q(h), self.heads), *rope)                          # [B,H,L,Dh]
         k, v = self.kv(h).chunk(2, dim=-1)
-        k = Rope3D.apply(self._split(k, self.kv_heads), *rope)                           # [B,Hkv,L,Dh]
+        k = ops.rope(self._split(k, self.kv_heads), *rope)                               # [B,Hkv,L,Dh]
         v = self._split(v, self.kv_heads)
         if kv_hook is not None:
             kv_hook(self.index, k, v)
@@ -98,14 +128,14 @@ class Block(nn.Module):
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         att = attention(q, k, v, self_mask, impl).transpose(1, 2).reshape(b, l, -1)
-        x = x + gate1 * self.o(att)
+        x = ops.gated_add(x, gate1, token_group, self.o(att))
         # 2. cross-attention to the Thinker hidden states of the current and recent chunks
-        hq = Rope3D.apply(self._split(self.xq(self.norm_x(x)), self.heads), *rope)
+        hq = ops.rope(self._split(self.xq(self.norm_x(x)), self.heads), *rope)
         xk, xv = self.xkv(ctx).chunk(2, dim=-1)
-        xk = Rope3D.apply(self._split(xk, self.kv_heads), *ctx_rope)
+        xk = ops.rope(self._split(xk, self.kv_heads), *ctx_rope)
         xv = self._split(xv, self.kv_heads)
         xatt = attention(hq, xk, xv, cross_mask, impl).transpose(1, 2).reshape(b, l, -1)
         x = x + self.xo(xatt)
         # 3. MLP
-        h = self.norm2(x) * (1 + scale2) + shift2
-        return x + gate2 * self.mlp(h)
+        h = ops.modulate(x, shift2, scale2, token_group, self.norm2.eps)
+        return ops.gated_add(x, gate2, token_group, self.mlp(h))

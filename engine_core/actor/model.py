@@ -30,11 +30,12 @@ import torch.nn as nn
 
 from engine_core.actor.graphs import BlockStack, PassInputs, run_blocks
 from engine_core.actor.kv_cache import KVCache
-from engine_core.actor.layers import Block, sigma_embedding
+from engine_core.actor.layers import EAGER, Block, BlockOps, sigma_embedding
 from engine_core.actor.masks import IDENTITY, cross_attention_mask, self_attention_mask
 from engine_core.actor.rope import (Rope3D, cond_position_ids, identity_position_ids, text_position_ids,
                                     video_position_ids)
 from engine_core.config import ModelConfig
+from engine_core.fusion import fused, wanted
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Actor(nn.Module):
         self.cfg = cfg
         self.attn_impl = attn_impl
         self.cuda_graphs = True      # streaming passes on CUDA replay one graph per pass shape (actor/graphs.py)
+        self.fuse: bool | None = None  # inference passes' pointwise regions compiled (engine_core/fusion.py);
+                                       # None: on CUDA only
         self._stacks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # KVCache -> its BlockStack
         a, t = cfg.actor, cfg.thinker
         d = a.width
@@ -210,12 +213,20 @@ class Actor(nn.Module):
         cross_mask[:, :, 0] = True                                                 # the null key is always there
         ctx_cos, ctx_sin = self.rope.angles(ctx_pos)
         inp = PassInputs(tokens, emb, token_group.to(dev), cos, sin, self_mask, ctx, ctx_cos, ctx_sin, cross_mask)
+        ops = self.block_ops(dev)
         if cache is None:
-            return run_blocks(self.blocks, inp, None, self.attn_impl, tokens.shape[1] if kv_hook else 0, kv_hook)
+            return run_blocks(self.blocks, inp, None, self.attn_impl, tokens.shape[1] if kv_hook else 0, kv_hook,
+                              ops)
         stack = self._stacks.get(cache)
         if stack is None:
             stack = self._stacks[cache] = BlockStack()
-        return stack.run(self.blocks, inp, cache, self.attn_impl, write_tokens, cache.append, self.cuda_graphs)
+        return stack.run(self.blocks, inp, cache, self.attn_impl, write_tokens, cache.append, self.cuda_graphs,
+                         ops)
+
+    def block_ops(self, device: torch.device) -> BlockOps:
+        """The blocks' pointwise regions for a pass on `device`: fused where `fuse` wants them, except while
+        training (autograd through the eager ones)."""
+        return fused(EAGER) if wanted(self.fuse, device) and not torch.is_grad_enabled() else EAGER
 
     @torch.no_grad()
     def prefill_identity(self, cache: KVCache, identity: torch.Tensor) -> None:

@@ -3,9 +3,10 @@
     python -m engine_core.bench.actor_pass [--preset paper] [--device cuda] [--passes 20] [--profile]
 
 With a full KV cache and 1 to steps + 1 chunks in the pass (each writing the clean chunk before it, as a
-stream's passes do, except the one-chunk pass): ms per pass eagerly and replayed from the CUDA graph
-(engine_core/actor/graphs.py), next to the floors the weights' bytes and the pass's FLOPs set. `--profile` adds
-the CUDA kernels that take a two-chunk pass's time (a reply's first pass), grouped by name. `xstreamer bench`
+stream's passes do, except the one-chunk pass): ms per pass eagerly, replayed from the CUDA graph
+(engine_core/actor/graphs.py), and replayed with the blocks' pointwise regions fused (engine_core/fusion.py; the
+default on CUDA), next to the floors the weights' bytes and the pass's FLOPs set. `--profile` adds the CUDA
+kernels that take a two-chunk pass's time with the fused regions, grouped by name. `xstreamer bench`
 times the same passes inside the engine; this isolates them.
 """
 
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
         def one() -> None:
             actor(x, sig, cond, first, cache=cache, write_chunks=write)
         row = {}
-        for name, graphs in (("eager", False), ("graph", True)):
-            actor.cuda_graphs = graphs
+        for name, graphs, fuse in (("eager", False, False), ("graph", True, False), ("fused", True, None)):
+            actor.cuda_graphs, actor.fuse = graphs, fuse
             row[name] = round(mean_ms_per_call(one, args.passes, cuda), 2)
         tokens = m * cfg.chunk_tokens
         row["tokens"] = tokens
@@ -72,14 +73,15 @@ def main(argv: list[str] | None = None) -> dict:
               "passes": rows}
     print(f"{args.preset} Actor: {n_bytes / 1e9:.2f} GB of weights -> reading them takes "
           f"{n_bytes / 4.8e12 * 1e3:.2f} ms at 4.8 TB/s")
-    print(f"{'chunks':>6} {'tokens':>7} {'eager ms':>9} {'graph ms':>9} {'FLOP floor ms':>14}")
+    print(f"{'chunks':>6} {'tokens':>7} {'eager ms':>9} {'graph ms':>9} {'graph+fused ms':>15} {'FLOP floor ms':>14}")
     for m, row in rows.items():
-        print(f"{m:>6} {row['tokens']:>7} {row['eager']:>9} {row['graph']:>9} {row['flop_floor_ms_700T']:>14}")
+        print(f"{m:>6} {row['tokens']:>7} {row['eager']:>9} {row['graph']:>9} {row['fused']:>15} "
+              f"{row['flop_floor_ms_700T']:>14}")
     if args.profile and cuda:
         from torch.profiler import ProfilerActivity, profile
 
         x, sig, cond = _inputs(cfg, 2, dev, dtype)
-        actor.cuda_graphs = False
+        actor.cuda_graphs, actor.fuse = False, None          # the fused kernels, launched one by one
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(5):
                 actor(x, sig, cond, first, cache=cache, write_chunks=1)
