@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import GlmConfig, GlmForCausalLM
 
-from engine_core.thinker.glm_fast import GlmFastDecoder
+from engine_core.thinker.glm_fast import EAGER, GlmFastDecoder
 
 
 def _tiny_glm(seed: int = 0) -> GlmForCausalLM:
@@ -39,6 +39,51 @@ def test_prefill_and_steps_match_transformers(seed):
     assert fast.length == 12
 
 
+def test_fused_regions_over_attention_spans_compute_what_transformers_does():
+    """The step's pointwise regions compiled by inductor (here its CPU code) and attention over spans of 4 slots,
+    across five span boundaries: the same logits and hidden states as the HF model."""
+    model = _tiny_glm(1)
+    ids = torch.randint(0, 97, (1, 22), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ref = model(ids, output_hidden_states=True)
+    fast = GlmFastDecoder(model, max_len=32, use_cuda_graph=False, span_block=4, fuse=True)
+    assert fast.spans == [4, 8, 12, 16, 20, 24, 28, 32] and fast.span(6) == 8 and fast.span(8) == 8
+    assert fast.step_ops is not EAGER
+    logits, _ = fast.prefill(ids[:, :6])
+    torch.testing.assert_close(logits, ref.logits[:, 5], rtol=1e-4, atol=1e-4)
+    for t in range(6, 22):
+        logits, h = fast.step(ids[:, t:t + 1])
+        torch.testing.assert_close(logits, ref.logits[:, t], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(h, ref.hidden_states[-1][:, t], rtol=1e-4, atol=1e-4)
+    assert GlmFastDecoder(model, max_len=32, use_cuda_graph=False).step_ops is EAGER   # CPU: eager by default
+    assert GlmFastDecoder(model, max_len=32, span_block=None).spans == [32]
+
+
+def test_resume_prefills_only_what_the_cache_does_not_hold():
+    """A conversation's next prompt starts with its last one: `resume` keeps that prefix (and any generated
+    tokens the new prompt repeats), computes the rest, and gives the logits a fresh prefill gives."""
+    model = _tiny_glm(2)
+    gen = torch.Generator().manual_seed(7)
+    first = torch.randint(0, 97, (12,), generator=gen).tolist()
+    fast = GlmFastDecoder(model, max_len=64, use_cuda_graph=False, span_block=16)
+    fast.resume(first)
+    assert fast.reused == 0 and fast.known == first
+    for t in (5, 6, 7):                                   # the reply's first tokens
+        fast.step(torch.tensor([[t]]), token=t)
+    second = first + [5, 6] + torch.randint(0, 97, (9,), generator=gen).tolist()
+    logits, hidden = fast.resume(second)
+    assert fast.reused == 14 and hidden.shape[1] == len(second) - 14 and fast.length == len(second)
+    fresh = GlmFastDecoder(model, max_len=64, use_cuda_graph=False)
+    ref, _ = fresh.prefill(torch.tensor([second]))
+    torch.testing.assert_close(logits, ref, rtol=1e-4, atol=1e-4)
+    fast.resume(second)                                   # the same prompt again: all but its last token kept
+    assert fast.reused == len(second) - 1
+    fast.prefill(torch.tensor([[1, 2]]))                  # ids not told as ints: the cache's contents unknown
+    assert fast.known is None and fast.cached_prefix(second) == 0
+    fast.resume(second)
+    assert fast.reused == 0 and fast.known == second
+
+
 def test_reset_reuses_the_cache_and_overflow_is_refused():
     model = _tiny_glm()
     fast = GlmFastDecoder(model, max_len=8, use_cuda_graph=False)
@@ -54,16 +99,21 @@ def test_reset_reuses_the_cache_and_overflow_is_refused():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_step_matches_eager():
+    """The graphed steps (fused regions, a graph per span of 8 slots, all captured at the first step) against the
+    plain eager step over the whole cache."""
     model = _tiny_glm().cuda()
-    ids = torch.randint(0, 97, (1, 10), device="cuda")
-    eager = GlmFastDecoder(model, max_len=32, use_cuda_graph=False)
-    graph = GlmFastDecoder(model, max_len=32, use_cuda_graph=True)
+    ids = torch.randint(0, 97, (1, 20), device="cuda")
+    eager = GlmFastDecoder(model, max_len=32, use_cuda_graph=False, span_block=None, fuse=False)
+    graph = GlmFastDecoder(model, max_len=32, use_cuda_graph=True, span_block=8)
+    assert graph.step_ops is not EAGER and eager.step_ops is EAGER
     eager.prefill(ids[:, :5])
     graph.prefill(ids[:, :5])
-    for t in range(5, 10):
-        a, _ = eager.step(ids[:, t:t + 1])
-        b, _ = graph.step(ids[:, t:t + 1])
+    for t in range(5, 20):
+        a, ha = eager.step(ids[:, t:t + 1])
+        b, hb = graph.step(ids[:, t:t + 1])
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(ha, hb, rtol=1e-4, atol=1e-4)
+    assert sorted(graph._graphs) == [8, 16, 24, 32]
 
 
 def test_glm4voice_generation_is_the_same_through_both_decoders():
@@ -80,6 +130,16 @@ def test_glm4voice_generation_is_the_same_through_both_decoders():
                                                max_new_tokens=45, seed=3)
         prompt = thinker.prompt_ids("<|system|>\nhello<|user|>\nhi<|assistant|>streaming_transcription\n")
         runs[impl] = list(thinker.generate(prompt))
+        if impl == "fast":      # a second reply, to the next prompt: its cached prefix reused, the same tokens
+            again = thinker.prompt_ids("<|system|>\nhello<|user|>\nhi<|assistant|>streaming_transcription\n"
+                                       "hello<|user|>\nand then?<|assistant|>streaming_transcription\n")
+            decoder, = thinker._fast_free
+            runs["fast2"] = list(thinker.generate(again))
+            assert decoder.reused == len(prompt) and thinker._fast_free == [decoder]
+            runs["hf2"] = list(Glm4VoiceThinker.from_config(
+                cfg, device="cpu", dtype=torch.float32, allow_silent_audio=True, decode_impl="hf", max_context=256,
+                temperature=0.0, max_new_tokens=45, seed=3).generate(again))
+    assert [t for t, _, _ in runs["fast2"]] == [t for t, _, _ in runs["hf2"]]
     assert len(runs["fast"]) == len(runs["hf"]) > 13
     assert [t for t, _, _ in runs["fast"]] == [t for t, _, _ in runs["hf"]]
     assert [k for _, k, _ in runs["fast"]] == [k for _, k, _ in runs["hf"]]
@@ -110,3 +170,24 @@ def test_the_thinker_thread_never_works_on_the_default_stream_the_actor_uses():
         assert items and seen and seen[0] != torch.cuda.default_stream()
     finally:
         feed.close()
+
+
+def test_two_replies_at_once_each_have_a_decoder_of_their_own():
+    """Sessions share the Thinker: a second generation while one runs gets its own static cache (the same tokens
+    as it would alone), and both decoders go back to the pool for the next turns."""
+    from engine_core.thinker.glm4voice import Glm4VoiceThinker, paper_config
+
+    cfg = paper_config(vocab_size=1200, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+                       pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    thinker = Glm4VoiceThinker.from_config(cfg, device="cpu", dtype=torch.float32, allow_silent_audio=True,
+                                           max_context=256, temperature=0.0, max_new_tokens=30, seed=3)
+    a_prompt, b_prompt = thinker.prompt_ids("<|user|>\nfirst"), thinker.prompt_ids("<|user|>\nsecond one")
+    alone = [t for t, _, _ in thinker.generate(b_prompt)]
+    a, b = thinker.generate(a_prompt), thinker.generate(b_prompt)
+    next(a)
+    got_b = [t for t, _, _ in b]                      # runs to its end while `a` holds its decoder
+    assert got_b == alone and len(thinker._fast_free) == 1
+    list(a)
+    assert len(thinker._fast_free) == 2
+    a.close()

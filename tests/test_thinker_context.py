@@ -124,3 +124,18 @@ def test_cascade_prompt_drops_old_turns_and_still_generates(smollm2):
     assert pieces and all(p.hidden.shape[1] == 576 for p in pieces)
     with pytest.raises(ContextOverflowError):
         lm.prompt_ids(build_messages(conv, "word " * 500))
+
+
+def test_a_full_conversation_drops_its_oldest_turns_down_to_half_in_one_go():
+    """Between two drops every prompt starts with the one before it (what a Thinker's cached prefix needs)."""
+    from engine_core.thinker.base import Conversation
+
+    conv = Conversation("persona", max_turns=4)
+    for i in range(4):
+        conv.add("user" if i % 2 == 0 else "assistant", f"t{i}")
+    assert [t.text for t in conv.turns] == ["t0", "t1", "t2", "t3"]
+    conv.add("user", "t4")
+    assert [t.text for t in conv.turns] == ["t3", "t4"]
+    conv.add("assistant", "t5")
+    conv.add("user", "t6")
+    assert [t.text for t in conv.turns] == ["t3", "t4", "t5", "t6"]

@@ -2,9 +2,10 @@
 
     python -m engine_core.bench.thinker_decode [--steps 64] [--context 512]
 
-Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder without
-and with its CUDA graph (engine_core/thinker/glm_fast.py), and the token sampler over the 168,960-entry
-vocabulary. The same decoder is what `xstreamer bench` runs inside the engine; this isolates its parts.
+Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder
+(engine_core/thinker/glm_fast.py) eager, from its CUDA graph over the whole static cache (v9), with attention
+spans, with fused regions, and with both (the default), then a prefill of the context and the token sampler over
+the 168,960-entry vocabulary. The same decoder is what `xstreamer bench` runs inside the engine; this isolates its parts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--max-len", type=int, default=8192, help="static cache of the fast decoder (the engine's)")
+    ap.add_argument("--profile", action="store_true", help="the CUDA kernels of the default step, by name")
     args = ap.parse_args()
     thinker = Glm4VoiceThinker.from_config(device="cuda", allow_silent_audio=True)
     model, dev = thinker.model, thinker.device
@@ -40,11 +42,35 @@ def main() -> None:
             decode_step(model, prompt[:, :1], cache, torch.tensor([pos[0]], device=dev))
             pos[0] += 1
         rows["hf DynamicCache (reference)"] = mean_ms_per_call(hf, args.steps, cuda=True)
-    for name, graph in (("fast, eager", False), ("fast, CUDA graph", True)):
-        fast = GlmFastDecoder(model, max_len=max(args.max_len, args.context + args.steps + 16), use_cuda_graph=graph)
+    variants = {   # name -> GlmFastDecoder options; the last is the engine's default on CUDA
+        "fast, eager": dict(use_cuda_graph=False, span_block=None, fuse=False),
+        "fast, CUDA graph (v9)": dict(use_cuda_graph=True, span_block=None, fuse=False),
+        "fast, graph + spans of 512": dict(use_cuda_graph=True, span_block=512, fuse=False),
+        "fast, graph + fused regions": dict(use_cuda_graph=True, span_block=None, fuse=True),
+        "fast, graph + spans + fused (default)": dict(use_cuda_graph=True),
+    }
+    for name, options in variants.items():
+        fast = GlmFastDecoder(model, max_len=max(args.max_len, args.context + args.steps + 16), **options)
+        fast.warm()
         fast.prefill(prompt)
         rows[name] = mean_ms_per_call(lambda: fast.step(prompt[:, :1]), args.steps, cuda=True)
         del fast
+
+    def prefill() -> None:
+        default.reset()
+        default.prefill(prompt)
+    default = GlmFastDecoder(model, max_len=args.max_len)
+    rows[f"prefill of {args.context} tokens (ms, once)"] = mean_ms_per_call(prefill, 5, cuda=True)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        default.use_graph = False           # the same kernels as the graph's, seen one by one
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(5):
+                default.step(prompt[:, :1])
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=16, max_name_column_width=60))
+    del default
     logits = torch.randn(model.config.vocab_size, device=dev)
     gen = torch.Generator().manual_seed(0)
     mask = thinker._masks["audio"]
@@ -53,7 +79,7 @@ def main() -> None:
     n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     print(f"weights {n_bytes / 1e9:.2f} GB -> floor {n_bytes / 3.0e12 * 1e3:.2f} ms/token at 3.0 TB/s")
     for name, ms in rows.items():
-        print(f"{name:<32} {ms:8.2f} ms/token")
+        print(f"{name:<46} {ms:8.2f} ms" + ("" if "prefill" in name else "/token"))
 
 
 if __name__ == "__main__":

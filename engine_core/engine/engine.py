@@ -180,6 +180,7 @@ class Engine:
             log.warning(msg)
             warnings.append(msg)
         actor = actor.eval()
+        thinker.warm()               # CUDA: the decode step's kernels compiled and graphs captured now, not in a reply
         return cls(cfg, thinker, actor, vae, device, warnings)
 
     def open_session(self, portrait: bytes | None = None, persona=None):

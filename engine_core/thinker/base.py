@@ -109,11 +109,13 @@ class Conversation:
 
     system_prompt: str
     turns: list[Turn] = field(default_factory=list)
-    max_turns: int = 16
+    max_turns: int = 16     # past it, the oldest turns are dropped down to half of it, in one go: between two drops
+                            # each prompt starts with the one before it, which a Thinker may hold cached
 
     def add(self, role: str, text: str) -> None:
         self.turns.append(Turn(role, text))
-        del self.turns[: max(0, len(self.turns) - self.max_turns)]
+        if len(self.turns) > self.max_turns:
+            del self.turns[: len(self.turns) - self.max_turns // 2]
 
 
 class Thinker(ABC):
@@ -135,6 +137,10 @@ class Thinker(ABC):
     @abstractmethod
     def hear(self, pcm: np.ndarray, sample_rate: int) -> Transcript:
         """Transcribe the user's voice (int16 or float32 mono)."""
+
+    def warm(self) -> None:
+        """Prepare what the first reply would otherwise wait for (compiled kernels, CUDA graphs); the engine
+        calls it once, at load. Nothing by default."""
 
     def silence(self, start_frame: int, num_frames: int) -> Segment:
         """An idle stretch: no speech, no tokens."""

@@ -17,6 +17,7 @@ the Thinker refuses to load unless `allow_silent_audio=True` (then the audio is 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -128,7 +129,8 @@ class Glm4VoiceThinker(Thinker):
             raise ValueError(f"decode_impl must be 'fast' or 'hf', not {decode_impl!r}")
         self.decode_impl, self.max_context = decode_impl, max_context
         self.asr = asr
-        self._fast = None            # GlmFastDecoder, built on first use (static cache of max_context tokens)
+        self._fast_free: list = []   # idle GlmFastDecoders (static cache of max_context tokens each), built on use
+        self._fast_lock = threading.Lock()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -220,51 +222,77 @@ class Glm4VoiceThinker(Thinker):
                                        f"{self.context_tokens}")
         limit = min(max_new_tokens or self.max_new_tokens, self.context_tokens - len(prompt_ids))
         gen = torch.Generator().manual_seed(self.seed)
-        step = self._decoder(prompt_ids)
-        logits, _ = step(prompt_ids, 0)
-        state, n_pos, forced = InterleaveState(), len(prompt_ids), list(forced_text or [])
-        forced_mode = forced_text is not None
-        for _ in range(limit):
-            key = state.mask_key()
-            if forced_mode and key in ("text", "text_first"):
-                if forced:
-                    t = forced.pop(0)
+        step, release = self._decoder(prompt_ids)
+        try:
+            logits, _ = step(prompt_ids, 0)
+            state, n_pos, forced = InterleaveState(), len(prompt_ids), list(forced_text or [])
+            forced_mode = forced_text is not None
+            for _ in range(limit):
+                key = state.mask_key()
+                if forced_mode and key in ("text", "text_first"):
+                    if forced:
+                        t = forced.pop(0)
+                    else:
+                        state.finish_text()
+                        key = state.mask_key()
+                        t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
                 else:
-                    state.finish_text()
-                    key = state.mask_key()
                     t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
-            else:
-                t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
-            kind = state.advance(t, self.vocab)
-            if kind == "stop" or not go_on(gate):
-                return
-            logits, h = step([t], n_pos)
-            n_pos += 1
-            yield t, kind, h[0].float().cpu()
+                kind = state.advance(t, self.vocab)
+                if kind == "stop" or not go_on(gate):
+                    return
+                logits, h = step([t], n_pos)
+                n_pos += 1
+                yield t, kind, h[0].float().cpu()
+        finally:
+            release()
+
+    def _take_fast(self, prompt_ids: list[int] | None = None):
+        """A "fast" decoder of this Thinker's own, for one generation: sessions share the Thinker, each reply has a
+        static cache to itself. The free one holding most of `prompt_ids` already is taken; none free: a new one."""
+        from engine_core.thinker.glm_fast import GlmFastDecoder
+
+        with self._fast_lock:
+            if self._fast_free:
+                best = max(self._fast_free, key=lambda d: d.cached_prefix(prompt_ids or []))
+                self._fast_free.remove(best)
+                return best
+        fast = GlmFastDecoder(self.model, max_len=self.max_context)
+        fast.warm()
+        return fast
+
+    def _give_back(self, fast) -> None:
+        with self._fast_lock:
+            self._fast_free.append(fast)
+
+    def warm(self) -> None:
+        """With the "fast" decoder on CUDA: its fused regions compiled and every span's step graph captured."""
+        if self.decode_impl == "fast":
+            self._give_back(self._take_fast())
 
     def _decoder(self, prompt_ids: list[int]):
-        """A fresh decoding state; returns step(ids, position) -> (logits [V] float32, hidden [n, H]).
+        """A decoding state: (step(ids, position) -> (logits [V] float32, hidden [n, H]), release() when done).
 
-        "fast": engine_core.thinker.glm_fast (static KV cache, one CUDA graph per step on GPU); "hf": the
-        transformers forward with a DynamicCache (the reference path; tests compare the two)."""
+        "fast": engine_core.thinker.glm_fast (static KV cache, CUDA graphs of the step on GPU; a prompt that starts
+        with what the cache holds, as a conversation's next one starts with its last, prefills only the rest);
+        "hf": the transformers forward with a DynamicCache (the reference path; tests compare the two)."""
         if self.decode_impl == "fast":
-            from engine_core.thinker.glm_fast import GlmFastDecoder
-
-            if self._fast is None:
-                self._fast = GlmFastDecoder(self.model, max_len=self.max_context)
-            fast = self._fast
-            fast.reset()
+            fast = self._take_fast(prompt_ids)
             if len(prompt_ids) >= fast.max_len:
+                self._give_back(fast)
                 raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {fast.max_len}")
 
             def fast_step(ids: list[int], pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+                if pos == 0:     # the prompt: what the cache holds of it (the last turn's prompt) is kept
+                    logits, h = fast.resume(ids)
+                    return logits[0].float(), h[0]
                 x = torch.tensor([ids], device=self.device)
-                if len(ids) == 1 and fast.length > 0:
-                    logits, h = fast.step(x)
+                if len(ids) == 1:
+                    logits, h = fast.step(x, token=ids[0])
                     return logits[0].float(), h
-                logits, h = fast.prefill(x)
+                logits, h = fast.prefill(x, tokens=ids)
                 return logits[0].float(), h[0]
-            return fast_step
+            return fast_step, lambda: self._give_back(fast)
         from transformers import DynamicCache
 
         cache = DynamicCache()
@@ -272,7 +300,7 @@ class Glm4VoiceThinker(Thinker):
         def hf_step(ids: list[int], pos: int) -> tuple[torch.Tensor, torch.Tensor]:
             return decode_step(self.model, torch.tensor([ids], device=self.device), cache,
                                torch.arange(pos, pos + len(ids), device=self.device))
-        return hf_step
+        return hf_step, lambda: None
 
     # ------------------------------------------------------------------ segments
     def _segments(self, tokens: Iterator[tuple[int, str, torch.Tensor]], text_out: list[str]) -> Iterator[Segment]:

@@ -1,4 +1,4 @@
-"""A fast decoder for GLM-4-shape language models: static KV cache + one CUDA graph per decode step.
+"""A fast decoder for GLM-4-shape language models: static KV cache + CUDA graphs of the decode step.
 
 It runs the *same weights* as transformers' `GlmForCausalLM` (it reads the HF modules' parameters, no copy)
 with a functional forward that a CUDA graph can capture: a preallocated KV cache [layers, 2, B, kv_heads,
@@ -9,21 +9,26 @@ tiny random config; `xstreamer bench --preset paper --device cuda` times it at t
 GLM specifics kept here: partial rotary embedding (half of each head), interleaved pairs (x[0::2], x[1::2]),
 QKV bias, fused gate/up projection with SiLU, RMSNorm before attention and MLP, grouped-query attention.
 
-Fewer kernels per step (a decode step is ~40 kernels a layer): q/k/v are one matrix product (their weights
+Fewer kernels per step (a decode step was ~40 kernels a layer): q/k/v are one matrix product (their weights
 concatenated once, at construction) and RMSNorm is `F.rms_norm`; on an H200 the CUDA-graph step went 8.96 →
-8.10 ms at the paper shape (docs/performance.md, v6). Attention stays SDPA with `enable_gqa` over the masked
-static cache: folding each KV head's query heads into its query rows (plain attention on the 2 KV heads, no K/V
-copy per query head) was tried and measured 14.05 ms, since 2 heads x 16 rows leave the GPU's SMs idle.
+8.10 ms at the paper shape (docs/performance.md, v6). On CUDA the glue between the matrix products (norms, the
+q/k/v split and RoPE, SwiGLU, the residual adds) is compiled into one kernel per region (engine_core/fusion.py),
+and a step attends to the cache only up to the next multiple of `span_block` positions (one graph per span)
+instead of all `max_len` slots (docs/performance.md, v10). Attention stays SDPA with `enable_gqa` over the masked
+cache: folding each KV head's query heads into its query rows (plain attention on the 2 KV heads, no K/V copy per
+query head) was tried and measured 14.05 ms, since 2 heads x 16 rows leave the GPU's SMs idle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import contextlib
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from engine_core.fusion import fused, wanted
 
 
 @dataclass
@@ -51,11 +56,47 @@ def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
 
 
+def _add_rms(x: torch.Tensor, delta: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The residual add and the next RMSNorm: (x + delta, its norm)."""
+    x = x + delta
+    return x, _rms(x, weight, eps)
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rotary_dim: int) -> torch.Tensor:
     """Interleaved partial RoPE. x [B, H, T, D]; cos/sin [T, rotary_dim] (pairs repeated)."""
     rot, keep = x[..., :rotary_dim], x[..., rotary_dim:]
     pairs = torch.stack((-rot[..., 1::2], rot[..., 0::2]), dim=-1).flatten(-2)
     return torch.cat((rot * cos + pairs * sin, keep), dim=-1)
+
+
+def _qkv_heads(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, heads: int, kv_heads: int,
+               rotary_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fused q/k/v projection's output [B, n, (H + 2 Hkv) D] -> q [B, H, n, D], k and v [B, Hkv, n, D], q and
+    k rotated."""
+    b, n, width = qkv.shape
+    d = width // (heads + 2 * kv_heads)
+    q, k, v = qkv.split([heads * d, kv_heads * d, kv_heads * d], dim=-1)
+    q = q.view(b, n, heads, d).transpose(1, 2)
+    k = k.view(b, n, kv_heads, d).transpose(1, 2)
+    v = v.view(b, n, kv_heads, d).transpose(1, 2)
+    return _rotate(q, cos, sin, rotary_dim), _rotate(k, cos, sin, rotary_dim), v
+
+
+def _swiglu(gate_up: torch.Tensor) -> torch.Tensor:
+    gate, up = gate_up.chunk(2, dim=-1)
+    return up * F.silu(gate)
+
+
+class DecodeOps(NamedTuple):
+    """The pointwise regions of a decode step (engine_core/fusion.py fuses each into one kernel)."""
+
+    rms: Callable
+    add_rms: Callable
+    qkv_heads: Callable
+    swiglu: Callable
+
+
+EAGER = DecodeOps(_rms, _add_rms, _qkv_heads, _swiglu)
 
 
 def _fused_qkv(attn: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -71,17 +112,25 @@ class GlmFastDecoder:
     """Static-cache decoding over a `GlmForCausalLM`'s weights.
 
     prefill(ids [B, T]) -> (logits [B, V] of the last token, hidden [B, T, D] last-layer states)
-    step(ids [B, 1]) -> (logits [B, V], hidden [B, D]); on CUDA the step is captured once as a CUDA graph.
+    step(ids [B, 1]) -> (logits [B, V], hidden [B, D]); on CUDA the step is replayed from a CUDA graph.
+    resume(prompt ids) -> prefill of the part of the prompt the cache does not already hold (a new turn).
+
+    span_block: a step attends to the cache up to the next multiple of `span_block` positions at or past its own
+                (its "span"; masked beyond the position), not to all `max_len` slots; one graph per span, all
+                captured at the first step. None: every step reads the whole cache.
+    fuse:       the step's pointwise regions (norms, RoPE, SwiGLU, residual adds) compiled into one kernel each
+                (engine_core/fusion.py); None: on CUDA only.
     """
 
     def __init__(self, hf_model: torch.nn.Module, max_len: int = 8192, batch: int = 1,
-                 use_cuda_graph: bool | None = None) -> None:
+                 use_cuda_graph: bool | None = None, span_block: int | None = 512, fuse: bool | None = None) -> None:
         self.model = hf_model
         cfg = hf_model.config
         self.shape = s = _shape_of(cfg)
         p = next(hf_model.parameters())
         self.device, self.dtype = p.device, p.dtype
         self.max_len, self.batch = max_len, batch
+        self.span_block = span_block
         self.cache = torch.zeros(s.layers, 2, batch, s.kv_heads, max_len, s.head_dim, device=self.device,
                                  dtype=self.dtype)
         inv = 1.0 / (s.theta ** (torch.arange(0, s.rotary_dim, 2, dtype=torch.float32) / s.rotary_dim))
@@ -90,51 +139,90 @@ class GlmFastDecoder:
         self.sin = freqs.sin().repeat_interleave(2, -1).to(self.device, self.dtype)
         self.pos = torch.zeros((), dtype=torch.long, device=self.device)  # next write position
         self.length = 0
+        self.known: list[int] | None = []    # the token ids at positions [0, length), None if not all were told
+        self.reused = 0                      # positions the last `resume` kept
         base = hf_model.model if hasattr(hf_model, "model") else hf_model
         self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
+        self.final_eps = float(getattr(self.norm, "variance_epsilon", s.eps))
         self.lm_head = hf_model.lm_head
         self.qkv = [_fused_qkv(layer.self_attn) for layer in self.layers]    # (weight, bias) per layer
+        self.step_ops = fused(EAGER) if wanted(fuse, self.device) else EAGER
         self.use_graph = (self.device.type == "cuda") if use_cuda_graph is None else use_cuda_graph
-        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graphs: dict[int, torch.cuda.CUDAGraph] = {}                    # span -> the step's graph
         self._static_ids = torch.zeros(batch, 1, dtype=torch.long, device=self.device)
-        self._static_out: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._static_out: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
+    def span(self, end: int) -> int:
+        """Cache slots a forward whose last position is `end - 1` attends to."""
+        if not self.span_block:
+            return self.max_len
+        return min(self.max_len, -(-end // self.span_block) * self.span_block)
+
+    @property
+    def spans(self) -> list[int]:
+        """Every span a step can use (one CUDA graph each)."""
+        return sorted({self.span(end) for end in range(1, self.max_len + 1, self.span_block or self.max_len)}
+                      | {self.max_len})
+
     # -- the functional forward ------------------------------------------------------------------------
-    def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids [B, n] written at cache positions start..start+n-1; returns (logits of the last token, hidden)."""
+    def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int,
+                 ops: DecodeOps = EAGER) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids [B, n] written at cache positions start..start+n-1, attending to cache slots [0, span); returns
+        (logits of the last token, hidden)."""
         s = self.shape
         x = self.embed(ids)                                                   # [B, n, D]
         positions = start + torch.arange(n, device=self.device)               # [n]
         cos, sin = self.cos[positions], self.sin[positions]                   # [n, rotary]
-        keys = torch.arange(self.max_len, device=self.device)
-        mask = keys[None, :] <= positions[:, None]                            # [n, max_len] causal over cache
+        keys = torch.arange(span, device=self.device)
+        mask = torch.zeros(n, span, device=self.device, dtype=self.dtype).masked_fill_(   # [n, span] causal
+            keys[None, :] > positions[:, None], float("-inf"))                # over the cache, additive: made once
         B = ids.shape[0]
+        delta = None                                                          # the last MLP's output
         for i, layer in enumerate(self.layers):
             attn, mlp = layer.self_attn, layer.mlp
-            h = _rms(x, layer.input_layernorm.weight, s.eps)
-            q, k, v = F.linear(h, *self.qkv[i]).split(
-                [s.heads * s.head_dim, s.kv_heads * s.head_dim, s.kv_heads * s.head_dim], dim=-1)
-            q = q.view(B, n, s.heads, s.head_dim).transpose(1, 2)
-            k = k.view(B, n, s.kv_heads, s.head_dim).transpose(1, 2)
-            v = v.view(B, n, s.kv_heads, s.head_dim).transpose(1, 2)
-            q, k = _rotate(q, cos, sin, s.rotary_dim), _rotate(k, cos, sin, s.rotary_dim)
+            if delta is None:
+                h = ops.rms(x, layer.input_layernorm.weight, s.eps)
+            else:
+                x, h = ops.add_rms(x, delta, layer.input_layernorm.weight, s.eps)
+            q, k, v = ops.qkv_heads(F.linear(h, *self.qkv[i]), cos, sin, s.heads, s.kv_heads, s.rotary_dim)
             self.cache[i, 0].index_copy_(2, positions, k)
             self.cache[i, 1].index_copy_(2, positions, v)
-            o = F.scaled_dot_product_attention(q, self.cache[i, 0], self.cache[i, 1], attn_mask=mask,
-                                               enable_gqa=True)
-            x = x + attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim))
-            h = _rms(x, layer.post_attention_layernorm.weight, s.eps)
-            gate, up = mlp.gate_up_proj(h).chunk(2, dim=-1)
-            x = x + mlp.down_proj(up * F.silu(gate))
-        hidden = _rms(x, self.norm.weight, self.norm.variance_epsilon if hasattr(self.norm, "variance_epsilon")
-                      else s.eps)
+            o = F.scaled_dot_product_attention(q, self.cache[i, 0, :, :, :span], self.cache[i, 1, :, :, :span],
+                                               attn_mask=mask, enable_gqa=True)
+            x, h = ops.add_rms(x, attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim)),
+                               layer.post_attention_layernorm.weight, s.eps)
+            delta = mlp.down_proj(ops.swiglu(mlp.gate_up_proj(h)))
+        _, hidden = ops.add_rms(x, delta, self.norm.weight, self.final_eps)
         return self.lm_head(hidden[:, -1]), hidden
 
     # -- public API ------------------------------------------------------------------------------------
     def reset(self) -> None:
-        self.length = 0
-        self.pos.zero_()
+        self.truncate(0)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first n positions of the cache (the next token is written at n)."""
+        self.length = n
+        self.pos.fill_(n)
+        self.known = self.known[:n] if self.known is not None else ([] if n == 0 else None)
+
+    def cached_prefix(self, prompt: list[int]) -> int:
+        """How many of `prompt`'s first ids the cache holds at their positions."""
+        if self.known is None:
+            return 0
+        n, limit = 0, min(len(self.known), len(prompt))
+        while n < limit and self.known[n] == prompt[n]:
+            n += 1
+        return n
+
+    def resume(self, prompt: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`prefill` of `prompt` that keeps the longest prefix of it the cache already holds (the last prompt and
+        reply wrote it: a conversation's next prompt starts with its previous one), computing only the rest.
+        Returns the prefill's (logits of the last token, hidden of the positions computed)."""
+        keep = min(self.cached_prefix(prompt), len(prompt) - 1)   # at least one token computed, for its logits
+        self.truncate(keep)
+        self.reused = keep
+        return self.prefill(torch.tensor([prompt[keep:]], device=self.device), tokens=prompt[keep:])
 
     @contextlib.contextmanager
     def _own_stream(self):
@@ -148,41 +236,64 @@ class GlmFastDecoder:
             yield
         torch.cuda.current_stream().wait_stream(self.stream)
 
+    def _told(self, tokens: list[int] | None) -> None:
+        if self.known is not None:
+            self.known = self.known + list(tokens) if tokens is not None else None
+
     @torch.inference_mode()
-    def prefill(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def prefill(self, ids: torch.Tensor, tokens: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids [B, n] at the next n positions; `tokens`: the same ids as ints (batch 1), so `resume` can reuse
+        them (without them the cache's contents are unknown from here on)."""
         n = ids.shape[1]
         if self.length + n > self.max_len:
             raise ValueError(f"context of {self.length + n} tokens exceeds the static cache ({self.max_len})")
         with self._own_stream():
-            logits, hidden = self._forward(ids.to(self.device), self.pos, n)
+            logits, hidden = self._forward(ids.to(self.device), self.pos, n, self.span(self.length + n))
             self.pos += n
         self.length += n
+        self._told(tokens)
         return logits, hidden
 
     @torch.inference_mode()
-    def step(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, ids: torch.Tensor, token: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids [B, 1] at the next position (`token`: that id as an int, as for `prefill`)."""
         if self.length + 1 > self.max_len:
             raise ValueError("the static cache is full")
+        span = self.span(self.length + 1)
         with self._own_stream():
             if not self.use_graph:
-                logits, hidden = self._forward(ids.to(self.device), self.pos, 1)
+                logits, hidden = self._forward(ids.to(self.device), self.pos, 1, span, self.step_ops)
             else:
                 self._static_ids.copy_(ids)
-                if self._graph is None:
+                if not self._graphs:
                     self._capture()
-                self._graph.replay()
-                logits, hidden = (t.clone() for t in self._static_out)
+                self._graphs[span].replay()
+                logits, hidden = (t.clone() for t in self._static_out[span])
             self.pos += 1
         self.length += 1
+        self._told(None if token is None else [token])
         return logits, hidden[:, -1]
 
+    @torch.inference_mode()
+    def warm(self) -> None:
+        """Capture the step graphs now (the first step would), on the decoder's stream; a no-op without graphs."""
+        if self.use_graph and not self._graphs:
+            with self._own_stream():
+                self._capture()
+
     def _capture(self) -> None:
-        """Capture one decode step (warm-up first, as CUDA graphs require). Thread-local capture mode: other
-        threads (the Actor's) keep using the GPU while this one captures."""
-        saved = self.cache.clone()
-        for _ in range(2):
-            self._forward(self._static_ids, self.pos, 1)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph, stream=self.stream, capture_error_mode="thread_local"):
-            self._static_out = self._forward(self._static_ids, self.pos, 1)
-        self.cache.copy_(saved)   # the warm-up wrote the slot at `pos`: restore it
+        """Capture the decode step of every span (warm-up first, as CUDA graphs require; the first warm-up also
+        compiles the fused regions), sharing one memory pool: they are replayed one at a time and their outputs
+        copied out. Thread-local capture mode: other threads (the Actor's) keep using the GPU meanwhile. The
+        warm-ups write the cache slot at the current position, which is restored."""
+        at = self.length
+        saved = self.cache[:, :, :, :, at:at + 1].clone()
+        pool = torch.cuda.graph_pool_handle()
+        for span in self.spans:
+            for _ in range(2):
+                self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool, stream=self.stream, capture_error_mode="thread_local"):
+                self._static_out[span] = self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
+            self._graphs[span] = graph
+        self.cache[:, :, :, :, at:at + 1].copy_(saved)
