@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 
 from engine_core.engine import Engine
-from engine_core.engine.session import START_POLICIES
+from engine_core.engine.session import START_POLICIES, default_start
 
 
 def _reply_passes(start: str):
     engine = Engine.load("tiny")
     s = engine.open_session()
-    assert s.start == "alone" and start in START_POLICIES       # the default (docs/performance.md: v8)
+    assert s.start == "alone" and start in START_POLICIES       # the default off CUDA (docs/performance.md: v8)
+    assert default_start("cpu") == "alone" and default_start("cuda:1") == "own"   # on CUDA: v10
     s.start = start
     widths: list[tuple[int, int]] = []                            # (first chunk index, chunks in the pass)
     hook = engine.actor.register_forward_pre_hook(lambda mod, args: widths.append((args[3], args[0].shape[1])))

@@ -7,7 +7,8 @@
 the chunk is then published at its place in the real-time stream, behind the idle media already queued (the
 worker runs up to `--lead-ms` ahead of real time). This starts a real daemon (`xstreamer serve`), opens a
 session with the Python SDK over ZeroMQ on loopback, lets the idle stream settle, then for each reply times
-the client's `speak`/`chat` call -> the first audio or video packet of that reply arriving at the client.
+the client's `speak`/`chat` call -> the first audio or video packet of that reply arriving at the client (with
+`--random-weights` the reply is interrupted there: it would speak up to its token limit).
 Prints the figures (and writes JSON with --json); nothing is asserted.
 """
 
@@ -30,15 +31,18 @@ def _drain(session, seconds: float) -> None:
         session.recv(timeout=0.05)
 
 
-def _one_reply(session, mode: str, text: str) -> float:
-    """Seconds from the request to the reply's first media packet; reads on to the reply's end."""
+def _one_reply(session, mode: str, text: str, whole: bool) -> float:
+    """Seconds from the request to the reply's first media packet; reads on to the reply's end (`whole`), or
+    interrupts it there (a random-weight reply speaks up to its token limit: minutes of real-time stream)."""
     start = time.monotonic()
     utt = session.chat(text) if mode == "chat" else session.speak(text)
     first = None
     for pkt, _ in session.packets(timeout=60):
         if first is None and pkt.type in ("audio", "video") and pkt.utt == utt:
             first = time.monotonic() - start
-        if pkt.type == "event" and getattr(pkt, "event", "") == "utterance_end" and pkt.utt == utt:
+            if not whole:
+                session.interrupt()
+        if pkt.type == "event" and getattr(pkt, "event", "") in ("utterance_end", "interrupted") and pkt.utt == utt:
             break
     if first is None:
         raise RuntimeError(f"reply {utt} sent no media")
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
                 _drain(session, 4.0)                              # the idle stream settles at its lead
                 firsts = []
                 for _ in range(args.replies):
-                    firsts.append(_one_reply(session, args.mode, args.text) * 1e3)
+                    firsts.append(_one_reply(session, args.mode, args.text, not args.random_weights) * 1e3)
                     _drain(session, 2.0)
     finally:
         daemon.stop()

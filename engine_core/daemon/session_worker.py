@@ -2,9 +2,10 @@
 real-time pacing and a bounded lead, turning each AVChunk into timed media packets in the session's Outbox.
 
 Generation runs ahead of publication by at most `lead_s` seconds of media, then waits; an interrupt
-flushes the queued (not yet published) packets so the barge-in takes effect within one chunk, and a reply that
-starts while only idle media is queued takes that media's place (`Outbox.skip_idle`), so the lead never delays
-an answer.
+flushes the queued (not yet published) packets so the barge-in takes effect within one chunk. A reply out of
+silence does not wait for the lead to drain: the worker looks for one every REPLY_POLL_S while it waits and
+runs the block loop as soon as its first chunk's speech is there (`Session.reply_ready`); that chunk takes the
+queued idle media's place (`Outbox.skip_idle`), so the lead never delays an answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 from sdk.protocol.messages import SAMPLES_PER_FRAME
 
 from .media import MediaPublisher, Outbox, describe
+
+REPLY_POLL_S = 0.01      # while the lead is full: how often the worker looks for a reply that can start
 
 log = logging.getLogger("xstreamer.daemon.session")
 
@@ -139,10 +142,11 @@ class SessionWorker(threading.Thread):
         box = self.outbox
         t_last = time.monotonic()
         while not self._closing.is_set():
-            # Bounded lead: wait while the queued media runs more than lead_s ahead of real time.
+            # Bounded lead: wait while the queued media runs more than lead_s ahead of real time, unless a reply
+            # out of silence can start (it then takes the queued idle media's place: not a lead's wait later).
             ahead = box.ahead_s(time.monotonic())
-            if ahead > self.lead_s:
-                self._wake.wait(min(0.05, ahead - self.lead_s))
+            if ahead > self.lead_s and not self.session.reply_ready():
+                self._wake.wait(min(REPLY_POLL_S, ahead - self.lead_s))
                 self._wake.clear()
                 continue
             chunk = self.session.next_chunk()

@@ -143,6 +143,12 @@ class SpeechFeed:
         with self._cv:
             return self._ready(n)
 
+    def speech_ready(self, n: int) -> bool:
+        """Whether a reply's speech is queued and `take(n, ...)` would return it at once (n frames of it, or the
+        last it has)."""
+        with self._cv:
+            return bool(self._frames) and self._ready(n)
+
     def _ready(self, n: int) -> bool:
         head_utt = self._frames[0].utt if self._frames else None
         if head_utt is None:

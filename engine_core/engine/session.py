@@ -15,19 +15,20 @@ The Thinker runs on a background thread (engine_core/engine/feed.py); chat/speak
 are thread-safe.
 
 How a reply out of silence starts (`start`, one of START_POLICIES; the first chunk is what the user waits for):
-  - "alone" (the default): nothing else enters until the reply's first chunk is out, so its passes are as
-    narrow as can be, and the next chunk follows `steps` passes later;
-  - "own": as "alone", and the Thinker is held from the moment that chunk enters until it is decoded, so the
-    chunk has the device to itself (for a GPU fast enough that the next chunk's speech, made afterwards, still
-    comes before the first chunk has played);
+  - "alone" (the default off CUDA): nothing else enters until the reply's first chunk is out, so its passes are
+    as narrow as can be, and the next chunk follows `steps` passes later;
+  - "own" (the default on CUDA): as "alone", and the Thinker is held from the moment that chunk enters until it is
+    decoded, so the chunk has the device to itself (for a GPU fast enough that the next chunk's speech, made
+    afterwards, still comes before the first chunk has played);
   - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
   - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
     queued the next chunk's speech.
-Measured (docs/performance.md, v8-v9; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave the
-first packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the
-audio). On an H200 at the paper shape, with the Actor's passes replayed from CUDA graphs, all four are within
-their trials' spread (453-489 ms, no gap); before the graphs "hold" took it from 2.7 s to 0.77 s. A reply queued
-behind speech in flight changes nothing.
+Measured (docs/performance.md, v8-v10; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave
+the first packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the
+audio). On an H200 at the paper shape, once the passes and the Thinker's steps were fused (v10), holding the
+Thinker paid: "own" 368 ms, "hold" 353 ms, "pyramid" 428 ms, "alone" 458 ms, none with a gap; "own" is the
+CUDA default as it leaves the next chunks in the pyramid's own order. A reply queued behind speech in flight
+changes nothing.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ START_POLICIES = ("alone", "own", "pyramid", "hold")
 ALONE = ("alone", "own")          # the policies under which the reply's first chunk goes through by itself
 
 
+def default_start(device: torch.device | str) -> str:
+    """The start policy a session takes on `device`: "own" on CUDA, "alone" elsewhere (docs/performance.md, v10)."""
+    return "own" if torch.device(device).type == "cuda" else "alone"
+
+
 class Session:
     """One avatar conversation (see the module docstring)."""
 
@@ -98,7 +104,7 @@ class Session:
         self._user_texts: list[str] = []
         self._closed = False
         self._first_of_reply: int | None = None     # index of a reply's first chunk out of silence, while in flight
-        self.start = "alone"                        # how a reply out of silence starts (module docstring)
+        self.start = default_start(engine.device)   # how a reply out of silence starts (module docstring)
         self.conversation = Conversation(system_prompt=persona.system_prompt)
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
@@ -178,6 +184,12 @@ class Session:
         if self.feed.pending() or any(c.meta.utt for c in self.denoiser.in_flight):
             return "thinking"
         return "idle"
+
+    def reply_ready(self) -> bool:
+        """Whether a reply out of silence can start now: nothing but silence in flight, and its first chunk's
+        speech in the feed. A caller pacing the block loop (the daemon's worker) then runs it at once, however far
+        ahead of real time its idle media is (media the reply replaces). Call it from the block loop's thread."""
+        return not any(c.meta.utt for c in self.denoiser.in_flight) and self.feed.speech_ready(self.chunk_frames)
 
     # -- the block loop ----------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -300,4 +312,4 @@ class Session:
             self.feed.close()
 
 
-__all__ = ["Session", "ChunkMeta", "START_POLICIES"]
+__all__ = ["Session", "ChunkMeta", "START_POLICIES", "default_start"]
