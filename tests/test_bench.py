@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import pytest
 
@@ -36,6 +37,10 @@ def test_bench_reports_a_consistent_breakdown(tmp_path):
         assert r[f"startup_late_ms_{p}"] >= 0
     assert r["startup_late_ms"] >= 0
     assert r["thinker_ms_per_token"] > 0 and r["thinker_stream_ms_per_token"] > 0
+    # per trial: the speech's share, and the garbage collector's pauses within it (0 when none ran)
+    assert len(r["first_speech_ready_ms_all"]) == len(r["first_packet_gc_ms_all"]) == 2
+    assert all(0 <= g <= f for g, f in zip(r["first_packet_gc_ms_all"], r["first_packet_ms_all"]))
+    assert r["gc_passes_gen2"] >= 0
 
 
 def test_segment_clock_observes_without_changing_the_output():
@@ -66,3 +71,39 @@ def test_the_actor_pass_micro_benchmark_times_every_pass_width():
         assert row["tokens"] == m * cfg.chunk_tokens and row["eager"] > 0 and row["graph"] > 0
     floors = [r["passes"][m]["flop_floor_ms_700T"] for m in sorted(r["passes"])]
     assert floors == sorted(floors)                                       # the compute floor grows with width
+
+
+def test_the_thinker_turns_benchmark_sees_each_prompt_reuse_the_last(tmp_path):
+    """Through the engine's SpeechFeed, each turn's prompt keeps what the last one left in the static cache: only
+    the last reply and the new turn are prefilled, and after the conversation drops to half its turns (turn 9:
+    16 turns + 1 > max_turns) more is, but not all of it."""
+    from engine_core.bench.thinker_turns import main as turns
+
+    out = tmp_path / "turns.json"
+    r = turns(["--device", "cpu", "--small", "--turns", "10", "--json", str(out)])
+    rows = r["turns"]
+    assert json.loads(out.read_text())["turns"] == rows
+    assert rows[0]["prefilled_tokens"] == rows[0]["prompt_tokens"]
+    steady = {row["prefilled_tokens"] for row in rows[1:9]}
+    assert len(steady) == 1 and steady.pop() < rows[1]["prompt_tokens"] < rows[8]["prompt_tokens"]
+    assert rows[9]["prompt_tokens"] < rows[8]["prompt_tokens"]                    # turns dropped
+    assert rows[1]["prefilled_tokens"] < rows[9]["prefilled_tokens"] < rows[9]["prompt_tokens"]
+    for row in rows:                     # 13 audio tokens (one 1 s chunk) and at least one text token first
+        assert row["steps"] >= 14 and row["speech_ready_ms"] > row["prefill_ms"] > 0
+
+
+def test_the_gc_clock_times_each_collection():
+    import gc
+
+    from engine_core.bench.probes import GcClock
+
+    clock = GcClock()
+    try:
+        t0 = time.perf_counter()
+        gc.collect()
+        t1 = time.perf_counter()
+    finally:
+        clock.detach()
+    assert [g for _, _, g in clock.passes] == [2] and clock.ms_between(t0, t1) == clock.passes[0][1] > 0
+    gc.collect()
+    assert len(clock.passes) == 1                          # detached: no longer noted

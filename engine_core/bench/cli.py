@@ -6,7 +6,8 @@
 Measures: load time; time from the end of the user's turn (the `chat`/`speak` call) to the first A/V chunk of
 the reply, with its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest) and
 how late the reply's next two chunks come against the playout of the first, under each way a reply can start
-(`Session.start`: "alone", "own", "pyramid", "hold"; the session's own choice is the headline figure);
+(`Session.start`: "alone", "own", "pyramid", "hold"; the session's own choice is the headline figure), and the
+garbage collector's pauses meanwhile;
 sustained generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of
 its language model); Actor ms per pass and per chunk; VAE decode ms per chunk; how many Actor pass shapes have a
 CUDA graph; peak GPU memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .probes import Probes, SegmentClock
+from .probes import GcClock, Probes, SegmentClock
 
 DEFAULT_TEXT = "Hello! It is good to see you. Let me tell you about the weather today, it is sunny and warm."
 
@@ -64,13 +65,14 @@ def _first_after(probe, since: int, t: float) -> int:
 
 
 def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: int, device: str,
-                   start: str) -> dict[str, list[float]]:
+                   start: str, gc_clock: GcClock) -> dict[str, list[float]]:
     """`trials` replies from a settled idle stream: the time from the user's turn to the reply's first chunk
     and its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest), then how
-    late the reply's next two chunks were against the playout of the first (0 = no gap in the audio)."""
+    late the reply's next two chunks were against the playout of the first (0 = no gap in the audio), and the
+    garbage collector's pauses in between."""
     session.start = start
     out: dict[str, list[float]] = {k: [] for k in ("first", "speech", "passes", "pass_ms", "pass_host_ms",
-                                                   "decode_ms", "other", "late")}
+                                                   "decode_ms", "other", "late", "gc_ms")}
     passes, decodes = probes.get("actor.pass"), probes.get("vae.decode")
     chunk_s = session.chunk_frames / session.fps
     for _ in range(trials):
@@ -91,6 +93,7 @@ def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: in
         n_pass, n_dec = (_first_after(probe, n, ready or start) for probe, n in ((passes, n_pass), (decodes, n_dec)))
         pass_ms, dec_ms = passes.durations_ms(n_pass), decodes.durations_ms(n_dec)
         out["first"].append((first - start) * 1e3)
+        out["gc_ms"].append(gc_clock.ms_between(start, first))
         out["passes"].append(len(pass_ms))
         out["pass_ms"] += pass_ms
         out["pass_host_ms"] += passes.host_ms(n_pass)
@@ -177,11 +180,12 @@ def run_bench(args: argparse.Namespace) -> dict:
     from engine_core.engine.session import START_POLICIES
 
     clock = SegmentClock(engine.thinker)
+    gc_clock = GcClock()
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
     probes.wrap_method(engine.vae, "decode", "vae.decode")
     policy = session.start                              # the session's own choice ("alone")
-    runs = {p: _first_packets(session, say, clock, probes, args.trials, args.device, start=p)
+    runs = {p: _first_packets(session, say, clock, probes, args.trials, args.device, start=p, gc_clock=gc_clock)
             for p in (policy, *[q for q in START_POLICIES if q != policy])}
     probes.detach()
     session.start = policy
@@ -205,6 +209,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     wall = time.perf_counter() - start
     stream_tokens = clock.tokens_between(start, start + wall)
     clock.detach()
+    gc_clock.detach()
     passes_per_chunk = len(actor_ms) / 6 if actor_ms else None
     result = {
         "preset": args.preset,
@@ -223,6 +228,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         "first_packet_ms": _median(main["first"]),
         "first_packet_ms_all": [round(x, 1) for x in main["first"]],
         "first_speech_ready_ms": _median(main["speech"]),
+        "first_speech_ready_ms_all": [round(x, 1) for x in main["speech"]],
         "first_packet_passes": _median(main["passes"]),
         "first_packet_pass_ms": _median(main["pass_ms"]),
         "first_packet_pass_host_ms": _median(main["pass_host_ms"]),
@@ -231,6 +237,9 @@ def run_bench(args: argparse.Namespace) -> dict:
         "first_packet_decode_ms": _median(main["decode_ms"]),
         "first_packet_other_ms": _median(main["other"]),
         "startup_late_ms": _max(main["late"]),
+        "first_packet_gc_ms_all": [round(x, 1) for x in main["gc_ms"]],
+        "gc_pause_ms_max": _max([ms for _, ms, _ in gc_clock.passes]),
+        "gc_passes_gen2": sum(1 for *_, g in gc_clock.passes if g == 2),
         **{k: v for p, run in runs.items() for k, v in (
             (f"first_packet_ms_{p}", _median(run["first"])),
             (f"first_packet_ms_all_{p}", [round(x, 1) for x in run["first"]]),

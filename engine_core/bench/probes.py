@@ -8,6 +8,7 @@ every interval is measured with CUDA events (synchronised when read), on CPU wit
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -176,3 +177,27 @@ class SegmentClock:
     def detach(self) -> None:
         for name in ("reply", "speak"):
             self.thinker.__dict__.pop(name, None)
+
+
+class GcClock:
+    """Notes each pass of Python's garbage collector (`gc.callbacks`; a pass stops every thread of the process):
+    [(perf_counter at its start, ms, generation)]."""
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[float, float, int]] = []
+        self._start: float | None = None
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.passes.append((self._start, (time.perf_counter() - self._start) * 1e3, int(info["generation"])))
+            self._start = None
+
+    def ms_between(self, t0: float, t1: float) -> float:
+        return sum(ms for t, ms, _ in self.passes if t0 <= t <= t1)
+
+    def detach(self) -> None:
+        gc.callbacks.remove(self._note)
+
