@@ -179,22 +179,34 @@ class GlmFastDecoder:
             keys[None, :] > positions[:, None], float("-inf"))                # over the cache, additive: made once
         B = ids.shape[0]
         delta = None                                                          # the last MLP's output
-        for i, layer in enumerate(self.layers):
-            attn, mlp = layer.self_attn, layer.mlp
-            if delta is None:
-                h = ops.rms(x, layer.input_layernorm.weight, s.eps)
-            else:
-                x, h = ops.add_rms(x, delta, layer.input_layernorm.weight, s.eps)
-            q, k, v = ops.qkv_heads(F.linear(h, *self.qkv[i]), cos, sin, s.heads, s.kv_heads, s.rotary_dim)
-            self.cache[i, 0].index_copy_(2, positions, k)
-            self.cache[i, 1].index_copy_(2, positions, v)
-            o = F.scaled_dot_product_attention(q, self.cache[i, 0, :, :, :span], self.cache[i, 1, :, :, :span],
-                                               attn_mask=mask, enable_gqa=True)
-            x, h = ops.add_rms(x, attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim)),
-                               layer.post_attention_layernorm.weight, s.eps)
-            delta = mlp.down_proj(ops.swiglu(mlp.gate_up_proj(h)))
+        with self._attention_backends(n):
+            for i, layer in enumerate(self.layers):
+                attn, mlp = layer.self_attn, layer.mlp
+                if delta is None:
+                    h = ops.rms(x, layer.input_layernorm.weight, s.eps)
+                else:
+                    x, h = ops.add_rms(x, delta, layer.input_layernorm.weight, s.eps)
+                q, k, v = ops.qkv_heads(F.linear(h, *self.qkv[i]), cos, sin, s.heads, s.kv_heads, s.rotary_dim)
+                self.cache[i, 0].index_copy_(2, positions, k)
+                self.cache[i, 1].index_copy_(2, positions, v)
+                o = F.scaled_dot_product_attention(q, self.cache[i, 0, :, :, :span], self.cache[i, 1, :, :, :span],
+                                                   attn_mask=mask, enable_gqa=True)
+                x, h = ops.add_rms(x, attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim)),
+                                   layer.post_attention_layernorm.weight, s.eps)
+                delta = mlp.down_proj(ops.swiglu(mlp.gate_up_proj(h)))
         _, hidden = ops.add_rms(x, delta, self.norm.weight, self.final_eps)
         return self.lm_head(hidden[:, -1]), hidden
+
+    def _attention_backends(self, n: int):
+        """A prefill's attention on CUDA: memory-efficient or plain SDPA kernels, not cuDNN's, which builds a plan
+        for each new (prompt, span) shape, and a prompt's length changes every turn: measured on an H200, a prefill
+        of a shape not seen before took 50-90 ms more (docs/performance.md, v11). A step (n = 1) has a handful of
+        shapes, all captured at `warm`, and keeps SDPA's choice."""
+        if n == 1 or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
     # -- public API ------------------------------------------------------------------------------------
     def reset(self) -> None:
