@@ -23,12 +23,11 @@ How a reply out of silence starts (`start`, one of START_POLICIES; the first chu
   - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
   - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
     queued the next chunk's speech.
-Measured (docs/performance.md, v8-v10; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave
+Measured (docs/performance.md, v8-v11; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave
 the first packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the
-audio). On an H200 at the paper shape, once the passes and the Thinker's steps were fused (v10), holding the
-Thinker paid: "own" 368 ms, "hold" 353 ms, "pyramid" 428 ms, "alone" 458 ms, none with a gap; "own" is the
-CUDA default as it leaves the next chunks in the pyramid's own order. A reply queued behind speech in flight
-changes nothing.
+audio). On an H200 at the paper shape (v11, medians of 6 trials, none with a gap): "own" 303 ms, "alone" 312,
+"hold" 331, "pyramid" 333; in v10 the two starts that hold the Thinker were also ahead. The differences are
+within the trials' spread. A reply queued behind speech in flight changes nothing.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ ALONE = ("alone", "own")          # the policies under which the reply's first c
 
 
 def default_start(device: torch.device | str) -> str:
-    """The start policy a session takes on `device`: "own" on CUDA, "alone" elsewhere (docs/performance.md, v10)."""
+    """The start policy a session takes on `device`: "own" on CUDA, "alone" elsewhere (docs/performance.md, v11)."""
     return "own" if torch.device(device).type == "cuda" else "alone"
 
 
