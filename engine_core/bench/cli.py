@@ -16,7 +16,6 @@ CUDA graph; peak GPU memory. Prints a table (and writes JSON with --json). Numbe
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from .probes import GcClock, Probes, SegmentClock
+from .report import write_json
 
 DEFAULT_TEXT = "Hello! It is good to see you. Let me tell you about the weather today, it is sunny and warm."
 
@@ -273,7 +273,5 @@ def print_table(result: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     result = run_bench(args)
     print_table(result)
-    if args.json_path:
-        with open(args.json_path, "w") as fh:
-            json.dump(result, fh, indent=2)
+    write_json(args.json_path, result)
     return 0

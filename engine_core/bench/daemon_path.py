@@ -15,10 +15,10 @@ Prints the figures (and writes JSON with --json); nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
+from engine_core.bench.report import write_json
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
 
@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
               "first_packet_at_client_ms_all": [round(x, 1) for x in firsts]}
     for k, v in result.items():
         print(f"{k:<32} {v}")
-    if args.json_path:
-        with open(args.json_path, "w") as fh:
-            json.dump(result, fh, indent=2)
+    write_json(args.json_path, result)
     return result
 
 

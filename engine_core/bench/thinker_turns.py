@@ -14,7 +14,6 @@ Prints a table (and JSON with --json); nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -22,6 +21,7 @@ import torch
 
 from .cli import DEFAULT_TEXT
 from .probes import Probes
+from .report import write_json
 
 PERSONA = "You are a friendly, concise assistant."
 CHUNK_FRAMES = 25
@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r['ms_per_token']!s:>8} {r['speech_ready_ms']:>9}")
     print(f"turns 1-{len(rows) - 1}: speech ready {result['speech_ready_ms_median']} ms, prefill "
           f"{result['prefill_ms_median']} ms (medians; turn 0 is the first prefill of the process)")
-    if args.json_path:
-        with open(args.json_path, "w") as fh:
-            json.dump(result, fh, indent=2)
+    write_json(args.json_path, result)
     return result
 
 
