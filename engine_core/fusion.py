@@ -27,8 +27,9 @@ def compiled(fn: Callable) -> Callable:
     return torch.compile(fn, fullgraph=True)
 
 
+@functools.cache
 def fused(ops: Ops) -> Ops:
-    """The same regions, each compiled."""
+    """The same regions, each compiled (one tuple per `ops`: asked for on every Actor pass)."""
     return type(ops)(*(compiled(f) for f in ops))
 
 

@@ -184,7 +184,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
     probes.wrap_method(engine.vae, "decode", "vae.decode")
-    policy = session.start                              # the session's own choice ("alone")
+    policy = session.start                              # the session's own choice (session.default_start)
     runs = {p: _first_packets(session, say, clock, probes, args.trials, args.device, start=p, gc_clock=gc_clock)
             for p in (policy, *[q for q in START_POLICIES if q != policy])}
     probes.detach()

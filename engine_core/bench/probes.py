@@ -200,4 +200,3 @@ class GcClock:
 
     def detach(self) -> None:
         gc.callbacks.remove(self._note)
-

@@ -148,9 +148,9 @@ class GlmFastDecoder:
         self.qkv = [_fused_qkv(layer.self_attn) for layer in self.layers]    # (weight, bias) per layer
         self.step_ops = fused(EAGER) if wanted(fuse, self.device) else EAGER
         self.use_graph = (self.device.type == "cuda") if use_cuda_graph is None else use_cuda_graph
-        self._graphs: dict[int, torch.cuda.CUDAGraph] = {}                    # span -> the step's graph
+        # span -> the step's graph and its outputs (logits, hidden)
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._static_ids = torch.zeros(batch, 1, dtype=torch.long, device=self.device)
-        self._static_out: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
     def span(self, end: int) -> int:
@@ -162,8 +162,8 @@ class GlmFastDecoder:
     @property
     def spans(self) -> list[int]:
         """Every span a step can use (one CUDA graph each)."""
-        return sorted({self.span(end) for end in range(1, self.max_len + 1, self.span_block or self.max_len)}
-                      | {self.max_len})
+        block = self.span_block or self.max_len
+        return list(range(block, self.max_len, block)) + [self.max_len]
 
     # -- the functional forward ------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int,
@@ -216,7 +216,10 @@ class GlmFastDecoder:
         """Keep the first n positions of the cache (the next token is written at n)."""
         self.length = n
         self.pos.fill_(n)
-        self.known = self.known[:n] if self.known is not None else ([] if n == 0 else None)
+        if self.known is not None:
+            del self.known[n:]
+        elif n == 0:
+            self.known = []
 
     def cached_prefix(self, prompt: list[int]) -> int:
         """How many of `prompt`'s first ids the cache holds at their positions."""
@@ -249,8 +252,10 @@ class GlmFastDecoder:
         torch.cuda.current_stream().wait_stream(self.stream)
 
     def _told(self, tokens: list[int] | None) -> None:
-        if self.known is not None:
-            self.known = self.known + list(tokens) if tokens is not None else None
+        if tokens is None:
+            self.known = None
+        elif self.known is not None:
+            self.known.extend(tokens)
 
     @torch.inference_mode()
     def prefill(self, ids: torch.Tensor, tokens: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,8 +284,9 @@ class GlmFastDecoder:
                 self._static_ids.copy_(ids)
                 if not self._graphs:
                     self._capture()
-                self._graphs[span].replay()
-                logits, hidden = (t.clone() for t in self._static_out[span])
+                graph, out = self._graphs[span]
+                graph.replay()
+                logits, hidden = (t.clone() for t in out)
             self.pos += 1
         self.length += 1
         self._told(None if token is None else [token])
@@ -306,6 +312,6 @@ class GlmFastDecoder:
                 self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=pool, stream=self.stream, capture_error_mode="thread_local"):
-                self._static_out[span] = self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
-            self._graphs[span] = graph
+                out = self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
+            self._graphs[span] = graph, out
         self.cache[:, :, :, :, at:at + 1].copy_(saved)
