@@ -4,7 +4,8 @@
 
 Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder
 (engine_core/thinker/glm_fast.py) eager, from its CUDA graph over the whole static cache (v9), with attention
-spans, with fused regions, and with both (the default), then a prefill of the context and the token sampler over
+spans, with fused regions, and with both (the default), then a new turn's prefill (141 tokens, and as many as the
+context) eager and padded to a width replayed from a graph (the default), and the token sampler over
 the 168,960-entry vocabulary. The same decoder is what `xstreamer bench` runs inside the engine; this isolates its parts.
 """
 
@@ -56,11 +57,17 @@ def main() -> None:
         rows[name] = mean_ms_per_call(lambda: fast.step(prompt[:, :1]), args.steps, cuda=True)
         del fast
 
-    def prefill() -> None:
-        default.reset()
+    for pad in (False, True):           # a new turn's prefill, after the context: eager, then padded from graphs
+        default = GlmFastDecoder(model, max_len=args.max_len, pad_prefill=pad)
+        default.warm()
         default.prefill(prompt)
-    default = GlmFastDecoder(model, max_len=args.max_len)
-    rows[f"prefill of {args.context} tokens (ms, once)"] = mean_ms_per_call(prefill, 5, cuda=True)
+        for n in (141, args.context):
+
+            def prefill(n: int = n) -> None:
+                default.truncate(args.context)
+                default.prefill(prompt[:, :n])
+            how = "padded, graph (default)" if pad else "eager"
+            rows[f"prefill of {n} tokens at {args.context}, {how} (ms, once)"] = mean_ms_per_call(prefill, 5, cuda=True)
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -79,7 +86,7 @@ def main() -> None:
     n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     print(f"weights {n_bytes / 1e9:.2f} GB -> floor {n_bytes / 3.0e12 * 1e3:.2f} ms/token at 3.0 TB/s")
     for name, ms in rows.items():
-        print(f"{name:<46} {ms:8.2f} ms" + ("" if "prefill" in name else "/token"))
+        print(f"{name:<58} {ms:8.2f} ms" + ("" if "prefill" in name else "/token"))
 
 
 if __name__ == "__main__":

@@ -120,10 +120,17 @@ class GlmFastDecoder:
                 captured at the first step. None: every step reads the whole cache.
     fuse:       the step's pointwise regions (norms, RoPE, SwiGLU, residual adds) compiled into one kernel each
                 (engine_core/fusion.py); None: on CUDA only.
+    pad_prefill: a prefill is cut into pieces of at most `prefill_max` tokens, each padded to a multiple of
+                `prefill_block` and attending to the whole cache, so that it has one of a few fixed shapes; with
+                CUDA graphs each shape is replayed from a graph captured with the step's (an eager prefill is bound
+                by its ~1,000 kernel launches: ~30-50 ms for 141 tokens at the paper shape on an H200). The
+                padding writes cache slots past the prompt, which stay masked until a later token overwrites them.
+                None: when the step uses CUDA graphs.
     """
 
     def __init__(self, hf_model: torch.nn.Module, max_len: int = 8192, batch: int = 1,
-                 use_cuda_graph: bool | None = None, span_block: int | None = 512, fuse: bool | None = None) -> None:
+                 use_cuda_graph: bool | None = None, span_block: int | None = 512, fuse: bool | None = None,
+                 pad_prefill: bool | None = None, prefill_block: int = 64, prefill_max: int = 512) -> None:
         self.model = hf_model
         cfg = hf_model.config
         self.shape = s = _shape_of(cfg)
@@ -151,6 +158,12 @@ class GlmFastDecoder:
         # span -> the step's graph and its outputs (logits, hidden)
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._static_ids = torch.zeros(batch, 1, dtype=torch.long, device=self.device)
+        self.prefill_block = prefill_block
+        self.prefill_max = min(prefill_max, max_len) // prefill_block * prefill_block   # widths: multiples of block
+        self.pad_prefill = (self.use_graph if pad_prefill is None else pad_prefill) and self.prefill_max > 0
+        # padded width -> the prefill's graph and its output (hidden), reading its ids from _prefill_ids
+        self._prefill_graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self._prefill_ids = torch.zeros(batch, self.prefill_max, dtype=torch.long, device=self.device)
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
     def span(self, end: int) -> int:
@@ -165,11 +178,23 @@ class GlmFastDecoder:
         block = self.span_block or self.max_len
         return list(range(block, self.max_len, block)) + [self.max_len]
 
+    @property
+    def prefill_widths(self) -> list[int]:
+        """The widths a padded prefill's pieces have (one CUDA graph each)."""
+        return list(range(self.prefill_block, self.prefill_max + 1, self.prefill_block))
+
     # -- the functional forward ------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int,
                  ops: DecodeOps = EAGER) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids [B, n] written at cache positions start..start+n-1, attending to cache slots [0, span); returns
-        (logits of the last token, hidden)."""
+        """A step's forward: (logits of the last token, hidden); see `_hidden`."""
+        hidden = self._hidden(ids, start, n, span, ops, fixed_shape=True)
+        return self.lm_head(hidden[:, -1]), hidden
+
+    def _hidden(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int, ops: DecodeOps = EAGER,
+                fixed_shape: bool = False) -> torch.Tensor:
+        """ids [B, n] written at cache positions start..start+n-1, attending to cache slots [0, span); returns the
+        last layer's normed hidden states [B, n, D]. `fixed_shape`: one of a few shapes run again and again (a step,
+        a padded prefill), for which SDPA keeps its own choice of kernel (see `_attention_backends`)."""
         s = self.shape
         x = self.embed(ids)                                                   # [B, n, D]
         positions = start + torch.arange(n, device=self.device)               # [n]
@@ -179,7 +204,7 @@ class GlmFastDecoder:
             keys[None, :] > positions[:, None], float("-inf"))                # over the cache, additive: made once
         B = ids.shape[0]
         delta = None                                                          # the last MLP's output
-        with self._attention_backends(n):
+        with self._attention_backends(fixed_shape):
             for i, layer in enumerate(self.layers):
                 attn, mlp = layer.self_attn, layer.mlp
                 if delta is None:
@@ -194,15 +219,14 @@ class GlmFastDecoder:
                 x, h = ops.add_rms(x, attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim)),
                                    layer.post_attention_layernorm.weight, s.eps)
                 delta = mlp.down_proj(ops.swiglu(mlp.gate_up_proj(h)))
-        _, hidden = ops.add_rms(x, delta, self.norm.weight, self.final_eps)
-        return self.lm_head(hidden[:, -1]), hidden
+        return ops.add_rms(x, delta, self.norm.weight, self.final_eps)[1]
 
-    def _attention_backends(self, n: int):
-        """A prefill's attention on CUDA: memory-efficient or plain SDPA kernels, not cuDNN's, which builds a plan
-        for each new (prompt, span) shape, and a prompt's length changes every turn: measured on an H200, a prefill
-        of a shape not seen before took 50-90 ms more (docs/performance.md, v11). A step (n = 1) has a handful of
-        shapes, all captured at `warm`, and keeps SDPA's choice."""
-        if n == 1 or self.device.type != "cuda":
+    def _attention_backends(self, fixed_shape: bool):
+        """An unpadded prefill's attention on CUDA: memory-efficient or plain SDPA kernels, not cuDNN's, which
+        builds a plan for each new (prompt, span) shape, and a prompt's length changes every turn: measured on an
+        H200, a prefill of a shape not seen before took 50-90 ms more (docs/performance.md, v11). A step and a padded
+        prefill have a handful of shapes, all captured at `warm`, and keep SDPA's choice."""
+        if fixed_shape or self.device.type != "cuda":
             return contextlib.nullcontext()
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -264,12 +288,41 @@ class GlmFastDecoder:
         n = ids.shape[1]
         if self.length + n > self.max_len:
             raise ValueError(f"context of {self.length + n} tokens exceeds the static cache ({self.max_len})")
+        ids = ids.to(self.device)
         with self._own_stream():
-            logits, hidden = self._forward(ids.to(self.device), self.pos, n, self.span(self.length + n))
-            self.pos += n
+            if self.pad_prefill:
+                if self.use_graph and not self._graphs:
+                    self._capture()
+                pieces = [self._prefill_piece(piece, self.length + i * self.prefill_max)
+                          for i, piece in enumerate(ids.split(self.prefill_max, dim=1))]
+                hidden = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+            else:
+                hidden = self._hidden(ids, self.pos, n, self.span(self.length + n))
+                self.pos += n
+            logits = self.lm_head(hidden[:, -1])
         self.length += n
         self._told(tokens)
         return logits, hidden
+
+    def _prefill_piece(self, ids: torch.Tensor, at: int) -> torch.Tensor:
+        """ids [B, m] (m <= prefill_max) at positions at..at+m-1, padded to the next width: replayed from that
+        width's graph if captured, else run at that shape; unpadded where the padding would run past the cache.
+        Returns hidden [B, m, D]."""
+        m = ids.shape[1]
+        width = -(-m // self.prefill_block) * self.prefill_block
+        if at + width > self.max_len:
+            hidden = self._hidden(ids, self.pos, m, self.span(at + m))
+        else:
+            self._prefill_ids[:, :m].copy_(ids)          # the padding: whatever ids the last prefill left there
+            if width in self._prefill_graphs:
+                graph, out = self._prefill_graphs[width]
+                graph.replay()
+                hidden = out[:, :m].clone()
+            else:
+                hidden = self._hidden(self._prefill_ids[:, :width], self.pos, width, self.max_len,
+                                      fixed_shape=True)[:, :m]
+        self.pos += m
+        return hidden
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, token: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,24 +347,45 @@ class GlmFastDecoder:
 
     @torch.inference_mode()
     def warm(self) -> None:
-        """Capture the step graphs now (the first step would), on the decoder's stream; a no-op without graphs."""
+        """Capture the step's and the padded prefill's graphs now (the first step or prefill would), on the
+        decoder's stream; a no-op without graphs."""
         if self.use_graph and not self._graphs:
             with self._own_stream():
                 self._capture()
 
     def _capture(self) -> None:
-        """Capture the decode step of every span (warm-up first, as CUDA graphs require; the first warm-up also
-        compiles the fused regions), sharing one memory pool: they are replayed one at a time and their outputs
-        copied out. Thread-local capture mode: other threads (the Actor's) keep using the GPU meanwhile. The
-        warm-ups write the cache slot at the current position, which is restored."""
-        at = self.length
-        saved = self.cache[:, :, :, :, at:at + 1].clone()
+        """Capture the decode step of every span and the padded prefill of every width (warm-ups first, as CUDA
+        graphs require; the first warm-up also compiles the fused regions), sharing one memory pool: they are
+        replayed one at a time and their outputs copied out. Thread-local capture mode: other threads (the Actor's)
+        keep using the GPU meanwhile. The warm-ups write cache slots, which are restored."""
         pool = torch.cuda.graph_pool_handle()
-        for span in self.spans:
+
+        def capture(forward: Callable[[], object]):
             for _ in range(2):
-                self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
+                forward()
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=pool, stream=self.stream, capture_error_mode="thread_local"):
-                out = self._forward(self._static_ids, self.pos, 1, span, self.step_ops)
-            self._graphs[span] = graph, out
-        self.cache[:, :, :, :, at:at + 1].copy_(saved)
+                out = forward()
+            return graph, out
+
+        with self._slots_kept(self.length, 1):
+            for span in self.spans:
+                self._graphs[span] = capture(
+                    lambda span=span: self._forward(self._static_ids, self.pos, 1, span, self.step_ops))
+        if not self.pad_prefill:
+            return
+        with self._slots_kept(min(self.length, self.max_len - self.prefill_max), self.prefill_max):
+            for width in self.prefill_widths:
+                self._prefill_graphs[width] = capture(lambda width=width: self._hidden(
+                    self._prefill_ids[:, :width], self.pos, width, self.max_len, fixed_shape=True))
+
+    @contextlib.contextmanager
+    def _slots_kept(self, at: int, n: int):
+        """Cache slots [at, at + n) saved, the next write position moved to `at`; both restored on exit."""
+        saved = self.cache[:, :, :, :, at:at + n].clone()
+        self.pos.fill_(at)
+        try:
+            yield
+        finally:
+            self.cache[:, :, :, :, at:at + n].copy_(saved)
+            self.pos.fill_(self.length)
