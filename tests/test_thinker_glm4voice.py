@@ -156,6 +156,31 @@ def test_stop_token_ends_reply_after_first_block(ckpt):
     assert kinds == ["text"] * TEXT_PER_BLOCK + ["audio"] * AUDIO_PER_BLOCK
 
 
+def test_full_text_blocks_keep_13_text_tokens_before_the_audio():
+    """A model that prefers audio everywhere ends its text at the first token; with full_text_blocks (the random-
+    weight benchmarks' setting) every text block still has its 13 tokens, as a trained model's reply does."""
+    cfg = _tiny_cfg(vocab_size=600)
+    kinds = {}
+    for full in (False, True):
+        th = Glm4VoiceThinker.from_config(cfg, dtype=torch.float32, allow_silent_audio=True, temperature=0.0,
+                                          full_text_blocks=full)
+
+        def favour_audio(module, inputs, out, th=th):
+            out = out.clone()
+            out[..., th.vocab.audio_offset: th.vocab.audio_offset + th.vocab.num_audio] += 50.0
+            return out
+        th.model.lm_head.register_forward_hook(favour_audio)
+        kinds[full] = [k for _, k, _ in th.generate(th.prompt_ids("hi"), max_new_tokens=80)]
+        _check_grammar(kinds[full])
+    assert kinds[False] == ["audio"] * 80
+    block = ["text"] * TEXT_PER_BLOCK + ["audio"] * AUDIO_PER_BLOCK
+    assert kinds[True] == (block * 3)[:80]
+    v = Glm4VoiceVocab.synthetic(vocab_size=600, audio_offset=300, num_audio=100)
+    full = v.masks(full_text_blocks=True)
+    assert full["text_first"][310] == float("-inf") and full["text"][310] == float("-inf")
+    assert full["text"][v.stop_id] == 0 and full["audio"][310] == 0 and v.masks()["text"][310] == 0
+
+
 def test_interleave_state_machine():
     v = Glm4VoiceVocab.synthetic(vocab_size=600, audio_offset=300, num_audio=100)
     v.special_ids = {190, 191}

@@ -33,8 +33,9 @@ def _thinker(device: str, small: bool):
     if small:
         cfg = paper_config(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                            num_key_value_heads=2, head_dim=16)
-        return Glm4VoiceThinker.from_config(cfg, device=device, dtype=torch.float32, allow_silent_audio=True)
-    return Glm4VoiceThinker.from_config(device=device, allow_silent_audio=True)
+        return Glm4VoiceThinker.from_config(cfg, device=device, dtype=torch.float32, allow_silent_audio=True,
+                                            full_text_blocks=True)
+    return Glm4VoiceThinker.from_config(device=device, allow_silent_audio=True, full_text_blocks=True)
 
 
 def main(argv: list[str] | None = None) -> dict:

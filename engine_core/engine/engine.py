@@ -42,9 +42,10 @@ def build_thinker(cfg: ModelConfig, device: str, random_weights: bool = False) -
         return load_thinker("toy", hidden_size=t.hidden_size, vocab=t.text_vocab, seed=cfg.seed)
     if t.backend == "cascade":
         return load_thinker("cascade")
-    if random_weights:    # full shape, random weights, SILENT audio: timing only (the benchmark says so)
+    if random_weights:    # full shape, random weights, SILENT audio: timing only (the benchmark says so); each text
+        # block full, as a trained model's (13 text tokens before a reply's first audio)
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        return load_thinker("glm4voice", device=device, dtype=dtype, allow_silent_audio=True)
+        return load_thinker("glm4voice", device=device, dtype=dtype, allow_silent_audio=True, full_text_blocks=True)
     path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
     if not path:
         raise BackendUnavailableError("the glm4voice Thinker needs its checkpoint directory: set "

@@ -101,6 +101,10 @@ class Glm4VoiceThinker(Thinker):
     speech_tokenizer:   GLM-4-Voice speech tokenizer adapter for `hear` (None -> hear raises)
     asr:                optional (pcm, sample_rate) -> text, the transcript `hear` shows for the user's voice
                         (GLM-4-Voice itself has none: without it the transcript is VOICE_PLACEHOLDER)
+    full_text_blocks:   no audio token where text may go, so each text block has all 13 tokens before its audio, as
+                        a trained model's reply does while its text lasts (`Glm4VoiceVocab.masks`): random weights
+                        would end the text early and reach the first chunk's speech sooner than real ones. The
+                        random-weight benchmarks set it.
     max_context:        tokens of the static KV cache ("fast"); the context is the smaller of it and the
                         model's max_position_embeddings. A prompt gets the context minus max_new_tokens
                         (at most half reserved); older turns are dropped to fit (`prompt_for`).
@@ -112,7 +116,7 @@ class Glm4VoiceThinker(Thinker):
                  speech_tokenizer: Glm4VoiceSpeechTokenizer | None = None, allow_silent_audio: bool = False,
                  temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
                  persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192,
-                 asr: Callable[[np.ndarray, int], str] | None = None) -> None:
+                 asr: Callable[[np.ndarray, int], str] | None = None, full_text_blocks: bool = False) -> None:
         if speech_decoder is None and not allow_silent_audio:
             raise BackendUnavailableError(
                 "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir + code_dir); pass "
@@ -124,7 +128,7 @@ class Glm4VoiceThinker(Thinker):
         self.temperature, self.top_p, self.max_new_tokens, self.seed = temperature, top_p, max_new_tokens, seed
         self.persona_in_system = persona_in_system
         self.device = next(model.parameters()).device
-        self._masks = vocab.masks(self.device)
+        self._masks = vocab.masks(self.device, full_text_blocks)
         if decode_impl not in ("fast", "hf"):
             raise ValueError(f"decode_impl must be 'fast' or 'hf', not {decode_impl!r}")
         self.decode_impl, self.max_context = decode_impl, max_context

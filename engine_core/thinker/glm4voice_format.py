@@ -151,8 +151,12 @@ class Glm4VoiceVocab:
             raise ValueError(f"audio id {audio_id} out of range [0, {self.num_audio})")
         return self.audio_offset + audio_id
 
-    def masks(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-        """Additive logit masks [vocab_size] (0 allowed, -inf not) for the interleave grammar's states."""
+    def masks(self, device: torch.device | str = "cpu", full_text_blocks: bool = False) -> dict[str, torch.Tensor]:
+        """Additive logit masks [vocab_size] (0 allowed, -inf not) for the interleave grammar's states.
+
+        full_text_blocks: no audio token in a text phase, so every text block has its 13 tokens (what a trained
+        model does while its text lasts; random weights would pick one of the 16,384 audio tokens, ending the
+        text, about one time in ten)."""
         v = self.vocab_size
         text = torch.zeros(v, dtype=torch.bool)
         text[: self.audio_offset] = True
@@ -165,7 +169,8 @@ class Glm4VoiceVocab:
         def bias(allowed: torch.Tensor) -> torch.Tensor:
             return torch.where(allowed, 0.0, float("-inf")).to(device)
 
-        return {"text_first": bias(text | audio), "text": bias(text | audio | stop),
+        in_text = text if full_text_blocks else text | audio
+        return {"text_first": bias(in_text), "text": bias(in_text | stop),
                 "audio": bias(audio), "audio_tail": bias(audio | stop)}
 
 
