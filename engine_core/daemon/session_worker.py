@@ -3,9 +3,10 @@ real-time pacing and a bounded lead, turning each AVChunk into timed media packe
 
 Generation runs ahead of publication by at most `lead_s` seconds of media, then waits; an interrupt
 flushes the queued (not yet published) packets so the barge-in takes effect within one chunk. A reply out of
-silence does not wait for the lead to drain: the worker looks for one every REPLY_POLL_S while it waits and
-runs the block loop as soon as its first chunk's speech is there (`Session.reply_ready`); that chunk takes the
-queued idle media's place (`Outbox.skip_idle`), so the lead never delays an answer.
+silence does not wait for the lead to drain: the worker wakes whenever the Thinker queues speech
+(`Session.on_speech`) and runs the block loop as soon as a reply's first chunk's speech is there
+(`Session.reply_ready`); that chunk takes the queued idle media's place (`Outbox.skip_idle`), so the lead never
+delays an answer. (Until v12b it looked every 10 ms instead.)
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import numpy as np
 from sdk.protocol.messages import SAMPLES_PER_FRAME
 
 from .media import MediaPublisher, Outbox, describe
-
-REPLY_POLL_S = 0.01      # while the lead is full: how often the worker looks for a reply that can start
 
 log = logging.getLogger("xstreamer.daemon.session")
 
@@ -128,6 +127,7 @@ class SessionWorker(threading.Thread):
             self.on_exit(self.sid)
             return
         self.publisher.add(self.outbox)
+        self.session.on_speech(self._wake.set)           # a reply's speech wakes the worker out of its lead wait
         self.reply(True, self.session)
         try:
             self.outbox.subscribed.wait(self.subscribe_wait_s)   # don't stream into the void at start
@@ -144,10 +144,10 @@ class SessionWorker(threading.Thread):
         while not self._closing.is_set():
             # Bounded lead: wait while the queued media runs more than lead_s ahead of real time, unless a reply
             # out of silence can start (it then takes the queued idle media's place: not a lead's wait later).
+            self._wake.clear()                          # (before the checks: a wake-up after them is not lost)
             ahead = box.ahead_s(time.monotonic())
             if ahead > self.lead_s and not self.session.reply_ready():
-                self._wake.wait(min(REPLY_POLL_S, ahead - self.lead_s))
-                self._wake.clear()
+                self._wake.wait(ahead - self.lead_s)
                 continue
             chunk = self.session.next_chunk()
             if self._closing.is_set():

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ class SpeechFeed:
         self._pushed = 0                        # frames the Thinker has queued, ever
         self._hold_from = 0                     # `_pushed` minus the frames still queued, at `hold`
         self._hold_lead = 0
+        self._listeners: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._run, name="thinker-feed", daemon=True)
         self._thread.start()
 
@@ -99,6 +100,18 @@ class SpeechFeed:
             self._jobs.clear()
             self._cv.notify_all()
             return dropped
+
+    def listen(self, fn: Callable[[], None]) -> None:
+        """Call `fn()` (on the Thinker's thread, outside the feed's lock) each time the Thinker queues frames, and when
+        its reply ends: whoever waits for speech wakes on it instead of polling."""
+        with self._cv:
+            self._listeners.append(fn)
+
+    def _tell(self) -> None:
+        with self._cv:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn()
 
     def hold(self, lead: int = 0) -> None:
         """Make the Thinker wait before its next decoding step once `lead` frames are queued beyond those taken
@@ -205,6 +218,7 @@ class SpeechFeed:
                     self._finish(job, error)
                     self._active = 0
                     self._cv.notify_all()
+                self._tell()
 
     def _gate(self, job: _Job):
         """The Gate of `job`'s Thinker call: waits while held; False once the job is cancelled or the feed closed."""
@@ -247,6 +261,7 @@ class SpeechFeed:
                 self._frames.extend(items)
                 self._pushed += len(items)
                 self._cv.notify_all()
+            self._tell()
 
     def _finish(self, job: _Job, error: str | None) -> None:
         """End the utterance exactly once: on its last queued frame, or as a note when no frame is left

@@ -35,7 +35,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -189,6 +189,11 @@ class Session:
         speech in the feed. A caller pacing the block loop (the daemon's worker) then runs it at once, however far
         ahead of real time its idle media is (media the reply replaces). Call it from the block loop's thread."""
         return not any(c.meta.utt for c in self.denoiser.in_flight) and self.feed.speech_ready(self.chunk_frames)
+
+    def on_speech(self, fn: Callable[[], None]) -> None:
+        """Call `fn()` (from the Thinker's thread) whenever the Thinker queues speech or ends a reply: a caller
+        pacing the block loop waits on it and then asks `reply_ready`, instead of polling."""
+        self.feed.listen(fn)
 
     # -- the block loop ----------------------------------------------------------------------------------------
     @torch.inference_mode()
