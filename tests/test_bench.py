@@ -107,3 +107,16 @@ def test_the_gc_clock_times_each_collection():
     assert [g for _, _, g in clock.passes] == [2] and clock.ms_between(t0, t1) == clock.passes[0][1] > 0
     gc.collect()
     assert len(clock.passes) == 1                          # detached: no longer noted
+
+
+def test_the_daemon_parts_benchmark_orders_each_replys_parts(tmp_path):
+    """A real tiny engine, session worker and media publisher on loopback: every reply's first packet is received,
+    after its chunk was computed and queued."""
+    from engine_core.bench.daemon_parts import main as daemon_parts
+
+    out = tmp_path / "parts.json"
+    r = daemon_parts(["--model", "tiny", "--mode", "speak", "--replies", "3", "--settle-s", "1", "--gap-s", "0.5",
+                      "--json", str(out)])
+    assert json.loads(out.read_text())["replies"] == r["replies"] and len(r["replies"]) == 3
+    for row in r["replies"]:
+        assert 0 <= row["chunk_start"] <= row["chunk_end"] <= row["queued"] <= row["received"], row
