@@ -111,7 +111,10 @@ class SpeechFeed:
         with self._cv:
             listeners = list(self._listeners)
         for fn in listeners:
-            fn()
+            try:
+                fn()
+            except Exception:          # a listener's failure must not end the reply
+                log.exception("speech listener failed")
 
     def hold(self, lead: int = 0) -> None:
         """Make the Thinker wait before its next decoding step once `lead` frames are queued beyond those taken
