@@ -25,9 +25,8 @@ from engine_core.daemon.media import MediaPublisher
 from engine_core.daemon.session_worker import SessionWorker
 from sdk.protocol import decode_media
 
+from .cli import DEFAULT_TEXT
 from .report import write_json
-
-TEXT = "Hello there, how are you doing today? It is a lovely day."
 PARTS = ("ready", "chunk_start", "chunk_end", "queued", "received")
 
 
@@ -84,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default=None)
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--mode", choices=["speak", "chat"], default="chat")
+    ap.add_argument("--text", default=DEFAULT_TEXT, help="what is said (daemon_path's and the engine bench's line)")
     ap.add_argument("--replies", type=int, default=6)
     ap.add_argument("--lead-ms", type=float, default=400.0)
     ap.add_argument("--settle-s", type=float, default=5.0, help="idle stream before the first reply")
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
             sub.recv_multipart()
             session = opened["session"]
             start = time.monotonic()
-            utt = session.chat(TEXT) if args.mode == "chat" else session.speak(TEXT)
+            utt = session.chat(args.text) if args.mode == "chat" else session.speak(args.text)
             seen.marks[utt] = marks = {}
             while "received" not in marks:
                 if sub.poll(50):

@@ -18,11 +18,10 @@ import argparse
 import statistics
 import time
 
+from engine_core.bench.cli import DEFAULT_TEXT
 from engine_core.bench.report import write_json
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
-
-TEXT = "Hello! It is good to see you. Let me tell you about the weather today, it is sunny and warm."
 
 
 def _drain(session, seconds: float) -> None:
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default")
     ap.add_argument("--mode", choices=["speak", "chat"], default="speak")
-    ap.add_argument("--text", default=TEXT)
+    ap.add_argument("--text", default=DEFAULT_TEXT)
     ap.add_argument("--replies", type=int, default=5)
     ap.add_argument("--lead-ms", type=float, default=None, help="the daemon's lead (default: the daemon's own)")
     ap.add_argument("--device", default=None, help="the daemon's --device (default: its own)")
