@@ -23,13 +23,14 @@ tests compare the two paths (tests/test_actor_graphs.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
 from engine_core.actor.layers import EAGER, BlockOps, additive_mask
+from engine_core.actor.masks import ChunkSpans
 
 Stage = Callable[[int, torch.Tensor, torch.Tensor], None]
 
@@ -43,15 +44,21 @@ class PassInputs:
     token_group: torch.Tensor       # [L] long
     cos: torch.Tensor               # RoPE of the pass's tokens
     sin: torch.Tensor
-    self_mask: torch.Tensor         # [L, Lk] bool
+    self_mask: torch.Tensor | ChunkSpans   # [L, Lk] bool, or the key spans of a pass after a full cache
     ctx: torch.Tensor               # [B, Lx, D] Thinker context (+ null key)
     ctx_cos: torch.Tensor
     ctx_sin: torch.Tensor
     cross_mask: torch.Tensor        # [B, L, Lx] bool
 
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
     def tensors(self) -> tuple[torch.Tensor, ...]:
-        return (self.x, self.mod, self.token_group, self.cos, self.sin, self.self_mask, self.ctx, self.ctx_cos,
-                self.ctx_sin, self.cross_mask)
+        return tuple(t for t in self._fields() if isinstance(t, torch.Tensor))
+
+    def cloned(self) -> PassInputs:
+        """A copy with tensors of its own (a graph's input buffers)."""
+        return PassInputs(*(t.clone() if isinstance(t, torch.Tensor) else t for t in self._fields()))
 
 
 def run_blocks(blocks: Sequence[nn.Module], inp: PassInputs, cache, impl: str, write_tokens: int,
@@ -62,7 +69,8 @@ def run_blocks(blocks: Sequence[nn.Module], inp: PassInputs, cache, impl: str, w
     if write_tokens and stage is not None:
         hook = lambda i, k, v: stage(i, k[:, :, :write_tokens], v[:, :, :write_tokens])  # noqa: E731
     x = inp.x
-    self_mask, cross_mask = (additive_mask(m, x.dtype) for m in (inp.self_mask, inp.cross_mask))
+    self_mask = inp.self_mask if isinstance(inp.self_mask, ChunkSpans) else additive_mask(inp.self_mask, x.dtype)
+    cross_mask = additive_mask(inp.cross_mask, x.dtype)
     for blk in blocks:
         past = cache.keys(blk.index) if cache is not None else None
         x = blk(x, inp.mod, inp.token_group, (inp.cos, inp.sin), past, self_mask, inp.ctx,
@@ -75,7 +83,7 @@ class _Graph:
 
     def __init__(self, blocks: Sequence[nn.Module], inp: PassInputs, cache, impl: str, write_tokens: int,
                  ops: BlockOps, pool, capture_stream: torch.cuda.Stream) -> None:
-        self.inputs = PassInputs(*(t.clone() for t in inp.tensors()))
+        self.inputs = inp.cloned()
         self.written: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
         def record(i: int, k: torch.Tensor, v: torch.Tensor) -> None:   # graph-owned copies of the written slice
@@ -120,8 +128,9 @@ class BlockStack:
             stage: Stage | None, graphs: bool = True, ops: BlockOps = EAGER) -> torch.Tensor:
         if not (graphs and inp.x.is_cuda) or torch.is_grad_enabled():      # (training passes stay eager)
             return run_blocks(blocks, inp, cache, impl, write_tokens, stage, ops)
+        spans = inp.self_mask if isinstance(inp.self_mask, ChunkSpans) else None
         key = (tuple(tuple(t.shape) for t in inp.tensors()), inp.x.dtype, cache.has_sink, write_tokens, impl,
-               ops is EAGER)
+               ops is EAGER, spans)
         graph = self._captured.get(key)
         if graph is None:
             if self._pool is None:

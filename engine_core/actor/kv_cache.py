@@ -87,21 +87,28 @@ class KVCache:
 
     # -- reading ---------------------------------------------------------------------------------------------
     def keys(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(k, v) [B, kv_heads, P + window*Lc, Dh] of one layer: sink first, then the whole window, oldest first.
+        """(k, v) [B, kv_heads, window*Lc + P, Dh] of one layer: the whole window, oldest first, then the sink.
 
         The window is read whole, filled or not: `key_chunks` marks its empty slots EMPTY, which the attention
         masks hide, so a pass's shapes do not depend on how full the cache is (one CUDA graph serves every fill;
-        engine_core/actor/graphs.py)."""
+        engine_core/actor/graphs.py). The sink comes after the window so that, with the pass's own keys after it,
+        what each chunk of a pass after a full cache sees is one contiguous span (masks.ChunkSpans)."""
         if not self.has_sink:
             return self.win_k[layer], self.win_v[layer]
-        return (torch.cat([self.sink_k[layer], self.win_k[layer]], dim=2),
-                torch.cat([self.sink_v[layer], self.win_v[layer]], dim=2))
+        return (torch.cat([self.win_k[layer], self.sink_k[layer]], dim=2),
+                torch.cat([self.win_v[layer], self.sink_v[layer]], dim=2))
+
+    def full(self, first_chunk: int) -> bool:
+        """Whether the window holds the `window` chunks just before `first_chunk`, and the sink is there: then a
+        pass starting at `first_chunk` needs no self-attention mask (masks.ChunkSpans)."""
+        return self.has_sink and self.chunks == list(range(first_chunk - self.window, first_chunk))
 
     def key_chunks(self) -> torch.Tensor:
-        """Chunk index of every key `keys` returns (IDENTITY for the sink, EMPTY for unfilled slots) -> long."""
-        ids = [torch.full((self.sink_tokens,), IDENTITY)] if self.has_sink else []
-        ids.append(torch.full(((self.window - len(self.chunks)) * self.chunk_tokens,), EMPTY))
+        """Chunk index of every key `keys` returns (EMPTY for unfilled slots, IDENTITY for the sink) -> long."""
+        ids = [torch.full(((self.window - len(self.chunks)) * self.chunk_tokens,), EMPTY)]
         ids += [torch.full((self.chunk_tokens,), c) for c in self.chunks]
+        if self.has_sink:
+            ids.append(torch.full((self.sink_tokens,), IDENTITY))
         return torch.cat(ids)
 
     def memory_bytes(self) -> int:

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine_core.actor.masks import ChunkSpans
 from engine_core.actor.rope import Rope3D
 from engine_core.config import ModelConfig
 
@@ -37,6 +38,25 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
         return (scores.softmax(dim=-1) @ v.float()).to(q.dtype)
     raise ValueError(f"unknown attention implementation {impl!r} (sdpa | reference)")
+
+
+def span_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spans: ChunkSpans,
+                   impl: str = "sdpa") -> torch.Tensor:
+    """Self-attention of a pass whose pattern is `spans` (masks.ChunkSpans), without a mask: chunk j's queries
+    attend to the keys [j * Lc, j * Lc + span), one SDPA call per chunk (one call for a one-chunk pass, over all
+    the keys), so SDPA may pick a kernel that takes no mask (flash). q [B,H,m*Lc,Dh], k/v [B,Hkv,Lk,Dh]."""
+    if impl != "sdpa":
+        return attention(q, k, v, spans.mask(q.device), impl)
+    rep = q.shape[1] // k.shape[1]
+    lc, n = spans.chunk_tokens, spans.span
+    if spans.chunks == 1:
+        return F.scaled_dot_product_attention(q, k[:, :, :n], v[:, :, :n], enable_gqa=rep > 1)
+    outs = []
+    for j in range(spans.chunks):
+        s = spans.key_start(j)
+        outs.append(F.scaled_dot_product_attention(q[:, :, j * lc:(j + 1) * lc], k[:, :, s:s + n],
+                                                   v[:, :, s:s + n], enable_gqa=rep > 1))
+    return torch.cat(outs, dim=2)
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -107,11 +127,12 @@ class Block(nn.Module):
         return x.view(b, l, heads, self.head_dim).transpose(1, 2)          # [B,H,L,Dh]
 
     def forward(self, x: torch.Tensor, mod_groups: torch.Tensor, token_group: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                past: tuple[torch.Tensor, torch.Tensor] | None, self_mask: torch.Tensor,
+                past: tuple[torch.Tensor, torch.Tensor] | None, self_mask: torch.Tensor | ChunkSpans,
                 ctx: torch.Tensor, ctx_rope: tuple[torch.Tensor, torch.Tensor], cross_mask: torch.Tensor,
                 impl: str, kv_hook: KVHook | None, ops: BlockOps = EAGER) -> torch.Tensor:
         """x [B,L,D]; mod_groups [B,G,D] sigma embedding per noise group, token_group [L] each token's group;
-        ctx [B,Lx,D] Thinker tokens (+null key). The adaLN projection runs once per group (G is a handful of
+        ctx [B,Lx,D] Thinker tokens (+null key); self_mask an additive mask, or the key spans of a pass after a
+        full cache (attention without a mask, `span_attention`). The adaLN projection runs once per group (G is a handful of
         chunks) and is gathered per token inside the pointwise regions (`ops`: EAGER or fused): the same numbers
         as projecting every token, a fraction of the work."""
         b, l, d = x.shape
@@ -127,7 +148,11 @@ class Block(nn.Module):
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
-        att = attention(q, k, v, self_mask, impl).transpose(1, 2).reshape(b, l, -1)
+        if isinstance(self_mask, ChunkSpans):
+            att = span_attention(q, k, v, self_mask, impl)
+        else:
+            att = attention(q, k, v, self_mask, impl)
+        att = att.transpose(1, 2).reshape(b, l, -1)
         x = ops.gated_add(x, gate1, token_group, self.o(att))
         # 2. cross-attention to the Thinker hidden states of the current and recent chunks
         hq = ops.rope(self._split(self.xq(self.norm_x(x)), self.heads), *rope)

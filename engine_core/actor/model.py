@@ -31,7 +31,7 @@ import torch.nn as nn
 from engine_core.actor.graphs import BlockStack, PassInputs, run_blocks
 from engine_core.actor.kv_cache import KVCache
 from engine_core.actor.layers import EAGER, Block, BlockOps, sigma_embedding
-from engine_core.actor.masks import IDENTITY, cross_attention_mask, self_attention_mask
+from engine_core.actor.masks import IDENTITY, ChunkSpans, cross_attention_mask, self_attention_mask
 from engine_core.actor.rope import (Rope3D, cond_position_ids, identity_position_ids, text_position_ids,
                                     video_position_ids)
 from engine_core.config import ModelConfig
@@ -87,6 +87,7 @@ class Actor(nn.Module):
         self.cfg = cfg
         self.attn_impl = attn_impl
         self.cuda_graphs = True      # streaming passes on CUDA replay one graph per pass shape (actor/graphs.py)
+        self.spans = True            # a streaming pass after a full cache attends without a mask (masks.ChunkSpans)
         self.fuse: bool | None = None  # inference passes' pointwise regions compiled (engine_core/fusion.py);
                                        # None: on CUDA only
         self._stacks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # KVCache -> its BlockStack
@@ -200,8 +201,12 @@ class Actor(nn.Module):
         dev = tokens.device
         cos, sin = self.rope.angles(pos.to(dev))
         emb = self.sigma_mlp(sigma_embedding(group_sigma, tokens.shape[-1]).to(tokens.dtype))   # [B,G,D]
-        k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
-        self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)       # [L, Lk]
+        m = tokens.shape[1] // self.cfg.chunk_tokens
+        if cache is not None and self.spans and m <= cache.window and cache.full(first_chunk):
+            self_mask = ChunkSpans.after_full_cache(m, self.cfg.chunk_tokens, cache.window, cache.sink_tokens)
+        else:
+            k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
+            self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)   # [L, Lk]
         if cond is not None:
             ctx, ctx_pos, ctx_chunk, ctx_valid = self._context(cond, first_chunk, cache.origin if cache else 0)
         else:                                                                      # identity prefill: null key only
@@ -323,20 +328,24 @@ class Actor(nn.Module):
     @torch.no_grad()
     def warm_graphs(self, cache: KVCache) -> int:
         """Capture the CUDA graphs of every pass shape a stream over `cache` can meet (1 to steps + 1 chunks,
-        writing a clean chunk or not), so that no pass of a reply waits for a capture; the cache is left as it
-        was. A no-op off CUDA or with graphs off. Returns how many shapes have a graph."""
+        writing a clean chunk or not; with the cache filling, and full: masks.ChunkSpans), so that no pass of a
+        reply waits for a capture; the cache is left as it was. A no-op off CUDA or with graphs off. Returns how
+        many shapes have a graph."""
         p = next(self.parameters())
         if not (self.cuda_graphs and p.is_cuda):
             return 0
         cfg, dev = self.cfg, p.device
         saved = (list(cache.chunks), cache.origin, cache.win_k.clone(), cache.win_v.clone())
         first = cache.origin + cfg.window
-        for m in range(1, cfg.steps + 2):
-            for write in (1, 0) if m <= cfg.steps else (1,):
-                self(*blank_pass(cfg, m, dev, p.dtype), first, cache=cache, write_chunks=write)
-                cache.chunks, cache.origin = list(saved[0]), saved[1]   # a write's commit is undone
-                cache.win_k.copy_(saved[2])
-                cache.win_v.copy_(saved[3])
+        fills = [[], list(range(first - cfg.window, first))] if self.spans and cache.has_sink else [[]]
+        for chunks in fills:
+            for m in range(1, cfg.steps + 2):
+                for write in (1, 0) if m <= cfg.steps else (1,):
+                    cache.chunks = list(chunks)
+                    self(*blank_pass(cfg, m, dev, p.dtype), first, cache=cache, write_chunks=write)
+                    cache.chunks, cache.origin = list(saved[0]), saved[1]   # a write's commit is undone
+                    cache.win_k.copy_(saved[2])
+                    cache.win_v.copy_(saved[3])
         return self.graph_shapes(cache)
 
     def graph_shapes(self, cache: KVCache) -> int:
