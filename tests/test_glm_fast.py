@@ -60,20 +60,21 @@ def test_fused_regions_over_attention_spans_compute_what_transformers_does():
 
 
 def test_padded_prefill_pieces_compute_what_transformers_does():
-    """A prefill cut into pieces of at most 8 tokens, each padded to a multiple of 4 and attending to the whole
-    cache (the shapes the CUDA graphs replay): the padding's cache slots do not leak into later tokens, and a piece
-    whose padding would run past the cache goes unpadded."""
+    """A prefill cut into pieces of at most 8 tokens, each padded to a multiple of 4 and attending to the cache up
+    to the next multiple of 16 slots past its padding (the shapes the CUDA graphs replay): the padding's cache slots
+    do not leak into later tokens, and a piece whose padding would run past the cache goes unpadded."""
     model = _tiny_glm(3)
     ids = torch.randint(0, 97, (1, 30), generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         ref = model(ids, output_hidden_states=True)
     fast = GlmFastDecoder(model, max_len=30, use_cuda_graph=False, span_block=8, pad_prefill=True,
-                          prefill_block=4, prefill_max=8)
+                          prefill_block=4, prefill_max=8, prefill_span_block=16)
     assert fast.prefill_widths == [4, 8]
+    assert fast.prefill_shapes == [(4, 16), (8, 16), (4, 30), (8, 30)]
     assert not GlmFastDecoder(model, max_len=30, use_cuda_graph=False).pad_prefill   # off without graphs
     widths = []
     hidden_of = fast._hidden
-    fast._hidden = lambda i, *a, **k: widths.append(i.shape[1]) or hidden_of(i, *a, **k)
+    fast._hidden = lambda i, p, n, span, *a, **k: widths.append((n, span)) or hidden_of(i, p, n, span, *a, **k)
     cuts = [(0, 5), (5, 6), (6, 17), (17, 20), (20, 23), (23, 28)]     # prefills of 5, 1, 11, 3, 3, 5 ids
     for a, b in cuts:
         logits, hidden = fast.prefill(ids[:, a:b])
@@ -83,8 +84,9 @@ def test_padded_prefill_pieces_compute_what_transformers_does():
             logits, h = fast.step(ids[:, 17:18])     # a step right after the padding's slots, then a prefill over them
             torch.testing.assert_close(logits, ref.logits[:, 17], rtol=1e-4, atol=1e-4)
             fast.truncate(17)
-    # 5 -> 8; 1 -> 4; 11 -> 8 + (3 -> 4); the step (1); 3 -> 4; 3 -> 4; 5 at 23: 8 would pass the cache's 30 slots
-    assert widths == [8, 4, 8, 4, 1, 4, 4, 5]
+    # (width, span): 5 -> 8; 1 -> 4; 11 -> 8 + (3 -> 4, past 16 slots); the step (1, its span of 8 slots: 18 -> 24);
+    # 3 -> 4; 3 -> 4; 5 at 23: 8 would pass the cache's 30 slots
+    assert widths == [(8, 16), (4, 16), (8, 16), (4, 30), (1, 24), (4, 30), (4, 30), (5, 30)]
     for t in range(28, 30):
         logits, h = fast.step(ids[:, t:t + 1])
         torch.testing.assert_close(logits, ref.logits[:, t], rtol=1e-4, atol=1e-4)
@@ -136,9 +138,10 @@ def test_cuda_graph_step_matches_eager():
     model = _tiny_glm().cuda()
     ids = torch.randint(0, 97, (1, 20), device="cuda")
     eager = GlmFastDecoder(model, max_len=32, use_cuda_graph=False, span_block=None, fuse=False)
-    graph = GlmFastDecoder(model, max_len=32, use_cuda_graph=True, span_block=8, prefill_block=4, prefill_max=8)
+    graph = GlmFastDecoder(model, max_len=32, use_cuda_graph=True, span_block=8, prefill_block=4, prefill_max=8,
+                           prefill_span_block=16)
     assert graph.pad_prefill and graph.step_ops is not EAGER and eager.step_ops is EAGER
-    for a, b in ((0, 5), (5, 9), (9, 20)):               # prefills replayed from graphs: 5 -> 8, 4, 8 + (3 -> 4)
+    for a, b in ((0, 5), (5, 9), (9, 20)):   # prefills from graphs (width, span): (8, 16), (4, 16), (8, 32) + (4, 32)
         x, hx = eager.prefill(ids[:, a:b])
         y, hy = graph.prefill(ids[:, a:b])
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
@@ -150,7 +153,8 @@ def test_cuda_graph_step_matches_eager():
             y, hy = graph.step(ids[:, t:t + 1])
             torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
             torch.testing.assert_close(hx, hy, rtol=1e-4, atol=1e-4)
-    assert sorted(graph._graphs) == [8, 16, 24, 32] and sorted(graph._prefill_graphs) == [4, 8]
+    assert sorted(graph._graphs) == [8, 16, 24, 32] and sorted(graph._prefill_graphs) == [(4, 16), (4, 32), (8, 16),
+                                                                                          (8, 32)]
 
 
 def test_glm4voice_generation_is_the_same_through_both_decoders():

@@ -121,16 +121,18 @@ class GlmFastDecoder:
     fuse:       the step's pointwise regions (norms, RoPE, SwiGLU, residual adds) compiled into one kernel each
                 (engine_core/fusion.py); None: on CUDA only.
     pad_prefill: a prefill is cut into pieces of at most `prefill_max` tokens, each padded to a multiple of
-                `prefill_block` and attending to the whole cache, so that it has one of a few fixed shapes; with
-                CUDA graphs each shape is replayed from a graph captured with the step's (an eager prefill is bound
-                by its ~1,000 kernel launches: ~30-50 ms for 141 tokens at the paper shape on an H200). The
-                padding writes cache slots past the prompt, which stay masked until a later token overwrites them.
+                `prefill_block` and attending to the cache up to the next multiple of `prefill_span_block` slots
+                past its padding (None: the whole cache), so that it has one of a few fixed shapes; with CUDA
+                graphs each shape is replayed from a graph captured with the step's (an eager prefill is bound by
+                its ~1,000 kernel launches: ~30-50 ms for 141 tokens at the paper shape on an H200). The padding
+                writes cache slots past the prompt, which stay masked until a later token overwrites them.
                 None: when the step uses CUDA graphs.
     """
 
     def __init__(self, hf_model: torch.nn.Module, max_len: int = 8192, batch: int = 1,
                  use_cuda_graph: bool | None = None, span_block: int | None = 512, fuse: bool | None = None,
-                 pad_prefill: bool | None = None, prefill_block: int = 64, prefill_max: int = 512) -> None:
+                 pad_prefill: bool | None = None, prefill_block: int = 64, prefill_max: int = 512,
+                 prefill_span_block: int | None = 2048) -> None:
         self.model = hf_model
         cfg = hf_model.config
         self.shape = s = _shape_of(cfg)
@@ -161,8 +163,9 @@ class GlmFastDecoder:
         self.prefill_block = prefill_block
         self.prefill_max = min(prefill_max, max_len) // prefill_block * prefill_block   # widths: multiples of block
         self.pad_prefill = (self.use_graph if pad_prefill is None else pad_prefill) and self.prefill_max > 0
-        # padded width -> the prefill's graph and its output (hidden), reading its ids from _prefill_ids
-        self._prefill_graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self.prefill_span_block = prefill_span_block
+        # (padded width, span) -> the prefill's graph and its output (hidden), reading its ids from _prefill_ids
+        self._prefill_graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
         self._prefill_ids = torch.zeros(batch, self.prefill_max, dtype=torch.long, device=self.device)
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
@@ -180,8 +183,21 @@ class GlmFastDecoder:
 
     @property
     def prefill_widths(self) -> list[int]:
-        """The widths a padded prefill's pieces have (one CUDA graph each)."""
+        """The widths a padded prefill's pieces have."""
         return list(range(self.prefill_block, self.prefill_max + 1, self.prefill_block))
+
+    def prefill_span(self, end: int) -> int:
+        """Cache slots a padded prefill piece whose padding ends at `end` attends to."""
+        block = self.prefill_span_block
+        return self.max_len if not block else min(self.max_len, -(-end // block) * block)
+
+    @property
+    def prefill_shapes(self) -> list[tuple[int, int]]:
+        """Every (width, span) a padded piece can have (one CUDA graph each): the 8 widths by the 4 spans of 2,048
+        slots at the paper's shape, less those wider than their span."""
+        block = self.prefill_span_block or self.max_len
+        spans = list(range(block, self.max_len, block)) + [self.max_len]
+        return [(w, s) for s in spans for w in self.prefill_widths if w <= s]
 
     # -- the functional forward ------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int,
@@ -314,13 +330,13 @@ class GlmFastDecoder:
             hidden = self._hidden(ids, self.pos, m, self.span(at + m))
         else:
             self._prefill_ids[:, :m].copy_(ids)          # the padding: whatever ids the last prefill left there
-            if width in self._prefill_graphs:
-                graph, out = self._prefill_graphs[width]
+            span = self.prefill_span(at + width)
+            if (width, span) in self._prefill_graphs:
+                graph, out = self._prefill_graphs[width, span]
                 graph.replay()
                 hidden = out[:, :m].clone()
             else:
-                hidden = self._hidden(self._prefill_ids[:, :width], self.pos, width, self.max_len,
-                                      fixed_shape=True)[:, :m]
+                hidden = self._hidden(self._prefill_ids[:, :width], self.pos, width, span, fixed_shape=True)[:, :m]
         self.pos += m
         return hidden
 
@@ -354,7 +370,7 @@ class GlmFastDecoder:
                 self._capture()
 
     def _capture(self) -> None:
-        """Capture the decode step of every span and the padded prefill of every width (warm-ups first, as CUDA
+        """Capture the decode step of every span and the padded prefill of every (width, span) (warm-ups first, as CUDA
         graphs require; the first warm-up also compiles the fused regions), sharing one memory pool: they are
         replayed one at a time and their outputs copied out. Thread-local capture mode: other threads (the Actor's)
         keep using the GPU meanwhile. The warm-ups write cache slots, which are restored."""
@@ -375,9 +391,9 @@ class GlmFastDecoder:
         if not self.pad_prefill:
             return
         with self._slots_kept(min(self.length, self.max_len - self.prefill_max), self.prefill_max):
-            for width in self.prefill_widths:
-                self._prefill_graphs[width] = capture(lambda width=width: self._hidden(
-                    self._prefill_ids[:, :width], self.pos, width, self.max_len, fixed_shape=True))
+            for width, span in self.prefill_shapes:
+                self._prefill_graphs[width, span] = capture(lambda width=width, span=span: self._hidden(
+                    self._prefill_ids[:, :width], self.pos, width, span, fixed_shape=True))
 
     @contextlib.contextmanager
     def _slots_kept(self, at: int, n: int):
