@@ -103,3 +103,21 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
         LTXVideoVAE(tmp_path / "no_such_dir")
     with pytest.raises(BackendUnavailableError, match="config.json"):
         LTXVideoVAE(tmp_path)  # exists but empty
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_decode_replays_a_graph_per_shape_and_matches_the_eager_decode() -> None:
+    vae = LTXVideoVAE("", device="cuda", model=_tiny_ltx())
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(3, 8, 2, 3), (3, 8, 2, 3), (2, 8, 2, 2), (3, 8, 2, 3)]
+    zs = [torch.randn(s, generator=gen) for s in shapes]
+    vae.cuda_graphs = False
+    ref = [vae.decode(z) for z in zs]
+    assert not vae._graphs
+    vae.cuda_graphs = True
+    got = [vae.decode(z) for z in zs]
+    assert sorted(vae._graphs) == [(1, 8, 2, 2, 2), (1, 8, 3, 2, 3)]        # one graph per latent shape
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape and torch.allclose(g, r, atol=1e-5)
+    assert not torch.allclose(got[0], got[1], atol=1e-3)                      # each decode its own latents

@@ -9,6 +9,10 @@ Shapes: frames uint8 [T,H,W,3] or float [T,3,H,W] in [-1,1] -> latents float32 [
 the adapter adds/removes the batch axis and moves time next to channels as diffusers wants ([1,C,T,H,W]).
 Latent normalisation is LTX's: z_norm = (z - latents_mean) * scaling_factor / latents_std, per channel,
 from the buffers/config stored with the weights. `encode` returns the posterior mode (deterministic).
+
+On CUDA `decode` replays a CUDA graph per latent shape (`cuda_graphs`; a stream's chunks all have one shape): the
+decoder launches ~1,000 small kernels, and at the paper's shape on an H200 a chunk's decode took 11.7 ms eagerly
+and 8.5 ms replayed (`python -m engine_core.bench.vae_decode`, docs/performance.md, v13).
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ class LTXVideoVAE(VideoVAE):
         self.dtype = dtype
         self.decode_timestep = decode_timestep
         self.scaling_factor = float(model.config.scaling_factor)
+        self.cuda_graphs = True         # on CUDA, decode replays one graph per latent shape
+        self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def random(cls, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16, **config) -> LTXVideoVAE:
@@ -133,8 +139,35 @@ class LTXVideoVAE(VideoVAE):
         mean, std = self._stats()
         z = latents.to(self.device).float() * std / self.scaling_factor + mean  # [T',C,h,w]
         z = z.permute(1, 0, 2, 3).unsqueeze(0).to(self.dtype)  # [1,C,T',h,w]
+        if self.cuda_graphs and z.is_cuda:
+            return self._replay(z)
+        return self._decode(z)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Unnormalised latents [1,C,T',h,w] -> frames float32 [T,3,H,W] in [-1,1]."""
         temb = None
         if self.model.config.timestep_conditioning:
-            temb = torch.full((1,), self.decode_timestep, device=self.device, dtype=self.dtype)
+            temb = torch.full((1,), self.decode_timestep, device=z.device, dtype=self.dtype)
         video = self.model.decode(z, temb).sample  # [1,3,T,H,W]
         return video[0].permute(1, 0, 2, 3).float().clamp_(-1.0, 1.0).contiguous()  # [T,3,H,W]
+
+    def _replay(self, z: torch.Tensor) -> torch.Tensor:
+        """`_decode` from the CUDA graph of z's shape, captured at its first decode (two eager warm-ups, then the
+        capture, on a side stream; thread-local capture, so other threads keep using the GPU meanwhile)."""
+        key = tuple(z.shape)
+        if key not in self._graphs:
+            static = z.clone()
+            side = torch.cuda.Stream(z.device)
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self._decode(static)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                    out = self._decode(static)
+            torch.cuda.current_stream().wait_stream(side)
+            self._graphs[key] = (graph, static, out)
+        graph, static, out = self._graphs[key]
+        static.copy_(z)
+        graph.replay()
+        return out.clone()
