@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--max-len", type=int, default=8192, help="static cache of the fast decoder (the engine's)")
-    ap.add_argument("--profile", action="store_true", help="the CUDA kernels of the default step, by name")
+    ap.add_argument("--profile", action="store_true",
+                    help="the CUDA kernels of the default step and of a padded prefill, by name")
     args = ap.parse_args()
     thinker = Glm4VoiceThinker.from_config(device="cuda", allow_silent_audio=True)
     model, dev = thinker.model, thinker.device
@@ -77,6 +78,16 @@ def main() -> None:
                 default.step(prompt[:, :1])
             torch.cuda.synchronize()
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=16, max_name_column_width=60))
+        padded = GlmFastDecoder(model, max_len=args.max_len, use_cuda_graph=False, pad_prefill=True)
+        padded.prefill(prompt)                    # the same kernels as a padded prefill's graph, seen one by one
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(5):
+                padded.truncate(args.context)
+                padded.prefill(prompt[:, :141])
+            torch.cuda.synchronize()
+        print("a padded prefill of 141 tokens (width 192) at", args.context)
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=16, max_name_column_width=60))
+        del padded
     del default
     logits = torch.randn(model.config.vocab_size, device=dev)
     gen = torch.Generator().manual_seed(0)
