@@ -44,7 +44,8 @@ def span_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spans: Chu
                    impl: str = "sdpa") -> torch.Tensor:
     """Self-attention of a pass whose pattern is `spans` (masks.ChunkSpans), without a mask: chunk j's queries
     attend to the keys [j * Lc, j * Lc + span), one SDPA call per chunk (one call for a one-chunk pass, over all
-    the keys), so SDPA may pick a kernel that takes no mask (flash). q [B,H,m*Lc,Dh], k/v [B,Hkv,Lk,Dh]."""
+    the keys), so SDPA may pick a kernel that takes no mask (cuDNN's, on an H200: docs/performance.md, v13).
+    q [B,H,m*Lc,Dh], k/v [B,Hkv,Lk,Dh]."""
     if impl != "sdpa":
         return attention(q, k, v, spans.mask(q.device), impl)
     rep = q.shape[1] // k.shape[1]
@@ -132,9 +133,9 @@ class Block(nn.Module):
                 impl: str, kv_hook: KVHook | None, ops: BlockOps = EAGER) -> torch.Tensor:
         """x [B,L,D]; mod_groups [B,G,D] sigma embedding per noise group, token_group [L] each token's group;
         ctx [B,Lx,D] Thinker tokens (+null key); self_mask an additive mask, or the key spans of a pass after a
-        full cache (attention without a mask, `span_attention`). The adaLN projection runs once per group (G is a handful of
-        chunks) and is gathered per token inside the pointwise regions (`ops`: EAGER or fused): the same numbers
-        as projecting every token, a fraction of the work."""
+        full cache (attention without a mask, `span_attention`). The adaLN projection runs once per group (G is a
+        handful of chunks) and is gathered per token inside the pointwise regions (`ops`: EAGER or fused): the same
+        numbers as projecting every token, a fraction of the work."""
         b, l, d = x.shape
         shift1, scale1, gate1, shift2, scale2, gate2 = self.mod(mod_groups).chunk(6, dim=-1)   # each [B,G,D]
         # 1. self-attention over [past keys (sink + cached chunks)] + [this pass's tokens]

@@ -4,8 +4,8 @@
 
 Times `decode_frames` (the engine's call: latents -> uint8 frames on the host) and `decode` (on the device: on CUDA
 replayed from a CUDA graph, codecs/ltx.py), then, on CUDA, `decode` eagerly, and eagerly with cuDNN's benchmark mode
-(its convolution kernels chosen by timing them). `--profile` adds the CUDA kernels of one eager decode, by name. `xstreamer bench` times the same
-decode inside the engine; this isolates it.
+(its convolution kernels chosen by timing them). `--profile` adds the CUDA kernels of one eager decode, by name.
+`xstreamer bench` times the same decode inside the engine; this isolates it.
 """
 
 from __future__ import annotations

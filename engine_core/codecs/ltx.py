@@ -11,8 +11,8 @@ Latent normalisation is LTX's: z_norm = (z - latents_mean) * scaling_factor / la
 from the buffers/config stored with the weights. `encode` returns the posterior mode (deterministic).
 
 On CUDA `decode` replays a CUDA graph per latent shape (`cuda_graphs`; a stream's chunks all have one shape): the
-decoder launches ~1,000 small kernels, and at the paper's shape on an H200 a chunk's decode took 11.7 ms eagerly
-and 8.5 ms replayed (`python -m engine_core.bench.vae_decode`, docs/performance.md, v13).
+decoder launches ~1,000 small kernels, and at the paper's shape on an H200 a chunk's decode took 15.4 ms eagerly
+and 8.6 ms replayed (`python -m engine_core.bench.vae_decode`, docs/performance.md, v13).
 """
 
 from __future__ import annotations
