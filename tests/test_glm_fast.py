@@ -157,8 +157,12 @@ def test_cuda_graph_step_matches_eager():
                                                                                           (8, 32)]
 
 
-def test_glm4voice_generation_is_the_same_through_both_decoders():
-    """The Thinker's reply tokens and hidden states: fast (static cache) path == transformers reference."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
+def test_glm4voice_generation_is_the_same_through_both_decoders(device):
+    """The Thinker's reply tokens and hidden states: fast (static cache) path == transformers reference. On CUDA
+    the fast path replays its graphs, and each token is drawn on the device and fed to the next forward before the
+    host reads it (glm4voice_decode)."""
     from engine_core.thinker.glm4voice import Glm4VoiceThinker, paper_config
 
     cfg = paper_config(vocab_size=1200, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
@@ -166,7 +170,7 @@ def test_glm4voice_generation_is_the_same_through_both_decoders():
                        pad_token_id=0, eos_token_id=1, bos_token_id=2)
     runs = {}
     for impl in ("fast", "hf"):
-        thinker = Glm4VoiceThinker.from_config(cfg, device="cpu", dtype=torch.float32, allow_silent_audio=True,
+        thinker = Glm4VoiceThinker.from_config(cfg, device=device, dtype=torch.float32, allow_silent_audio=True,
                                                decode_impl=impl, max_context=256, temperature=0.0,
                                                max_new_tokens=45, seed=3)
         prompt = thinker.prompt_ids("<|system|>\nhello<|user|>\nhi<|assistant|>streaming_transcription\n")
@@ -178,7 +182,7 @@ def test_glm4voice_generation_is_the_same_through_both_decoders():
             runs["fast2"] = list(thinker.generate(again))
             assert decoder.reused == len(prompt) and thinker._fast_free == [decoder]
             runs["hf2"] = list(Glm4VoiceThinker.from_config(
-                cfg, device="cpu", dtype=torch.float32, allow_silent_audio=True, decode_impl="hf", max_context=256,
+                cfg, device=device, dtype=torch.float32, allow_silent_audio=True, decode_impl="hf", max_context=256,
                 temperature=0.0, max_new_tokens=45, seed=3).generate(again))
     assert [t for t, _, _ in runs["fast2"]] == [t for t, _, _ in runs["hf2"]]
     assert len(runs["fast"]) == len(runs["hf"]) > 13

@@ -150,12 +150,16 @@ def test_stop_token_ends_reply_after_first_block(ckpt):
     ids = th.prompt_ids(format_prompt("hi"))
     from transformers import DynamicCache
 
-    from engine_core.thinker.glm4voice import decode_step
+    from engine_core.thinker.glm4voice_decode import decode_step
 
     logits, _ = decode_step(th.model, torch.tensor([ids]), DynamicCache(), torch.arange(len(ids)))
     assert int(logits.argmax()) == th.vocab.stop_id          # the model really wants to stop at once
-    kinds = [k for _, k, _ in th.generate(ids)]
-    assert kinds == ["text"] * TEXT_PER_BLOCK + ["audio"] * AUDIO_PER_BLOCK
+    out = list(th.generate(ids))
+    assert [k for _, k, _ in out] == ["text"] * TEXT_PER_BLOCK + ["audio"] * AUDIO_PER_BLOCK
+    # the <|user|> that ended it had its forward launched before the host read it: taken back, the cache holds the
+    # prompt and the reply only, and says so
+    decoder, = th._fast_free
+    assert decoder.length == len(ids) + len(out) and decoder.known == ids + [t for t, _, _ in out]
 
 
 def test_full_text_blocks_keep_13_text_tokens_before_the_audio():
@@ -508,19 +512,51 @@ def test_chatglm_conversion_matches_reference_logits():
         convert_chatglm_state_dict({"transformer.something.else": r(2)}, cfg)
 
 
-def test_nucleus_precut_draws_exactly_the_tokens_of_the_full_sort():
-    from engine_core.thinker.glm4voice import pick_token
+def test_draws_follow_the_renormalised_nucleus_and_never_a_masked_token():
+    """Over many draws the tokens come as often as the nucleus's renormalised probabilities say; none outside it
+    (the smallest set of the most likely holding top_p of the mass) and none masked ever comes."""
+    from engine_core.thinker.glm4voice_decode import draw_token
 
+    probs = torch.tensor([0.30, 0.25, 0.20, 0.10, 0.08, 0.04, 0.02, 0.01])
+    logits, mask = probs.log(), torch.zeros(8)
+    mask[1] = float("-inf")                  # the second most likely masked: 0.30, 0.20, 0.10 | 0.08, ...
+    n = 4000
+    g = torch.Generator().manual_seed(0)
+    draws = [int(draw_token(logits, mask, 1.0, 0.75, float(torch.rand((), generator=g)))) for _ in range(n)]
+    counts = torch.bincount(torch.tensor(draws), minlength=8).float()
+    p = probs.clone()
+    p[1] = 0
+    p /= p.sum()                             # 0.40, 0, 0.267, 0.133 | 0.107, ...: the nucleus of 0.75
+    nucleus = torch.tensor([1.0, 0, 1, 1, 0, 0, 0, 0])
+    want = p * nucleus / (p * nucleus).sum()
+    assert counts[nucleus == 0].sum() == 0
+    sd = (want * (1 - want) / n).sqrt()
+    assert ((counts / n - want).abs() <= 4 * sd + 1e-9).all(), (counts / n, want)
+
+
+def test_a_draw_is_the_inverse_cdf_of_its_uniform_number():
+    """u picks the first token whose cumulative nucleus mass passes u times the nucleus's mass, equal probabilities
+    in id order; the vocabulary's size does not change which token a u gives; temperature 0 is the argmax."""
+    from engine_core.thinker.glm4voice_decode import draw_token
+
+    flat, no_mask = torch.zeros(4), torch.zeros(4)
+    assert [int(draw_token(flat, no_mask, 1.0, 1.0, u)) for u in (0.0, 0.24, 0.26, 0.74, 0.76, 0.999)] == \
+        [0, 0, 1, 2, 3, 3]
+    assert [int(draw_token(flat, no_mask, 1.0, 0.5, u)) for u in (0.0, 0.49, 0.51, 0.999)] == [0, 0, 1, 1]
     vocab = 168_960
     mask = torch.zeros(vocab)
     mask[1000:2000] = float("-inf")
-    for seed in range(40):
+    for seed in range(10):
         g = torch.Generator().manual_seed(seed)
-        # peaked (nucleus inside the pre-cut) and flat (nucleus far larger: the full sort runs) logits
-        logits = torch.randn(vocab, generator=g) * (4.0 if seed % 2 else 0.05)
-        picks = [pick_token(logits, mask, 0.7, 0.8, torch.Generator().manual_seed(seed), precut=k)
-                 for k in (vocab, 256, 8)]
-        assert picks[0] == picks[1] == picks[2] and not 1000 <= picks[0] < 2000
+        logits = torch.randn(vocab, generator=g) * (4.0 if seed % 2 else 0.05)   # peaked, and flat
+        u = float(torch.rand((), generator=g))
+        t = int(draw_token(logits, mask, 0.7, 0.8, u))
+        assert not 1000 <= t < 2000
+        probs = torch.softmax((logits + mask) / 0.7, -1)
+        order = torch.sort(probs, descending=True, stable=True).indices
+        cum = torch.cumsum(probs[order], 0)
+        kept = int((cum - probs[order] < 0.8).sum())
+        assert t == int(order[min(int((cum <= u * cum[kept - 1]).sum()), kept - 1)])
     logits = torch.zeros(vocab)
     logits[7] = 5.0
-    assert pick_token(logits, mask, 0.0, 0.8, None) == 7
+    assert int(draw_token(logits, mask, 0.0, 0.8, 0.3)) == 7

@@ -5,8 +5,9 @@
 Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder
 (engine_core/thinker/glm_fast.py) eager, from its CUDA graph over the whole static cache (v9), with attention
 spans, with fused regions, and with both (the default), then a new turn's prefill (141 tokens, and as many as the
-context) eager and padded to a width replayed from a graph (the default), and the token sampler over
-the 168,960-entry vocabulary. The same decoder is what `xstreamer bench` runs inside the engine; this isolates its parts.
+context) eager and padded to a width replayed from a graph (the default), and the token sampler over the
+168,960-entry vocabulary (its device time: the decode loop does not wait for it). The same decoder is what
+`xstreamer bench` runs inside the engine; this isolates its parts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .probes import mean_ms_per_call
 def main() -> None:
     from transformers import DynamicCache
 
-    from engine_core.thinker.glm4voice import Glm4VoiceThinker, decode_step, pick_token
+    from engine_core.thinker.glm4voice import Glm4VoiceThinker
+    from engine_core.thinker.glm4voice_decode import decode_step, draw_token
     from engine_core.thinker.glm_fast import GlmFastDecoder
 
     ap = argparse.ArgumentParser()
@@ -90,10 +92,9 @@ def main() -> None:
         del padded
     del default
     logits = torch.randn(model.config.vocab_size, device=dev)
-    gen = torch.Generator().manual_seed(0)
     mask = thinker._masks["audio"]
-    rows["sampler (top-p 0.8)"] = mean_ms_per_call(lambda: pick_token(logits, mask, 0.2, 0.8, gen), args.steps,
-                                                     cuda=True)
+    rows["sampler (top-p 0.8, on the device)"] = mean_ms_per_call(lambda: draw_token(logits, mask, 0.2, 0.8, 0.5),
+                                                                    args.steps, cuda=True)
     n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     print(f"weights {n_bytes / 1e9:.2f} GB -> floor {n_bytes / 3.0e12 * 1e3:.2f} ms/token at 3.0 TB/s")
     for name, ms in rows.items():

@@ -5,8 +5,8 @@ A published ChatGLM-format checkpoint is refused with a pointer to `glm4voice_co
 remote code; see docs/thinkers.md). `from_config` builds the same classes with random weights at any
 shape (the GPU benchmark uses `paper_config()`).
 
-Decoding: `decode_step` is one small forward (static-KV-cache friendly: explicit cache_position); the
-13 text : 26 audio interleave and the `<|user|>` stop are enforced by logit masks from
+Decoding (glm4voice_decode): a token is drawn on the model's device and fed to the next forward before the host
+reads it, so the GPU does not wait for the host between tokens; the 13 text : 26 audio interleave and the `<|user|>` stop are enforced by logit masks from
 `InterleaveState` (glm4voice_format). Each generated token is fed back, so every token has its own
 last-layer hidden state. Audio tokens (12.5/s) sit two video frames apart; text tokens sit on the frame
 of the audio that follows them. Segments are cut at 10, 20, then 40 audio tokens (the published
@@ -33,8 +33,8 @@ from .context import prompt_budget
 from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
                                fit_prompt, format_prompt, is_audio_content)
+from .glm4voice_decode import Decoding, HostCopy, draw_token
 from .glm4voice_speech import Glm4VoiceSpeechTokenizer
-from .hf_cache import cache_kwargs
 
 # audio tokens per emitted segment: first, second, then every later one. The first, 13 tokens = 26 frames, holds
 # one whole 1 s (25-frame) chunk, so a reply's first chunk can enter the Actor from the first segment.
@@ -51,44 +51,6 @@ def paper_config(**overrides):
               rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})
     kw.update(overrides)
     return GlmConfig(**kw)
-
-
-@torch.inference_mode()
-def decode_step(model, input_ids: torch.Tensor, cache, cache_position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward of `model` over input_ids [1, n] at positions cache_position [n], updating `cache`.
-
-    Returns (logits [vocab] float32 of the next token, hidden [n, hidden_size] of the inputs).
-    """
-    out = model.model(input_ids=input_ids, use_cache=True, cache_position=cache_position,
-                      position_ids=cache_position.unsqueeze(0), **cache_kwargs(model.model, cache))
-    hidden = out.last_hidden_state[0]                         # [n, H]
-    return model.lm_head(hidden[-1:])[0].float(), hidden
-
-
-NUCLEUS_PRECUT = 256        # candidates kept before the top-p cut (the full sort runs only when they hold < top_p)
-
-
-def pick_token(logits: torch.Tensor, mask: torch.Tensor, temperature: float, top_p: float,
-               gen: torch.Generator | None, precut: int = NUCLEUS_PRECUT) -> int:
-    """Sample (or argmax when temperature <= 0) from logits [V] + additive mask [V] with nucleus (top-p) sampling.
-
-    The nucleus is found among the `precut` most likely tokens (a top-k on the logits' device); only when they
-    hold less than `top_p` of the mass is the whole vocabulary sorted. Either way the same tokens are kept with
-    the same probabilities in the same order, so the draw (a CPU multinomial on `gen`) is the one the full sort
-    gives, while only `precut` numbers cross to the host instead of the vocabulary (168,960 for GLM-4-Voice).
-    """
-    logits = logits + mask
-    if temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    top_p_, order = torch.topk(probs, min(precut, probs.numel()))             # sorted, descending
-    top_p_, order = top_p_.cpu(), order.cpu()
-    if float(top_p_.sum()) < top_p and precut < probs.numel():
-        top_p_, order = torch.sort(probs, descending=True)
-        top_p_, order = top_p_.cpu(), order.cpu()
-    keep = torch.cumsum(top_p_, 0) - top_p_ < top_p                          # smallest set with mass >= top_p
-    top_p_ = torch.where(keep, top_p_, torch.zeros_like(top_p_))
-    return int(order[torch.multinomial(top_p_, 1, generator=gen)])
 
 
 class Glm4VoiceThinker(Thinker):
@@ -220,36 +182,49 @@ class Glm4VoiceThinker(Thinker):
 
         forced_text: if given, the text slots are filled with these ids (verbatim speech); the model
         only chooses the audio tokens; when they run out the text is declared finished.
+
+        Token i's forward is launched before the host reads token i (glm4voice_decode), and token i - 1 is handed
+        on while it runs; a forward given the reply's end is taken back (`Decoding.undo`).
         """
         if len(prompt_ids) >= self.context_tokens:
             raise ContextOverflowError(f"the prompt has {len(prompt_ids)} tokens; the context holds "
                                        f"{self.context_tokens}")
         limit = min(max_new_tokens or self.max_new_tokens, self.context_tokens - len(prompt_ids))
         gen = torch.Generator().manual_seed(self.seed)
-        step, release = self._decoder(prompt_ids)
+        dec = self._decoding(prompt_ids)
         try:
-            logits, _ = step(prompt_ids, 0)
-            state, n_pos, forced = InterleaveState(), len(prompt_ids), list(forced_text or [])
+            logits = dec.prompt(prompt_ids)
+            state, forced = InterleaveState(), list(forced_text or [])
             forced_mode = forced_text is not None
+            ahead = None                 # (id, kind, its hidden on its way to the host): handed on one token late
             for _ in range(limit):
+                if not go_on(gate):
+                    break
                 key = state.mask_key()
+                if forced_mode and key in ("text", "text_first") and not forced:
+                    state.finish_text()
+                    key = state.mask_key()
                 if forced_mode and key in ("text", "text_first"):
-                    if forced:
-                        t = forced.pop(0)
-                    else:
-                        state.finish_text()
-                        key = state.mask_key()
-                        t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
+                    token = torch.tensor([forced.pop(0)], device=self.device)
                 else:
-                    t = pick_token(logits, self._masks[key], self.temperature, self.top_p, gen)
+                    u = float(torch.rand((), generator=gen))
+                    token = draw_token(logits, self._masks[key], self.temperature, self.top_p, u)
+                token_id = HostCopy(token)
+                logits, h = dec.step(token)                       # launched; the host goes on meanwhile
+                if ahead is not None:
+                    yield ahead[0], ahead[1], ahead[2].get()
+                    ahead = None
+                t = int(token_id.get())
                 kind = state.advance(t, self.vocab)
-                if kind == "stop" or not go_on(gate):
-                    return
-                logits, h = step([t], n_pos)
-                n_pos += 1
-                yield t, kind, h[0].float().cpu()
+                if kind == "stop":
+                    dec.undo()                                    # its forward was for nothing
+                    break
+                dec.tell(t)
+                ahead = (t, kind, HostCopy(h.float()))
+            if ahead is not None:
+                yield ahead[0], ahead[1], ahead[2].get()
         finally:
-            release()
+            dec.release()
 
     def _take_fast(self, prompt_ids: list[int] | None = None):
         """A "fast" decoder of this Thinker's own, for one generation: sessions share the Thinker, each reply has a
@@ -274,37 +249,16 @@ class Glm4VoiceThinker(Thinker):
         if self.decode_impl == "fast":
             self._give_back(self._take_fast())
 
-    def _decoder(self, prompt_ids: list[int]):
-        """A decoding state: (step(ids, position) -> (logits [V] float32, hidden [n, H]), release() when done).
-
-        "fast": engine_core.thinker.glm_fast (static KV cache, CUDA graphs of the step on GPU; a prompt that starts
-        with what the cache holds, as a conversation's next one starts with its last, prefills only the rest);
-        "hf": the transformers forward with a DynamicCache (the reference path; tests compare the two)."""
+    def _decoding(self, prompt_ids: list[int]) -> Decoding:
+        """A reply's decoder state (glm4voice_decode.Decoding): "fast" (a static cache of this Thinker's own, the
+        free one holding most of the prompt) or "hf" (the transformers reference)."""
         if self.decode_impl == "fast":
             fast = self._take_fast(prompt_ids)
             if len(prompt_ids) >= fast.max_len:
                 self._give_back(fast)
                 raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {fast.max_len}")
-
-            def fast_step(ids: list[int], pos: int) -> tuple[torch.Tensor, torch.Tensor]:
-                if pos == 0:     # the prompt: what the cache holds of it (the last turn's prompt) is kept
-                    logits, h = fast.resume(ids)
-                    return logits[0].float(), h[0]
-                x = torch.tensor([ids], device=self.device)
-                if len(ids) == 1:
-                    logits, h = fast.step(x, token=ids[0])
-                    return logits[0].float(), h
-                logits, h = fast.prefill(x, tokens=ids)
-                return logits[0].float(), h[0]
-            return fast_step, lambda: self._give_back(fast)
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
-
-        def hf_step(ids: list[int], pos: int) -> tuple[torch.Tensor, torch.Tensor]:
-            return decode_step(self.model, torch.tensor([ids], device=self.device), cache,
-                               torch.arange(pos, pos + len(ids), device=self.device))
-        return hf_step, lambda: None
+            return Decoding.fast(fast, lambda: self._give_back(fast))
+        return Decoding.hf(self.model, self.device)
 
     # ------------------------------------------------------------------ segments
     def _segments(self, tokens: Iterator[tuple[int, str, torch.Tensor]], text_out: list[str]) -> Iterator[Segment]:

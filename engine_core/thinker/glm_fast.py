@@ -291,7 +291,8 @@ class GlmFastDecoder:
             yield
         torch.cuda.current_stream().wait_stream(self.stream)
 
-    def _told(self, tokens: list[int] | None) -> None:
+    def tell(self, tokens: list[int] | None) -> None:
+        """The ids at the positions last written (None: unknown, and the cache's contents are unknown from here)."""
         if tokens is None:
             self.known = None
         elif self.known is not None:
@@ -317,7 +318,7 @@ class GlmFastDecoder:
                 self.pos += n
             logits = self.lm_head(hidden[:, -1])
         self.length += n
-        self._told(tokens)
+        self.tell(tokens)
         return logits, hidden
 
     def _prefill_piece(self, ids: torch.Tensor, at: int) -> torch.Tensor:
@@ -341,8 +342,9 @@ class GlmFastDecoder:
         return hidden
 
     @torch.inference_mode()
-    def step(self, ids: torch.Tensor, token: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids [B, 1] at the next position (`token`: that id as an int, as for `prefill`)."""
+    def step(self, ids: torch.Tensor, token: int | None = None, told: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids [B, 1] at the next position (`token`: that id as an int, as for `prefill`; `told=False`: the caller
+        `tell`s it once it knows it, e.g. when the id was drawn on the device)."""
         if self.length + 1 > self.max_len:
             raise ValueError("the static cache is full")
         span = self.span(self.length + 1)
@@ -358,7 +360,8 @@ class GlmFastDecoder:
                 logits, hidden = (t.clone() for t in out)
             self.pos += 1
         self.length += 1
-        self._told(None if token is None else [token])
+        if told:
+            self.tell(None if token is None else [token])
         return logits, hidden[:, -1]
 
     @torch.inference_mode()
