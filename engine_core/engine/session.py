@@ -23,10 +23,10 @@ How a reply out of silence starts (`start`, one of START_POLICIES; the first chu
   - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
   - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
     queued the next chunk's speech.
-Measured (docs/performance.md, v8-v13; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave
+Measured (docs/performance.md, v8-v14; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave
 the first packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the
-audio). On an H200 at the paper shape (v13, medians of 6 trials, none with a gap): "own" 283 ms (279-288),
-"hold" 326, "alone" 327, "pyramid" 331; "own" has been ahead since v10. A reply queued behind speech in flight
+audio). On an H200 at the paper shape (v14, medians of 6 trials, none with a gap): "own" 274 ms (271-275),
+"hold" 315, "alone" 313, "pyramid" 317; "own" has been ahead since v10. A reply queued behind speech in flight
 changes nothing.
 """
 
