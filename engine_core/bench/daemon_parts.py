@@ -27,6 +27,7 @@ from sdk.protocol import decode_media
 
 from .cli import DEFAULT_TEXT
 from .report import write_json
+
 PARTS = ("ready", "chunk_start", "chunk_end", "queued", "received")
 
 
@@ -140,9 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
         sub.close(linger=0)
         ctx.term()
     later = rows[1:] or rows
+    medians = {part: round(statistics.median(r[part] for r in later if r[part] is not None), 1)
+               for part in PARTS if any(r[part] is not None for r in later)}
     result = {"model": args.model, "device": args.device, "mode": args.mode, "replies": rows,
-              "medians_after_the_first": {part: round(statistics.median(r[part] for r in later if r[part] is not None), 1)
-                                          for part in PARTS if any(r[part] is not None for r in later)}}
+              "medians_after_the_first": medians}
     print(" ".join(f"{p:>12}" for p in PARTS))
     for r in rows:
         print(" ".join(f"{r[p]!s:>12}" for p in PARTS))

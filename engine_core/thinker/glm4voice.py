@@ -6,8 +6,8 @@ remote code; see docs/thinkers.md). `from_config` builds the same classes with r
 shape (the GPU benchmark uses `paper_config()`).
 
 Decoding (glm4voice_decode): a token is drawn on the model's device and fed to the next forward before the host
-reads it, so the GPU does not wait for the host between tokens; the 13 text : 26 audio interleave and the `<|user|>` stop are enforced by logit masks from
-`InterleaveState` (glm4voice_format). Each generated token is fed back, so every token has its own
+reads it, so the GPU does not wait for the host between tokens; the 13 text : 26 audio interleave and the
+`<|user|>` stop are enforced by logit masks from `InterleaveState` (glm4voice_format). Each generated token is fed back, so every token has its own
 last-layer hidden state. Audio tokens (12.5/s) sit two video frames apart; text tokens sit on the frame
 of the audio that follows them. Segments are cut at 10, 20, then 40 audio tokens (the published
 decoder's streaming block sizes) and their audio comes from the GLM-4-Voice decoder adapter; without it

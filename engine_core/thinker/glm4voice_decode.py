@@ -25,7 +25,8 @@ from .hf_cache import cache_kwargs
 
 
 @torch.inference_mode()
-def decode_step(model, input_ids: torch.Tensor, cache, cache_position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_step(model, input_ids: torch.Tensor, cache,
+                cache_position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward of `model` over input_ids [1, n] at positions cache_position [n], updating `cache`.
 
     Returns (logits [vocab] float32 of the next token, hidden [n, hidden_size] of the inputs).
@@ -76,8 +77,8 @@ class HostCopy:
 
 class Decoding:
     """One reply's decoder state: `prompt(ids)` -> logits [V] float32 of the next token, then `step(token [1] on the
-    device)` per token -> (those logits, hidden [H] of the token); `tell(token)` once the host knows the id `step` was given (the fast cache
-    remembers what it holds); `undo()` forgets the last step; `release()` when done."""
+    device)` per token -> (those logits, hidden [H] of the token); `tell(token)` once the host knows the id `step`
+    was given (the fast cache remembers what it holds); `undo()` forgets the last step; `release()` when done."""
 
     def __init__(self, prompt: Callable, step: Callable, tell: Callable[[int], None], undo: Callable[[], None],
                  release: Callable[[], None]) -> None:

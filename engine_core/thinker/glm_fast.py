@@ -108,6 +108,18 @@ def _fused_qkv(attn: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None
     return weight, bias
 
 
+def _span(end: int, block: int | None, max_len: int) -> int:
+    """Cache slots a forward whose last position is `end - 1` attends to: up to the next multiple of `block`
+    (None: the whole cache), at most `max_len`."""
+    return max_len if not block else min(max_len, -(-end // block) * block)
+
+
+def _all_spans(block: int | None, max_len: int) -> list[int]:
+    """Every span `_span` gives for a cache of `max_len` slots."""
+    block = block or max_len
+    return list(range(block, max_len, block)) + [max_len]
+
+
 class GlmFastDecoder:
     """Static-cache decoding over a `GlmForCausalLM`'s weights.
 
@@ -170,16 +182,13 @@ class GlmFastDecoder:
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
     def span(self, end: int) -> int:
-        """Cache slots a forward whose last position is `end - 1` attends to."""
-        if not self.span_block:
-            return self.max_len
-        return min(self.max_len, -(-end // self.span_block) * self.span_block)
+        """Cache slots a step or unpadded prefill whose last position is `end - 1` attends to."""
+        return _span(end, self.span_block, self.max_len)
 
     @property
     def spans(self) -> list[int]:
         """Every span a step can use (one CUDA graph each)."""
-        block = self.span_block or self.max_len
-        return list(range(block, self.max_len, block)) + [self.max_len]
+        return _all_spans(self.span_block, self.max_len)
 
     @property
     def prefill_widths(self) -> list[int]:
@@ -188,16 +197,14 @@ class GlmFastDecoder:
 
     def prefill_span(self, end: int) -> int:
         """Cache slots a padded prefill piece whose padding ends at `end` attends to."""
-        block = self.prefill_span_block
-        return self.max_len if not block else min(self.max_len, -(-end // block) * block)
+        return _span(end, self.prefill_span_block, self.max_len)
 
     @property
     def prefill_shapes(self) -> list[tuple[int, int]]:
         """Every (width, span) a padded piece can have (one CUDA graph each): the 8 widths by the 4 spans of 2,048
         slots at the paper's shape, less those wider than their span."""
-        block = self.prefill_span_block or self.max_len
-        spans = list(range(block, self.max_len, block)) + [self.max_len]
-        return [(w, s) for s in spans for w in self.prefill_widths if w <= s]
+        return [(w, s) for s in _all_spans(self.prefill_span_block, self.max_len) for w in self.prefill_widths
+                if w <= s]
 
     # -- the functional forward ------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int,
