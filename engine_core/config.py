@@ -37,6 +37,8 @@ class ThinkerConfig:
     head_dim: int = 0
     ffn_size: int = 0
     path: str | None = None           # local checkpoint directory (glm4voice)
+    step_weights: str = "bf16"        # glm4voice: the decode step's weights, "bf16" or "int8" (weight-only; faster
+                                      # tokens for a small loss of accuracy: docs/performance.md, v15)
 
 
 @dataclass
@@ -165,6 +167,7 @@ class ModelConfig:
             (self.chunk_frames >= 1 and self.steps >= 1 and self.window >= 1, "chunk_frames/steps/window >= 1"),
             (self.cross_chunks >= 0 and self.max_hidden_tokens >= 1, "cross_chunks >= 0, max_hidden_tokens >= 1"),
             (self.thinker.backend in ("toy", "cascade", "glm4voice"), f"unknown thinker {self.thinker.backend!r}"),
+            (self.thinker.step_weights in ("bf16", "int8"), "thinker.step_weights must be 'bf16' or 'int8'"),
             (v.kind in ("small", "ltx"), f"unknown vae kind {v.kind!r}"),
             (self.time_shift > 0 and (self.sample_shift is None or self.sample_shift > 0), "time shifts must be > 0"),
             (self.noise_scale > 0 and a.frame_speech_gain > 0, "noise_scale and actor.frame_speech_gain must be > 0"),

@@ -43,6 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--random-weights", action="store_true",
                         help="full shape with random weights (timing only; the paper preset's weights are not public)")
+    parser.add_argument("--thinker-weights", choices=["bf16", "int8"], default=None,
+                        help="the glm4voice Thinker's decode step: bf16 or weight-only int8 (default: the config's)")
     parser.add_argument("--json", dest="json_path", default=None, help="write the results as JSON here")
 
 
@@ -137,7 +139,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     load_kwargs: dict[str, Any] = {"devices": args.devices} if args.devices else {}
     if args.random_weights:
         load_kwargs["random_weights"] = True
-    engine = Engine.load(args.preset, device=args.device, **load_kwargs)
+    engine = Engine.load(args.preset, device=args.device, thinker_weights=args.thinker_weights, **load_kwargs)
     t1 = time.perf_counter()
     session = engine.open_session()              # (on CUDA: captures the Actor's pass graphs)
     load_s, open_s = t1 - t0, time.perf_counter() - t1
@@ -217,6 +219,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         "device": (torch.cuda.get_device_name() if cuda else
                    f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
         "devices": args.devices or args.device,
+        "thinker_step_weights": engine.config.thinker.step_weights,
         "mode": mode,
         "load_s": round(load_s, 2),
         "open_session_s": round(open_s, 2),

@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lead-ms", type=float, default=None, help="the daemon's lead (default: the daemon's own)")
     ap.add_argument("--device", default=None, help="the daemon's --device (default: its own)")
     ap.add_argument("--random-weights", action="store_true", help="the daemon's --random-weights (timing only)")
+    ap.add_argument("--thinker-weights", choices=["bf16", "int8"], default=None, help="the daemon's --thinker-weights")
     ap.add_argument("--json", dest="json_path", default=None)
     args = ap.parse_args(argv)
     extra = ["--lead-ms", str(args.lead_ms)] if args.lead_ms is not None else []
     extra += ["--device", args.device] if args.device else []
     extra += ["--random-weights"] if args.random_weights else []
+    extra += ["--thinker-weights", args.thinker_weights] if args.thinker_weights else []
     daemon = DaemonProcess(model=args.model, extra_args=extra, ready_timeout=300).start()
     try:
         with Client(daemon.control, client_name="daemon-path-bench", timeout=60) as client:
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         daemon.stop()
     result = {"model": args.model, "device": args.device, "random_weights": args.random_weights, "mode": args.mode,
+              "thinker_weights": args.thinker_weights,
               "lead_ms": args.lead_ms, "replies": args.replies,
               "first_packet_at_client_ms": round(statistics.median(firsts), 1),
               "first_packet_at_client_ms_all": [round(x, 1) for x in firsts]}

@@ -4,7 +4,8 @@
 
 Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder
 (engine_core/thinker/glm_fast.py) eager, from its CUDA graph over the whole static cache (v9), with attention
-spans, with fused regions, and with both (the default), then a new turn's prefill (141 tokens, and as many as the
+spans, with fused regions, and with both (the default), and the default on weight-only int8 (`--thinker-weights
+int8`), then a new turn's prefill (141 tokens, and as many as the
 context) eager and padded to a width replayed from a graph (the default), and the token sampler over the
 168,960-entry vocabulary (its device time: the decode loop does not wait for it). The same decoder is what
 `xstreamer bench` runs inside the engine; this isolates its parts.
@@ -24,7 +25,7 @@ def main() -> None:
 
     from engine_core.thinker.glm4voice import Glm4VoiceThinker
     from engine_core.thinker.glm4voice_decode import decode_step, draw_token
-    from engine_core.thinker.glm_fast import GlmFastDecoder
+    from engine_core.thinker.glm_fast import GlmFastDecoder, int8_step_weights
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=64)
@@ -52,6 +53,7 @@ def main() -> None:
         "fast, graph + spans of 512": dict(use_cuda_graph=True, span_block=512, fuse=False),
         "fast, graph + fused regions": dict(use_cuda_graph=True, span_block=None, fuse=True),
         "fast, graph + spans + fused (default)": dict(use_cuda_graph=True),
+        "fast, default on int8 weights (weight_int8)": dict(use_cuda_graph=True, step_weights=int8_step_weights(model)),
     }
     for name, options in variants.items():
         fast = GlmFastDecoder(model, max_len=max(args.max_len, args.context + args.steps + 16), **options)
@@ -59,6 +61,8 @@ def main() -> None:
         fast.prefill(prompt)
         rows[name] = mean_ms_per_call(lambda: fast.step(prompt[:, :1]), args.steps, cuda=True)
         del fast
+    del variants                        # the int8 weights
+    torch.cuda.empty_cache()
 
     for pad in (False, True):           # a new turn's prefill, after the context: eager, then padded from graphs
         default = GlmFastDecoder(model, max_len=args.max_len, pad_prefill=pad)

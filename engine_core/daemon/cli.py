@@ -35,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-weights", action="store_true",
                         help="full shape with random weights: timing only (the paper preset's weights are not "
                              "public); the avatar's frames are noise and its voice silent")
+    parser.add_argument("--thinker-weights", choices=["bf16", "int8"], default=None,
+                        help="the glm4voice Thinker's decode step: bf16 or weight-only int8 (faster tokens, a little "
+                             "less accurate; default: the model config's)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         extra = {"random_weights": True} if args.random_weights else {}
-        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices, **extra)
+        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices,
+                             thinker_weights=args.thinker_weights, **extra)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,13 @@ def build_thinker(cfg: ModelConfig, device: str, random_weights: bool = False) -
     if random_weights:    # full shape, random weights, SILENT audio: timing only (the benchmark says so); each text
         # block full, as a trained model's (13 text tokens before a reply's first audio)
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        return load_thinker("glm4voice", device=device, dtype=dtype, allow_silent_audio=True, full_text_blocks=True)
+        return load_thinker("glm4voice", device=device, dtype=dtype, allow_silent_audio=True, full_text_blocks=True,
+                            step_weights=t.step_weights)
     path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
     if not path:
         raise BackendUnavailableError("the glm4voice Thinker needs its checkpoint directory: set "
                                       "XSTREAMER_GLM4VOICE_DIR or thinker.path in the model config")
-    return load_thinker("glm4voice", model_dir=path, device=device)
+    return load_thinker("glm4voice", model_dir=path, device=device, step_weights=t.step_weights)
 
 
 def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: list[str],
@@ -134,7 +136,7 @@ class Engine:
     @classmethod
     def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",
              devices: list[str] | str | None = None, dtype: torch.dtype | None = None,
-             random_weights: bool = False) -> Engine:
+             random_weights: bool = False, thinker_weights: str | None = None) -> Engine:
         """Load a preset name ("tiny" | "default" | "paper") or a checkpoint directory.
 
         devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
@@ -143,6 +145,8 @@ class Engine:
         dtype: the Actor's weights (default float32; bfloat16 for `paper` on CUDA).
         random_weights: build every part at its full shape with random weights and no checkpoint (the
         `paper` timing path: `xstreamer bench --random-weights`); the Thinker's audio is then silent.
+        thinker_weights: "bf16" | "int8", the glm4voice decode step's weights (config `thinker.step_weights`;
+        None: the config's).
         """
         thinker_device = device
         if isinstance(devices, str):
@@ -162,6 +166,9 @@ class Engine:
             if cfg.name != "tiny" and (preset_dir / ACTOR_FILE).is_file():
                 model_dir = preset_dir
                 cfg, tensors, _ = read_actor_checkpoint(preset_dir)
+        if thinker_weights is not None:
+            cfg = replace(cfg, thinker=replace(cfg.thinker, step_weights=thinker_weights))
+            cfg.validate()
         # codec and Thinker first: a missing backend fails fast, before a (possibly huge) Actor is built
         vae = build_vae(cfg, model_dir, device, warnings, random_weights)
         thinker = build_thinker(cfg, thinker_device, random_weights)

@@ -39,6 +39,7 @@ from .glm4voice_speech import Glm4VoiceSpeechTokenizer
 # audio tokens per emitted segment: first, second, then every later one. The first, 13 tokens = 26 frames, holds
 # one whole 1 s (25-frame) chunk, so a reply's first chunk can enter the Actor from the first segment.
 BLOCK_SCHEDULE = (13, 20, 40)
+STEP_WEIGHTS = ("bf16", "int8")    # what the "fast" decode step's products read (see `Glm4VoiceThinker`)
 
 
 def paper_config(**overrides):
@@ -70,6 +71,9 @@ class Glm4VoiceThinker(Thinker):
     max_context:        tokens of the static KV cache ("fast"); the context is the smaller of it and the
                         model's max_position_embeddings. A prompt gets the context minus max_new_tokens
                         (at most half reserved); older turns are dropped to fit (`prompt_for`).
+    step_weights:       the "fast" decode step's weights: "bf16" (the model's own) or "int8" (weight-only int8,
+                        half the bytes a token reads, made once and shared by the decoders: glm_fast.py,
+                        docs/performance.md v15); the prompt's prefill always runs on the model's own.
     """
 
     speech_feature_size = SPEECH_FEATURE_SIZE
@@ -78,7 +82,8 @@ class Glm4VoiceThinker(Thinker):
                  speech_tokenizer: Glm4VoiceSpeechTokenizer | None = None, allow_silent_audio: bool = False,
                  temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
                  persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192,
-                 asr: Callable[[np.ndarray, int], str] | None = None, full_text_blocks: bool = False) -> None:
+                 asr: Callable[[np.ndarray, int], str] | None = None, full_text_blocks: bool = False,
+                 step_weights: str = "bf16") -> None:
         if speech_decoder is None and not allow_silent_audio:
             raise BackendUnavailableError(
                 "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir + code_dir); pass "
@@ -94,6 +99,10 @@ class Glm4VoiceThinker(Thinker):
         if decode_impl not in ("fast", "hf"):
             raise ValueError(f"decode_impl must be 'fast' or 'hf', not {decode_impl!r}")
         self.decode_impl, self.max_context = decode_impl, max_context
+        if step_weights not in STEP_WEIGHTS:
+            raise ValueError(f"step_weights must be one of {', '.join(STEP_WEIGHTS)}, not {step_weights!r}")
+        self.step_weights = step_weights
+        self._int8 = None            # glm_fast.StepWeights in int8, made by the first decoder that needs it
         self.asr = asr
         self._fast_free: list = []   # idle GlmFastDecoders (static cache of max_context tokens each), built on use
         self._fast_lock = threading.Lock()
@@ -229,14 +238,16 @@ class Glm4VoiceThinker(Thinker):
     def _take_fast(self, prompt_ids: list[int] | None = None):
         """A "fast" decoder of this Thinker's own, for one generation: sessions share the Thinker, each reply has a
         static cache to itself. The free one holding most of `prompt_ids` already is taken; none free: a new one."""
-        from engine_core.thinker.glm_fast import GlmFastDecoder
+        from engine_core.thinker.glm_fast import GlmFastDecoder, int8_step_weights
 
         with self._fast_lock:
             if self._fast_free:
                 best = max(self._fast_free, key=lambda d: d.cached_prefix(prompt_ids or []))
                 self._fast_free.remove(best)
                 return best
-        fast = GlmFastDecoder(self.model, max_len=self.max_context)
+            if self.step_weights == "int8" and self._int8 is None:
+                self._int8 = int8_step_weights(self.model)
+        fast = GlmFastDecoder(self.model, max_len=self.max_context, step_weights=self._int8)
         fast.warm()
         return fast
 

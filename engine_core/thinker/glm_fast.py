@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from engine_core.fusion import fused, wanted
+from engine_core.thinker import weight_int8
+from engine_core.thinker.weight_int8 import Int8Weight
 
 
 @dataclass
@@ -108,6 +110,47 @@ def _fused_qkv(attn: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None
     return weight, bias
 
 
+class LayerProducts(NamedTuple):
+    """A layer's four matrix products, each the model's own `Linear`, a (weight, bias) pair (q/k/v fused) or an
+    `Int8Weight`."""
+
+    qkv: tuple
+    o: tuple
+    gate_up: tuple
+    down: tuple
+
+
+class StepWeights(NamedTuple):
+    """The weights of a forward's matrix products: one `LayerProducts` per layer and the output head's."""
+
+    layers: list[LayerProducts]
+    head: tuple
+
+
+def _layers_of(hf_model: torch.nn.Module):
+    return (hf_model.model if hasattr(hf_model, "model") else hf_model).layers
+
+
+@torch.no_grad()
+def int8_step_weights(hf_model: torch.nn.Module) -> StepWeights:
+    """A `GlmForCausalLM`'s products as weight-only int8 (engine_core/thinker/weight_int8.py) for the decode step:
+    half the bytes a step reads. Made once per model (~10 GB at the paper's shape) and shared by its decoders."""
+    def int8(linear: torch.nn.Linear) -> Int8Weight:
+        return weight_int8.quantise(linear.weight, linear.bias)
+
+    layers = [LayerProducts(weight_int8.quantise(*_fused_qkv(layer.self_attn)), int8(layer.self_attn.o_proj),
+                            int8(layer.mlp.gate_up_proj), int8(layer.mlp.down_proj))
+              for layer in _layers_of(hf_model)]
+    return StepWeights(layers, int8(hf_model.lm_head))
+
+
+def _product(x: torch.Tensor, w: tuple, compiled: bool) -> torch.Tensor:
+    """x times one product's weight: bf16 (cuBLAS) or int8 (inductor's one-row kernel when `compiled`)."""
+    if isinstance(w, Int8Weight):
+        return weight_int8.linear(x, w, compiled)
+    return w(x) if isinstance(w, torch.nn.Module) else F.linear(x, *w)
+
+
 def _span(end: int, block: int | None, max_len: int) -> int:
     """Cache slots a forward whose last position is `end - 1` attends to: up to the next multiple of `block`
     (None: the whole cache), at most `max_len`."""
@@ -139,12 +182,14 @@ class GlmFastDecoder:
                 its ~1,000 kernel launches: ~30-50 ms for 141 tokens at the paper shape on an H200). The padding
                 writes cache slots past the prompt, which stay masked until a later token overwrites them.
                 None: when the step uses CUDA graphs.
+    step_weights: the decode step's products (`int8_step_weights`: weight-only int8, shared by a model's decoders);
+                None: the model's own bf16 weights. A prefill always uses the model's (int8 pays for one row only).
     """
 
     def __init__(self, hf_model: torch.nn.Module, max_len: int = 8192, batch: int = 1,
                  use_cuda_graph: bool | None = None, span_block: int | None = 512, fuse: bool | None = None,
                  pad_prefill: bool | None = None, prefill_block: int = 64, prefill_max: int = 512,
-                 prefill_span_block: int | None = 2048) -> None:
+                 prefill_span_block: int | None = 2048, step_weights: StepWeights | None = None) -> None:
         self.model = hf_model
         cfg = hf_model.config
         self.shape = s = _shape_of(cfg)
@@ -165,8 +210,11 @@ class GlmFastDecoder:
         base = hf_model.model if hasattr(hf_model, "model") else hf_model
         self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
         self.final_eps = float(getattr(self.norm, "variance_epsilon", s.eps))
-        self.lm_head = hf_model.lm_head
-        self.qkv = [_fused_qkv(layer.self_attn) for layer in self.layers]    # (weight, bias) per layer
+        self.weights = StepWeights(   # the model's own; q/k/v fused into one (weight, bias): a copy, made once
+            [LayerProducts(_fused_qkv(layer.self_attn), layer.self_attn.o_proj, layer.mlp.gate_up_proj,
+                           layer.mlp.down_proj) for layer in self.layers], hf_model.lm_head)
+        self.step_weights = step_weights or self.weights
+        self.compiled_int8 = self.device.type == "cuda"
         self.step_ops = fused(EAGER) if wanted(fuse, self.device) else EAGER
         self.use_graph = (self.device.type == "cuda") if use_cuda_graph is None else use_cuda_graph
         # span -> the step's graph and its outputs (logits, hidden)
@@ -209,16 +257,22 @@ class GlmFastDecoder:
     # -- the functional forward ------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int,
                  ops: DecodeOps = EAGER) -> tuple[torch.Tensor, torch.Tensor]:
-        """A step's forward: (logits of the last token, hidden); see `_hidden`."""
-        hidden = self._hidden(ids, start, n, span, ops, fixed_shape=True)
-        return self.lm_head(hidden[:, -1]), hidden
+        """A step's forward with the step's weights: (logits of the last token, hidden); see `_hidden`."""
+        w = self.step_weights
+        hidden = self._hidden(ids, start, n, span, ops, fixed_shape=True, weights=w)
+        return _product(hidden[:, -1], w.head, self.compiled_int8), hidden
 
     def _hidden(self, ids: torch.Tensor, start: torch.Tensor, n: int, span: int, ops: DecodeOps = EAGER,
-                fixed_shape: bool = False) -> torch.Tensor:
+                fixed_shape: bool = False, weights: StepWeights | None = None) -> torch.Tensor:
         """ids [B, n] written at cache positions start..start+n-1, attending to cache slots [0, span); returns the
         last layer's normed hidden states [B, n, D]. `fixed_shape`: one of a few shapes run again and again (a step,
-        a padded prefill), for which SDPA keeps its own choice of kernel (see `_attention_backends`)."""
+        a padded prefill), for which SDPA keeps its own choice of kernel (see `_attention_backends`). `weights`: the
+        products' (None: the model's)."""
         s = self.shape
+        products = (weights or self.weights).layers
+
+        def product(x: torch.Tensor, w: tuple) -> torch.Tensor:
+            return _product(x, w, self.compiled_int8)
         x = self.embed(ids)                                                   # [B, n, D]
         positions = start + torch.arange(n, device=self.device)               # [n]
         cos, sin = self.cos[positions], self.sin[positions]                   # [n, rotary]
@@ -229,19 +283,19 @@ class GlmFastDecoder:
         delta = None                                                          # the last MLP's output
         with self._attention_backends(fixed_shape):
             for i, layer in enumerate(self.layers):
-                attn, mlp = layer.self_attn, layer.mlp
+                w = products[i]
                 if delta is None:
                     h = ops.rms(x, layer.input_layernorm.weight, s.eps)
                 else:
                     x, h = ops.add_rms(x, delta, layer.input_layernorm.weight, s.eps)
-                q, k, v = ops.qkv_heads(F.linear(h, *self.qkv[i]), cos, sin, s.heads, s.kv_heads, s.rotary_dim)
+                q, k, v = ops.qkv_heads(product(h, w.qkv), cos, sin, s.heads, s.kv_heads, s.rotary_dim)
                 self.cache[i, 0].index_copy_(2, positions, k)
                 self.cache[i, 1].index_copy_(2, positions, v)
                 o = F.scaled_dot_product_attention(q, self.cache[i, 0, :, :, :span], self.cache[i, 1, :, :, :span],
                                                    attn_mask=mask, enable_gqa=True)
-                x, h = ops.add_rms(x, attn.o_proj(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim)),
+                x, h = ops.add_rms(x, product(o.transpose(1, 2).reshape(B, n, s.heads * s.head_dim), w.o),
                                    layer.post_attention_layernorm.weight, s.eps)
-                delta = mlp.down_proj(ops.swiglu(mlp.gate_up_proj(h)))
+                delta = product(ops.swiglu(product(h, w.gate_up)), w.down)
         return ops.add_rms(x, delta, self.norm.weight, self.final_eps)[1]
 
     def _attention_backends(self, fixed_shape: bool):
@@ -323,7 +377,7 @@ class GlmFastDecoder:
             else:
                 hidden = self._hidden(ids, self.pos, n, self.span(self.length + n))
                 self.pos += n
-            logits = self.lm_head(hidden[:, -1])
+            logits = self.weights.head(hidden[:, -1])
         self.length += n
         self.tell(tokens)
         return logits, hidden
