@@ -236,3 +236,26 @@ def test_two_replies_at_once_each_have_a_decoder_of_their_own():
     list(a)
     assert len(thinker._fast_free) == 2
     a.close()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
+def test_a_warm_up_reply_leaves_the_replies_after_it_as_they_were(device):
+    """`warm(reply=True)` generates a reply through a pooled decoder and throws it away (on CUDA it is the default);
+    a seeded reply after it is the one a Thinker never warmed gives."""
+    from engine_core.thinker.glm4voice import WARM_UP_PROMPT, Glm4VoiceThinker, paper_config
+
+    cfg = paper_config(vocab_size=1200, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+                       pad_token_id=0, eos_token_id=1, bos_token_id=2)
+
+    def thinker() -> Glm4VoiceThinker:
+        return Glm4VoiceThinker.from_config(cfg, device=device, dtype=torch.float32, allow_silent_audio=True,
+                                            max_context=256, temperature=1.0, top_p=0.9, max_new_tokens=40, seed=5)
+    warmed, cold = thinker(), thinker()
+    warmed.warm(reply=True)
+    decoder, = warmed._fast_free
+    warm_ids = warmed.prompt_ids(WARM_UP_PROMPT)
+    assert decoder.known[:len(warm_ids)] == warm_ids and decoder.length > len(warm_ids)   # a prompt and a reply
+    prompt = warmed.prompt_ids("<|user|>\nwhat is on today?<|assistant|>streaming_transcription\n")
+    assert [t for t, _, _ in warmed.generate(prompt)] == [t for t, _, _ in cold.generate(prompt)]

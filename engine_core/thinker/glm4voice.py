@@ -31,14 +31,15 @@ from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Gate, Seg
                    UserTurn, frames_holding, go_on, turn_content, turn_text)
 from .context import prompt_budget
 from .features import SPEECH_FEATURE_SIZE, speech_features
-from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, Glm4VoiceVocab, InterleaveState, audio_string,
-                               fit_prompt, format_prompt, is_audio_content)
+from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, TEXT_PER_BLOCK, Glm4VoiceVocab, InterleaveState,
+                               audio_string, fit_prompt, format_prompt, is_audio_content)
 from .glm4voice_decode import Decoding, HostCopy, draw_token
 from .glm4voice_speech import Glm4VoiceSpeechTokenizer
 
 # audio tokens per emitted segment: first, second, then every later one. The first, 13 tokens = 26 frames, holds
 # one whole 1 s (25-frame) chunk, so a reply's first chunk can enter the Actor from the first segment.
 BLOCK_SCHEDULE = (13, 20, 40)
+WARM_UP_PROMPT = "<|user|>\nHello!<|assistant|>streaming_transcription\n"   # `Glm4VoiceThinker.warm`'s reply
 STEP_WEIGHTS = ("bf16", "int8")    # what the "fast" decode step's products read (see `Glm4VoiceThinker`)
 
 
@@ -255,10 +256,20 @@ class Glm4VoiceThinker(Thinker):
         with self._fast_lock:
             self._fast_free.append(fast)
 
-    def warm(self) -> None:
-        """With the "fast" decoder on CUDA: its fused regions compiled and every span's step graph captured."""
+    def warm(self, reply: bool | None = None) -> None:
+        """With the "fast" decoder on CUDA: its fused regions compiled and every span's step graph captured. Then
+        (`reply`; None: on CUDA) a short reply generated and thrown away, up to its first segment of speech: what a
+        process does only once (CUDA loads each kernel's module at its first launch; the sampler's, the pinned host
+        copies') is then not paid by the first user. At the paper's shape on an H200 the process's first reply
+        had its speech ready ~67 ms later than the next ones (docs/performance.md, v15). The reply's draws come
+        from its own seeded generator, so the replies after it are the ones they would have been."""
         if self.decode_impl == "fast":
             self._give_back(self._take_fast())
+        if reply if reply is not None else self.device.type == "cuda":
+            first_block = TEXT_PER_BLOCK + BLOCK_SCHEDULE[0]
+            tokens = self.generate(self.prompt_ids(WARM_UP_PROMPT), max_new_tokens=first_block)
+            for _ in self._segments(tokens, []):
+                pass
 
     def _decoding(self, prompt_ids: list[int]) -> Decoding:
         """A reply's decoder state (glm4voice_decode.Decoding): "fast" (a static cache of this Thinker's own, the
