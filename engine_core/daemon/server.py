@@ -201,11 +201,12 @@ class Daemon:
             return Welcome(req=msg.req, version=max(common), server=f"xstreamer/0.1.0 model={self.cfg.model_name}",
                            media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
                            session_timeout_s=self.cfg.session_timeout_s)
-        if kind == "ping":
-            if msg.session is not None and msg.session not in self.workers:
+        if kind == "ping":   # a closing session (its session_closed may be out already) is gone for the client
+            live = [sid for sid, w in list(self.workers.items()) if not w.closing]
+            if msg.session is not None and msg.session not in live:
                 return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
                              session=msg.session)
-            return Pong(req=msg.req, sessions=len(self.workers), state="ok")
+            return Pong(req=msg.req, sessions=len(live), state="ok")
         if not client.welcomed:
             return Error(req=msg.req, code=ErrorCode.NOT_WELCOMED, message="send hello first")
         if kind == "open":
