@@ -201,18 +201,17 @@ class Daemon:
             return Welcome(req=msg.req, version=max(common), server=f"xstreamer/0.1.0 model={self.cfg.model_name}",
                            media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
                            session_timeout_s=self.cfg.session_timeout_s)
-        if kind == "ping":   # a closing session (its session_closed may be out already) is gone for the client
-            live = [sid for sid, w in list(self.workers.items()) if not w.closing]
-            if msg.session is not None and msg.session not in live:
+        if kind == "ping":
+            if msg.session is not None and self._live(msg.session) is None:
                 return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
                              session=msg.session)
-            return Pong(req=msg.req, sessions=len(live), state="ok")
+            return Pong(req=msg.req, sessions=sum(not w.closing for w in list(self.workers.values())), state="ok")
         if not client.welcomed:
             return Error(req=msg.req, code=ErrorCode.NOT_WELCOMED, message="send hello first")
         if kind == "open":
             return self._open(ident, msg, blobs)
-        worker = self.workers.get(msg.session)
-        if worker is None or worker.closing:
+        worker = self._live(msg.session)
+        if worker is None:
             return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
                          session=msg.session)
         if worker.session is None:
@@ -241,6 +240,12 @@ class Daemon:
             worker.close("client")
             return Ack(req=msg.req, session=msg.session)
         return Error(req=msg.req, code=ErrorCode.UNKNOWN_TYPE, message=f"unhandled type {kind!r}")
+
+    def _live(self, sid: str) -> SessionWorker | None:
+        """The worker of a session its client may still use: None once it is closing (from the close or the timeout
+        on, its session_closed may be out while the worker still releases the engine session)."""
+        worker = self.workers.get(sid)
+        return None if worker is None or worker.closing else worker
 
     def _slow_call(self, ident: bytes, req: int, sid: str, fn: Any) -> None:
         try:
