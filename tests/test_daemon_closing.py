@@ -16,7 +16,8 @@ from test_daemon_helpers import RawControl
 
 
 class _SlowRelease:
-    """An engine whose sessions' close() waits until `release` is set (a GPU session freeing its caches, say)."""
+    """An engine whose sessions' close() waits until `release` is set (a GPU session freeing its caches,
+    say)."""
 
     def __init__(self, engine):
         self.engine, self.release, self.closing = engine, threading.Event(), threading.Event()
@@ -53,8 +54,8 @@ def test_a_closing_session_is_unknown_to_ping_before_its_worker_exits(slow_daemo
         a, b = raw.call(Open(req=2), timeout=60), raw.call(Open(req=3), timeout=60)
         assert raw.call(Ping(req=4, session=a.session)).sessions == 2
         assert raw.call(Close(req=5, session=a.session)).type == "ack"
-        assert engine.closing.wait(10)                       # the worker is inside the engine session's close()
-        assert a.session in daemon.workers                   # ... so it has not exited yet
+        assert engine.closing.wait(10)                 # the worker is inside the engine session's close()
+        assert a.session in daemon.workers             # ... so it has not exited yet
         gone = raw.call(Ping(req=6, session=a.session))
         assert gone.type == "error" and gone.code is ErrorCode.UNKNOWN_SESSION
         kept = raw.call(Ping(req=7, session=b.session))

@@ -205,7 +205,8 @@ class Daemon:
             if msg.session is not None and self._live(msg.session) is None:
                 return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
                              session=msg.session)
-            return Pong(req=msg.req, sessions=sum(not w.closing for w in list(self.workers.values())), state="ok")
+            live = sum(not w.closing for w in list(self.workers.values()))
+            return Pong(req=msg.req, sessions=live, state="ok")
         if not client.welcomed:
             return Error(req=msg.req, code=ErrorCode.NOT_WELCOMED, message="send hello first")
         if kind == "open":
@@ -242,8 +243,8 @@ class Daemon:
         return Error(req=msg.req, code=ErrorCode.UNKNOWN_TYPE, message=f"unhandled type {kind!r}")
 
     def _live(self, sid: str) -> SessionWorker | None:
-        """The worker of a session its client may still use: None once it is closing (from the close or the timeout
-        on, its session_closed may be out while the worker still releases the engine session)."""
+        """The worker of a session its client may still use: None once it is closing (from the close or the
+        timeout on, its session_closed may be out while the worker still releases the engine session)."""
         worker = self.workers.get(sid)
         return None if worker is None or worker.closing else worker
 
