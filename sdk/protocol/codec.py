@@ -22,10 +22,12 @@ from .messages import (
     MAX_TEXT_CHARS,
     SUPPORTED_VERSIONS,
     TOPIC_PREFIX,
+    VIDEO_FORMATS,
     AudioPacket,
     ClientMessage,
     ErrorCode,
     MediaPacket,
+    MotionPacket,
     ServerMessage,
     VideoPacket,
 )
@@ -138,7 +140,9 @@ def decode_media(frames: Sequence[bytes]) -> tuple[Any, bytes | None]:
     if isinstance(pkt, AudioPacket):
         expected = pkt.samples * 2
     elif isinstance(pkt, VideoPacket):
-        expected = pkt.width * pkt.height * 3
+        expected = pkt.width * pkt.height * VIDEO_FORMATS[pkt.format]
+    elif isinstance(pkt, MotionPacket):
+        expected = pkt.channels * 4
     if expected is not None and (payload is None or len(payload) != expected):
         got = None if payload is None else len(payload)
         raise ProtocolError(ErrorCode.MALFORMED, f"{pkt.type} payload has {got} bytes, header says {expected}")

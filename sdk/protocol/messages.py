@@ -31,10 +31,25 @@ TOPIC_PREFIX = b"xs1/"
 SAMPLE_RATE = 22050            # audio clock (Hz); pts counts samples of this clock
 FPS = 25                       # video frame rate
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882 samples = 40 ms: one audio packet, one video frame
-FRAME_SIZE = 256               # video frames are FRAME_SIZE x FRAME_SIZE RGB24
+FRAME_SIZE = 256               # default video frame side (frames are square)
+VIDEO_SIZES = (256, 512)       # the frame sides a session may ask for (`Open.video_size`)
+VIDEO_FORMATS = {"rgb24": 3, "rgba32": 4}    # video payload formats -> bytes per pixel
 MAX_TEXT_CHARS = 4000          # longer chat/speak texts are refused with ErrorCode.TEXT_TOO_LONG
 MAX_PORTRAIT_BYTES = 16 * 1024 * 1024
 MAX_AUDIO_SAMPLES = SAMPLE_RATE * 10   # one `audio` message carries at most 10 s
+
+# The facial-animation channels of a `motion` packet, in payload order: ARKit blendshape names (weights in
+# [0, 1]) and the head pose (headYaw/headPitch/headRoll in degrees, right-handed as seen by the viewer: yaw > 0
+# turns the face to the viewer's left, pitch > 0 tilts it down, roll > 0 turns it clockwise; headX/headY the
+# head's shift as a fraction of the face's width, x to the right and y down).
+MOTION_BLENDSHAPES = (
+    "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight",
+    "mouthStretchLeft", "mouthStretchRight", "mouthPressLeft", "mouthPressRight", "mouthRollUpper",
+    "mouthRollLower", "eyeBlinkLeft", "eyeBlinkRight", "eyeSquintLeft", "eyeSquintRight", "browInnerUp",
+    "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight",
+)
+MOTION_HEAD = ("headYaw", "headPitch", "headRoll", "headX", "headY")
+MOTION_CHANNELS = MOTION_BLENDSHAPES + MOTION_HEAD
 
 
 class ErrorCode(str, Enum):
@@ -96,6 +111,7 @@ class Open(_Msg):
     req: int = 0
     persona: Persona = Field(default_factory=Persona)
     has_portrait: bool = False
+    video_size: Literal[256, 512] = FRAME_SIZE    # side of the square video frames (one of VIDEO_SIZES)
 
 
 class Chat(_Msg):
@@ -187,6 +203,9 @@ class Opened(_Msg):
     fps: int = FPS
     width: int = FRAME_SIZE
     height: int = FRAME_SIZE
+    video_format: Literal["rgb24", "rgba32"] = "rgb24"   # rgba32 where the portrait has an alpha channel
+    motion_channels: list[str] = Field(default_factory=list)   # names of `motion` packet values (MOTION_CHANNELS);
+                                                               # empty: this model publishes no motion
     model: str = ""
     warnings: list[str] = Field(default_factory=list)
 
@@ -245,12 +264,21 @@ class AudioPacket(_Media):
 
 
 class VideoPacket(_Media):
-    """Payload: one RGB24 frame, `width`*`height`*3 bytes, rows top to bottom."""
+    """Payload: one frame, rows top to bottom: `width`*`height`*3 bytes RGB24, or *4 bytes RGBA32 (straight,
+    not premultiplied, alpha) for a portrait with an alpha channel."""
 
     type: Literal["video"] = "video"
-    width: int = FRAME_SIZE
-    height: int = FRAME_SIZE
-    format: Literal["rgb24"] = "rgb24"
+    width: int = Field(default=FRAME_SIZE, ge=1, le=4096)
+    height: int = Field(default=FRAME_SIZE, ge=1, le=4096)
+    format: Literal["rgb24", "rgba32"] = "rgb24"
+
+
+class MotionPacket(_Media):
+    """Payload: the facial-animation channels of one video frame (same pts as that frame's `video` packet),
+    `channels` float32 little-endian values in the order of the session's `Opened.motion_channels`."""
+
+    type: Literal["motion"] = "motion"
+    channels: int = Field(default=len(MOTION_CHANNELS), ge=1, le=256)
 
 
 class TextPacket(_Media):
@@ -280,5 +308,5 @@ class StatePacket(_Media):
     model: str = ""
 
 
-MediaPacket = Annotated[Union[AudioPacket, VideoPacket, TextPacket, EventPacket, StatePacket],
+MediaPacket = Annotated[Union[AudioPacket, VideoPacket, MotionPacket, TextPacket, EventPacket, StatePacket],
                         Field(discriminator="type")]

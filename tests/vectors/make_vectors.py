@@ -118,6 +118,10 @@ def build() -> None:
     valid("media_audio", "media", m.AudioPacket(session=S, utt=3, seq=120, pts=105840), payload_len=882 * 2)
     valid("media_video", "media", m.VideoPacket(session=S, utt=3, seq=121, pts=105840),
           payload_len=256 * 256 * 3)
+    valid("media_video_rgba512", "media", m.VideoPacket(session=S, utt=3, seq=121, pts=105840, width=512,
+                                                         height=512, format="rgba32"), payload_len=512 * 512 * 4)
+    valid("media_motion", "media", m.MotionPacket(session=S, utt=3, seq=123, pts=105840),
+          payload_len=len(m.MOTION_CHANNELS) * 4)
     valid("media_text", "media", m.TextPacket(session=S, utt=3, seq=122, pts=105840, text="Hello, I'm Ada.",
                                               role="assistant", final=False))
     valid("media_text_user", "media", m.TextPacket(session=S, utt=4, seq=200, pts=200000,

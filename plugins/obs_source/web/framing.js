@@ -39,7 +39,8 @@
   const COMMON = { v: 'int', session: 'str', utt: 'uint', seq: 'uint', pts: 'uint', type: 'str' };
   const FIELDS = {
     audio: { sample_rate: 'int', samples: 'int' },
-    video: { width: 'int', height: 'int', format: ['rgb24'] },
+    video: { width: 'int', height: 'int', format: ['rgb24', 'rgba32'] },
+    motion: { channels: 'int' },
     text: { role: ['assistant', 'user'], text: 'str', final: 'bool' },
     event: { event: ['utterance_start', 'utterance_end', 'interrupted', 'session_closed'], reason: 'str' },
     state: { state: ['idle', 'thinking', 'speaking', 'closed'], fps: 'num', lead_ms: 'num', model: 'str' },
@@ -76,7 +77,10 @@
     if (topic !== undefined && topic !== 'xs1/' + h.session) return bad('malformed', 'topic does not match the session');
     let expected = null;
     if (h.type === 'audio') expected = 2 * ('samples' in h ? h.samples : 882);
-    if (h.type === 'video') expected = 3 * ('width' in h ? h.width : 256) * ('height' in h ? h.height : 256);
+    if (h.type === 'video') {
+      expected = (h.format === 'rgba32' ? 4 : 3) * ('width' in h ? h.width : 256) * ('height' in h ? h.height : 256);
+    }
+    if (h.type === 'motion') expected = 4 * ('channels' in h ? h.channels : 26);
     if (expected === null && payloadLen > 0) return bad('malformed', h.type + ' packets carry no payload');
     if (expected !== null && payloadLen !== expected) return bad('malformed', 'payload has ' + payloadLen + ' bytes');
     return null;

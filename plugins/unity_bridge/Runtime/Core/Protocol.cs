@@ -140,6 +140,17 @@ namespace Xstreamer.Avatar.Core
         public VideoPacket(MsgMap f) : base("video", f) { }
         public int Width { get { return (int)L("width"); } }
         public int Height { get { return (int)L("height"); } }
+        public string Format { get { return S("format"); } }
+        /// <summary>3 for rgb24, 4 for rgba32 (straight alpha).</summary>
+        public int BytesPerPixel { get { return Format == "rgba32" ? 4 : 3; } }
+    }
+
+    /// <summary>The facial-animation channels of one frame (payload: Channels float32 LE values, in the order of
+    /// the session's Opened motion_channels).</summary>
+    public sealed class MotionPacket : MediaPacket
+    {
+        public MotionPacket(MsgMap f) : base("motion", f) { }
+        public int Channels { get { return (int)L("channels"); } }
     }
 
     public sealed class TextPacket : MediaPacket

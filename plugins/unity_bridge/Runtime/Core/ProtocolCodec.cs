@@ -107,6 +107,7 @@ namespace Xstreamer.Avatar.Core
             {
                 case "audio": pkt = new AudioPacket(f); break;
                 case "video": pkt = new VideoPacket(f); break;
+                case "motion": pkt = new MotionPacket(f); break;
                 case "text": pkt = new TextPacket(f); break;
                 case "event": pkt = new EventPacket(f); break;
                 default: pkt = new StatePacket(f); break;
@@ -120,8 +121,10 @@ namespace Xstreamer.Avatar.Core
             long expected = -1;
             var audio = pkt as AudioPacket;
             var video = pkt as VideoPacket;
+            var motion = pkt as MotionPacket;
             if (audio != null) expected = (long)audio.Samples * 2;
-            else if (video != null) expected = (long)video.Width * video.Height * 3;
+            else if (video != null) expected = (long)video.Width * video.Height * video.BytesPerPixel;
+            else if (motion != null) expected = (long)motion.Channels * 4;
             if (expected >= 0 && (data == null || data.Length != expected))
                 throw new ProtocolException(ErrorCode.Malformed, type + " payload has " + (data == null ? "None" : data.Length.ToString()) +
                                             " bytes, header says " + expected);
@@ -159,11 +162,12 @@ namespace Xstreamer.Avatar.Core
             return w.ToArray();
         }
 
-        public static byte[] EncodeOpen(long req, Persona persona, bool hasPortrait)
+        public static byte[] EncodeOpen(long req, Persona persona, bool hasPortrait, int videoSize = ProtocolV1.FrameSize)
         {
-            var w = Start("open", req, 5);
+            var w = Start("open", req, 6);
             w.Write("persona"); (persona ?? new Persona()).WriteTo(w);
             w.Write("has_portrait"); w.Write(hasPortrait);
+            w.Write("video_size"); w.Write((long)videoSize);
             return w.ToArray();
         }
 
