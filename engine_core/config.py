@@ -38,7 +38,7 @@ class ThinkerConfig:
     ffn_size: int = 0
     path: str | None = None           # local checkpoint directory (glm4voice)
     step_weights: str = "bf16"        # glm4voice: the decode step's weights, "bf16" or "int8" (weight-only; faster
-                                      # tokens for a small loss of accuracy: docs/performance.md, v15)
+                                      # tokens for a small loss of accuracy: docs/performance.md)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Why: at the paper shape one eager pass launches ~2,400 kernels from Python, and the host, not the GPU, set its
 time (host = device time, 68 ms idle). With the Thinker's thread decoding on the same interpreter the two took
-turns at the GIL and a pass took ~575 ms (docs/performance.md, v6). A replayed graph is one launch.
+turns at the GIL and a pass took ~575 ms (measured on an H200). A replayed graph is one launch.
 
 What a graph holds: the 40 blocks of one pass, from the block stack's input tokens to its output, reading the
 past keys/values straight from the cache's buffers (fixed addresses: the cache writes and rotates them in

@@ -44,7 +44,7 @@ def span_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spans: Chu
                    impl: str = "sdpa") -> torch.Tensor:
     """Self-attention of a pass whose pattern is `spans` (masks.ChunkSpans), without a mask: chunk j's queries
     attend to the keys [j * Lc, j * Lc + span), one SDPA call per chunk (one call for a one-chunk pass, over all
-    the keys), so SDPA may pick a kernel that takes no mask (cuDNN's, on an H200: docs/performance.md, v13).
+    the keys), so SDPA may pick a kernel that takes no mask (cuDNN's, on Hopper GPUs; docs/engine.md).
     q [B,H,m*Lc,Dh], k/v [B,Hkv,Lk,Dh]."""
     if impl != "sdpa":
         return attention(q, k, v, spans.mask(q.device), impl)

@@ -3,7 +3,7 @@
     python -m engine_core.bench.thinker_decode [--steps 64] [--context 512]
 
 Times, per token: transformers' forward with a DynamicCache (the reference path), the fast decoder
-(engine_core/thinker/glm_fast.py) eager, from its CUDA graph over the whole static cache (v9), with attention
+(engine_core/thinker/glm_fast.py) eager, from its CUDA graph over the whole static cache, with attention
 spans, with fused regions, and with both (the default), and the default on weight-only int8 (`--thinker-weights
 int8`), then a new turn's prefill (141 tokens, and as many as the
 context) eager and padded to a width replayed from a graph (the default), and the token sampler over the
@@ -49,7 +49,7 @@ def main() -> None:
         rows["hf DynamicCache (reference)"] = mean_ms_per_call(hf, args.steps, cuda=True)
     variants = {   # name -> GlmFastDecoder options; the last is the engine's default on CUDA
         "fast, eager": dict(use_cuda_graph=False, span_block=None, fuse=False),
-        "fast, CUDA graph (v9)": dict(use_cuda_graph=True, span_block=None, fuse=False),
+        "fast, CUDA graph, whole cache": dict(use_cuda_graph=True, span_block=None, fuse=False),
         "fast, graph + spans of 512": dict(use_cuda_graph=True, span_block=512, fuse=False),
         "fast, graph + fused regions": dict(use_cuda_graph=True, span_block=None, fuse=True),
         "fast, graph + spans + fused (default)": dict(use_cuda_graph=True),

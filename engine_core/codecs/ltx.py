@@ -12,7 +12,7 @@ from the buffers/config stored with the weights. `encode` returns the posterior 
 
 On CUDA `decode` replays a CUDA graph per latent shape (`cuda_graphs`; a stream's chunks all have one shape): the
 decoder launches ~1,000 small kernels, and at the paper's shape on an H200 a chunk's decode took 15.4 ms eagerly
-and 8.6 ms replayed (`python -m engine_core.bench.vae_decode`, docs/performance.md, v13).
+and 8.6 ms replayed (`python -m engine_core.bench.vae_decode`).
 """
 
 from __future__ import annotations

@@ -23,11 +23,10 @@ How a reply out of silence starts (`start`, one of START_POLICIES; the first chu
   - "pyramid": the reply's next chunks enter the pyramid as soon as their speech is there;
   - "hold": as "pyramid", and the Thinker is held while the first chunk is denoised and decoded, once it has
     queued the next chunk's speech.
-Measured (docs/performance.md, v8-v14; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave
-the first packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the
-audio). On an H200 at the paper shape (v14, medians of 6 trials, none with a gap): "own" 274 ms (271-275),
-"hold" 315, "alone" 313, "pyramid" 317; "own" has been ahead since v10. A reply queued behind speech in flight
-changes nothing.
+Measured (docs/performance.md; docs/default-model.md): on the 2-core CPU (`default`, speak) "alone" gave the first
+packet in 563 ms, "pyramid" 575 ms, "hold" 415 ms but with the next chunk up to 65 ms late (a gap in the audio). On
+one H100 at the paper shape (medians of 6 trials, none with a gap): "own" 312 ms, "alone" 366, "pyramid" 365, "hold"
+366. A reply queued behind speech in flight changes nothing.
 """
 
 from __future__ import annotations
@@ -75,7 +74,7 @@ ALONE = ("alone", "own")          # the policies under which the reply's first c
 
 
 def default_start(device: torch.device | str) -> str:
-    """The start policy a session takes on `device`: "own" on CUDA, "alone" elsewhere (docs/performance.md, v11)."""
+    """The start policy a session takes on `device`: "own" on CUDA, "alone" elsewhere (docs/performance.md)."""
     return "own" if torch.device(device).type == "cuda" else "alone"
 
 

@@ -74,7 +74,7 @@ class Glm4VoiceThinker(Thinker):
                         (at most half reserved); older turns are dropped to fit (`prompt_for`).
     step_weights:       the "fast" decode step's weights: "bf16" (the model's own) or "int8" (weight-only int8,
                         half the bytes a token reads, made once and shared by the decoders: glm_fast.py,
-                        docs/performance.md v15); the prompt's prefill always runs on the model's own.
+                        docs/performance.md); the prompt's prefill always runs on the model's own.
     """
 
     speech_feature_size = SPEECH_FEATURE_SIZE
@@ -261,7 +261,7 @@ class Glm4VoiceThinker(Thinker):
         (`reply`; None: on CUDA) a short reply generated and thrown away, up to its first segment of speech: what a
         process does only once (CUDA loads each kernel's module at its first launch; the sampler's, the pinned host
         copies') is then not paid by the first user. At the paper's shape on an H200 the process's first reply
-        had its speech ready ~67 ms later than the next ones (docs/performance.md, v15). The reply's draws come
+        had its speech ready ~67 ms later than the next ones. The reply's draws come
         from its own seeded generator, so the replies after it are the ones they would have been."""
         if self.decode_impl == "fast":
             self._give_back(self._take_fast())

@@ -6,7 +6,7 @@
   - the host reads the id, and later the forward's hidden state, through `HostCopy`: pinned copies that wait only
     for what they copy.
 The host's share of a token then overlaps the next forward: the interleave bookkeeping, handing the last token on.
-Before (docs/performance.md, v13a) that share was ~0.7 ms a token on an H200, with the GPU idle. The price: when
+Waiting for the host, that share was ~0.7 ms a token on an H200 with the GPU idle. The price: when
 token i ends the reply, its forward was for nothing, and `Decoding.undo` takes it back.
 
 `Decoding` puts the two decoders behind one interface:

@@ -11,10 +11,10 @@ QKV bias, fused gate/up projection with SiLU, RMSNorm before attention and MLP, 
 
 Fewer kernels per step (a decode step was ~40 kernels a layer): q/k/v are one matrix product (their weights
 concatenated once, at construction) and RMSNorm is `F.rms_norm`; on an H200 the CUDA-graph step went 8.96 →
-8.10 ms at the paper shape (docs/performance.md, v6). On CUDA the glue between the matrix products (norms, the
+8.10 ms at the paper shape. On CUDA the glue between the matrix products (norms, the
 q/k/v split and RoPE, SwiGLU, the residual adds) is compiled into one kernel per region (engine_core/fusion.py),
 and a step attends to the cache only up to the next multiple of `span_block` positions (one graph per span)
-instead of all `max_len` slots (docs/performance.md, v10). Attention stays SDPA with `enable_gqa` over the masked
+instead of all `max_len` slots. Attention stays SDPA with `enable_gqa` over the masked
 cache: folding each KV head's query heads into its query rows (plain attention on the 2 KV heads, no K/V copy per
 query head) was tried and measured 14.05 ms, since 2 heads x 16 rows leave the GPU's SMs idle.
 """
@@ -301,7 +301,7 @@ class GlmFastDecoder:
     def _attention_backends(self, fixed_shape: bool):
         """An unpadded prefill's attention on CUDA: memory-efficient or plain SDPA kernels, not cuDNN's, which
         builds a plan for each new (prompt, span) shape, and a prompt's length changes every turn: measured on an
-        H200, a prefill of a shape not seen before took 50-90 ms more (docs/performance.md, v11). A step and a padded
+        H200, a prefill of a shape not seen before took 50-90 ms more. A step and a padded
         prefill have a handful of shapes, all captured at `warm`, and keep SDPA's choice."""
         if fixed_shape or self.device.type != "cuda":
             return contextlib.nullcontext()
