@@ -13,7 +13,7 @@ from engine_core.engine.session import START_POLICIES, default_start
 def _reply_passes(start: str):
     engine = Engine.load("tiny")
     s = engine.open_session()
-    assert s.start == "alone" and start in START_POLICIES       # the default off CUDA (docs/performance.md: v8)
+    assert s.start == "alone" and start in START_POLICIES       # the default off CUDA (docs/engine.md)
     assert default_start("cpu") == "alone" and default_start("cuda:1") == "own"   # on CUDA: v10
     s.start = start
     widths: list[tuple[int, int]] = []                            # (first chunk index, chunks in the pass)
