@@ -21,6 +21,7 @@ from . import __version__
 from .export import ExportError, export_obs, export_unity
 from .personas import PersonaStore, PersonaStoreError, StoredPersona
 from .preview.panel import PreviewPanel
+from .qt_binding import BindingError, check_binding
 from .widgets.library import PersonaLibrary
 from .widgets.persona_editor import PersonaEditor
 from .widgets.portrait_chooser import PortraitChooser
@@ -288,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", metavar="PRESET", help="start a local daemon with this model preset")
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    try:
+        check_binding()            # PySide6 6.12.0 on Python 3.10/3.11 would abort within minutes
+    except BindingError as exc:
+        print(f"xstreamer-studio: {exc}", file=sys.stderr)
+        return 2
     store = PersonaStore(args.config_dir / "personas") if args.config_dir else PersonaStore()
     window = MainWindow(store)
     window.show()
