@@ -12,7 +12,7 @@ pytest.importorskip("PySide6")
 
 from studio_gui.preview.audio_out import PcmQueue  # noqa: E402
 from studio_gui.preview.av_sync import Frame, FrameScheduler  # noqa: E402
-from studio_gui.preview.daemon_process import parse_ready_line  # noqa: E402
+from sdk.launcher import parse_ready_line  # noqa: E402
 
 
 def _frames(n: int, step: int = 882) -> list[Frame]:

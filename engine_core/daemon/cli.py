@@ -5,12 +5,17 @@ When both sockets are bound it prints exactly one line to stdout and flushes it:
     xstreamer daemon ready control=tcp://HOST:PORT media=tcp://HOST:PORT model=NAME
 
 (port 0 picks a free port; the line shows the real one). Logs go to stderr.
+
+With `--exit-with-stdin` (what sdk/launcher.py passes) the daemon also stops when its standard input closes:
+the launcher holds the pipe's other end, so the daemon ends with the process that started it
+(engine_core/daemon/parent_watch.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -38,6 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thinker-weights", choices=["bf16", "int8"], default=None,
                         help="the glm4voice Thinker's decode step: bf16 or weight-only int8 (faster tokens, a little "
                              "less accurate; default: the model config's)")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="stop when standard input closes (a launcher holds a pipe on it: the daemon then "
+                             "ends with the process that started it, on every OS)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -57,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     if args.max_sessions < 1:
         print("error: --max-sessions must be at least 1", file=sys.stderr)
         return 2
+    stop = threading.Event()
+    serving = threading.Event()
+    if getattr(args, "exit_with_stdin", False):
+        from .parent_watch import watch_stdin
+
+        # Loading the model cannot be interrupted: a launcher gone by then ends the process at once.
+        watch_stdin(lambda: stop.set() if serving.is_set() else os._exit(0))
     from engine_core.engine import Engine
 
     from .server import Daemon, DaemonConfig
@@ -78,13 +93,13 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"error: could not bind the daemon's sockets: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    serving.set()
     sys.stdout.write(daemon.ready_line() + "\n")
     sys.stdout.flush()
     while not stop.wait(0.5):

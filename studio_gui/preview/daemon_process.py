@@ -1,101 +1,87 @@
-"""Start a local daemon as a subprocess (`xstreamer serve ...`) with QProcess and wait for its ready line.
+"""The preview's local daemon: `sdk.launcher` starts it and reads its ready line; this wraps it in Qt signals.
 
-QProcess is asynchronous: the window keeps painting while the model loads; every output line is
-re-emitted as `progress`, and the line ``xstreamer daemon ready control=tcp://H:P media=tcp://H:P model=M``
-becomes `ready(control, media, model)`.
+The launcher ties the daemon to the studio (a pipe on the daemon's stdin that only the studio holds): when the
+studio exits or dies, the daemon stops by itself, on every OS. Starting is asynchronous: the window keeps
+painting while the model loads. Every output line is re-emitted as `progress` and the ready line becomes
+`ready(control, media, model)`; signals are emitted from the launcher's threads and reach GUI-thread slots
+queued.
 """
 
 from __future__ import annotations
 
-import re
-import sys
+import threading
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, Signal
 
-READY_RE = re.compile(r"xstreamer daemon ready control=(\S+) media=(\S+) model=(\S+)")
+from sdk.launcher import DaemonProcess as Launcher
+from sdk.launcher import DaemonStartError
 
-
-def parse_ready_line(line: str) -> tuple[str, str, str] | None:
-    """(control, media, model) from the daemon's ready line, or None for any other line."""
-    m = READY_RE.search(line)
-    return (m.group(1), m.group(2), m.group(3)) if m else None
-
-
-def serve_command(preset: str, extra: list[str] | None = None) -> tuple[str, list[str]]:
-    """Program and arguments that start a daemon on free loopback ports with model `preset`."""
-    args = ["-m", "xstreamer", "serve", "--model", preset, "--control-port", "0", "--media-port", "0"]
-    return sys.executable, args + list(extra or [])
+READY_TIMEOUT_S = 600.0       # the `default`/`paper` presets load for minutes on a small CPU machine
 
 
 class DaemonProcess(QObject):
     """One local daemon. Signals: `progress(line)`, `ready(control, media, model)`, `failed(reason)`,
-    `stopped(exit_code)`."""
+    `stopped(exit_code)`. `endpoints` is (control, media, model) once ready."""
 
     progress = Signal(str)
     ready = Signal(str, str, str)
     failed = Signal(str)
     stopped = Signal(int)
+    _became_ready = Signal(object, str, str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.process: QProcess | None = None
+        self.launcher: Launcher | None = None
         self.endpoints: tuple[str, str, str] | None = None
-        self._buffer = ""
-        self._tail: list[str] = []
+        self._stopping: Launcher | None = None
+        self._became_ready.connect(self._on_ready)
 
     def is_running(self) -> bool:
-        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
+        return self.launcher is not None and self.launcher.alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self.launcher.pid if self.launcher is not None else None
 
     def start(self, preset: str, extra_args: list[str] | None = None) -> None:
-        """Launch `xstreamer serve --model preset` (returns at once; watch the signals)."""
+        """Launch `xstreamer serve --model preset` on free loopback ports (returns at once; watch the signals)."""
         if self.is_running():
             raise RuntimeError("a daemon is already running; stop it first")
-        self.endpoints, self._buffer, self._tail = None, "", []
-        proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        proc.setProcessEnvironment(env)
-        proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        proc.readyReadStandardOutput.connect(self._read)
-        proc.errorOccurred.connect(self._error)
-        proc.finished.connect(self._finished)
-        self.process = proc
-        program, args = serve_command(preset, extra_args)
+        self.endpoints = None
+        launcher = Launcher(model=preset, extra_args=extra_args, ready_timeout=READY_TIMEOUT_S,
+                            on_line=lambda line: self.progress.emit(line) if line.strip() else None)
+        self.launcher = launcher
         self.progress.emit(f"Starting daemon (model {preset})…")
-        proc.start(program, args)
+        try:
+            launcher.launch()
+        except DaemonStartError as exc:
+            self.failed.emit(str(exc))
+            return
+        threading.Thread(target=self._watch, args=(launcher,), name="xstreamer-studio-daemon", daemon=True).start()
 
-    def _read(self) -> None:
-        assert self.process is not None
-        self._buffer += bytes(self.process.readAllStandardOutput().data()).decode("utf-8", "replace")
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in (ln.strip() for ln in lines):
-            if not line:
-                continue
-            self._tail = (self._tail + [line])[-8:]
-            found = parse_ready_line(line)
-            if found and self.endpoints is None:
-                self.endpoints = found
-                self.ready.emit(*found)
-            else:
-                self.progress.emit(line)
+    def _watch(self, launcher: Launcher) -> None:
+        """Launcher thread: wait for the ready line, then for the process to end."""
+        try:
+            launcher.wait_ready()
+        except DaemonStartError:
+            if self._stopping is not launcher:
+                tail = " | ".join(ln.strip() for ln in list(launcher.stderr_tail)[-3:] if ln.strip()) or "no output"
+                self.failed.emit(f"the daemon exited (code {launcher.proc.poll() if launcher.proc else None}) "
+                                 f"before it was ready: {tail}")
+        else:
+            self._became_ready.emit(launcher, launcher.control, launcher.media, launcher.model)
+        code = launcher.wait()
+        self.stopped.emit(int(code if code is not None else -1))
 
-    def _error(self, err: QProcess.ProcessError) -> None:
-        if err == QProcess.ProcessError.FailedToStart:
-            self.failed.emit(f"could not start the daemon: {self.process.errorString() if self.process else err}")
-
-    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._read()
-        if self.endpoints is None:
-            tail = " | ".join(self._tail[-3:]) or "no output"
-            self.failed.emit(f"the daemon exited (code {code}) before it was ready: {tail}")
-        self.stopped.emit(int(code))
+    def _on_ready(self, launcher: Launcher, control: str, media: str, model: str) -> None:
+        if launcher is self.launcher and launcher.alive():
+            self.endpoints = (control, media, model)
+            self.ready.emit(control, media, model)
 
     def stop(self, wait_ms: int = 5000) -> None:
-        """Terminate the daemon (SIGTERM, then SIGKILL after `wait_ms`)."""
-        proc = self.process
-        if proc is None or proc.state() == QProcess.ProcessState.NotRunning:
+        """Stop the daemon: close its stdin pipe (it stops itself), then terminate, then kill."""
+        launcher = self.launcher
+        if launcher is None or not launcher.alive():
             return
-        proc.terminate()
-        if not proc.waitForFinished(wait_ms):
-            proc.kill()
-            proc.waitForFinished(2000)
+        self._stopping = launcher
+        launcher.stop(timeout=max(wait_ms, 1000) / 1000.0)
