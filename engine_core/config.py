@@ -7,7 +7,8 @@ Shapes that follow from a config (used everywhere, never hard-coded elsewhere):
     latent grid        h = w = image_size // vae.spatial_factor
     tokens per frame   P = (h // patch) * (w // patch)
     latent frames      Fl = ceil(chunk_frames / vae.temporal_factor) per chunk
-    tokens per chunk   Lc = chunk_frames (conditioning tokens, one per 40 ms frame) + Fl * P (video tokens)
+    token slots        T = max_hidden_tokens with actor.token_stream, else 0 (the Actor's own text/audio tokens)
+    tokens per chunk   Lc = T + chunk_frames (conditioning tokens, one per 40 ms frame) + Fl * P (video tokens)
     identity tokens    P (one latent frame of the portrait)
 """
 
@@ -62,6 +63,8 @@ class ActorConfig:
                                       # zero-initialised projection (a direct, time-aligned voice -> mouth path)
     frame_speech_gain: float = 1.0    # inference only: that projection's departure from silence is scaled by this
                                       # (folded into its weights by Engine.load; training always uses 1)
+    token_stream: bool = False        # the Actor generates the reply's text and audio tokens itself: each chunk
+                                      # starts with `max_hidden_tokens` token slots (engine_core/actor/tokens.py)
 
 
 @dataclass
@@ -118,9 +121,14 @@ class ModelConfig:
         return math.ceil(self.chunk_frames / self.vae.temporal_factor)
 
     @property
+    def token_slots(self) -> int:
+        """T: the Actor's text/audio token slots per chunk (`actor.token_stream`; 0 without it)."""
+        return self.max_hidden_tokens if self.actor.token_stream else 0
+
+    @property
     def chunk_tokens(self) -> int:
-        """Lc: tokens per chunk (conditioning + video)."""
-        return self.chunk_frames + self.latent_frames * self.tokens_per_frame
+        """Lc: tokens per chunk (token slots + conditioning + video)."""
+        return self.token_slots + self.chunk_frames + self.latent_frames * self.tokens_per_frame
 
     @property
     def token_dim(self) -> int:
@@ -171,6 +179,8 @@ class ModelConfig:
             (v.kind in ("small", "ltx"), f"unknown vae kind {v.kind!r}"),
             (self.time_shift > 0 and (self.sample_shift is None or self.sample_shift > 0), "time shifts must be > 0"),
             (self.noise_scale > 0 and a.frame_speech_gain > 0, "noise_scale and actor.frame_speech_gain must be > 0"),
+            (not a.token_stream or self.thinker.text_vocab + self.thinker.audio_vocab > 0,
+             "actor.token_stream needs a text or audio vocabulary (thinker.text_vocab / audio_vocab)"),
         ]
         for ok, msg in checks:
             if not ok:

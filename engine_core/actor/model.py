@@ -6,6 +6,9 @@ Token layout of one chunk (F = chunk_frames, Fl = latent frames, P = tokens per 
     [Fl * P video latent tokens (noisy latents, patchified; with `actor.frame_speech`, plus a projection of
      the speech features of their frame)]
 
+With `actor.token_stream` each chunk starts with T token slots: the Actor's own text and audio tokens, generated
+slot by slot before the chunk's latents are denoised (engine_core/actor/tokens.py holds their rules and generation).
+
 The identity tokens (P tokens: the encoded portrait) come before the first chunk and act as a sink that
 every token sees; at inference they live in the KV cache's sink (`prefill_identity`) instead of being
 repeated per chunk. Video and conditioning tokens cross-attend to the Thinker hidden-state tokens of the
@@ -32,6 +35,7 @@ from engine_core.actor.graphs import BlockStack, PassInputs, run_blocks
 from engine_core.actor.kv_cache import KVCache
 from engine_core.actor.layers import EAGER, Block, BlockOps, sigma_embedding
 from engine_core.actor.masks import IDENTITY, ChunkSpans, cross_attention_mask, self_attention_mask
+from engine_core.actor.tokens import ActorTokens
 from engine_core.actor.rope import (Rope3D, cond_position_ids, identity_position_ids, text_position_ids,
                                     video_position_ids)
 from engine_core.config import ModelConfig
@@ -46,15 +50,18 @@ class ChunkCond:
     hidden:        float [B, R+m, M, Dth]    Thinker hidden states of chunks k0-R .. k0+m-1 (R = cross_chunks)
     hidden_frames: long  [B, R+m, M]         absolute frame of each hidden token
     hidden_mask:   bool  [B, R+m, M]         which hidden slots hold a token
+    tokens:        long  [B, m, T] or None   the token slots' inputs (`actor.token_stream`; actor/tokens.py)
     """
 
     speech: torch.Tensor
     hidden: torch.Tensor
     hidden_frames: torch.Tensor
     hidden_mask: torch.Tensor
+    tokens: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> ChunkCond:
-        return ChunkCond(*(t.to(device) for t in (self.speech, self.hidden, self.hidden_frames, self.hidden_mask)))
+        return ChunkCond(*(t.to(device) for t in (self.speech, self.hidden, self.hidden_frames, self.hidden_mask)),
+                         tokens=None if self.tokens is None else self.tokens.to(device))
 
 
 def blank_pass(cfg: ModelConfig, m: int, device: torch.device | str,
@@ -72,7 +79,8 @@ def blank_pass(cfg: ModelConfig, m: int, device: torch.device | str,
 
 @dataclass
 class ActorOutput:
-    """velocity [B, m, Fl, C, h, w]; text_logits [B, m, F, Vt] / audio_logits [B, m, F, Va] when asked."""
+    """velocity [B, m, Fl, C, h, w]; text_logits [B, m, F, Vt] / audio_logits [B, m, F, Va] when asked (on the T
+    token slots, [B, m, T, V], with `actor.token_stream`)."""
 
     velocity: torch.Tensor
     text_logits: torch.Tensor | None = None
@@ -110,6 +118,7 @@ class Actor(nn.Module):
         self.text_head = nn.Linear(d, t.text_vocab) if t.text_vocab > 0 else None
         self.audio_head = nn.Linear(d, t.audio_vocab) if t.audio_vocab > 0 else None
         self.rope = Rope3D(a.head_dim, a.rope_theta)
+        self.tokens = ActorTokens(cfg) if a.token_stream else None     # the token slots (actor/tokens.py)
 
     # -- patchify ------------------------------------------------------------------------------------------
     def patchify(self, z: torch.Tensor) -> torch.Tensor:
@@ -157,7 +166,7 @@ class Actor(nn.Module):
         b, m = x.shape[:2]
         dt = self.patch_in.weight.dtype
         x = x.to(dt)
-        cond = ChunkCond(cond.speech.to(dt), cond.hidden.to(dt), cond.hidden_frames, cond.hidden_mask)
+        cond = ChunkCond(cond.speech.to(dt), cond.hidden.to(dt), cond.hidden_frames, cond.hidden_mask, cond.tokens)
         c_tok = self.speech_in(cond.speech) + self.hidden_pool_in(self._pool_hidden(cond, first_chunk, m))
         c_tok = c_tok + self.type_emb[1]                                          # [B,m,F,D]
         v_tok = self.patch_in(self.patchify(x))                                   # [B,m,Fl,P,D]
@@ -165,13 +174,19 @@ class Actor(nn.Module):
             tf, fl = self.cfg.vae.temporal_factor, self.cfg.latent_frames
             v_tok = v_tok + self.frame_speech_in(cond.speech[:, :, ::tf][:, :, :fl])[:, :, :, None]
         v_tok = v_tok.flatten(2, 3) + self.type_emb[2]                             # [B,m,Fl*P,D]
-        return torch.cat([c_tok, v_tok], dim=2).reshape(b, -1, c_tok.shape[-1])
+        parts = [c_tok, v_tok]
+        if self.tokens is not None:                                                # [B,m,T,D] first
+            parts.insert(0, self.tokens.slot_inputs(cond, m, dt))
+        return torch.cat(parts, dim=2).reshape(b, -1, c_tok.shape[-1])
 
-    def _chunk_positions(self, first_chunk: int, m: int) -> torch.Tensor:
-        """Position ids [m*Lc, 3] in the chunk layout (first_chunk relative to the position origin)."""
-        pos = torch.cat([cond_position_ids(self.cfg, first_chunk, m),
-                         video_position_ids(self.cfg, first_chunk, m)], dim=1)   # [m, Lc, 3]
-        return pos.reshape(-1, 3)
+    def _chunk_positions(self, first_chunk: int, m: int, cond: ChunkCond | None = None,
+                         origin: int = 0) -> torch.Tensor:
+        """Position ids [m*Lc, 3] in the chunk layout (first_chunk relative to the position origin; `cond` places
+        the token slots)."""
+        parts = [cond_position_ids(self.cfg, first_chunk, m), video_position_ids(self.cfg, first_chunk, m)]
+        if self.tokens is not None:
+            parts.insert(0, self.tokens.positions(cond, first_chunk, m, origin).cpu())
+        return torch.cat(parts, dim=1).reshape(-1, 3)                              # [m, Lc, 3] -> [m*Lc, 3]
 
     def _context(self, cond: ChunkCond, first_chunk: int, origin: int = 0) -> tuple[torch.Tensor, torch.Tensor,
                                                                                     torch.Tensor, torch.Tensor]:
@@ -192,8 +207,9 @@ class Actor(nn.Module):
     # -- the transformer -----------------------------------------------------------------------------------
     def _run(self, tokens: torch.Tensor, pos: torch.Tensor, q_chunk: torch.Tensor, group_sigma: torch.Tensor,
              token_group: torch.Tensor, cond: ChunkCond | None, first_chunk: int, cache: KVCache | None,
-             kv_hook=None, write_tokens: int = 0) -> torch.Tensor:
-        """tokens [B,L,D], pos [L,3], q_chunk [L], group_sigma [B,G], token_group [L] -> hidden [B,L,D].
+             kv_hook=None, write_tokens: int = 0, q_slot: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens [B,L,D], pos [L,3], q_chunk [L], group_sigma [B,G], token_group [L] -> hidden [B,L,D]; q_slot [L]:
+        each token's token-slot index (-1: none), with `actor.token_stream`.
 
         With a cache, the block stack stages the keys/values of the first `write_tokens` tokens into it and runs
         through the cache's CUDA graphs where `cuda_graphs` is on (engine_core/actor/graphs.py); `kv_hook` (no
@@ -202,11 +218,16 @@ class Actor(nn.Module):
         cos, sin = self.rope.angles(pos.to(dev))
         emb = self.sigma_mlp(sigma_embedding(group_sigma, tokens.shape[-1]).to(tokens.dtype))   # [B,G,D]
         m = tokens.shape[1] // self.cfg.chunk_tokens
-        if cache is not None and self.spans and m <= cache.window and cache.full(first_chunk):
+        if cache is not None and self.spans and m <= cache.window and cache.full(first_chunk) and self.tokens is None:
             self_mask = ChunkSpans.after_full_cache(m, self.cfg.chunk_tokens, cache.window, cache.sink_tokens)
         else:
             k_chunk = q_chunk if cache is None else torch.cat([cache.key_chunks().to(dev), q_chunk])
-            self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)   # [L, Lk]
+            if self.tokens is not None and q_slot is not None:                     # token slots: their own rules
+                q_slot = q_slot.to(dev)
+                k_slot = q_slot if cache is None else torch.cat([self.tokens.cache_slots(cache).to(dev), q_slot])
+                self_mask = self.tokens.self_mask(q_chunk, q_slot, k_chunk, k_slot)
+            else:
+                self_mask = self_attention_mask(q_chunk, k_chunk, self.cfg.window)   # [L, Lk]
         if cond is not None:
             ctx, ctx_pos, ctx_chunk, ctx_valid = self._context(cond, first_chunk, cache.origin if cache else 0)
         else:                                                                      # identity prefill: null key only
@@ -216,6 +237,8 @@ class Actor(nn.Module):
             ctx_valid = torch.ones(tokens.shape[0], 1, dtype=torch.bool, device=dev)
         cross_mask = cross_attention_mask(q_chunk, ctx_chunk, ctx_valid, self.cfg.cross_chunks)
         cross_mask[:, :, 0] = True                                                 # the null key is always there
+        if self.tokens is not None and q_slot is not None and cond is not None:
+            cross_mask = self.tokens.cross_mask(cross_mask, q_chunk, q_slot, ctx_chunk)
         ctx_cos, ctx_sin = self.rope.angles(ctx_pos)
         inp = PassInputs(tokens, emb, token_group.to(dev), cos, sin, self_mask, ctx, ctx_cos, ctx_sin, cross_mask)
         ops = self.block_ops(dev)
@@ -264,7 +287,7 @@ class Actor(nn.Module):
         f, lc = self.cfg.chunk_frames, self.cfg.chunk_tokens
         pos = torch.zeros(lc, 3, dtype=torch.long)
         pos[:, 0] = -shift
-        pos[:f, 1:] = -shift                                          # conditioning tokens: (t, t, t)
+        pos[:self.cfg.token_slots + f, 1:] = -shift                   # token slots, conditioning tokens: (t, t, t)
         cos, sin = self.rope.angles(pos.repeat(cache.window, 1).to(cache.win_k.device))
         for layer in range(cache.win_k.shape[0]):
             cache.win_k[layer].copy_(Rope3D.apply(cache.win_k[layer], cos, sin))
@@ -285,9 +308,10 @@ class Actor(nn.Module):
         if cache is not None and first_chunk + m - cache.origin > cfg.actor.position_span:
             self.rebase(cache, max(0, first_chunk - cfg.window - 1))
         origin = cache.origin if cache is not None else 0
-        pos = self._chunk_positions(first_chunk - origin, m).to(dev)
+        pos = self._chunk_positions(first_chunk - origin, m, cond, origin).to(dev)
         q_chunk = (first_chunk + torch.arange(m, device=dev)).repeat_interleave(lc)    # [m*Lc]
         group_sigma, token_group = sigma, torch.arange(m, device=dev).repeat_interleave(lc)
+        q_slot = self.tokens.layout_slots(m).to(dev) if self.tokens is not None else None
         n_id = 0
         if cache is None:
             if identity is None:
@@ -299,19 +323,25 @@ class Actor(nn.Module):
             q_chunk = torch.cat([torch.full((n_id,), IDENTITY, device=dev), q_chunk])
             group_sigma = torch.cat([torch.zeros(b, 1, device=dev, dtype=sigma.dtype), sigma], dim=1)
             token_group = torch.cat([torch.zeros(n_id, dtype=torch.long, device=dev), token_group + 1])
+            if q_slot is not None:
+                q_slot = torch.cat([torch.full((n_id,), -1, device=dev), q_slot])
+        if q_slot is not None:                                     # token slots: a noise group of their own, sigma 0
+            group_sigma, token_group = self.tokens.clean_group(group_sigma, token_group, q_slot)
         if write_chunks and cache is None:
             raise ValueError("write_chunks needs a cache")
         h = self._run(tokens, pos, q_chunk, group_sigma, token_group, cond, first_chunk, cache,
-                      write_tokens=write_chunks * lc)
+                      write_tokens=write_chunks * lc, q_slot=q_slot)
         if write_chunks:
             cache.commit(list(range(first_chunk, first_chunk + write_chunks)))
         h = self.norm_out(h[:, n_id:]).view(b, m, lc, -1)                                # [B,m,Lc,D]
-        vel = self.unpatchify(self.velocity_out(h[:, :, f:]).view(b, m, cfg.latent_frames,
-                                                                  cfg.tokens_per_frame, -1))
+        t0 = cfg.token_slots
+        vel = self.unpatchify(self.velocity_out(h[:, :, t0 + f:]).view(b, m, cfg.latent_frames,
+                                                                       cfg.tokens_per_frame, -1))
         out = ActorOutput(velocity=vel)
-        if heads:
-            out.text_logits = self.text_head(h[:, :, :f]) if self.text_head is not None else None
-            out.audio_logits = self.audio_head(h[:, :, :f]) if self.audio_head is not None else None
+        if heads:                                  # on the token slots with `actor.token_stream`, else conditioning
+            hh = h[:, :, :t0] if t0 else h[:, :, :f]
+            out.text_logits = self.text_head(hh) if self.text_head is not None else None
+            out.audio_logits = self.audio_head(hh) if self.audio_head is not None else None
         return out
 
     @classmethod

@@ -79,7 +79,8 @@ class InFlight:
     """One chunk on its way through the pyramid (batch B = 1 chunk per entry).
 
     x [B,1,Fl,C,h,w] latents at noise level sigmas[step]; speech [B,1,F,S]; hidden [B,1,M,Dth];
-    hidden_frames [B,1,M] (absolute frames); hidden_mask [B,1,M]; meta: whatever the caller carries along.
+    hidden_frames [B,1,M] (absolute frames); hidden_mask [B,1,M]; meta: whatever the caller carries along;
+    tokens [B,1,T]: the token slots' inputs (`actor.token_stream`, else None).
     """
 
     index: int
@@ -90,6 +91,7 @@ class InFlight:
     hidden_mask: torch.Tensor
     step: int = 0
     meta: Any = None
+    tokens: torch.Tensor | None = None
 
 
 @dataclass
@@ -135,8 +137,9 @@ class PyramidDenoiser:
                 hid.append(src.hidden), frm.append(src.hidden_frames), msk.append(src.hidden_mask)
         for c in chunks:
             hid.append(c.hidden), frm.append(c.hidden_frames), msk.append(c.hidden_mask)
+        toks = None if any(c.tokens is None for c in chunks) else torch.cat([c.tokens for c in chunks], 1)
         return ChunkCond(torch.cat([c.speech for c in chunks], 1), torch.cat(hid, 1), torch.cat(frm, 1),
-                         torch.cat(msk, 1))
+                         torch.cat(msk, 1), toks)
 
     @torch.no_grad()
     def advance(self, new: InFlight | None) -> InFlight | None:
