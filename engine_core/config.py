@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from engine_core.errors import ConfigError
+from engine_core.thinker.registry import BACKENDS
 
 CONFIG_VERSION = 1
 
@@ -27,7 +28,7 @@ CONFIG_VERSION = 1
 class ThinkerConfig:
     """Which Thinker backend and the shape of what it hands the Actor."""
 
-    backend: str = "toy"              # "toy" | "cascade" | "glm4voice"
+    backend: str = "toy"              # a name in engine_core.thinker.registry.THINKERS (toy | cascade | glm4voice)
     hidden_size: int = 32             # width of the Thinker hidden states the Actor reads
     speech_feature_size: int = 80     # engine_core.thinker.features: 80 numbers per 40 ms frame
     text_vocab: int = 512             # size of the Thinker's text vocabulary (the Actor's text head)
@@ -174,7 +175,7 @@ class ModelConfig:
             (self.latent_hw % a.patch == 0, "the latent grid must be a multiple of actor.patch"),
             (self.chunk_frames >= 1 and self.steps >= 1 and self.window >= 1, "chunk_frames/steps/window >= 1"),
             (self.cross_chunks >= 0 and self.max_hidden_tokens >= 1, "cross_chunks >= 0, max_hidden_tokens >= 1"),
-            (self.thinker.backend in ("toy", "cascade", "glm4voice"), f"unknown thinker {self.thinker.backend!r}"),
+            (self.thinker.backend in BACKENDS, f"unknown thinker {self.thinker.backend!r}"),
             (self.thinker.step_weights in ("bf16", "int8"), "thinker.step_weights must be 'bf16' or 'int8'"),
             (v.kind in ("small", "ltx"), f"unknown vae kind {v.kind!r}"),
             (self.time_shift > 0 and (self.sample_shift is None or self.sample_shift > 0), "time shifts must be > 0"),

@@ -35,24 +35,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 def build_thinker(cfg: ModelConfig, device: str, random_weights: bool = False) -> Thinker:
-    """The Thinker of a config (backends imported lazily: the cascade and glm4voice pull in big packages)."""
-    from engine_core.thinker.registry import load_thinker
+    """The Thinker of a config, from the backend table (engine_core.thinker.registry)."""
+    from engine_core.thinker.registry import thinker_from_config
 
-    t = cfg.thinker
-    if t.backend == "toy":
-        return load_thinker("toy", hidden_size=t.hidden_size, vocab=t.text_vocab, seed=cfg.seed)
-    if t.backend == "cascade":
-        return load_thinker("cascade")
-    if random_weights:    # full shape, random weights, SILENT audio: timing only (the benchmark says so); each text
-        # block full, as a trained model's (13 text tokens before a reply's first audio)
-        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        return load_thinker("glm4voice", device=device, dtype=dtype, allow_silent_audio=True, full_text_blocks=True,
-                            step_weights=t.step_weights)
-    path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
-    if not path:
-        raise BackendUnavailableError("the glm4voice Thinker needs its checkpoint directory: set "
-                                      "XSTREAMER_GLM4VOICE_DIR or thinker.path in the model config")
-    return load_thinker("glm4voice", model_dir=path, device=device, step_weights=t.step_weights)
+    return thinker_from_config(cfg, device, random_weights)
 
 
 def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: list[str],
