@@ -112,7 +112,7 @@ def test_the_gc_clock_times_each_collection():
 def test_the_daemon_parts_benchmark_orders_each_replys_parts(tmp_path):
     """A real tiny engine, session worker and media publisher on loopback: every reply's first packet is received,
     after its chunk was computed and queued."""
-    from engine_core.bench.daemon_parts import main as daemon_parts
+    from engine_core.daemon.bench_parts import main as daemon_parts
 
     out = tmp_path / "parts.json"
     r = daemon_parts(["--model", "tiny", "--mode", "speak", "--replies", "3", "--settle-s", "1", "--gap-s", "0.5",

@@ -1,7 +1,7 @@
-"""The first packet as a client of the daemon sees it: `python -m engine_core.bench.daemon_path`.
+"""The first packet as a client of the daemon sees it: `python -m engine_core.daemon.bench_path`.
 
-    python -m engine_core.bench.daemon_path --model default --replies 5 [--mode speak|chat] [--lead-ms 400]
-    python -m engine_core.bench.daemon_path --model paper --device cuda --random-weights --mode chat
+    python -m engine_core.daemon.bench_path --model default --replies 5 [--mode speak|chat] [--lead-ms 400]
+    python -m engine_core.daemon.bench_path --model paper --device cuda --random-weights --mode chat
 
 `xstreamer bench` times the engine (the user's turn -> the reply's first chunk computed). Through the daemon,
 the chunk is then published at its place in the real-time stream, behind the idle media already queued (the

@@ -1,9 +1,9 @@
-"""Where a reply's first packet spends its time inside the daemon: `python -m engine_core.bench.daemon_parts`.
+"""Where a reply's first packet spends its time inside the daemon: `python -m engine_core.daemon.bench_parts`.
 
-    python -m engine_core.bench.daemon_parts [--model tiny|default|paper] [--device cuda] [--random-weights]
+    python -m engine_core.daemon.bench_parts [--model tiny|default|paper] [--device cuda] [--random-weights]
                                              [--replies 6] [--mode speak|chat] [--json FILE]
 
-`daemon_path` times the first packet at an SDK client of a whole daemon; this splits it. The daemon's own parts run
+`bench_path` times the first packet at an SDK client of a whole daemon; this splits it. The daemon's own parts run
 in this process (an engine session, its `SessionWorker` pacing the block loop to a 400 ms lead, the
 `MediaPublisher` on loopback) with a ZeroMQ subscriber in place of the client. Each reply is asked for just after a
 packet arrives, as a client reacting to the stream would, then interrupted at its first packet. Per reply, ms from
@@ -21,12 +21,12 @@ import time
 
 import zmq
 
-from engine_core.daemon.media import MediaPublisher
-from engine_core.daemon.session_worker import SessionWorker
+from engine_core.bench.cli import DEFAULT_TEXT
+from engine_core.bench.report import write_json
 from sdk.protocol import decode_media
 
-from .cli import DEFAULT_TEXT
-from .report import write_json
+from .media import MediaPublisher
+from .session_worker import SessionWorker
 
 PARTS = ("ready", "chunk_start", "chunk_end", "queued", "received")
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default=None)
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--mode", choices=["speak", "chat"], default="chat")
-    ap.add_argument("--text", default=DEFAULT_TEXT, help="what is said (daemon_path's and the engine bench's line)")
+    ap.add_argument("--text", default=DEFAULT_TEXT, help="what is said (bench_path's and the engine bench's line)")
     ap.add_argument("--replies", type=int, default=6)
     ap.add_argument("--lead-ms", type=float, default=400.0)
     ap.add_argument("--settle-s", type=float, default=5.0, help="idle stream before the first reply")
