@@ -27,6 +27,7 @@ from sdk.client import media_endpoint_for, pcm16_bytes, point_sub
 from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
                         error_from_reply)
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
+from sdk.protocol.constants import DEFAULT_CONTROL
 from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
                                    Persona, Ping, SetPersona, Speak, Welcome)
 
@@ -139,7 +140,7 @@ class AsyncSessionHandle:
 class AsyncClient:
     """asyncio twin of `sdk.client.Client` (same constructor and methods, awaitable)."""
 
-    def __init__(self, control: str = "tcp://127.0.0.1:7570", client_name: str = "", timeout: float = 5.0,
+    def __init__(self, control: str = DEFAULT_CONTROL, client_name: str = "", timeout: float = 5.0,
                  auto_reconnect: bool = True, on_reconnect: Callable[["AsyncClient"], Any] | None = None,
                  heartbeat: bool = True):
         self.control = control

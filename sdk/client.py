@@ -28,6 +28,7 @@ import zmq
 from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
                         error_from_reply)
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
+from sdk.protocol.constants import DEFAULT_CONTROL
 from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
                                    Persona, Ping, SetPersona, Speak, Welcome)
 
@@ -190,7 +191,7 @@ class SessionHandle:
 class Client:
     """Connection to a daemon's control socket. `connect()` (or `with Client(...)`) says hello."""
 
-    def __init__(self, control: str = "tcp://127.0.0.1:7570", client_name: str = "", timeout: float = 5.0,
+    def __init__(self, control: str = DEFAULT_CONTROL, client_name: str = "", timeout: float = 5.0,
                  auto_reconnect: bool = True, on_reconnect: Callable[["Client"], None] | None = None,
                  heartbeat: bool = True):
         self.control = control

@@ -20,7 +20,6 @@ last lines when it exits or the time runs out.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -28,7 +27,9 @@ import time
 from collections import deque
 from typing import Callable
 
-READY_RE = re.compile(r"^xstreamer daemon ready control=(\S+) media=(\S+) model=(\S+)$")
+from sdk.protocol.constants import DEFAULT_HOST
+from sdk.protocol.ready import READY_RE, parse_ready_line  # noqa: F401  (re-exported: the launcher's API)
+
 EXIT_WITH_STDIN = "--exit-with-stdin"      # `xstreamer serve` flag: stop when standard input closes
 
 
@@ -36,13 +37,9 @@ class DaemonStartError(RuntimeError):
     """The daemon could not be started, exited before its ready line, or did not get ready in time."""
 
 
-def parse_ready_line(line: str) -> tuple[str, str, str] | None:
-    """(control endpoint, media endpoint, model) of a ready line, else None."""
-    m = READY_RE.match(line.strip())
-    return (m.group(1), m.group(2), m.group(3)) if m else None
 
 
-def serve_command(model: str = "tiny", host: str = "127.0.0.1", control_port: int = 0, media_port: int = 0,
+def serve_command(model: str = "tiny", host: str = DEFAULT_HOST, control_port: int = 0, media_port: int = 0,
                   extra_args: list[str] | None = None, python: str | None = None,
                   tie_to_parent: bool = True) -> list[str]:
     """The argv of `xstreamer serve` (with `--exit-with-stdin` when `tie_to_parent`)."""
@@ -58,7 +55,7 @@ class DaemonProcess:
     tie_to_parent: give the daemon a stdin pipe and `--exit-with-stdin` (default), so it ends with this process
     """
 
-    def __init__(self, model: str = "tiny", host: str = "127.0.0.1", control_port: int = 0, media_port: int = 0,
+    def __init__(self, model: str = "tiny", host: str = DEFAULT_HOST, control_port: int = 0, media_port: int = 0,
                  extra_args: list[str] | None = None, python: str | None = None, ready_timeout: float = 120.0,
                  env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None,
                  tie_to_parent: bool = True):

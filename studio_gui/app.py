@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 from sdk.protocol import Persona
 
 from . import __version__
-from .export import ExportError, export_obs, export_unity
+from .export import DEFAULT_DAEMON, ExportError, export_obs, export_unity
 from .personas import PersonaStore, PersonaStoreError, StoredPersona
 from .preview.panel import PreviewPanel
 from .qt_binding import BindingError, check_binding
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
         target = self._export_folder(folder, "Export for OBS into…")
         if target is None:
             return None
-        daemon = self.preview.control or "tcp://127.0.0.1:7570"
+        daemon = self.preview.control or DEFAULT_DAEMON
         try:
             settings, _ = export_obs(self.store.load(self.current), target, daemon=daemon,
                                      session=self.preview.session_id)
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
             return None
         try:
             out = export_unity(self.store.load(self.current), target,
-                               daemon=self.preview.control or "tcp://127.0.0.1:7570")
+                               daemon=self.preview.control or DEFAULT_DAEMON)
         except ExportError as exc:
             self._set_message(f"Unity export failed: {exc}", error=True)
             return None

@@ -28,9 +28,11 @@ import json
 import shutil
 from pathlib import Path
 
+from sdk.protocol.constants import DEFAULT_CONTROL
+
 from .personas import StoredPersona, copy_portrait_beside, slugify
 
-DEFAULT_DAEMON = "tcp://127.0.0.1:7570"
+DEFAULT_DAEMON = DEFAULT_CONTROL
 DEFAULT_BRIDGE_PORT = 8765
 PAGE_CSS = "body { background-color: rgba(0, 0, 0, 0); margin: 0px auto; overflow: hidden; }"
 

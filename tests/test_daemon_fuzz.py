@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
-from sdk.protocol import pack_header
+from sdk.protocol import MAX_TEXT_CHARS, pack_header
 from sdk.protocol.messages import (Audio, Chat, Close, Hello, Interrupt, Persona, Ping, SetPersona, Speak)
 from test_daemon_helpers import RawControl, Stream, check_continuity, collect_until, is_end
 
@@ -97,7 +97,7 @@ def live_structured(draw) -> list[bytes]:
     good = draw(st.integers(0, 3)) < 3                       # mostly well-typed fields (hypothesis favours 0)
     if kind in ("chat", "speak"):
         header["text"] = draw(st.text(min_size=1, max_size=40) if good else
-                              st.one_of(st.sampled_from(["", "  ", "x" * 4001]), VALUES))
+                              st.one_of(st.sampled_from(["", "  ", "x" * (MAX_TEXT_CHARS + 1)]), VALUES))
     elif kind == "audio":
         header["sample_rate"] = draw(st.sampled_from([8000, 16000, 16000, 22050, 48000]) if good else
                                      st.one_of(st.sampled_from([7999, 48001]), VALUES))

@@ -16,6 +16,7 @@ from engine_core.engine import Engine
 from engine_core.errors import (AudioError, BackendUnavailableError, CheckpointError, ConfigError,
                                 ContextOverflowError, PersonaError, PortraitError, TextError,
                                 TextTooLongError)
+from sdk.protocol.constants import MAX_TEXT_CHARS
 from sdk.protocol.messages import ErrorCode, Persona
 
 
@@ -66,11 +67,11 @@ def test_text_errors_carry_their_own_codes(engine):
             s.speak("x" * 5000)
         assert info.value.code == "text_too_long" and "5000 characters" in str(info.value)
         with pytest.raises(TextTooLongError):
-            s.chat("y" * 4001)
+            s.chat("y" * (MAX_TEXT_CHARS + 1))
         with pytest.raises(TextError) as info:
             s.chat("   ")
         assert info.value.code == "empty_text" and not isinstance(info.value, TextTooLongError)
-        assert s.chat("x" * 3999) > 0                      # at the limit is fine
+        assert s.chat("x" * MAX_TEXT_CHARS) > 0            # at the limit is fine
     finally:
         s.close()
 

@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from engine_core.errors import BackendUnavailableError, TextError
-
-SAMPLE_RATE = 22050
+from sdk.protocol.constants import SAMPLE_RATE
 
 
 @dataclass

@@ -20,20 +20,23 @@ import signal
 import sys
 import threading
 
+from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS, LEAD_MS,
+                                    SESSION_TIMEOUT_S)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    parser.add_argument("--control-port", type=int, default=7570, help="ROUTER port (0 = any free port)")
-    parser.add_argument("--media-port", type=int, default=7571, help="PUB port (0 = any free port)")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: loopback only)")
+    parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT, help="ROUTER port (0 = any free port)")
+    parser.add_argument("--media-port", type=int, default=DEFAULT_MEDIA_PORT, help="PUB port (0 = any free port)")
     parser.add_argument("--model", default="default", help="model preset (tiny/default/paper) or checkpoint dir")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto")
     parser.add_argument("--devices", default=None,
                         help="split the model: Thinker on the first device, Actor + VAE on the second "
                              "(e.g. cuda:0,cuda:1); overrides --device")
     parser.add_argument("--max-sessions", type=int, default=8, help="sessions served at once")
-    parser.add_argument("--session-timeout", type=float, default=30.0,
+    parser.add_argument("--session-timeout", type=float, default=SESSION_TIMEOUT_S,
                         help="close a session whose client sent nothing for this many seconds")
-    parser.add_argument("--lead-ms", type=float, default=400.0,
+    parser.add_argument("--lead-ms", type=float, default=LEAD_MS,
                         help="how far generation may run ahead of real time (bounded lead)")
     parser.add_argument("--sndhwm", type=int, default=250,
                         help="media messages queued per subscriber before PUB drops for that subscriber only")

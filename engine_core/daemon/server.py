@@ -22,7 +22,9 @@ import msgpack
 import numpy as np
 import zmq
 
-from sdk.protocol import ProtocolError, decode_client, encode
+from sdk.protocol import ProtocolError, decode_client, encode, format_ready_line
+from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS, LEAD_MS,
+                                    SESSION_TIMEOUT_S)
 from sdk.protocol.messages import (MAX_PORTRAIT_BYTES, SUPPORTED_VERSIONS, Ack, Error, ErrorCode, Opened,
                                    Pong, Welcome)
 
@@ -58,14 +60,14 @@ class _Client:
 class DaemonConfig:
     """Everything `xstreamer serve` can set."""
 
-    host: str = "127.0.0.1"
-    control_port: int = 7570
-    media_port: int = 7571
+    host: str = DEFAULT_HOST
+    control_port: int = DEFAULT_CONTROL_PORT
+    media_port: int = DEFAULT_MEDIA_PORT
     model_name: str = "default"
     max_sessions: int = 8
-    session_timeout_s: float = 30.0
-    heartbeat_ms: int = 1000
-    lead_ms: float = 400.0
+    session_timeout_s: float = SESSION_TIMEOUT_S
+    heartbeat_ms: int = HEARTBEAT_MS
+    lead_ms: float = LEAD_MS
     sndhwm: int = 250
 
 
@@ -106,8 +108,7 @@ class Daemon:
         self._thread.start()
 
     def ready_line(self) -> str:
-        return (f"xstreamer daemon ready control={self.control_endpoint} media={self.media_endpoint} "
-                f"model={self.cfg.model_name}")
+        return format_ready_line(self.control_endpoint, self.media_endpoint, self.cfg.model_name)
 
     def wait(self) -> None:
         while not self._stop.is_set():

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sdk.protocol.messages import SAMPLES_PER_FRAME
+from sdk.protocol.constants import SAMPLES_PER_FRAME
 
 from .media import MediaPublisher, Outbox, describe
 

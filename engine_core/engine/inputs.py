@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from engine_core.errors import AudioError, PersonaError, PortraitError, TextError, TextTooLongError
+from sdk.protocol.constants import MAX_TEXT_CHARS
+from sdk.protocol.messages import Persona
 
-MAX_TEXT_CHARS = 4000          # as sdk.protocol.messages.MAX_TEXT_CHARS
 MAX_HEAR_RATE = 192_000
 
 
@@ -41,24 +42,14 @@ def check_audio(pcm: Any, sample_rate: Any, previous_rate: int | None) -> np.nda
     raise AudioError(f"user audio must be int16 PCM (or float), got {pcm.dtype}")
 
 
-def check_persona(persona: Any):
+def check_persona(persona: Any) -> Persona:
     """An sdk.protocol.Persona (dict accepted) with a non-blank name and system prompt (PersonaError).
 
-    None -> the default Persona (a plain namespace with its defaults where pydantic is not installed, e.g. on
-    a bare GPU machine running the benchmark).
-    """
+    None -> the default Persona."""
     if persona is None:
-        try:
-            from sdk.protocol.messages import Persona
-        except ImportError:
-            from types import SimpleNamespace
-
-            return SimpleNamespace(name="Avatar", system_prompt="You are a friendly, concise assistant.",
-                                   greeting="", voice="joe", model="default", character=None)
         return Persona()
     from pydantic import ValidationError
 
-    from sdk.protocol.messages import Persona
     if isinstance(persona, dict):
         try:
             persona = Persona.model_validate(persona)

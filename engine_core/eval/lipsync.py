@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLES_PER_FRAME = 882
+from sdk.protocol.constants import SAMPLES_PER_FRAME
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

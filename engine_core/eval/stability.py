@@ -18,6 +18,7 @@ from engine_core.eval.identity import ssim
 from engine_core.eval.lipsync import audio_mouth_corr, frame_loudness_db
 from engine_core.eval.mouth import luminance, mouth_opening
 from engine_core.eval.sharpness import cpbd_frames
+from sdk.protocol.constants import SAMPLES_PER_FRAME
 
 FPS = 25
 JUDGED = {"cpbd": +1, "identity_ssim": +1, "audio_mouth_corr": +1}
@@ -97,8 +98,8 @@ class StreamMonitor:
         self._n += len(f)
         while self._n >= self.per:
             allf, alla = np.concatenate(self._frames), np.concatenate(self._audio)
-            self._close(allf[: self.per], alla[: self.per * 882])
-            self._frames, self._audio = [allf[self.per:]], [alla[self.per * 882:]]
+            self._close(allf[: self.per], alla[: self.per * SAMPLES_PER_FRAME])
+            self._frames, self._audio = [allf[self.per:]], [alla[self.per * SAMPLES_PER_FRAME:]]
             self._n -= self.per
 
     def _close(self, f: np.ndarray, a: np.ndarray) -> None:

@@ -15,9 +15,7 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 import torch
 
-SAMPLE_RATE = 22050      # the audio clock of every Thinker's output
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882
+from sdk.protocol.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (every Thinker's audio clock)
 
 
 def frames_holding(n_samples: int) -> int:

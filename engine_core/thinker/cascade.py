@@ -21,6 +21,7 @@ import torch
 
 from engine_core.codecs.speech import SpokenText, TextSpeechDecoder, load_piper
 from engine_core.errors import TextError, TextTooLongError
+from sdk.protocol.constants import MAX_TEXT_CHARS
 
 from .base import (SAMPLES_PER_FRAME, Conversation, Gate, Segment, Thinker, Transcript, UserTurn, frames_holding,
                    go_on, turn_text)
@@ -28,8 +29,6 @@ from .cascade_asr import transcribe
 from .cascade_assets import load_smollm2
 from .cascade_text import StreamingLM, build_messages, split_text
 from .features import SPEECH_FEATURE_SIZE, speech_features
-
-MAX_TEXT_CHARS = 2000
 
 
 def _check_text(text: str) -> str:

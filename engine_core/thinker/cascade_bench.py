@@ -11,6 +11,8 @@ import time
 import numpy as np
 import torch
 
+from sdk.protocol.constants import FPS, SAMPLE_RATE
+
 
 def main() -> None:
     """Run each stage once (after a warm-up) and print its timing."""
@@ -37,19 +39,19 @@ def main() -> None:
     t = time.perf_counter()
     first = next(iter(th.reply(Conversation("You are a friendly guide."), "Tell me about the moon.")))
     print(f"first reply Segment (LM first clause + Piper): {time.perf_counter() - t:.2f} s, "
-          f"{first.num_frames / 25:.2f} s of speech: {first.text!r}")
+          f"{first.num_frames / FPS:.2f} s of speech: {first.text!r}")
 
     line = "The weather is lovely today, so we will walk to the park and look at the ducks."
     t = time.perf_counter()
     spoken = voice.synthesize(line)
     dt = time.perf_counter() - t
-    dur = spoken.audio.size / 22050
+    dur = spoken.audio.size / SAMPLE_RATE
     print(f"Piper joe: {dur:.2f} s of speech in {dt:.3f} s, RTF {dt / dur:.3f}")
 
     pcm = (spoken.audio * 32767).astype(np.int16)
-    transcribe(pcm, 22050)
+    transcribe(pcm, SAMPLE_RATE)
     t = time.perf_counter()
-    text = transcribe(pcm, 22050).text
+    text = transcribe(pcm, SAMPLE_RATE).text
     print(f"Whisper tiny.en: {dur:.2f} s of speech in {time.perf_counter() - t:.2f} s -> {text!r}")
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sdk.persona_file import PersonaFileError, parse_persona
-from sdk.protocol import Persona, ProtocolError
+from sdk.protocol import DEFAULT_CONTROL, Persona, ProtocolError
 
 from .daemon_link import DaemonLink, LinkError
 
@@ -230,7 +230,7 @@ class Bridge:
 
 # ---- command line ---------------------------------------------------------------------------------------
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", default="tcp://127.0.0.1:7570", help="the daemon's control endpoint")
+    parser.add_argument("--connect", default=DEFAULT_CONTROL, help="the daemon's control endpoint")
     parser.add_argument("--host", default="127.0.0.1", help="address the page is served on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="HTTP/WebSocket port (0 picks a free one)")
     parser.add_argument("--persona", type=Path,

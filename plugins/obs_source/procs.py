@@ -15,7 +15,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 
-READY = re.compile(r"xstreamer daemon ready control=(\S+) media=(\S+) model=(\S+)")
+from sdk.protocol.ready import READY_RE as READY
 
 
 class ProcError(RuntimeError):

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import msgpack
 from pydantic import TypeAdapter, ValidationError
 
+from .constants import MAX_HEADER_BYTES
 from .errors import ProtocolError
 from .messages import (
     MAX_AUDIO_SAMPLES,
@@ -35,8 +36,6 @@ from .messages import (
 _client = TypeAdapter(ClientMessage)
 _server = TypeAdapter(ServerMessage)
 _media = TypeAdapter(MediaPacket)
-
-MAX_HEADER_BYTES = 64 * 1024
 
 
 def pack_header(msg: Any) -> bytes:

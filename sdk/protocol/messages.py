@@ -23,33 +23,13 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .constants import (FPS, FRAME_SIZE, MAX_AUDIO_RATE, MAX_AUDIO_SAMPLES, MAX_NAME_CHARS,  # noqa: F401
+                        MAX_PORTRAIT_BYTES, MAX_PROMPT_CHARS, MAX_TEXT_CHARS, MIN_AUDIO_RATE, MOTION_BLENDSHAPES,
+                        MOTION_CHANNELS, MOTION_HEAD, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FORMATS, VIDEO_SIZES)
+
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 TOPIC_PREFIX = b"xs1/"
-
-# Media constants of v1.
-SAMPLE_RATE = 22050            # audio clock (Hz); pts counts samples of this clock
-FPS = 25                       # video frame rate
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882 samples = 40 ms: one audio packet, one video frame
-FRAME_SIZE = 256               # default video frame side (frames are square)
-VIDEO_SIZES = (256, 512)       # the frame sides a session may ask for (`Open.video_size`)
-VIDEO_FORMATS = {"rgb24": 3, "rgba32": 4}    # video payload formats -> bytes per pixel
-MAX_TEXT_CHARS = 4000          # longer chat/speak texts are refused with ErrorCode.TEXT_TOO_LONG
-MAX_PORTRAIT_BYTES = 16 * 1024 * 1024
-MAX_AUDIO_SAMPLES = SAMPLE_RATE * 10   # one `audio` message carries at most 10 s
-
-# The facial-animation channels of a `motion` packet, in payload order: ARKit blendshape names (weights in
-# [0, 1]) and the head pose (headYaw/headPitch/headRoll in degrees, right-handed as seen by the viewer: yaw > 0
-# turns the face to the viewer's left, pitch > 0 tilts it down, roll > 0 turns it clockwise; headX/headY the
-# head's shift as a fraction of the face's width, x to the right and y down).
-MOTION_BLENDSHAPES = (
-    "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight",
-    "mouthStretchLeft", "mouthStretchRight", "mouthPressLeft", "mouthPressRight", "mouthRollUpper",
-    "mouthRollLower", "eyeBlinkLeft", "eyeBlinkRight", "eyeSquintLeft", "eyeSquintRight", "browInnerUp",
-    "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight",
-)
-MOTION_HEAD = ("headYaw", "headPitch", "headRoll", "headX", "headY")
-MOTION_CHANNELS = MOTION_BLENDSHAPES + MOTION_HEAD
 
 
 class ErrorCode(str, Enum):
@@ -82,13 +62,13 @@ class Persona(BaseModel):
     """Who the avatar is. Stored by the studio as JSON; read by the OBS script and the Unity bridge."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="Avatar", min_length=1, max_length=80)
+    name: str = Field(default="Avatar", min_length=1, max_length=MAX_NAME_CHARS)
     system_prompt: str = Field(default="You are a friendly, concise assistant.", min_length=1,
-                               max_length=MAX_TEXT_CHARS)
-    greeting: str = Field(default="", max_length=MAX_TEXT_CHARS)
-    voice: str = Field(default="joe", max_length=80)
-    model: str = Field(default="default", max_length=80)   # a model preset name (tiny/default/paper)
-    character: str | None = Field(default=None, max_length=80)   # a built-in gallery character id
+                               max_length=MAX_PROMPT_CHARS)
+    greeting: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    voice: str = Field(default="joe", max_length=MAX_NAME_CHARS)
+    model: str = Field(default="default", max_length=MAX_NAME_CHARS)   # a model preset name (tiny/default/paper)
+    character: str | None = Field(default=None, max_length=MAX_NAME_CHARS)   # a built-in gallery character id
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -138,7 +118,7 @@ class Audio(_Msg):
     type: Literal["audio"] = "audio"
     req: int = 0
     session: str
-    sample_rate: int = Field(default=16000, ge=8000, le=48000)
+    sample_rate: int = Field(default=16000, ge=MIN_AUDIO_RATE, le=MAX_AUDIO_RATE)
     final: bool = False
 
 

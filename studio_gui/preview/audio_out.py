@@ -14,7 +14,7 @@ from collections import deque
 
 from PySide6.QtCore import QIODevice, QObject, QTimer
 
-from sdk.protocol import SAMPLE_RATE
+from sdk.protocol import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 
 class PcmQueue:
@@ -62,7 +62,7 @@ class _PullDevice(QIODevice):
     def readData(self, maxlen: int) -> bytes:  # noqa: N802 (Qt name)
         data = self.queue.read(maxlen // 2)
         if not data:  # nothing queued: a little silence keeps the sink from going idle
-            return bytes(min(maxlen, 882) & ~1)
+            return bytes(min(maxlen, SAMPLES_PER_FRAME) & ~1)
         return data
 
     def writeData(self, data: bytes) -> int:  # noqa: N802 (Qt name)

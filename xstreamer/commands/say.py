@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sdk.protocol.constants import DEFAULT_CONTROL
+
 MAX_MEDIA_S = 120.0      # give up when an utterance is longer than this (seconds of media)
 
 
@@ -27,7 +29,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persona", help="persona JSON file (sdk.protocol.Persona)")
     parser.add_argument("--model", default="default", help="model preset or checkpoint dir (in-process only)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (in-process only)")
-    parser.add_argument("--connect", help="control endpoint of a running daemon, e.g. tcp://127.0.0.1:7570")
+    parser.add_argument("--connect", help=f"control endpoint of a running daemon, e.g. {DEFAULT_CONTROL}")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for media (with --connect)")
 
 

@@ -20,6 +20,7 @@ from engine_core.data.synth.identities import identity_params
 from engine_core.data.synth.render import SAMPLES_PER_FRAME, render_clip, write_clip
 from engine_core.data.synth.sentences import NUM_SENTENCES, sentence_text
 from engine_core.data.synth.speech import SAMPLE_RATE, VoiceParams, sample_voice, synthesize
+from sdk.protocol.constants import FPS, FRAME_SIZE
 
 MANIFEST_VERSION = 1
 SPLITS = ("train", "heldout_identity", "heldout_sentence", "heldout_both")
@@ -101,7 +102,7 @@ def _work(args: tuple[int, CorpusOptions]) -> dict:
 def write_manifest(out: Path, entries: list[dict]) -> Path:
     """DIR/manifest.json with the clips sorted by id."""
     path = Path(out) / "manifest.json"
-    doc = {"version": MANIFEST_VERSION, "fps": 25, "sample_rate": SAMPLE_RATE, "size": 256,
+    doc = {"version": MANIFEST_VERSION, "fps": FPS, "sample_rate": SAMPLE_RATE, "size": FRAME_SIZE,
            "clips": sorted(entries, key=lambda e: e["id"])}
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return path

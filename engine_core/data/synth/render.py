@@ -21,8 +21,8 @@ from engine_core.data.synth.characters import IdentityParams
 from engine_core.data.synth.draw import FaceState, draw_frame, face_box, mouth_box
 from engine_core.data.synth.speech import SAMPLE_RATE, Speech, VoiceParams, synthesize
 from engine_core.data.synth.visemes import FPS, blink_track, head_pose_track, mouth_tracks
+from sdk.protocol.constants import SAMPLES_PER_FRAME
 
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 882
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 

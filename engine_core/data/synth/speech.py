@@ -17,7 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 22050
+from sdk.protocol.constants import SAMPLE_RATE  # the corpus is recorded on the media clock
+
 _NOISE_TABLE = 1 << 20          # floats per noise table (enough for ~1.4 min of speech per sentence)
 _STRESS = {"ˈ", "ˌ"}
 WORD_RE = re.compile(r"[A-Za-z0-9']+")   # the text's words, as `Speech.words` times them

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-FPS = 25
+from sdk.protocol.constants import FPS
+
 _RATE = 200  # Hz of the internal target track
 
 # viseme -> (open, width, round)
