@@ -28,7 +28,7 @@ CONFIG_VERSION = 1
 class ThinkerConfig:
     """Which Thinker backend and the shape of what it hands the Actor."""
 
-    backend: str = "toy"              # a name in engine_core.thinker.registry.THINKERS (toy | cascade | glm4voice)
+    backend: str = "toy"              # a name in engine_core.thinker.registry.BACKENDS
     hidden_size: int = 32             # width of the Thinker hidden states the Actor reads
     speech_feature_size: int = 80     # engine_core.thinker.features: 80 numbers per 40 ms frame
     text_vocab: int = 512             # size of the Thinker's text vocabulary (the Actor's text head)

@@ -55,7 +55,8 @@ class DaemonProcess:
     tie_to_parent: give the daemon a stdin pipe and `--exit-with-stdin` (default), so it ends with this process
     """
 
-    def __init__(self, model: str = "tiny", host: str = DEFAULT_HOST, control_port: int = 0, media_port: int = 0,
+    def __init__(self, model: str = "tiny", host: str = DEFAULT_HOST, control_port: int = 0,
+                 media_port: int = 0,
                  extra_args: list[str] | None = None, python: str | None = None, ready_timeout: float = 120.0,
                  env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None,
                  tie_to_parent: bool = True):

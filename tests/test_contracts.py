@@ -1,5 +1,5 @@
-"""What the SDK, engine, daemon, studio and plugins agree on is written once, in sdk/protocol (issue #26): no copy
-of a shared number or of the ready line's pattern elsewhere, and each removed drift has its test here."""
+"""What the SDK, engine, daemon, studio and plugins agree on is written once, in sdk/protocol (issue #26): no
+copy of a shared number or of the ready line's pattern elsewhere, and each removed drift has its test here."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ SHARED_NUMBERS = {str(constants.DEFAULT_CONTROL_PORT), str(constants.DEFAULT_MED
                   str(constants.SAMPLE_RATE), str(constants.SAMPLES_PER_FRAME)}
 
 
-# The OBS script runs inside OBS's own Python, where the SDK (pydantic, pyzmq) is not installed: it keeps its default.
+# The OBS script runs inside OBS's own Python, without the SDK (pydantic, pyzmq): it keeps its own default.
 STANDALONE = ("plugins/obs_source/obs_script/",)
+ENDPOINT = re.compile(r"[rf]?[\"']tcp://[\w.]+:75[67]\d[\"']")       # a default endpoint written as a literal
+READY_PATTERN = re.compile(r"re\.(compile|match|search)\([^)]*daemon ready")
 
 
 def _sources() -> list[Path]:
@@ -42,28 +44,28 @@ def test_no_module_outside_sdk_protocol_writes_a_shared_number():
         for tok in _code_tokens(path):
             if tok.type == tokenize.NUMBER and tok.string in SHARED_NUMBERS:
                 found.append(f"{path.relative_to(ROOT)}:{tok.start[0]}: {tok.string}")
-            elif tok.type == tokenize.STRING and re.fullmatch(r"[rf]?[\"']tcp://[\w.]+:75[67]\d[\"']", tok.string):
+            elif tok.type == tokenize.STRING and ENDPOINT.fullmatch(tok.string):
                 found.append(f"{path.relative_to(ROOT)}:{tok.start[0]}: {tok.string}")
-    assert not found, "shared constants re-declared (import them from sdk.protocol.constants):\n" + "\n".join(found)
+    assert not found, "shared constants re-declared (import sdk.protocol.constants):\n" + "\n".join(found)
 
 
 def test_the_ready_line_has_one_pattern():
     copies = [str(p.relative_to(ROOT)) for p in _sources()
-              if re.search(r"re\.(compile|match|search)\([^)]*daemon ready", p.read_text(encoding="utf-8"))]
+              if READY_PATTERN.search(p.read_text(encoding="utf-8"))]
     assert copies == [], f"the ready line is parsed outside sdk/protocol/ready.py: {copies}"
 
 
 def test_ready_line_round_trips_and_tolerates_later_fields():
     line = format_ready_line("tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002", "tiny")
-    assert parse_ready_line(line + "\n") == ReadyLine("tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002", "tiny")
-    assert parse_ready_line(line + " curve=on") == ReadyLine("tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002", "tiny")
+    want = ReadyLine("tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002", "tiny")
+    assert parse_ready_line(line + "\n") == want and parse_ready_line(line + " curve=on") == want
     assert parse_ready_line("INFO loading model") is None
     assert parse_ready_line("x " + line) is None
 
 
 def test_the_engine_and_every_thinker_use_the_protocols_text_limit():
-    """A 2,001-4,000 character line used to pass the protocol and the engine (4,000) and fail later in the cascade
-    Thinker (2,000) as "error: TextTooLongError" after an ack. Now there is one limit."""
+    """A 2,001-4,000 character line used to pass the protocol and the engine (4,000) and fail later in the
+    cascade Thinker (2,000) as "error: TextTooLongError" after an ack. Now there is one limit."""
     from engine_core.engine.inputs import check_text
     from engine_core.errors import TextTooLongError
     from engine_core.thinker import cascade
@@ -97,7 +99,8 @@ def test_a_3000_character_line_is_refused_at_once_over_the_wire():
     from sdk.errors import InvalidInputError
     from sdk.launcher import DaemonProcess
 
-    with DaemonProcess(model="tiny") as d, Client(d.control, heartbeat=False) as client, client.open_session() as s:
+    with DaemonProcess(model="tiny") as d, Client(d.control, heartbeat=False) as client, \
+            client.open_session() as s:
         for say in (s.chat, s.speak):
             with pytest.raises(InvalidInputError) as info:
                 say("x" * 3000)
@@ -106,7 +109,7 @@ def test_a_3000_character_line_is_refused_at_once_over_the_wire():
 
 
 def test_a_thinker_backend_registered_once_is_known_to_the_config_and_the_engine(monkeypatch):
-    """Adding a backend used to mean editing registry.py, config.py and engine.build_thinker; now one entry."""
+    """Adding a backend meant editing registry.py, config.py and engine.build_thinker; now one entry."""
     from engine_core.config import ModelConfig
     from engine_core.engine.engine import build_thinker
     from engine_core.errors import ConfigError
@@ -121,8 +124,10 @@ def test_a_thinker_backend_registered_once_is_known_to_the_config_and_the_engine
     def echo(cfg, device, random_weights):
         built.append(device)
         return ToyThinker(hidden_size=cfg.thinker.hidden_size, vocab=cfg.thinker.text_vocab)
-    monkeypatch.setitem(registry.BACKENDS, "echo", registry.Backend("echo", lambda **kw: ToyThinker(**kw), echo))
-    echo_cfg = ModelConfig.from_dict({**cfg.to_dict(), "thinker": {**cfg.to_dict()["thinker"], "backend": "echo"}})
+    monkeypatch.setitem(registry.BACKENDS, "echo",
+                        registry.Backend("echo", lambda **kw: ToyThinker(**kw), echo))
+    echo_cfg = ModelConfig.from_dict({**cfg.to_dict(),
+                                      "thinker": {**cfg.to_dict()["thinker"], "backend": "echo"}})
     assert isinstance(build_thinker(echo_cfg, "cpu"), ToyThinker) and built == ["cpu"]
     assert isinstance(registry.load_thinker("echo", hidden_size=8, vocab=16), ToyThinker)
 
@@ -140,7 +145,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_import_graph_points_down():
-    """sdk, studio and plugins never import the engine; nothing in engine_core outside daemon/ imports the daemon."""
+    """sdk, studio and plugins never import the engine; nothing in engine_core outside daemon/ imports the
+    daemon."""
     wrong = []
     for path in _sources():
         rel = path.relative_to(ROOT).as_posix()

@@ -85,8 +85,8 @@ def test_a_long_session_keeps_answering_and_survives_a_turn_too_long_for_the_con
         assert len(toy.prompt_tokens(s.conversation, "x")) <= toy.max_prompt_tokens < 2 * 8 * 301
         text, end = _run_until_end(s, s.chat("What now?"))
         assert end.reason == "" and text == "You said: What now?."
-        # A 1,500-word system prompt and a 999-word line: each within its character limit (sdk.protocol.constants),
-        # together not within the context: a typed error ends the utterance.
+        # A 1,500-word system prompt and a 999-word line: each within its character limit
+        # (sdk.protocol.constants), together not within the context: a typed error ends the utterance.
         s.set_persona(Persona(system_prompt="p " * 1500))
         _, end = _run_until_end(s, s.chat("a " * 999))
         assert end.reason.startswith("error: ContextOverflowError") and "prompt tokens" in end.reason

@@ -3,8 +3,8 @@
     python -m engine_core.daemon.bench_parts [--model tiny|default|paper] [--device cuda] [--random-weights]
                                              [--replies 6] [--mode speak|chat] [--json FILE]
 
-`bench_path` times the first packet at an SDK client of a whole daemon; this splits it. The daemon's own parts run
-in this process (an engine session, its `SessionWorker` pacing the block loop to a 400 ms lead, the
+`bench_path` times the first packet at an SDK client of a whole daemon; this splits it. The daemon's own parts
+run in this process (an engine session, its `SessionWorker` pacing the block loop to a 400 ms lead, the
 `MediaPublisher` on loopback) with a ZeroMQ subscriber in place of the client. Each reply is asked for just after a
 packet arrives, as a client reacting to the stream would, then interrupted at its first packet. Per reply, ms from
 the request: the worker seeing its first chunk's speech ready (`Session.reply_ready`), the block loop's call for
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default=None)
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--mode", choices=["speak", "chat"], default="chat")
-    ap.add_argument("--text", default=DEFAULT_TEXT, help="what is said (bench_path's and the engine bench's line)")
+    ap.add_argument("--text", default=DEFAULT_TEXT, 
+                    help="what is said (bench_path's and the engine bench's line)")
     ap.add_argument("--replies", type=int, default=6)
     ap.add_argument("--lead-ms", type=float, default=400.0)
     ap.add_argument("--settle-s", type=float, default=5.0, help="idle stream before the first reply")

@@ -20,14 +20,16 @@ import signal
 import sys
 import threading
 
-from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS, LEAD_MS,
+from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, LEAD_MS,
                                     SESSION_TIMEOUT_S)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: loopback only)")
-    parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT, help="ROUTER port (0 = any free port)")
-    parser.add_argument("--media-port", type=int, default=DEFAULT_MEDIA_PORT, help="PUB port (0 = any free port)")
+    parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT,
+                        help="ROUTER port (0 = any free port)")
+    parser.add_argument("--media-port", type=int, default=DEFAULT_MEDIA_PORT,
+                        help="PUB port (0 = any free port)")
     parser.add_argument("--model", default="default", help="model preset (tiny/default/paper) or checkpoint dir")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto")
     parser.add_argument("--devices", default=None,

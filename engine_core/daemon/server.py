@@ -23,8 +23,8 @@ import numpy as np
 import zmq
 
 from sdk.protocol import ProtocolError, decode_client, encode, format_ready_line
-from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS, LEAD_MS,
-                                    SESSION_TIMEOUT_S)
+from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS,
+                                    LEAD_MS, SESSION_TIMEOUT_S)
 from sdk.protocol.messages import (MAX_PORTRAIT_BYTES, SUPPORTED_VERSIONS, Ack, Error, ErrorCode, Opened,
                                    Pong, Welcome)
 

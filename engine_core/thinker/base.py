@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 import torch
 
-from sdk.protocol.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (every Thinker's audio clock)
+from sdk.protocol.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (every Thinker's clock)
 
 
 def frames_holding(n_samples: int) -> int:

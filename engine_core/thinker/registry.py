@@ -4,8 +4,8 @@ validation (`engine_core.config`) and the Engine (`engine.build_thinker`) read t
     load_thinker("cascade", max_new_tokens=28)             # a backend from keyword arguments (tests, benches)
     thinker_from_config(model_config, device="cuda")       # the backend a model config names (the Engine)
 
-A backend is imported only when it is built (cascade and glm4voice pull in big packages). Adding one: write its
-module, then one `_register(...)` call below with its two builders.
+A backend is imported only when it is built (cascade and glm4voice pull in big packages). Adding one: write
+its module, then one `_register(...)` call below with its two builders.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Backend:
 
     name: str
     build: Callable[..., "Thinker"]                                  # build(**kw)
-    from_config: Callable[["ModelConfig", str, bool], "Thinker"]     # from_config(cfg, device, random_weights)
+    from_config: Callable[["ModelConfig", str, bool], "Thinker"]   # (cfg, device, random_weights)
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -61,8 +61,8 @@ def _cascade(**kw: Any) -> "Thinker":
 
 # ---- glm4voice: GLM-4-Voice-9B (the paper preset)
 def _glm4voice(**kw: Any) -> "Thinker":
-    """Glm4VoiceThinker.from_pretrained(model_dir, ...) when `model_dir` is given, else from_config(cfg=None, ...)
-    (random weights)."""
+    """Glm4VoiceThinker.from_pretrained(model_dir, ...) when `model_dir` is given, else
+    from_config(cfg=None, ...) (random weights)."""
     from .glm4voice import Glm4VoiceThinker
 
     model_dir = kw.pop("model_dir", None)
@@ -73,8 +73,8 @@ def _glm4voice(**kw: Any) -> "Thinker":
 
 def _glm4voice_from_config(cfg: "ModelConfig", device: str, random_weights: bool) -> "Thinker":
     t = cfg.thinker
-    if random_weights:    # full shape, random weights, SILENT audio: timing only (the benchmark says so); each text
-        # block full, as a trained model's (13 text tokens before a reply's first audio)
+    if random_weights:   # full shape, random weights, SILENT audio: timing only (the benchmark says so);
+        # each text block full, as a trained model's (13 text tokens before a reply's first audio)
         import torch
 
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32

@@ -1,13 +1,13 @@
-"""Every number the daemon and its clients agree on, written once (the engine, daemon, studio and plugins import
-these; nobody re-declares them).
+"""Every number the daemon and its clients agree on, written once (the engine, daemon, studio and plugins
+import these; nobody re-declares them).
 
-Media clock: audio is the master clock at SAMPLE_RATE; a video frame is 1/FPS s, i.e. SAMPLES_PER_FRAME samples,
-and every 40 ms of media is one `audio` packet plus one `video` packet with the same pts.
+Media clock: audio is the master clock at SAMPLE_RATE; a video frame is 1/FPS s, i.e. SAMPLES_PER_FRAME
+samples, and every 40 ms of media is one `audio` packet plus one `video` packet with the same pts.
 """
 
 from __future__ import annotations
 
-# ---- the media clock (also the engine's: every Thinker speaks at SAMPLE_RATE, the Actor draws FPS frames a second)
+# ---- the media clock (also the engine's: every Thinker speaks at SAMPLE_RATE, the Actor draws FPS frames/s)
 SAMPLE_RATE = 22050            # audio clock (Hz); pts counts samples of this clock
 FPS = 25                       # video frame rate
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882 samples = 40 ms: one audio packet, one video frame
@@ -17,9 +17,9 @@ VIDEO_SIZES = (256, 512)       # the frame sides a session may ask for (`Open.vi
 VIDEO_FORMATS = {"rgb24": 3, "rgba32": 4}    # video payload formats -> bytes per pixel
 
 # The facial-animation channels of a `motion` packet, in payload order: ARKit blendshape names (weights in
-# [0, 1]) and the head pose (headYaw/headPitch/headRoll in degrees, right-handed as seen by the viewer: yaw > 0
-# turns the face to the viewer's left, pitch > 0 tilts it down, roll > 0 turns it clockwise; headX/headY the
-# head's shift as a fraction of the face's width, x to the right and y down).
+# [0, 1]) and the head pose (headYaw/headPitch/headRoll in degrees, right-handed as seen by the viewer:
+# yaw > 0 turns the face to the viewer's left, pitch > 0 tilts it down, roll > 0 turns it clockwise;
+# headX/headY the head's shift as a fraction of the face's width, x to the right and y down).
 MOTION_BLENDSHAPES = (
     "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight",
     "mouthStretchLeft", "mouthStretchRight", "mouthPressLeft", "mouthPressRight", "mouthRollUpper",
@@ -31,8 +31,8 @@ MOTION_CHANNELS = MOTION_BLENDSHAPES + MOTION_HEAD
 
 MAX_HEADER_BYTES = 64 * 1024  # a message's msgpack header frame
 
-# ---- limits on what a client may send (the daemon refuses more with a typed error; the engine checks the same)
-MAX_TEXT_CHARS = 2000          # a chat/speak text (longer: ErrorCode.TEXT_TOO_LONG); every Thinker takes this much
+# ---- limits on what a client may send (the daemon refuses more with a typed error; the engine checks too)
+MAX_TEXT_CHARS = 2000          # a chat/speak text (longer: TEXT_TOO_LONG); every Thinker takes this much
 MAX_PROMPT_CHARS = 4000        # a persona's system prompt and greeting
 MAX_NAME_CHARS = 80            # a persona's name, voice, model and character
 MAX_PORTRAIT_BYTES = 16 * 1024 * 1024    # the portrait image file
