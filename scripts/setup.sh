@@ -22,7 +22,7 @@ apt_install() {  # install Debian packages that are missing (root only; otherwis
 # Qt (offscreen) and PyAV wheels need a few system libraries.
 apt_install libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
 if [[ $WANT_TEST -eq 1 ]]; then
-    apt_install chromium nodejs mono-mcs mono-devel libzmq5 obs-studio xvfb
+    apt_install chromium nodejs mono-mcs mono-devel libsodium23 obs-studio xvfb
 fi
 
 PY=${PYTHON:-python3}

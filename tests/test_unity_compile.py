@@ -69,6 +69,10 @@ def test_package_manifests():
         "Documentation~/index.md must be a copy of docs/unity.md"
     for sample in pkg["samples"]:
         assert (PKG / sample["path"]).is_dir()
+    # no native plug-in anywhere: the transport is managed (a DllImport would bring back a native library)
+    for src in list(mb.CORE_SOURCES) + list(mb.UNITY_SOURCES):
+        assert "DllImport" not in src.read_text() and "extern " not in src.read_text(), src.name
+    assert not list(PKG.rglob("*.dll")) and not list(PKG.rglob("*.so")) and not list(PKG.rglob("*.dylib"))
     # the core must stay Unity-free and reflection-free (IL2CPP / AOT)
     for src in mb.CORE_SOURCES:
         code = re.sub(r"//[^\n]*", "", src.read_text())   # comments may mention anything

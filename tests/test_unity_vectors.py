@@ -73,6 +73,24 @@ def test_vector(vec, results):
     assert got["payload_sha256"] == vec["payload_sha256"]
 
 
+def test_fast_media_path_agrees_with_the_validator(results):
+    """The core's allocation-free path for audio/video headers accepts only what the full validator accepts,
+    with the same values, and it does take the daemon's ordinary audio and video packets."""
+    taken = set()
+    for vec in _vectors():
+        if vec["direction"] != "media":
+            continue
+        fast = results[vec["name"]]["fast"]
+        if fast is None:
+            continue
+        taken.add(vec["name"])
+        assert vec["valid"], f"fast path accepts invalid vector {vec['name']}"
+        header = vec["header"]
+        for key, value in fast.items():
+            assert header[key] == value, (vec["name"], key)
+    assert {"media_audio", "media_video", "media_video_idle_big_pts"} <= taken, taken
+
+
 def test_typed_encoders_cover_client_requests(results):
     encoded = {n for n, r in results.items() if "typed_encoder_hex" in r}
     for kind in ("hello", "open_default", "open_portrait", "chat", "speak", "interrupt", "set_persona",

@@ -8,8 +8,6 @@ per source version (all test modules of a session share it).
 
 from __future__ import annotations
 
-import ctypes.util
-import glob
 import hashlib
 import os
 import shutil
@@ -22,8 +20,6 @@ TESTS = PKG / "Tests~"
 CORE_SOURCES = sorted((PKG / "Runtime" / "Core").glob("*.cs"))
 UNITY_SOURCES = sorted((PKG / "Runtime" / "Unity").glob("*.cs"))
 STUB = TESTS / "UnityStub" / "UnityEngine.cs"
-LIBZMQ_PATHS = ("/usr/lib/x86_64-linux-gnu/libzmq.so.5", "/usr/lib/aarch64-linux-gnu/libzmq.so.5",
-                "/usr/lib/libzmq.so.5")
 
 
 def missing_tools() -> str | None:
@@ -32,13 +28,6 @@ def missing_tools() -> str | None:
         if shutil.which(tool) is None:
             return f"`{tool}` not found: apt-get install -y mono-mcs mono-devel"
     return None
-
-
-def missing_libzmq() -> str | None:
-    """A reason to skip (libzmq.so.5 missing), or None."""
-    if any(os.path.exists(p) for p in LIBZMQ_PATHS) or glob.glob("/usr/lib/*/libzmq.so.5"):
-        return None
-    return "libzmq.so.5 not found: apt-get install -y libzmq5"
 
 
 def _key(paths: list[Path], extra: str) -> str:
@@ -79,12 +68,8 @@ def _cached(name: str, sources: list[Path], refs: list[Path], target: str, defin
 
 
 def core_dll() -> Path:
-    """Xstreamer.Avatar.Core.dll (+ its mono dllmap config for libzmq.so.5)."""
-    dll = _cached("Xstreamer.Avatar.Core.dll", CORE_SOURCES, [], "library")
-    cfg = dll.with_name(dll.name + ".config")
-    if not cfg.exists():
-        shutil.copy(TESTS / "Xstreamer.Avatar.Core.dll.config", cfg)
-    return dll
+    """Xstreamer.Avatar.Core.dll (managed only: it loads no native library)."""
+    return _cached("Xstreamer.Avatar.Core.dll", CORE_SOURCES, [], "library")
 
 
 def program(name: str) -> Path:
@@ -92,7 +77,7 @@ def program(name: str) -> Path:
     core = core_dll()
     srcs = [TESTS / "Programs" / f"{name}.cs", TESTS / "Programs" / "JsonOut.cs"]
     exe = _cached(f"{name}.exe", srcs, [core], "exe")
-    for f in (core, core.with_name(core.name + ".config")):
+    for f in (core,):
         if not (exe.parent / f.name).exists():
             shutil.copy(f, exe.parent / f.name)
     return exe
@@ -112,7 +97,7 @@ def unity_program(name: str, unity_sources: list[Path] | None = None) -> Path:
                       "library")
     srcs = [TESTS / "Programs" / f"{name}.cs", TESTS / "Programs" / "JsonOut.cs"]
     exe = _cached(f"{name}.exe", srcs, [core, stub, runtime], "exe")
-    for f in (core, core.with_name(core.name + ".config"), stub, runtime):
+    for f in (core, stub, runtime):
         if not (exe.parent / f.name).exists():
             shutil.copy(f, exe.parent / f.name)
     return exe

@@ -49,8 +49,13 @@ namespace Xstreamer.Avatar.Core
         public int ReconnectDelayMs = 250;
         /// <summary>On Dispose, how long to wait for the daemon to acknowledge closing the session.</summary>
         public int CloseTimeoutMs = 250;
-        /// <summary>Creates the transport (default: libzmq via P/Invoke).</summary>
+        /// <summary>CURVE keys for a daemon served off loopback (null: no encryption, for loopback).</summary>
+        public CurveKeys Curve;
+        /// <summary>Creates the transport (default: ZmtpTransport, managed ZeroMQ, with <see cref="Curve"/>).</summary>
         public Func<ITransport> TransportFactory;
+        /// <summary>Diagnostics: returns the calling thread's allocated bytes (e.g. GC.GetAllocatedBytesForCurrentThread);
+        /// when set, NetworkThreadAllocatedBytes and TransportAllocatedBytes count the network threads' allocations.</summary>
+        public Func<long> AllocationProbe;
     }
 
     /// <summary>Latency presets: the jitter buffer target in milliseconds.</summary>

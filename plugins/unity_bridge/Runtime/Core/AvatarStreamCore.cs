@@ -24,6 +24,10 @@ namespace Xstreamer.Avatar.Core
         private long _lastSeq = -1;
         private volatile int _state = (int)ConnectionState.Disconnected;
         private string _session;
+        private ITransport _transport;
+        private byte[] _topic, _sessionBytes;      // the open session's media topic and id (UTF-8)
+        private MultipartMessage _mediaMsg, _controlMsg;
+        private long _allocStart, _allocBytes;
 
         public AvatarStreamCore(AvatarStreamOptions options)
         {
@@ -39,6 +43,8 @@ namespace Xstreamer.Avatar.Core
         public ConnectionState State { get { return (ConnectionState)_state; } }
         /// <summary>The open session id (null until opened).</summary>
         public string Session { get { return Volatile.Read(ref _session); } }
+        /// <summary>Audio and video packets taken into the buffers.</summary>
+        public int AudioPackets, VideoFrames;
         /// <summary>Media packets missing (seq gaps), and packets dropped after an interrupt.</summary>
         public int PacketsLost, PacketsDiscarded, Reconnects;
         /// <summary>Last daemon state string ("idle", "speaking", ...).</summary>
@@ -155,10 +161,17 @@ namespace Xstreamer.Avatar.Core
 
         private void Run()
         {
+            var probe = _opt.AllocationProbe;
+            if (probe != null) _allocStart = probe();
             ITransport t = null;
             try
             {
-                t = _opt.TransportFactory != null ? _opt.TransportFactory() : new ZmqTransport();
+                t = _opt.TransportFactory != null ? _opt.TransportFactory() : new ZmtpTransport(new ZmtpOptions
+                {
+                    Curve = _opt.Curve, AllocationProbe = _opt.AllocationProbe,
+                    OnError = message => PostError("transport", message),
+                });
+                _transport = t;
                 while (!_stop)
                 {
                     try { RunConnection(t); }
@@ -187,7 +200,7 @@ namespace Xstreamer.Avatar.Core
             {
                 if ((t.Poll(20) & TransportReady.Control) == 0) { DrainMedia(t, 64); continue; }
                 List<byte[]> frames;
-                while (t.TryReceiveControl(out frames))
+                while (ReceiveControl(t, out frames))
                 {
                     Message m = ProtocolCodec.DecodeServer(frames);
                     if (m.Req == req) return m;
@@ -237,7 +250,9 @@ namespace Xstreamer.Avatar.Core
             Video.Flush();
             Audio.Clock.Reset();
             Interlocked.Exchange(ref _lastSeq, -1);
-            t.Subscribe(ProtocolCodec.TopicFor(opened.Session));
+            _topic = ProtocolCodec.TopicFor(opened.Session);
+            _sessionBytes = System.Text.Encoding.UTF8.GetBytes(opened.Session);
+            t.Subscribe(_topic);
             Volatile.Write(ref _session, opened.Session);
             Post(new AvatarEvent { Kind = AvatarEventKind.SessionOpened, Session = opened.Session });
             SetState(ConnectionState.Ready);
@@ -258,7 +273,7 @@ namespace Xstreamer.Avatar.Core
                 if ((ready & TransportReady.Control) != 0)
                 {
                     List<byte[]> frames;
-                    while (t.TryReceiveControl(out frames))
+                    while (ReceiveControl(t, out frames))
                     {
                         lastHeard = now;
                         if (!HandleControl(ProtocolCodec.DecodeServer(frames))) return;   // session lost
@@ -292,7 +307,7 @@ namespace Xstreamer.Avatar.Core
                 {
                     if ((t.Poll(10) & TransportReady.Control) == 0) continue;
                     List<byte[]> frames;
-                    while (t.TryReceiveControl(out frames))
+                    while (ReceiveControl(t, out frames))
                     {
                         Message m;
                         try { m = ProtocolCodec.DecodeServer(frames); }
@@ -328,43 +343,112 @@ namespace Xstreamer.Avatar.Core
             return true;
         }
 
+        /// <summary>One control message as byte arrays (control traffic is rare: copies are fine).</summary>
+        private bool ReceiveControl(ITransport t, out List<byte[]> frames)
+        {
+            var mt = t as IMultipartTransport;
+            if (mt == null) return t.TryReceiveControl(out frames);
+            frames = null;
+            if (!mt.TryReceiveControl(ref _controlMsg)) return false;
+            frames = _controlMsg.ToList();
+            return true;
+        }
+
         /// <summary>Receive up to <paramref name="max"/> media messages; true if any arrived.</summary>
         private bool DrainMedia(ITransport t, int max)
         {
-            List<byte[]> frames;
+            var mt = t as IMultipartTransport;
             int n = 0;
-            while (n < max && t.TryReceiveMedia(out frames))
+            while (n < max)
             {
+                if (mt != null)
+                {
+                    if (!mt.TryReceiveMedia(ref _mediaMsg)) break;
+                }
+                else
+                {
+                    List<byte[]> frames;
+                    if (!t.TryReceiveMedia(out frames)) break;
+                    if (_mediaMsg == null) _mediaMsg = new MultipartMessage();
+                    _mediaMsg.CopyFrom(frames);
+                }
                 n++;
-                byte[] payload;
-                MediaPacket p;
-                try { p = ProtocolCodec.DecodeMedia(frames, out payload); }
-                catch (ProtocolException e) { PostError(ErrorCodes.ToWire(e.Code), "bad media packet: " + e.Detail); continue; }
-                HandleMedia(p, payload);
+                HandleMediaMessage(_mediaMsg);
             }
+            var probe = _opt.AllocationProbe;
+            if (probe != null && n > 0) Volatile.Write(ref _allocBytes, probe() - _allocStart);
             return n > 0;
+        }
+
+        /// <summary>Diagnostics: bytes the network thread allocated since it started (with AllocationProbe set).</summary>
+        public long NetworkThreadAllocatedBytes { get { return Volatile.Read(ref _allocBytes); } }
+
+        /// <summary>Diagnostics: bytes the transport's reader threads allocated (ZmtpTransport with AllocationProbe set).</summary>
+        public long TransportAllocatedBytes
+        {
+            get { var z = _transport as ZmtpTransport; return z == null ? 0 : z.ReaderAllocatedBytes; }
+        }
+
+        private void HandleMediaMessage(MultipartMessage m)
+        {
+            // The per-frame packets (audio, video) take the allocation-free path; anything else, or anything
+            // unusual, goes through the full validator.
+            MediaHeader h;
+            byte[] topic = _topic, session = _sessionBytes;
+            if (MediaObserver == null && topic != null && m.Count == 3 && m.FrameEquals(0, topic) &&
+                FastMediaHeader.TryParse(m.Buffer, m.Offset(1), m.Length(1), session, out h) &&
+                h.ExpectedPayload == m.Length(2))
+            {
+                TrackSeq(h.Seq, h.Utt);
+                bool dropped = h.Utt > 0 && h.Utt == Interlocked.Read(ref _droppedUtt);
+                if (h.Kind == MediaHeader.Audio) OnAudio(h.Pts, h.Utt, (int)h.SampleRate, (int)h.Samples, m.Buffer, m.Offset(2), dropped);
+                else OnVideo(h.Pts, h.Utt, h.Seq, (int)h.Width, (int)h.Height, h.BytesPerPixel, m.Buffer, m.Offset(2), m.Length(2), dropped);
+                return;
+            }
+            byte[] payload;
+            MediaPacket p;
+            try { p = ProtocolCodec.DecodeMedia(m.ToList(), out payload); }
+            catch (ProtocolException e) { PostError(ErrorCodes.ToWire(e.Code), "bad media packet: " + e.Detail); return; }
+            HandleMedia(p, payload);
+        }
+
+        private void TrackSeq(long seq, long utt)
+        {
+            long last = Interlocked.Exchange(ref _lastSeq, seq);
+            if (last >= 0 && seq > last + 1) PacketsLost += (int)(seq - last - 1);
+            if (utt > 0 && utt > Interlocked.Read(ref _latestUtt)) Interlocked.Exchange(ref _latestUtt, utt);
+        }
+
+        private void OnAudio(long pts, long utt, int sampleRate, int samples, byte[] buf, int off, bool dropped)
+        {
+            if (dropped || sampleRate != ProtocolV1.SampleRate) { PacketsDiscarded++; return; }
+            Audio.Write(pts, utt, buf, off, samples);
+            Interlocked.Increment(ref AudioPackets);
+        }
+
+        private void OnVideo(long pts, long utt, long seq, int width, int height, int bpp, byte[] buf, int off, int len, bool dropped)
+        {
+            if (dropped) { PacketsDiscarded++; return; }
+            Video.PushCopy(pts, utt, seq, width, height, bpp, buf, off, len);
+            Interlocked.Increment(ref VideoFrames);
         }
 
         private void HandleMedia(MediaPacket p, byte[] payload)
         {
-            long last = Interlocked.Exchange(ref _lastSeq, p.Seq);
-            if (last >= 0 && p.Seq > last + 1) PacketsLost += (int)(p.Seq - last - 1);
+            TrackSeq(p.Seq, p.Utt);
             var obs = MediaObserver;
             if (obs != null) obs(p, payload);
-            if (p.Utt > 0 && p.Utt > Interlocked.Read(ref _latestUtt)) Interlocked.Exchange(ref _latestUtt, p.Utt);
             bool dropped = p.Utt > 0 && p.Utt == Interlocked.Read(ref _droppedUtt);
             var audio = p as AudioPacket;
             if (audio != null)
             {
-                if (dropped || audio.SampleRate != ProtocolV1.SampleRate) { PacketsDiscarded++; return; }
-                Audio.Write(p.Pts, p.Utt, payload, 0, audio.Samples);
+                OnAudio(p.Pts, p.Utt, audio.SampleRate, audio.Samples, payload, 0, dropped);
                 return;
             }
             var video = p as VideoPacket;
             if (video != null)
             {
-                if (dropped) { PacketsDiscarded++; return; }
-                Video.Push(new VideoFrame { Pts = p.Pts, Utt = p.Utt, Seq = p.Seq, Width = video.Width, Height = video.Height, Rgb = payload });
+                OnVideo(p.Pts, p.Utt, p.Seq, video.Width, video.Height, 3, payload, 0, payload.Length, dropped);
                 return;
             }
             var text = p as TextPacket;
@@ -396,7 +480,7 @@ namespace Xstreamer.Avatar.Core
             if (st != null) DaemonState = st.State;
         }
 
-        /// <summary>Stop the network thread, close the sockets and terminate libzmq (bounded wait).</summary>
+        /// <summary>Stop the network thread and close the connections (bounded wait).</summary>
         public void Dispose()
         {
             _stop = true;

@@ -69,13 +69,10 @@ namespace Xstreamer.Avatar.Core
         /// <summary>Network thread: append one PCM16 LE mono packet. False if it did not fit (dropped).</summary>
         public bool Write(long pts, long utt, byte[] pcm16, int offset, int samples)
         {
-            var tmp = new float[samples];
-            for (int i = 0; i < samples; i++)
-                tmp[i] = (short)(pcm16[offset + 2 * i] | (pcm16[offset + 2 * i + 1] << 8)) / 32768f;
             lock (_lock)
             {
                 if (_ring.Free < samples) { Overflows++; return false; }
-                _ring.Write(tmp, 0, samples);
+                _ring.WritePcm16(pcm16, offset, samples);
                 _segments.Enqueue(new Segment { Pts = pts, Utt = utt, Count = samples });
                 return true;
             }
@@ -140,22 +137,30 @@ namespace Xstreamer.Avatar.Core
         }
     }
 
-    /// <summary>One decoded RGB24 frame (rows top to bottom, as on the wire).</summary>
+    /// <summary>One decoded frame: rows top to bottom, as on the wire; RGB24 (3 bytes a pixel) or RGBA32 (4).</summary>
     public sealed class VideoFrame
     {
         public long Pts, Utt, Seq;
         public int Width, Height;
+        /// <summary>3 (rgb24) or 4 (rgba32, straight alpha).</summary>
+        public int BytesPerPixel = 3;
+        /// <summary>The pixels (Width * Height * BytesPerPixel bytes; a pooled array may be longer).</summary>
         public byte[] Rgb;
     }
 
     /// <summary>
     /// Frames waiting for their presentation time. The consumer takes the newest frame with pts ≤ the audio
     /// clock; older ones are dropped as late. Holds at most <see cref="Capacity"/> frames (oldest dropped).
+    /// Frames are pooled: <see cref="PushCopy"/> copies a payload into a recycled frame, and the frame
+    /// <see cref="TakeDue"/> returns stays valid until the next TakeDue (then it is recycled), so a steady
+    /// stream allocates nothing.
     /// </summary>
     public sealed class VideoFrameQueue
     {
         private readonly object _lock = new object();
         private readonly List<VideoFrame> _frames = new List<VideoFrame>();
+        private readonly Stack<VideoFrame> _pool = new Stack<VideoFrame>();
+        private VideoFrame _lent;
 
         public VideoFrameQueue(int capacity = 250) { Capacity = capacity; }
 
@@ -163,19 +168,41 @@ namespace Xstreamer.Avatar.Core
         public int DroppedLate { get; private set; }
         public int DroppedOverflow { get; private set; }
         public int Count { get { lock (_lock) return _frames.Count; } }
+        /// <summary>Frames ever created (the pool's size): stays small when the stream is steady.</summary>
+        public int FramesAllocated { get; private set; }
 
+        private void Recycle(VideoFrame f) { if (f != null && _pool.Count < Capacity + 2) _pool.Push(f); }
+
+        /// <summary>Queue a frame the caller made (it joins the pool once it is dropped or replaced).</summary>
         public void Push(VideoFrame f)
+        {
+            lock (_lock) Insert(f);
+        }
+
+        /// <summary>Queue a copy of payload[offset..offset+length) in a pooled frame.</summary>
+        public void PushCopy(long pts, long utt, long seq, int width, int height, int bytesPerPixel, byte[] payload, int offset, int length)
         {
             lock (_lock)
             {
-                int i = _frames.Count;
-                while (i > 0 && _frames[i - 1].Pts > f.Pts) i--;   // keep pts order
-                _frames.Insert(i, f);
-                while (_frames.Count > Capacity) { _frames.RemoveAt(0); DroppedOverflow++; }
+                VideoFrame f = _pool.Count > 0 ? _pool.Pop() : null;
+                if (f == null) { f = new VideoFrame(); FramesAllocated++; }
+                if (f.Rgb == null || f.Rgb.Length != length) f.Rgb = new byte[length];
+                Buffer.BlockCopy(payload, offset, f.Rgb, 0, length);
+                f.Pts = pts; f.Utt = utt; f.Seq = seq; f.Width = width; f.Height = height; f.BytesPerPixel = bytesPerPixel;
+                Insert(f);
             }
         }
 
-        /// <summary>Newest frame with pts ≤ clockPts (older ones are dropped); null when none is due.</summary>
+        private void Insert(VideoFrame f)
+        {
+            int i = _frames.Count;
+            while (i > 0 && _frames[i - 1].Pts > f.Pts) i--;   // keep pts order
+            _frames.Insert(i, f);
+            while (_frames.Count > Capacity) { Recycle(_frames[0]); _frames.RemoveAt(0); DroppedOverflow++; }
+        }
+
+        /// <summary>Newest frame with pts ≤ clockPts (older ones are dropped); null when none is due. The
+        /// frame stays valid until the next TakeDue.</summary>
         public VideoFrame TakeDue(long clockPts)
         {
             lock (_lock)
@@ -185,7 +212,10 @@ namespace Xstreamer.Avatar.Core
                 if (due < 0) return null;
                 VideoFrame f = _frames[due];
                 DroppedLate += due;
+                for (int i = 0; i < due; i++) Recycle(_frames[i]);
                 _frames.RemoveRange(0, due + 1);
+                Recycle(_lent);
+                _lent = f;
                 return f;
             }
         }
@@ -195,8 +225,12 @@ namespace Xstreamer.Avatar.Core
         {
             lock (_lock)
             {
-                if (utt < 0) _frames.Clear();
-                else _frames.RemoveAll(f => f.Utt == utt);
+                for (int i = _frames.Count - 1; i >= 0; i--)
+                {
+                    if (utt >= 0 && _frames[i].Utt != utt) continue;
+                    Recycle(_frames[i]);
+                    _frames.RemoveAt(i);
+                }
             }
         }
     }

@@ -32,6 +32,20 @@ namespace Xstreamer.Avatar.Core
             return n;
         }
 
+        /// <summary>Appends n PCM16 little-endian samples from src[offset..] as floats in [-1, 1); returns how many fitted.</summary>
+        public int WritePcm16(byte[] src, int offset, int n)
+        {
+            n = Math.Min(n, Free);
+            int tail = (_head + _count) % _data.Length;
+            for (int i = 0; i < n; i++)
+            {
+                _data[tail] = (short)(src[offset + 2 * i] | (src[offset + 2 * i + 1] << 8)) / 32768f;
+                if (++tail == _data.Length) tail = 0;
+            }
+            _count += n;
+            return n;
+        }
+
         /// <summary>Removes and returns one sample; false when empty.</summary>
         public bool TryPop(out float s)
         {

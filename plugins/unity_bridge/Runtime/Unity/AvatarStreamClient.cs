@@ -56,7 +56,7 @@ namespace Xstreamer.Avatar
         private AvatarStreamCore _core;
 
         /// <summary>
-        /// Creates the transport of the next Connect() (null: the default libzmq binding). Set it before the
+        /// Creates the transport of the next Connect() (null: the default ZmtpTransport, managed ZeroMQ). Set it before the
         /// client is enabled, e.g. for another ITransport binding or a test double.
         /// </summary>
         public Func<ITransport> TransportFactory { get; set; }

@@ -104,6 +104,9 @@ namespace Xstreamer.Avatar.Tests
             try { rc = SecondPlay(second, lastSession); }
             catch (Exception e) { Log("FAIL", "{\"error\": " + JsonOut.Str("second core: " + e) + "}"); }
             ms = StopCore(second, player);
+            bool mapped = false;
+            try { mapped = System.IO.File.ReadAllText("/proc/self/maps").Contains("libzmq"); } catch (Exception) { }
+            Log("NATIVE", "{\"libzmq_mapped\": " + (mapped ? "true" : "false") + "}");
             Log("SECOND_DISPOSED", "{\"state\": " + JsonOut.Str(second.State.ToString()) + ", \"ms\": " + ms +
                 ", \"closed_cleanly\": " + (second.ClosedCleanly ? "true" : "false") + "}");
             return rc;

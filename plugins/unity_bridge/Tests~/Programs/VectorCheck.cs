@@ -38,6 +38,7 @@ namespace Xstreamer.Avatar.Tests
             catch (MsgPackException) { raw = "null"; }
 
             var o = new List<string> { "\"name\": " + JsonOut.Str(name), "\"raw_header\": " + raw };
+            if (direction == "media") o.Add("\"fast\": " + Fast(frames, topic));
             try
             {
                 Message m;
@@ -63,6 +64,24 @@ namespace Xstreamer.Avatar.Tests
                 o.Add("\"message\": " + JsonOut.Str(e.Detail));
             }
             return "{" + string.Join(", ", o.ToArray()) + "}";
+        }
+
+        /// <summary>What the core's allocation-free media path makes of the packet (null: it declines and
+        /// leaves the packet to the full validator), under the same conditions as AvatarStreamCore.</summary>
+        private static string Fast(List<byte[]> frames, string topic)
+        {
+            if (!topic.StartsWith("xs1/") || frames.Count != 3) return "null";
+            var m = new MultipartMessage();
+            m.CopyFrom(frames);
+            byte[] session = System.Text.Encoding.UTF8.GetBytes(topic.Substring(4));
+            MediaHeader h;
+            if (!m.FrameEquals(0, System.Text.Encoding.UTF8.GetBytes(topic)) ||
+                !FastMediaHeader.TryParse(m.Buffer, m.Offset(1), m.Length(1), session, out h) || h.ExpectedPayload != m.Length(2))
+                return "null";
+            string kind = h.Kind == MediaHeader.Audio ? "audio" : "video";
+            return "{\"type\": " + JsonOut.Str(kind) + ", \"utt\": " + h.Utt + ", \"seq\": " + h.Seq + ", \"pts\": " + h.Pts +
+                   (h.Kind == MediaHeader.Audio ? ", \"sample_rate\": " + h.SampleRate + ", \"samples\": " + h.Samples
+                                                : ", \"width\": " + h.Width + ", \"height\": " + h.Height) + "}";
         }
 
         /// <summary>Re-encode a decoded client request with the typed encoders the client really uses.</summary>
