@@ -88,7 +88,8 @@ def test_fast_media_path_agrees_with_the_validator(results):
         header = vec["header"]
         for key, value in fast.items():
             assert header[key] == value, (vec["name"], key)
-    assert {"media_audio", "media_video", "media_video_idle_big_pts"} <= taken, taken
+    assert {"media_audio", "media_video", "media_video_idle_big_pts", "media_video_rgba512",
+            "media_motion"} <= taken, taken
 
 
 def test_typed_encoders_cover_client_requests(results):
@@ -102,4 +103,4 @@ def test_core_units():
     proc = mb.run_mono(mb.program("CoreTests"), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     passed = [line for line in proc.stdout.splitlines() if line.startswith("PASS ")]
-    assert len(passed) == 9 and "ALL 9" in proc.stdout, proc.stdout
+    assert len(passed) == 11 and "ALL 11" in proc.stdout, proc.stdout

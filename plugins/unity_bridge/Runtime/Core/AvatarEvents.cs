@@ -36,6 +36,8 @@ namespace Xstreamer.Avatar.Core
         public Persona Persona = new Persona();
         /// <summary>Portrait image file bytes (PNG/JPEG), or null for the persona's default.</summary>
         public byte[] Portrait;
+        /// <summary>Side of the square video frames to ask for: 256 or 512 (open.video_size).</summary>
+        public int VideoSize = ProtocolV1.FrameSize;
         /// <summary>Jitter buffer target (see <see cref="LatencyPresets"/>).</summary>
         public int JitterTargetMs = 160;
         public int OutputSampleRate = 48000;

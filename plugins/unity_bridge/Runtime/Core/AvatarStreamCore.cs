@@ -34,17 +34,28 @@ namespace Xstreamer.Avatar.Core
             _opt = options ?? new AvatarStreamOptions();
             Audio = new AudioJitterBuffer(_opt.JitterTargetMs, _opt.OutputSampleRate);
             Video = new VideoFrameQueue();
+            Motion = new MotionFrameQueue();
         }
 
         /// <summary>Audio jitter buffer; the audio thread calls Audio.Read and its Clock is the master clock.</summary>
         public AudioJitterBuffer Audio { get; private set; }
         /// <summary>Frames waiting for their pts; take with Video.TakeDue(Audio.Clock.Pts).</summary>
         public VideoFrameQueue Video { get; private set; }
+        /// <summary>Motion frames (blendshape weights + head pose) waiting for their pts; read with
+        /// Motion.TryGetDue(Audio.Clock.Pts, ...). The values follow <see cref="MotionChannels"/>.</summary>
+        public MotionFrameQueue Motion { get; private set; }
+        /// <summary>Names of the motion values of the open session (opened.motion_channels; empty: this
+        /// model publishes no motion). A new array each time a session opens.</summary>
+        public string[] MotionChannels { get { return Volatile.Read(ref _motionChannels); } }
+        private string[] _motionChannels = new string[0];
+        /// <summary>"rgb24" or "rgba32" for the open session's video (opened.video_format).</summary>
+        public string VideoFormat { get { return Volatile.Read(ref _videoFormat); } }
+        private string _videoFormat = "rgb24";
         public ConnectionState State { get { return (ConnectionState)_state; } }
         /// <summary>The open session id (null until opened).</summary>
         public string Session { get { return Volatile.Read(ref _session); } }
         /// <summary>Audio and video packets taken into the buffers.</summary>
-        public int AudioPackets, VideoFrames;
+        public int AudioPackets, VideoFrames, MotionFrames;
         /// <summary>Media packets missing (seq gaps), and packets dropped after an interrupt.</summary>
         public int PacketsLost, PacketsDiscarded, Reconnects;
         /// <summary>Last daemon state string ("idle", "speaking", ...).</summary>
@@ -91,6 +102,7 @@ namespace Xstreamer.Avatar.Core
             if (utt > 0) Interlocked.Exchange(ref _droppedUtt, utt);
             Audio.Flush();
             Video.Flush();
+            Motion.Flush();
             return Enqueue(req => s => ProtocolCodec.EncodeSessionOnly("interrupt", req, s), null);
         }
 
@@ -237,7 +249,7 @@ namespace Xstreamer.Avatar.Core
 
             req = Interlocked.Increment(ref _req);
             bool portrait = _opt.Portrait != null && _opt.Portrait.Length > 0;
-            byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait);
+            byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait, _opt.VideoSize);
             t.SendControl(portrait ? new[] { open, _opt.Portrait } : new[] { open });
             reply = WaitReply(t, req, _opt.OpenTimeoutMs);
             if (reply == null) return;
@@ -248,7 +260,10 @@ namespace Xstreamer.Avatar.Core
 
             Audio.Flush();
             Video.Flush();
+            Motion.Flush();
             Audio.Clock.Reset();
+            Volatile.Write(ref _motionChannels, opened.MotionChannels);
+            Volatile.Write(ref _videoFormat, opened.VideoFormat);
             Interlocked.Exchange(ref _lastSeq, -1);
             _topic = ProtocolCodec.TopicFor(opened.Session);
             _sessionBytes = System.Text.Encoding.UTF8.GetBytes(opened.Session);
@@ -402,6 +417,7 @@ namespace Xstreamer.Avatar.Core
                 TrackSeq(h.Seq, h.Utt);
                 bool dropped = h.Utt > 0 && h.Utt == Interlocked.Read(ref _droppedUtt);
                 if (h.Kind == MediaHeader.Audio) OnAudio(h.Pts, h.Utt, (int)h.SampleRate, (int)h.Samples, m.Buffer, m.Offset(2), dropped);
+                else if (h.Kind == MediaHeader.Motion) OnMotion(h.Pts, h.Utt, h.Seq, (int)h.Channels, m.Buffer, m.Offset(2), dropped);
                 else OnVideo(h.Pts, h.Utt, h.Seq, (int)h.Width, (int)h.Height, h.BytesPerPixel, m.Buffer, m.Offset(2), m.Length(2), dropped);
                 return;
             }
@@ -433,6 +449,13 @@ namespace Xstreamer.Avatar.Core
             Interlocked.Increment(ref VideoFrames);
         }
 
+        private void OnMotion(long pts, long utt, long seq, int channels, byte[] buf, int off, bool dropped)
+        {
+            if (dropped) { PacketsDiscarded++; return; }
+            Motion.PushFloat32(pts, utt, seq, buf, off, channels);
+            Interlocked.Increment(ref MotionFrames);
+        }
+
         private void HandleMedia(MediaPacket p, byte[] payload)
         {
             TrackSeq(p.Seq, p.Utt);
@@ -448,7 +471,13 @@ namespace Xstreamer.Avatar.Core
             var video = p as VideoPacket;
             if (video != null)
             {
-                OnVideo(p.Pts, p.Utt, p.Seq, video.Width, video.Height, 3, payload, 0, payload.Length, dropped);
+                OnVideo(p.Pts, p.Utt, p.Seq, video.Width, video.Height, video.BytesPerPixel, payload, 0, payload.Length, dropped);
+                return;
+            }
+            var motion = p as MotionPacket;
+            if (motion != null)
+            {
+                OnMotion(p.Pts, p.Utt, p.Seq, motion.Channels, payload, 0, dropped);
                 return;
             }
             var text = p as TextPacket;
@@ -470,6 +499,7 @@ namespace Xstreamer.Avatar.Core
                         Interlocked.Exchange(ref _droppedUtt, p.Utt);
                         Audio.Flush();
                         Video.Flush(p.Utt);
+                        Motion.Flush(p.Utt);
                         break;
                     default: e.Kind = AvatarEventKind.SessionClosed; _sessionClosed = true; break;
                 }

@@ -10,34 +10,37 @@ namespace Xstreamer.Avatar.Core
     /// <summary>The fields of one per-frame media header.</summary>
     public struct MediaHeader
     {
-        public const int Audio = 1, Video = 2;
-        /// <summary>Audio or Video.</summary>
+        public const int Audio = 1, Video = 2, Motion = 3;
+        /// <summary>Audio, Video or Motion.</summary>
         public int Kind;
         public long Utt, Seq, Pts;
         public long SampleRate, Samples;       // audio
         public long Width, Height;             // video
-        /// <summary>Video bytes per pixel: 3 (rgb24).</summary>
+        /// <summary>Video bytes per pixel: 3 (rgb24) or 4 (rgba32).</summary>
         public int BytesPerPixel;
+        /// <summary>Motion: the number of float32 channels.</summary>
+        public long Channels;
 
         /// <summary>The payload size this header announces.</summary>
         public long ExpectedPayload
         {
-            get { return Kind == Audio ? Samples * 2 : Width * Height * BytesPerPixel; }
+            get { return Kind == Audio ? Samples * 2 : Kind == Video ? Width * Height * BytesPerPixel : Channels * 4; }
         }
     }
 
-    /// <summary>Fast, allocation-free parse of canonical audio/video media headers (declines anything else).</summary>
+    /// <summary>Fast, allocation-free parse of canonical audio/video/motion media headers (declines anything else).</summary>
     public static class FastMediaHeader
     {
         private const int KV = 1, KSession = 2, KUtt = 4, KSeq = 8, KPts = 16, KType = 32, KSampleRate = 64, KSamples = 128,
-                          KWidth = 256, KHeight = 512, KFormat = 1024;
+                          KWidth = 256, KHeight = 512, KFormat = 1024, KChannels = 2048;
 
         private static readonly byte[][] Keys =
         {
             B("v"), B("session"), B("utt"), B("seq"), B("pts"), B("type"), B("sample_rate"), B("samples"), B("width"),
-            B("height"), B("format"),
+            B("height"), B("format"), B("channels"),
         };
-        private static readonly byte[] TAudio = B("audio"), TVideo = B("video"), FRgb24 = B("rgb24");
+        private static readonly byte[] TAudio = B("audio"), TVideo = B("video"), TMotion = B("motion"),
+                                       FRgb24 = B("rgb24"), FRgba32 = B("rgba32");
 
         private static byte[] B(string s) { return System.Text.Encoding.ASCII.GetBytes(s); }
 
@@ -97,7 +100,8 @@ namespace Xstreamer.Avatar.Core
             else return false;
             int seen = 0;
             long v = -1, sampleRate = ProtocolV1.SampleRate, samples = ProtocolV1.SamplesPerFrame;
-            long width = ProtocolV1.FrameSize, height = ProtocolV1.FrameSize;
+            long width = ProtocolV1.FrameSize, height = ProtocolV1.FrameSize, channels = ProtocolV1.MotionChannelsDefault;
+            int bpp = 3;
             for (int i = 0; i < count; i++)
             {
                 int ko, kl;
@@ -120,13 +124,20 @@ namespace Xstreamer.Avatar.Core
                         if (!Str(b, ref pos, end, out so, out sl)) return false;
                         if (Eq(b, so, sl, TAudio)) h.Kind = MediaHeader.Audio;
                         else if (Eq(b, so, sl, TVideo)) h.Kind = MediaHeader.Video;
+                        else if (Eq(b, so, sl, TMotion)) h.Kind = MediaHeader.Motion;
                         else return false;
                         break;
                     case KSampleRate: if (!UInt(b, ref pos, end, out sampleRate)) return false; break;
                     case KSamples: if (!UInt(b, ref pos, end, out samples)) return false; break;
                     case KWidth: if (!UInt(b, ref pos, end, out width)) return false; break;
                     case KHeight: if (!UInt(b, ref pos, end, out height)) return false; break;
-                    case KFormat: if (!Str(b, ref pos, end, out so, out sl) || !Eq(b, so, sl, FRgb24)) return false; break;
+                    case KFormat:
+                        if (!Str(b, ref pos, end, out so, out sl)) return false;
+                        if (Eq(b, so, sl, FRgb24)) bpp = 3;
+                        else if (Eq(b, so, sl, FRgba32)) bpp = 4;
+                        else return false;
+                        break;
+                    case KChannels: if (!UInt(b, ref pos, end, out channels)) return false; break;
                 }
             }
             if (pos != end || v != ProtocolV1.Version) return false;
@@ -139,12 +150,19 @@ namespace Xstreamer.Avatar.Core
                 h.SampleRate = sampleRate;
                 h.Samples = samples;
             }
-            else
+            else if (h.Kind == MediaHeader.Video)
             {
                 if ((extra & ~(KWidth | KHeight | KFormat)) != 0) return false;
+                if (width < 1 || width > ProtocolV1.MaxFrameSide || height < 1 || height > ProtocolV1.MaxFrameSide) return false;
                 h.Width = width;
                 h.Height = height;
-                h.BytesPerPixel = 3;
+                h.BytesPerPixel = bpp;
+            }
+            else
+            {
+                if ((extra & ~KChannels) != 0) return false;
+                if (channels < 1 || channels > ProtocolV1.MaxMotionChannels) return false;
+                h.Channels = channels;
             }
             return true;
         }

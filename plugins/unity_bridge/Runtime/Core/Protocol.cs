@@ -15,6 +15,12 @@ namespace Xstreamer.Avatar.Core
         public const int Fps = 25;
         public const int SamplesPerFrame = SampleRate / Fps; // 882 samples = 40 ms
         public const int FrameSize = 256;
+        /// <summary>Video frame sides a session may ask for (open.video_size).</summary>
+        public static readonly int[] VideoSizes = { 256, 512 };
+        /// <summary>Bounds of a video packet's width/height and a motion packet's channel count.</summary>
+        public const int MaxFrameSide = 4096, MaxMotionChannels = 256;
+        /// <summary>The default channel count of a motion packet (len(MOTION_CHANNELS)).</summary>
+        public const int MotionChannelsDefault = 26;
         public const int MaxTextChars = 4000;
         public const int MaxPortraitBytes = 16 * 1024 * 1024;
         public const int MaxHeaderBytes = 64 * 1024;
@@ -197,6 +203,19 @@ namespace Xstreamer.Avatar.Core
         public int Width { get { return (int)L("width"); } }
         public int Height { get { return (int)L("height"); } }
         public string Model { get { return S("model"); } }
+        /// <summary>"rgb24" or "rgba32" (a portrait with alpha).</summary>
+        public string VideoFormat { get { return S("video_format"); } }
+        /// <summary>The names of a motion packet's values, in payload order (empty: no motion packets).</summary>
+        public string[] MotionChannels
+        {
+            get
+            {
+                var list = (List<object>)Fields["motion_channels"];
+                var names = new string[list.Count];
+                for (int i = 0; i < names.Length; i++) names[i] = (string)list[i];
+                return names;
+            }
+        }
     }
 
     public sealed class AckMessage : Message

@@ -100,10 +100,11 @@ namespace Xstreamer.Avatar.Core
         {
             { "audio", MediaBase("audio", F("sample_rate", FieldKind.Int, (long)ProtocolV1.SampleRate),
                                  F("samples", FieldKind.Int, (long)ProtocolV1.SamplesPerFrame)) },
-            { "video", MediaBase("video", F("width", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(1, 4096),
-                                 F("height", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(1, 4096),
+            { "video", MediaBase("video", F("width", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(1, ProtocolV1.MaxFrameSide),
+                                 F("height", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(1, ProtocolV1.MaxFrameSide),
                                  F("format", FieldKind.Literal, "rgb24").Of("rgb24", "rgba32")) },
-            { "motion", MediaBase("motion", F("channels", FieldKind.Int, 26L).Range(1, 256)) },
+            { "motion", MediaBase("motion", F("channels", FieldKind.Int, (long)ProtocolV1.MotionChannelsDefault)
+                                 .Range(1, ProtocolV1.MaxMotionChannels)) },
             { "text", MediaBase("text", F("role", FieldKind.Literal, "assistant").Of("assistant", "user"),
                                 Req("text", FieldKind.Str), F("final", FieldKind.Bool, false)) },
             { "event", MediaBase("event", Req("event", FieldKind.Literal).Of("utterance_start", "utterance_end",

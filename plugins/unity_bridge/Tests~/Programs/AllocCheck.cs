@@ -26,11 +26,15 @@ namespace Xstreamer.Avatar.Tests
             var consumer = new Thread(() =>
             {
                 var buf = new float[960 * 2];
+                var motion = new float[64];
+                int n;
+                long mpts;
                 long start = GC.GetAllocatedBytesForCurrentThread();
                 while (!Volatile.Read(ref stop))
                 {
                     core.Audio.Read(buf, 0, 960, 2);
                     core.Video.TakeDue(long.MaxValue);
+                    core.Motion.TryGetDue(long.MaxValue, motion, out n, out mpts);
                     AvatarEvent e;
                     while (core.TryDequeueEvent(out e)) { }
                     Thread.Sleep(1);
@@ -42,14 +46,14 @@ namespace Xstreamer.Avatar.Tests
             var sw = Stopwatch.StartNew();
             while (core.VideoFrames < warmup && sw.ElapsedMilliseconds < 60000) Thread.Sleep(2);
             long net0 = core.NetworkThreadAllocatedBytes, tr0 = core.TransportAllocatedBytes;
-            int f0 = core.VideoFrames, a0 = core.AudioPackets;
+            int f0 = core.VideoFrames, a0 = core.AudioPackets, m0 = core.MotionFrames;
             while (core.VideoFrames < warmup + measured && sw.ElapsedMilliseconds < 120000) Thread.Sleep(2);
             long net1 = core.NetworkThreadAllocatedBytes, tr1 = core.TransportAllocatedBytes;
-            int f1 = core.VideoFrames, a1 = core.AudioPackets;
+            int f1 = core.VideoFrames, a1 = core.AudioPackets, m1 = core.MotionFrames;
             Volatile.Write(ref stop, true);
             consumer.Join(2000);
             int frames = f1 - f0;
-            Console.WriteLine("ALLOC {\"frames\": " + frames + ", \"audio\": " + (a1 - a0) +
+            Console.WriteLine("ALLOC {\"frames\": " + frames + ", \"audio\": " + (a1 - a0) + ", \"motion\": " + (m1 - m0) + ", \"channels\": " + core.MotionChannels.Length +
                               ", \"network_bytes\": " + (net1 - net0) + ", \"transport_bytes\": " + (tr1 - tr0) +
                               ", \"per_frame\": " + (frames > 0 ? (double)(net1 - net0 + tr1 - tr0) / frames : -1).ToString(System.Globalization.CultureInfo.InvariantCulture) +
                               ", \"frame_pool\": " + core.Video.FramesAllocated + ", \"lost\": " + core.PacketsLost +

@@ -37,6 +37,8 @@ namespace Xstreamer.Avatar.Tests
                 Run("video_queue_due_and_late", VideoQueue);
                 Run("json_reader_strict", JsonStrict);
                 Run("stream_playout_map", PlayoutMap);
+                Run("fast_media_header_never_accepts_what_the_validator_refuses", FastMediaFuzz);
+                Run("motion_queue_due_shared_and_flush", MotionQueue);
             }
             catch (Exception e)
             {
@@ -248,6 +250,96 @@ namespace Xstreamer.Avatar.Tests
             Check(map.PtsAt(10) == 2010, "the newest chunk at a position wins");
             map.Reset();
             Check(map.PtsAt(10) == -1 && map.WritePosition == 0, "reset forgets");
+        }
+
+        private static void WriteValue(MsgPackWriter w, Random r, object canonical)
+        {
+            // mostly the canonical value, sometimes another type or an edge value
+            switch (r.Next(60))
+            {
+                case 0: w.Write(-1L); return;
+                case 1: w.Write(1.0); return;
+                case 2: w.Write("7"); return;
+                case 3: w.Write(true); return;
+                case 4: w.WriteNil(); return;
+                case 5: w.Write((long)r.Next(0, 5000)); return;
+                case 6: w.Write(long.MaxValue); return;
+                default: w.WriteValue(canonical); return;
+            }
+        }
+
+        private static void FastMediaFuzz()
+        {
+            var r = new Random(2612);
+            string[] types = { "audio", "video", "motion", "state", "vid", "" };
+            var fields = new Dictionary<string, object>
+            {
+                { "v", 1L }, { "session", "s1" }, { "utt", 3L }, { "seq", 10L }, { "pts", 882L }, { "sample_rate", 22050L },
+                { "samples", 882L }, { "width", 4L }, { "height", 2L }, { "format", "rgb24" }, { "channels", 5L }, { "extra", 1L },
+            };
+            var keys = new List<string>(fields.Keys);
+            int accepted = 0;
+            for (int n = 0; n < 20000; n++)
+            {
+                string type = types[r.Next(types.Length)];
+                var chosen = new List<string> { "v", "session", "utt", "seq", "pts" };
+                foreach (string k in keys) if (!chosen.Contains(k) && r.Next(4) == 0) chosen.Add(k);
+                if (r.Next(6) == 0) chosen.RemoveAt(r.Next(chosen.Count));
+                if (r.Next(20) == 0) chosen.Add(chosen[r.Next(chosen.Count)]);   // a duplicate key
+                var w = new MsgPackWriter();
+                w.WriteMapHeader(chosen.Count + 1);
+                w.Write("type"); if (r.Next(10) == 0) w.Write(5L); else w.Write(type);
+                foreach (string k in chosen)
+                {
+                    w.Write(k);
+                    object canonical = fields[k];
+                    if (k == "format" && r.Next(3) == 0) canonical = r.Next(2) == 0 ? "rgba32" : "bgr";
+                    if (k == "session" && r.Next(8) == 0) canonical = "s2";
+                    WriteValue(w, r, canonical);
+                }
+                byte[] header = w.ToArray();
+                MediaHeader h;
+                bool fast = FastMediaHeader.TryParse(header, 0, header.Length, System.Text.Encoding.ASCII.GetBytes("s1"), out h);
+                long payload = fast ? h.ExpectedPayload : r.Next(0, 40);
+                if (payload < 0 || payload > 1 << 20) continue;
+                var frames = new List<byte[]> { System.Text.Encoding.ASCII.GetBytes("xs1/s1"), header, new byte[payload] };
+                MediaPacket p = null;
+                try { byte[] data; p = ProtocolCodec.DecodeMedia(frames, out data); }
+                catch (ProtocolException) { }
+                if (!fast) continue;
+                accepted++;
+                Check(p != null, "fast path accepted a header the validator refuses: " + JsonOut.Hex(header));
+                Check(p.Utt == h.Utt && p.Seq == h.Seq && p.Pts == h.Pts && p.Session == "s1", "same utt/seq/pts " + JsonOut.Hex(header));
+                var a = p as AudioPacket; var v = p as VideoPacket; var mo = p as MotionPacket;
+                if (h.Kind == MediaHeader.Audio)
+                    Check(a != null && (long)a.Fields["samples"] == h.Samples && (long)a.Fields["sample_rate"] == h.SampleRate, "same audio fields");
+                else if (h.Kind == MediaHeader.Video) Check(v != null && v.Width == h.Width && v.Height == h.Height && v.BytesPerPixel == h.BytesPerPixel, "same video fields");
+                else Check(mo != null && mo.Channels == h.Channels, "same motion fields");
+            }
+            Check(accepted > 300, "the fuzz reached the fast path (" + accepted + " accepted)");
+        }
+
+        private static void MotionQueue()
+        {
+            var q = new MotionFrameQueue();
+            var payload = new byte[12];
+            for (int i = 0; i < 3; i++)
+            {
+                Buffer.BlockCopy(BitConverter.GetBytes(0.25f * (i + 1)), 0, payload, 4 * i, 4);
+            }
+            q.PushFloat32(1764, 1, 2, payload, 0, 3);
+            q.PushFloat32(882, 1, 1, payload, 0, 2);
+            q.PushFloat32(2646, 2, 3, payload, 4, 2);
+            var dst = new float[8];
+            int count; long pts;
+            Check(!q.TryGetDue(881, dst, out count, out pts), "nothing due before the first pts");
+            Check(q.TryGetDue(1000, dst, out count, out pts) && pts == 882 && count == 2 && dst[0] == 0.25f && dst[1] == 0.5f, "first frame due");
+            Check(q.TryGetDue(2000, dst, out count, out pts) && pts == 1764 && count == 3 && dst[2] == 0.75f, "newest due frame");
+            Check(q.TryGetDue(2000, dst, out count, out pts) && pts == 1764, "a second reader at the same clock sees the same frame");
+            Check(q.Count == 2, "older frames recycled, the due one kept");
+            q.Flush(2);
+            Check(q.Count == 1 && !q.TryGetDue(1000, dst, out count, out pts), "flush of utterance 2 keeps utterance 1");
+            Check(q.TryGetDue(5000, dst, out count, out pts) && pts == 1764, "utterance 2's frame is gone");
         }
     }
 }

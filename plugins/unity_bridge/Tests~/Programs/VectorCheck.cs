@@ -78,10 +78,12 @@ namespace Xstreamer.Avatar.Tests
             if (!m.FrameEquals(0, System.Text.Encoding.UTF8.GetBytes(topic)) ||
                 !FastMediaHeader.TryParse(m.Buffer, m.Offset(1), m.Length(1), session, out h) || h.ExpectedPayload != m.Length(2))
                 return "null";
-            string kind = h.Kind == MediaHeader.Audio ? "audio" : "video";
-            return "{\"type\": " + JsonOut.Str(kind) + ", \"utt\": " + h.Utt + ", \"seq\": " + h.Seq + ", \"pts\": " + h.Pts +
-                   (h.Kind == MediaHeader.Audio ? ", \"sample_rate\": " + h.SampleRate + ", \"samples\": " + h.Samples
-                                                : ", \"width\": " + h.Width + ", \"height\": " + h.Height) + "}";
+            string kind = h.Kind == MediaHeader.Audio ? "audio" : h.Kind == MediaHeader.Video ? "video" : "motion";
+            string rest = h.Kind == MediaHeader.Audio ? ", \"sample_rate\": " + h.SampleRate + ", \"samples\": " + h.Samples
+                        : h.Kind == MediaHeader.Video ? ", \"width\": " + h.Width + ", \"height\": " + h.Height +
+                                                        ", \"format\": " + JsonOut.Str(h.BytesPerPixel == 4 ? "rgba32" : "rgb24")
+                        : ", \"channels\": " + h.Channels;
+            return "{\"type\": " + JsonOut.Str(kind) + ", \"utt\": " + h.Utt + ", \"seq\": " + h.Seq + ", \"pts\": " + h.Pts + rest + "}";
         }
 
         /// <summary>Re-encode a decoded client request with the typed encoders the client really uses.</summary>
