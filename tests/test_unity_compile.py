@@ -93,3 +93,22 @@ def test_every_asset_has_a_meta_file():
         assert meta.read_text() == mm.meta_text(asset), f"{meta} stale"
         guids.append(meta.read_text().split("guid: ")[1][:32])
     assert len(guids) == len(set(guids)) and len(guids) > 15
+
+
+def test_constants_match_sdk_protocol():
+    """The C# core's copies of the shared constants equal sdk/protocol's (the one place they are written)."""
+    from sdk.protocol import constants as c
+    code = (PKG / "Runtime/Core/Protocol.cs").read_text()
+
+    def const(name: str) -> int:
+        m = re.search(rf"\b{name}\s*=\s*([^;,]+)[;,]", code)
+        assert m, f"{name} missing from Protocol.cs"
+        return int(eval(m.group(1).replace("SampleRate", str(c.SAMPLE_RATE)).replace("Fps", str(c.FPS))))
+
+    assert const("SampleRate") == c.SAMPLE_RATE and const("Fps") == c.FPS
+    assert const("SamplesPerFrame") == c.SAMPLES_PER_FRAME and const("FrameSize") == c.FRAME_SIZE
+    assert const("MaxTextChars") == c.MAX_TEXT_CHARS and const("MaxPromptChars") == c.MAX_PROMPT_CHARS
+    assert const("MaxPortraitBytes") == c.MAX_PORTRAIT_BYTES and const("MaxHeaderBytes") == c.MAX_HEADER_BYTES
+    assert const("MotionChannelsDefault") == len(c.MOTION_CHANNELS)
+    sizes = re.search(r"VideoSizes = \{([^}]*)\}", code).group(1)
+    assert tuple(int(x) for x in sizes.split(",")) == tuple(c.VIDEO_SIZES)

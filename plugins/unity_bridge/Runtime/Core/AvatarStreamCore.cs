@@ -109,7 +109,7 @@ namespace Xstreamer.Avatar.Core
         private long Enqueue(Func<long, Func<string, byte[]>> make, string text)
         {
             if (text != null && text.Trim().Length == 0) throw new ArgumentException("text is empty");
-            if (text != null && text.Length > ProtocolV1.MaxTextChars) throw new ArgumentException("text is longer than 4000 characters");
+            if (text != null && text.Length > ProtocolV1.MaxTextChars) throw new ArgumentException("text is longer than " + ProtocolV1.MaxTextChars + " characters");
             long req = Interlocked.Increment(ref _req);
             lock (_pending) _pending.Enqueue(make(req));
             _wake.Set();

@@ -21,7 +21,10 @@ namespace Xstreamer.Avatar.Core
         public const int MaxFrameSide = 4096, MaxMotionChannels = 256;
         /// <summary>The default channel count of a motion packet (len(MOTION_CHANNELS)).</summary>
         public const int MotionChannelsDefault = 26;
-        public const int MaxTextChars = 4000;
+        /// <summary>A chat/speak text (longer: text_too_long).</summary>
+        public const int MaxTextChars = 2000;
+        /// <summary>A persona's system prompt and greeting.</summary>
+        public const int MaxPromptChars = 4000;
         public const int MaxPortraitBytes = 16 * 1024 * 1024;
         public const int MaxHeaderBytes = 64 * 1024;
     }

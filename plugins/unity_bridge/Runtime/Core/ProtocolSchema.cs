@@ -39,8 +39,8 @@ namespace Xstreamer.Avatar.Core
         public static readonly FieldSpec[] Persona =
         {
             F("name", FieldKind.Str, "Avatar").Range(1, 80),
-            F("system_prompt", FieldKind.Str, "You are a friendly, concise assistant.").Range(1, ProtocolV1.MaxTextChars),
-            F("greeting", FieldKind.Str, "").Range(0, ProtocolV1.MaxTextChars),
+            F("system_prompt", FieldKind.Str, "You are a friendly, concise assistant.").Range(1, ProtocolV1.MaxPromptChars),
+            F("greeting", FieldKind.Str, "").Range(0, ProtocolV1.MaxPromptChars),
             F("voice", FieldKind.Str, "joe").Range(0, 80),
             F("model", FieldKind.Str, "default").Range(0, 80),
             F("character", FieldKind.OptStr, null).Range(0, 80),
