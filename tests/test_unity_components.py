@@ -20,7 +20,8 @@ pytestmark = MONO
 
 CHECKS = ["filterread_zeros_resample_clock", "streamingclip_filter_passes_through",
           "video_flip_drop_late_hold_when_starved", "streamingclip_clock_counts_played_samples",
-          "client_shutdown_bounded_and_reconnect"]
+          "client_shutdown_bounded_and_reconnect", "blendshapes_by_arkit_name_at_the_audio_clock",
+          "material_property_per_pipeline_and_rgba"]
 
 
 def test_components_behave():
@@ -44,6 +45,14 @@ MUTATIONS = [
      "if (b == null || channels <= 0) return 0;", "zeros before the buffer is handed over"),
     ("AvatarAudioOutput.cs", "if (b == _lastBuffer && flushes == _lastFlushes) return;",
      "if (b == _lastBuffer) return;", "a flush restarts the stream"),
+    ("AvatarBlendshapeOutput.cs", "* weightScale);", ");", "jawOpen x100"),
+    ("AvatarBlendshapeOutput.cs", "Quaternion.Euler(pitch * headRotationScale, yaw * headRotationScale,",
+     "Quaternion.Euler(yaw * headRotationScale, pitch * headRotationScale,", "head pose"),
+    ("AvatarBlendshapeOutput.cs", "else if (cut >= 0) name = name.Substring(cut + 1);", "", "name normalisation"),
+    ("AvatarBlendshapeOutput.cs", "long due = clock - (long)(delayMs", "long due = clock + 0 * (long)(delayMs",
+     "interpolated towards the next frame"),
+    ("AvatarVideoOutput.cs", "private static readonly string[] PipelineProperties = { \"_BaseMap\", \"_BaseColorMap\", \"_MainTex\" };",
+     "private static readonly string[] PipelineProperties = { \"_MainTex\" };", "URP Lit"),
 ]
 
 

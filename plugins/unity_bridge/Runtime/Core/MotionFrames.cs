@@ -76,6 +76,26 @@ namespace Xstreamer.Avatar.Core
             }
         }
 
+        /// <summary>Copy the first frame after afterPts (the one to blend towards); false when none is queued yet.</summary>
+        public bool TryGetNext(long afterPts, float[] dst, out int count, out long pts)
+        {
+            lock (_lock)
+            {
+                count = 0;
+                pts = -1;
+                for (int i = 0; i < _frames.Count; i++)
+                {
+                    MotionFrame f = _frames[i];
+                    if (f.Pts <= afterPts) continue;
+                    count = Math.Min(f.Count, dst.Length);
+                    Array.Copy(f.Values, dst, count);
+                    pts = f.Pts;
+                    return true;
+                }
+                return false;
+            }
+        }
+
         /// <summary>Remove all frames (utt &lt; 0) or those of one utterance.</summary>
         public void Flush(long utt = -1)
         {

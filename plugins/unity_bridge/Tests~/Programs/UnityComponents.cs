@@ -30,6 +30,60 @@ namespace Xstreamer.Avatar.Tests
         public void Dispose() { }
     }
 
+    /// <summary>A daemon stand-in inside the transport: answers hello, open (with motion channels), ping and
+    /// the rest through the real codec, so the core opens a session as it would on the wire.</summary>
+    internal sealed class ScriptedDaemon : ITransport
+    {
+        private readonly string[] _channels;
+        private readonly Queue<List<byte[]>> _replies = new Queue<List<byte[]>>();
+        public ScriptedDaemon(string[] motionChannels) { _channels = motionChannels; }
+        public void ConnectControl(string endpoint) { }
+        public void ConnectMedia(string endpoint) { }
+        public void CloseSockets() { }
+        public void Subscribe(byte[] topic) { }
+        public bool SendControl(IList<byte[]> frames)
+        {
+            Message m = ProtocolCodec.DecodeClient(frames);
+            var w = new MsgPackWriter();
+            switch (m.Type)
+            {
+                case "hello":
+                    w.WriteMapHeader(6);
+                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("welcome"); w.Write("req"); w.Write(m.Req);
+                    w.Write("version"); w.Write(1L); w.Write("server"); w.Write("scripted"); w.Write("media_endpoint"); w.Write("tcp://127.0.0.1:9");
+                    break;
+                case "open":
+                    w.WriteMapHeader(6);
+                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("opened"); w.Write("req"); w.Write(m.Req);
+                    w.Write("session"); w.Write("s1"); w.Write("topic"); w.Write("xs1/s1");
+                    w.Write("motion_channels"); w.WriteArrayHeader(_channels.Length); foreach (string c in _channels) w.Write(c);
+                    break;
+                case "ping":
+                    w.WriteMapHeader(3);
+                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("pong"); w.Write("req"); w.Write(m.Req);
+                    break;
+                default:
+                    w.WriteMapHeader(4);
+                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("ack"); w.Write("req"); w.Write(m.Req); w.Write("session"); w.Write("s1");
+                    break;
+            }
+            lock (_replies) _replies.Enqueue(new List<byte[]> { w.ToArray() });
+            return true;
+        }
+        public TransportReady Poll(int timeoutMs)
+        {
+            lock (_replies) if (_replies.Count > 0) return TransportReady.Control;
+            System.Threading.Thread.Sleep(Math.Max(0, Math.Min(timeoutMs, 5)));
+            return TransportReady.None;
+        }
+        public bool TryReceiveControl(out List<byte[]> frames)
+        {
+            lock (_replies) { frames = _replies.Count > 0 ? _replies.Dequeue() : null; return frames != null; }
+        }
+        public bool TryReceiveMedia(out List<byte[]> frames) { frames = null; return false; }
+        public void Dispose() { }
+    }
+
     internal static class UnityComponents
     {
         private const int W = 4, H = 3;
@@ -58,6 +112,8 @@ namespace Xstreamer.Avatar.Tests
                 Run("video_flip_drop_late_hold_when_starved", () => Video(clients));
                 Run("streamingclip_clock_counts_played_samples", () => Streaming(clients));
                 Run("client_shutdown_bounded_and_reconnect", () => Shutdown(clients));
+                Run("blendshapes_by_arkit_name_at_the_audio_clock", () => Blendshapes(clients));
+                Run("material_property_per_pipeline_and_rgba", () => Materials(clients));
                 if (args.Length >= 4) Run("settings_file_errors_are_typed_events", () => Settings(args));
             }
             catch (Exception e)
@@ -225,6 +281,117 @@ namespace Xstreamer.Avatar.Tests
             StubHarness.Send(video, "LateUpdate");
             Check(video.Texture != null && video.Texture.width == 8 && video.Texture.height == 2 && StubHarness.IsDestroyed(tex) &&
                   ReferenceEquals(raw.texture, video.Texture) && Flipped(video.Texture, big), "a new frame size makes a new texture, the old one is destroyed");
+        }
+
+        // ---------------------------------------------------------------------------------------------
+        private static byte[] Floats(params float[] v)
+        {
+            var b = new byte[v.Length * 4];
+            for (int i = 0; i < v.Length; i++) Buffer.BlockCopy(BitConverter.GetBytes(v[i]), 0, b, 4 * i, 4);
+            return b;
+        }
+
+        private static bool Near(float a, float b) { return Math.Abs(a - b) < 1e-3f; }
+
+        private static void Blendshapes(List<AvatarStreamClient> all)
+        {
+            Check(AvatarBlendshapeOutput.NormalizeName("blendShape1.jawOpen") == "jawopen" &&
+                  AvatarBlendshapeOutput.NormalizeName("EyeBlink_L") == "eyeblinkleft" &&
+                  AvatarBlendshapeOutput.NormalizeName("eyeBlink.R") == "eyeblinkright" &&
+                  AvatarBlendshapeOutput.NormalizeName("Face/mouthSmileLeft") == "mouthsmileleft", "name normalisation");
+            string[] channels = { "jawOpen", "eyeBlinkLeft", "mouthSmileRight", "browInnerUp", "headYaw", "headPitch", "headRoll", "headX", "headY" };
+            var go = new GameObject("npc-3d");
+            var client = StubHarness.Add<AvatarStreamClient>(go, x =>
+            {
+                StubHarness.Set(x, "latency", LatencyPreset.Low);
+                x.TransportFactory = () => new ScriptedDaemon(channels);
+            });
+            all.Add(client);
+            var audio = StubHarness.Add<AvatarAudioOutput>(go, null);
+            var face = new GameObject("face").AddComponent<SkinnedMeshRenderer>();
+            face.sharedMesh = StubHarness.MakeMesh("blendShape1.jawOpen", "EyeBlink_L", "mouthSmile_R", "Brow_Raise", "unrelated", "JAWOPEN");
+            Transform head = new GameObject("head").transform;
+            var output = StubHarness.Add<AvatarBlendshapeOutput>(go, o =>
+            {
+                StubHarness.Set(o, "target", face);
+                StubHarness.Set(o, "head", head);
+                StubHarness.Set(o, "headTranslationMeters", 0.2f);
+                StubHarness.Set(o, "overrides", new[] { new AvatarBlendshapeOutput.NameOverride { channel = "browInnerUp", blendShape = "Brow_Raise" } });
+            });
+            AvatarStreamCore core = client.Core;
+            var sw = Stopwatch.StartNew();
+            while (core.MotionChannels.Length == 0 && sw.ElapsedMilliseconds < 10000) System.Threading.Thread.Sleep(5);
+            Check(core.MotionChannels.Length == channels.Length, "opened.motion_channels reached the core");
+            StubHarness.Send(audio, "Update");
+
+            core.Motion.PushFloat32(0, 1, 0, Floats(0.1f, 0.1f, 0.1f, 0.1f, 1f, 2f, 3f, 0.1f, 0.1f), 0, 9);
+            core.Motion.PushFloat32(882, 1, 1, Floats(0.5f, 1f, 0.2f, 0.4f, 10f, -4f, 6f, 0.1f, -0.5f), 0, 9);
+            core.Motion.PushFloat32(1764, 1, 2, Floats(0.8f, 1f, 0.5f, 0.4f, 20f, -4f, 6f, 0.4f, -0.5f), 0, 9);
+            StubHarness.Send(output, "LateUpdate");
+            Check(output.AppliedPts == -1 && face.GetBlendShapeWeight(0) == 0f, "nothing applied before audio plays");
+
+            WriteAudio(core, 0, 4);
+            for (int k = 0; k < 3; k++) Filter(audio, 1024);   // clock ~1411, due ~1176: frame 882, 1/3 of the way to 1764
+            StubHarness.Send(output, "LateUpdate");
+            Check(output.MappedBlendShapes == 5, "jawOpen twice (two spellings), eyeBlinkLeft, mouthSmileRight, browInnerUp (override) mapped, not 'unrelated' (" + output.MappedBlendShapes + ")");
+            Check(output.AppliedPts == 882, "the newest frame due by the audio clock minus the DSP latency (" + output.AppliedPts + ")");
+            float t = (1176f - 882f) / 882f;
+            long due = audio.ClockPts - (long)(audio.OutputLatencyMs * ProtocolV1.SampleRate / 1000f);
+            t = (due - 882f) / 882f;
+            Check(Near(face.GetBlendShapeWeight(0), 100f * (0.5f + 0.3f * t)) && Near(face.GetBlendShapeWeight(5), face.GetBlendShapeWeight(0)),
+                  "jawOpen x100, interpolated towards the next frame (" + face.GetBlendShapeWeight(0) + ")");
+            Check(Near(face.GetBlendShapeWeight(1), 100f) && Near(face.GetBlendShapeWeight(2), 100f * (0.2f + 0.3f * t)) &&
+                  Near(face.GetBlendShapeWeight(3), 40f) && face.GetBlendShapeWeight(4) == 0f, "each blendshape gets its own channel, weights x100");
+            Quaternion want = Quaternion.Euler(-4f, 10f + 10f * t, 6f);
+            Quaternion got = head.localRotation;
+            Check(Near(got.x, want.x) && Near(got.y, want.y) && Near(got.z, want.z) && Near(got.w, want.w),
+                  "head pose: pitch about X, yaw about Y, roll about Z");
+            Vector3 pos = head.localPosition;
+            Check(Near(pos.x, -0.2f * (0.1f + 0.3f * t)) && Near(pos.y, 0.1f) && pos.z == 0f, "headX/headY move the head (right/down as seen)");
+
+            core.Motion.PushFloat32(2646, 1, 3, Floats(2f, -1f, 0f, 0f, 0f, 0f, 0f, 0f, 0f), 0, 9);
+            for (int k = 0; k < 6; k++) Filter(audio, 1024);
+            StubHarness.Send(output, "LateUpdate");
+            Check(output.AppliedPts == 2646 && Near(face.GetBlendShapeWeight(0), 100f) && face.GetBlendShapeWeight(1) == 0f, "weights clamped to 0..100");
+            int applied = output.FramesApplied;
+            for (int k = 0; k < 3; k++) { Filter(audio, 1024); StubHarness.Send(output, "LateUpdate"); }
+            Check(output.AppliedPts == 2646 && Near(face.GetBlendShapeWeight(0), 100f), "starved: the pose is held (" + (output.FramesApplied - applied) + ")");
+            output.enabled = false;
+            got = head.localRotation;
+            Check(got.w == 1f && head.localPosition.x == 0f, "disabling restores the head's own pose");
+        }
+
+        private static void Materials(List<AvatarStreamClient> all)
+        {
+            Check(AvatarVideoOutput.PickTextureProperty(StubHarness.MakeMaterial("_BaseMap", "_MainTex"), "") == "_BaseMap", "URP Lit: _BaseMap");
+            Check(AvatarVideoOutput.PickTextureProperty(StubHarness.MakeMaterial("_BaseColorMap"), "") == "_BaseColorMap", "HDRP Lit: _BaseColorMap");
+            Check(AvatarVideoOutput.PickTextureProperty(StubHarness.MakeMaterial("_MainTex"), "") == "_MainTex", "built-in: _MainTex");
+            Check(AvatarVideoOutput.PickTextureProperty(StubHarness.MakeMaterial("_BaseMap", "_Face"), "_Face") == "_Face", "an explicit property the material has");
+            Check(AvatarVideoOutput.PickTextureProperty(StubHarness.MakeMaterial("_Albedo"), "_Missing") == null, "none: the material's main texture");
+
+            var go = new GameObject("npc-urp");
+            AvatarStreamClient client = NewClient(go, all);
+            var audio = StubHarness.Add<AvatarAudioOutput>(go, null);
+            var rend = new GameObject("quad").AddComponent<Renderer>();
+            rend.material = StubHarness.MakeMaterial("_BaseMap", "_MainTex");
+            var video = StubHarness.Add<AvatarVideoOutput>(go, v => StubHarness.Set(v, "targetRenderer", rend));
+            AvatarStreamCore core = client.Core;
+            StubHarness.Send(audio, "Update");
+            var rgba = new byte[W * H * 4];
+            for (int i = 0; i < rgba.Length; i++) rgba[i] = (byte)(i * 5 + 1);
+            core.Video.PushCopy(0, 1, 0, W, H, 4, rgba, 0, rgba.Length);
+            WriteAudio(core, 0, 4);
+            for (int k = 0; k < 3; k++) Filter(audio, 1024);
+            StubHarness.Send(video, "LateUpdate");
+            Texture2D tex = video.Texture;
+            Check(tex != null && tex.format == TextureFormat.RGBA32 && video.BoundProperty == "_BaseMap" &&
+                  ReferenceEquals(rend.material.GetTexture("_BaseMap"), tex), "rgba32 frames: an RGBA32 texture on URP's _BaseMap");
+            byte[] raw = tex.GetRawTextureData();
+            int row = W * 4;
+            bool flipped = raw.Length == rgba.Length;
+            for (int r = 0; r < H && flipped; r++)
+                for (int x = 0; x < row; x++) if (raw[r * row + x] != rgba[(H - 1 - r) * row + x]) { flipped = false; break; }
+            Check(flipped, "alpha kept, rows flipped");
         }
 
         // ---------------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ namespace UnityEngine
     {
         internal GameObject go;
         public GameObject gameObject { get { return go; } }
+        public Transform transform { get { return go == null ? null : go.transform; } }
         public T GetComponent<T>() { return go == null ? default(T) : go.GetComponent<T>(); }
         // No transform hierarchy in the stand-in: the parent chain is the object itself.
         public T GetComponentInParent<T>() { return GetComponent<T>(); }
@@ -80,8 +81,17 @@ namespace UnityEngine
     public sealed class GameObject : Object
     {
         private readonly List<Component> _components = new List<Component>();
+        private Transform _transform;
         public GameObject() { }
         public GameObject(string name) { this.name = name; }
+        public Transform transform
+        {
+            get
+            {
+                if (_transform == null) { _transform = new Transform(); _transform.go = this; _components.Add(_transform); }
+                return _transform;
+            }
+        }
 
         /// <summary>Adds T (and what its [RequireComponent]s name first), then sends Awake and OnEnable.</summary>
         public T AddComponent<T>() where T : Component { return (T)Add(typeof(T), null); }
@@ -134,15 +144,17 @@ namespace UnityEngine
     public sealed class Texture2D : Texture
     {
         private readonly int _w, _h;
+        private readonly TextureFormat _format;
         internal byte[] raw;
         internal int applied;
         public Texture2D(int width, int height, TextureFormat textureFormat, bool mipChain)
         {
-            _w = width; _h = height;
+            _w = width; _h = height; _format = textureFormat;
             raw = new byte[width * height * (textureFormat == TextureFormat.RGB24 ? 3 : textureFormat == TextureFormat.RGBA32 ? 4 : 1)];
         }
         public override int width { get { return _w; } set { } }
         public override int height { get { return _h; } set { } }
+        public TextureFormat format { get { return _format; } }
         public void LoadRawTextureData(byte[] data)
         {
             if (data == null || data.Length < raw.Length) throw new UnityException("LoadRawTextureData: not enough data provided (will result in overread).");
@@ -158,10 +170,76 @@ namespace UnityEngine
     public class Material : Object
     {
         private readonly Dictionary<string, Texture> _tex = new Dictionary<string, Texture>();
+        internal HashSet<string> properties = new HashSet<string> { "_MainTex" };   // the built-in Standard shader's
+        internal string mainProperty = "_MainTex";                                   // the [MainTexture] property
         public void SetTexture(string name, Texture value) { _tex[name] = value; }
         public Texture GetTexture(string name) { Texture t; return _tex.TryGetValue(name, out t) ? t : null; }
+        public bool HasProperty(string name) { return properties.Contains(name); }
+        public Texture mainTexture { get { return GetTexture(mainProperty); } set { SetTexture(mainProperty, value); } }
     }
-    public class Renderer : Component { public Material material { get; set; } }
+    public class Renderer : Component { public Material material { get; set; } public Material sharedMaterial { get; set; } }
+
+    public sealed class Mesh : Object
+    {
+        internal string[] shapes = new string[0];
+        public int blendShapeCount { get { return shapes.Length; } }
+        public string GetBlendShapeName(int shapeIndex) { return shapes[shapeIndex]; }
+    }
+
+    public class SkinnedMeshRenderer : Renderer
+    {
+        internal readonly Dictionary<int, float> weights = new Dictionary<int, float>();
+        public Mesh sharedMesh { get; set; }
+        public void SetBlendShapeWeight(int index, float value)
+        {
+            if (sharedMesh == null || index < 0 || index >= sharedMesh.blendShapeCount) throw new ArgumentException("blendshape index out of range");
+            weights[index] = value;
+        }
+        public float GetBlendShapeWeight(int index) { float w; return weights.TryGetValue(index, out w) ? w : 0f; }
+    }
+
+    public sealed class Transform : Component
+    {
+        public Vector3 localPosition { get; set; }
+        private Quaternion _rot = Quaternion.identity;
+        public Quaternion localRotation { get { return _rot; } set { _rot = value; } }
+    }
+
+    public struct Vector3
+    {
+        public float x, y, z;
+        public Vector3(float x, float y, float z) { this.x = x; this.y = y; this.z = z; }
+        public static Vector3 zero { get { return new Vector3(0, 0, 0); } }
+        public static Vector3 operator +(Vector3 a, Vector3 b) { return new Vector3(a.x + b.x, a.y + b.y, a.z + b.z); }
+        public static Vector3 operator *(Vector3 a, float d) { return new Vector3(a.x * d, a.y * d, a.z * d); }
+    }
+
+    public struct Quaternion
+    {
+        public float x, y, z, w;
+        public Quaternion(float x, float y, float z, float w) { this.x = x; this.y = y; this.z = z; this.w = w; }
+        public static Quaternion identity { get { return new Quaternion(0, 0, 0, 1); } }
+        private static Quaternion Axis(float deg, float ax, float ay, float az)
+        {
+            double h = deg * Math.PI / 360.0;
+            float s = (float)Math.Sin(h);
+            return new Quaternion(ax * s, ay * s, az * s, (float)Math.Cos(h));
+        }
+        /// <summary>Unity's order: z, then x, then y (in world axes): q = y * x * z.</summary>
+        public static Quaternion Euler(float x, float y, float z) { return Axis(y, 0, 1, 0) * Axis(x, 1, 0, 0) * Axis(z, 0, 0, 1); }
+        public static Quaternion operator *(Quaternion a, Quaternion b)
+        {
+            return new Quaternion(a.w * b.x + a.x * b.w + a.y * b.z - a.z * b.y,
+                                  a.w * b.y - a.x * b.z + a.y * b.w + a.z * b.x,
+                                  a.w * b.z + a.x * b.y - a.y * b.x + a.z * b.w,
+                                  a.w * b.w - a.x * b.x - a.y * b.y - a.z * b.z);
+        }
+    }
+
+    public static class Mathf
+    {
+        public static float Clamp01(float value) { return value < 0f ? 0f : value > 1f ? 1f : value; }
+    }
 
     public sealed class AudioClip : Object
     {
@@ -304,6 +382,12 @@ namespace UnityEngine
         public static void RaiseAudioConfigurationChanged(bool deviceWasChanged) { AudioSettings.RaiseConfigurationChanged(deviceWasChanged); }
 
         public static int PlayCount(AudioSource s) { return s.playCount; }
+        public static Mesh MakeMesh(params string[] blendShapes) { return new Mesh { shapes = blendShapes }; }
+        /// <summary>A material whose shader has these texture properties (the first is its [MainTexture]).</summary>
+        public static Material MakeMaterial(params string[] textureProperties)
+        {
+            return new Material { properties = new HashSet<string>(textureProperties), mainProperty = textureProperties.Length > 0 ? textureProperties[0] : "" };
+        }
         public static bool IsStream(AudioClip c) { return c.stream; }
         public static int AppliedCount(Texture2D t) { return t.applied; }
         public static bool IsDestroyed(Object o) { return o.destroyed; }
