@@ -48,15 +48,15 @@ def _drag(window, target, mime: QMimeData, drop: bool = True) -> tuple[bool, boo
     """Drag `mime` over the middle of `target` and drop it there, the way the platform does: the events go
     to the top-level window, which finds the widget under the point that accepts drops. Returns whether
     the drag was accepted on entering and whether the drop was."""
-    pos = QPointF(target.mapTo(window, target.rect().center()))
+    point = target.mapTo(window, target.rect().center())   # QDragEnterEvent takes a QPoint, QDropEvent a QPointF
     handle = window.windowHandle()
-    enter = QDragEnterEvent(pos, COPY, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(point, COPY, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     enter.ignore()
     QApplication.sendEvent(handle, enter)
     if not enter.isAccepted() or not drop:
         QApplication.sendEvent(handle, QDragLeaveEvent())
         return enter.isAccepted(), False
-    event = QDropEvent(pos, COPY, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(QPointF(point), COPY, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     event.ignore()
     QApplication.sendEvent(handle, event)
     return True, event.isAccepted()
