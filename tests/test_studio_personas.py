@@ -157,25 +157,33 @@ def test_main_entry_point(qtbot, tmp_path, monkeypatch):
         w.close()
 
 
-def test_non_default_voice_round_trips(qtbot, store):
-    """Persona.voice is free text (≤ 80 chars): a voice typed in the editable box survives the file."""
+def test_voice_list_and_reply_cap(qtbot, store):
+    """The voice box offers the voices the models have (sdk.protocol.VOICES) and nothing can be typed into it;
+    a file naming a voice no model has shows (and saves) the first real one. The reply cap round-trips through
+    the file into the persona a session is opened with."""
+    from sdk.protocol import MAX_REPLY_SENTENCES, VOICES
     from studio_gui.app import MainWindow
 
     win = MainWindow(store, use_audio_device=False)
     qtbot.addWidget(win)
     win.new_persona("Narrator")
-    win.editor.voice.lineEdit().clear()
-    qtbot.keyClicks(win.editor.voice.lineEdit(), "en_GB-alba-medium")
+    box = win.editor.voice
+    assert [box.itemText(i) for i in range(box.count())] == list(VOICES) and not box.isEditable()
+    assert win.editor.max_sentences.maximum() == MAX_REPLY_SENTENCES
+    assert win.editor.max_sentences.value() == 0 and win.editor.max_sentences.text() == "no limit"
+    win.editor.max_sentences.setValue(2)
     assert win.dirty and win.save_current()
-    assert json.loads(store.path_for("Narrator").read_text())["voice"] == "en_GB-alba-medium"
-    assert win.session_persona()[0].voice == "en_GB-alba-medium"            # what the session is opened with
-    win.new_persona("Plain")                                                 # another persona: the default
-    assert win.editor.voice.currentText() == "joe"
-    other = MainWindow(PersonaStore(store.root), use_audio_device=False)    # a fresh window reads the file
+    assert json.loads(store.path_for("Narrator").read_text())["max_reply_sentences"] == 2
+    assert win.session_persona()[0].max_reply_sentences == 2                 # what the session is opened with
+
+    old = store.load("Narrator").model_copy(update={"name": "Old file", "voice": "en_GB-alba-medium"})
+    store.save(old)
+    other = MainWindow(PersonaStore(store.root), use_audio_device=False)    # a fresh window reads the files
     qtbot.addWidget(other)
-    other.select("Narrator")
-    assert other.editor.voice.currentText() == "en_GB-alba-medium"
-    assert other.save_current() and store.load("Narrator").voice == "en_GB-alba-medium"
+    other.select("Old file")
+    assert other.editor.voice.currentText() == VOICES[0]
+    assert other.editor.max_sentences.value() == 2
+    assert other.editor.persona().voice == VOICES[0]
     win.preview.shutdown()
     other.preview.shutdown()
 

@@ -125,6 +125,33 @@ def test_model_selector_follows_the_persona(qtbot, window):
     assert panel.preset.currentText() == "my-finetune"
 
 
+def test_greeting_on_open_and_spaced_transcript(qtbot, studio_window):
+    """A persona with a greeting: the session's first words are the greeting, in the transcript with the
+    spacing the text packets carry (the tiny Thinker sends one word per packet, " word" after the first)."""
+    win = studio_window("Greeter", model="tiny", prompt="You greet people.", greeting="Welcome to the show, friends!")
+    assert win.portrait.choose_character("farid") and win.save_current()
+    panel = win.preview
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: "utterance_end" in panel.events, timeout=START_TIMEOUT_MS)
+    said = "".join(t for r, t in panel.texts if r == "assistant")
+    assert said == "Welcome to the show, friends!"
+    assert "Persona: Welcome to the show, friends!" in panel.transcript.toPlainText()
+    panel.send_chat("hello again")
+    qtbot.waitUntil(lambda: panel.events.count("utterance_end") >= 2, timeout=30_000)
+    assert "Persona: You said: hello again." in panel.transcript.toPlainText()
+    panel.stop_button.click()
+    qtbot.waitUntil(lambda: not panel.daemon.is_running(), timeout=15_000)
+
+
+def test_transcript_joins_chunks_as_sent(qtbot, window):
+    """Chunks are appended as they come: "What a game!" + " I've been..." reads "What a game! I've been..."."""
+    panel = window.preview
+    for text in ("What a game!", " I've been waiting", " for this all week,", " and now, here we are."):
+        panel._text("assistant", text, False, 7)
+    assert "Persona: What a game! I've been waiting for this all week, and now, here we are." \
+        in panel.transcript.toPlainText()
+
+
 def _tone(seconds: float, rate: int = 16000) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     return (np.sin(2 * np.pi * 220 * t) * 6000).astype("<i2").tobytes()

@@ -11,7 +11,8 @@ import torch
 from engine_core.errors import AudioError, TextError
 from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation
 from engine_core.thinker.cascade_asr import resample
-from engine_core.thinker.cascade_text import build_messages, find_boundary, split_text
+from engine_core.thinker.cascade_text import (brevity, build_messages, ends_sentence, find_boundary, joined_text,
+                                              split_text)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,9 @@ def test_reply_multi_turn_with_persona(thinker):
     assert segs and all(s.text for s in segs)
     _check_segments(segs)
     assert [t.role for t in conv.turns] == ["user", "assistant"]
-    assert conv.turns[1].text == " ".join(s.text for s in segs)
+    assert conv.turns[1].text == "".join(s.text for s in segs).strip()
+    assert segs[0].text == segs[0].text.strip()                 # the reply's first piece: nothing before it
+    assert all(not s.text.strip().startswith(" ") for s in segs)
     msgs = build_messages(conv, "And where do you live?")
     assert msgs[0]["role"] == "system" and "Captain Nemo" in msgs[0]["content"]
     assert [m["role"] for m in msgs[1:]] == ["user", "assistant", "user"]
@@ -57,8 +60,9 @@ def test_speak_verbatim_and_hidden_from_lm(thinker):
     line = "Welcome to the show, everybody. Today we talk about whales and dolphins!"
     segs = list(thinker.speak(line))
     _check_segments(segs)
-    assert " ".join(s.text for s in segs) == line
+    assert "".join(s.text for s in segs) == line         # pieces carry their spacing: joined, the line
     assert len(segs) >= 2                                  # cut at the sentence end at least
+    assert segs[1].text.startswith(" ") and not segs[0].text.startswith(" ")
     model, tok = thinker.lm.model, thinker.lm.tok
     ids = tok(line, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
@@ -91,6 +95,44 @@ def test_the_gate_stops_the_reply_and_a_verbatim_line_between_tokens_and_pieces(
     conv = Conversation("You are kind.")
     assert list(thinker.reply(conv, "Hello!", gate=lambda: False)) == []
     assert [t.role for t in conv.turns] == ["user", "assistant"]
+
+
+def test_a_persona_cap_ends_the_reply_after_its_sentences(thinker):
+    """The same prompt: uncapped, SmolLM2 says several sentences; capped at one, the decode stops after the
+    first (fewer tokens decoded: the gate is asked less), and reply() keeps to Conversation.max_sentences."""
+    msgs = build_messages(Conversation("You are a chatty guide who loves long answers."),
+                          "Tell me about the museum, its rooms and its paintings.")
+    asked = {0: 0, 1: 0}
+
+    def gate(cap):
+        def ask() -> bool:
+            asked[cap] += 1
+            return True
+        return ask
+
+    budget, thinker.lm.max_new_tokens = thinker.lm.max_new_tokens, 96     # room for a rambling answer
+    try:
+        free = list(thinker.lm.stream_pieces(msgs, gate(0)))
+        capped = list(thinker.lm.stream_pieces(msgs, gate(1), max_sentences=1))
+    finally:
+        thinker.lm.max_new_tokens = budget
+    assert sum(ends_sentence(p.body) for p in free) >= 2, "".join(p.text for p in free)
+    assert sum(ends_sentence(p.body) for p in capped) == 1 and ends_sentence(capped[-1].body)
+    assert "".join(p.text for p in free).startswith("".join(p.text for p in capped))   # greedy: the same start
+    assert asked[1] < asked[0]
+    conv = Conversation("You are a chatty guide who loves long answers.", max_sentences=1)
+    segs = list(thinker.reply(conv, "Tell me about the museum, its rooms and its paintings."))
+    said = "".join(s.text for s in segs)
+    assert said.strip() and sum(ends_sentence(s.text) for s in segs) <= 1, said
+    assert "at most 1 short, spoken sentence." in build_messages(conv, "Hi")[0]["content"]
+
+
+def test_piece_text_helpers():
+    assert joined_text("  I've been there.", first=False) == " I've been there."
+    assert joined_text(" Hello.", first=True) == "Hello."
+    assert joined_text("ing on and on", first=False) == "ing on and on"      # cut inside a word: glued back
+    assert ends_sentence("What a game!") and ends_sentence('He said "yes."') and not ends_sentence("now,")
+    assert brevity(0) == brevity() and "at most 3 short, spoken sentences" in brevity(3)
 
 
 def test_bad_input(thinker):

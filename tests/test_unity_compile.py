@@ -110,5 +110,6 @@ def test_constants_match_sdk_protocol():
     assert const("MaxTextChars") == c.MAX_TEXT_CHARS and const("MaxPromptChars") == c.MAX_PROMPT_CHARS
     assert const("MaxPortraitBytes") == c.MAX_PORTRAIT_BYTES and const("MaxHeaderBytes") == c.MAX_HEADER_BYTES
     assert const("MotionChannelsDefault") == len(c.MOTION_CHANNELS)
+    assert const("MaxReplySentences") == c.MAX_REPLY_SENTENCES
     sizes = re.search(r"VideoSizes = \{([^}]*)\}", code).group(1)
     assert tuple(int(x) for x in sizes.split(",")) == tuple(c.VIDEO_SIZES)

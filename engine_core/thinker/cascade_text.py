@@ -4,6 +4,10 @@ A manual greedy decode loop with a KV cache feeds each sampled token back immedi
 generated token has its own last-layer hidden state (576-d, after the final norm: what the LM head
 reads). The reply is cut into pieces (sentences, or clauses once they are long enough) as soon as a
 boundary is followed by whitespace, so the voice can start on the first clause while the LM goes on.
+
+A piece's `text` keeps its spacing (" I've been..." after "What a game!"): a reply's pieces concatenated are
+the reply, and that is what goes on the wire; `body` (stripped) is what the voice says. A persona's reply cap
+(`Conversation.max_sentences`) ends the decode after that many sentences.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .hf_cache import cache_kwargs
 
 BREVITY = "Answer in one or two short, spoken sentences. Do not use lists, markdown or emojis."
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
+_ENDS_SENTENCE = re.compile(r"[.!?…]+[\"')\]]*$")
 _CLAUSE_END = re.compile(r"[,;:—](?=\s)")
 MIN_CLAUSE_CHARS = 24        # a clause shorter than this waits for more text (except the first piece)
 MIN_FIRST_CLAUSE_CHARS = 10
@@ -30,20 +35,47 @@ MAX_PIECE_CHARS = 160        # a piece this long without punctuation is cut at i
 class Piece:
     """A speakable stretch of the reply.
 
-    text:        the piece's text (stripped)
-    token_chars: int [n_tok] character index (in `text`) where each token's text begins, clamped >= 0
+    text:        the piece as it joins the reply: `body` after one space when the reply had whitespace before
+                 it ('' before the first piece)
+    token_chars: int [n_tok] character index (in `body`) where each token's text begins, clamped >= 0
     hidden:      float32 [n_tok, hidden_size] last-layer hidden state of each token
+    body:        the piece's words, stripped (what the voice says)
     """
 
     text: str
     token_chars: list[int]
     hidden: torch.Tensor
+    body: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.body:
+            self.body = self.text.strip()
+
+
+def joined_text(raw: str, first: bool) -> str:
+    """How a stretch `raw` of a text joins what came before it: stripped, after one space if `raw` starts with
+    whitespace and is not the first piece."""
+    body = raw.strip()
+    return " " + body if (not first and raw[:1].isspace()) else body
+
+
+def ends_sentence(body: str) -> bool:
+    """Whether a piece ends a sentence (., !, ?, … possibly followed by closing quotes/brackets)."""
+    return _ENDS_SENTENCE.search(body.rstrip()) is not None
+
+
+def brevity(max_sentences: int = 0) -> str:
+    """The length rule appended to the system prompt (a persona's cap, when it has one, is named)."""
+    if max_sentences <= 0:
+        return BREVITY
+    unit = "sentence" if max_sentences == 1 else "sentences"
+    return f"Answer in at most {max_sentences} short, spoken {unit}. Do not use lists, markdown or emojis."
 
 
 def build_messages(conversation: Conversation, user_text: str) -> list[dict[str, str]]:
     """Chat messages: persona system prompt (+ brevity rule), past turns, the new user turn (all of them:
     StreamingLM.prompt_ids drops the oldest turns to fit its context, with `trim_messages`)."""
-    system = f"{conversation.system_prompt.strip()}\n{BREVITY}".strip()
+    system = f"{conversation.system_prompt.strip()}\n{brevity(conversation.max_sentences)}".strip()
     msgs = [{"role": "system", "content": system}]
     msgs += [{"role": t.role, "content": t.text} for t in conversation.turns]
     msgs.append({"role": "user", "content": user_text})
@@ -139,9 +171,11 @@ class StreamingLM:
         fitted = trim_messages(messages, self.count_tokens, self.max_prompt_tokens)
         return self._template(fitted)
 
-    def stream_pieces(self, messages: list[dict[str, str]], gate: Gate | None = None) -> Iterator[Piece]:
+    def stream_pieces(self, messages: list[dict[str, str]], gate: Gate | None = None,
+                      max_sentences: int = 0) -> Iterator[Piece]:
         """Generate the reply to `messages`, yielding each piece as soon as it is complete; `gate` is asked
-        before each token (False: stop at once, nothing more is yielded)."""
+        before each token (False: stop at once, nothing more is yielded). With `max_sentences` > 0 the decode
+        ends once that many sentences were yielded."""
         from transformers import DynamicCache
 
         gen = torch.Generator().manual_seed(self.seed)
@@ -150,7 +184,7 @@ class StreamingLM:
         tokens: list[int] = []
         starts: list[int] = []            # char offset of each token in `text`
         hiddens: list[torch.Tensor] = []
-        text, piece_start, first = "", 0, True
+        text, piece_start, first, sentences = "", 0, True, 0
         while len(tokens) < self.max_new_tokens:
             t = self._pick(logits, tokens, gen)
             if t in self.stop_ids:
@@ -164,21 +198,27 @@ class StreamingLM:
             starts.append(min(len(text), len(new_text)))
             text = new_text
             while (end := find_boundary(text[piece_start:], first)) is not None:
-                piece = self._make_piece(text, starts, hiddens, piece_start, piece_start + end)
+                piece = self._make_piece(text, starts, hiddens, piece_start, piece_start + end, first)
                 piece_start += end
                 if piece is not None:
                     first = False
                     yield piece
+                    sentences += ends_sentence(piece.body)
+                    if 0 < max_sentences <= sentences:
+                        return                  # the persona's cap: no more tokens are decoded
         else:
-            # Ran out of tokens: keep only complete sentences when there are any.
+            # Ran out of tokens: keep only complete sentences (a trailing fragment after spoken pieces is dropped).
             m = list(re.finditer(r"[.!?…]", text[piece_start:]))
             if m:
                 text = text[:piece_start + m[-1].end()]
-        piece = self._make_piece(text, starts, hiddens, piece_start, len(text))
+            elif not first:
+                return
+        piece = self._make_piece(text, starts, hiddens, piece_start, len(text), first)
         if piece is not None:
             yield piece
 
-    def _make_piece(self, text: str, starts: list[int], hiddens: list[torch.Tensor], a: int, b: int) -> Piece | None:
+    def _make_piece(self, text: str, starts: list[int], hiddens: list[torch.Tensor], a: int, b: int,
+                    first: bool) -> Piece | None:
         raw = text[a:b]
         body = raw.strip()
         if not any(ch.isalnum() for ch in body):
@@ -193,7 +233,7 @@ class StreamingLM:
                 sel.append(i)
                 chars.append(max(0, min(first_char - lead, len(body) - 1)))
         hidden = torch.stack([hiddens[i] for i in sel]) if sel else torch.zeros(0, self.hidden_size)
-        return Piece(body, chars, hidden)
+        return Piece(joined_text(raw, first), chars, hidden, body)
 
     @torch.inference_mode()
     def encode_text(self, text: str) -> tuple[list[int], torch.Tensor]:

@@ -32,6 +32,8 @@ REPLY_TOKENS = 64            # kept free in the context for the reply
 class ToyThinker(Thinker):
     """Deterministic stand-in for a language-speech model."""
 
+    voices = ("joe",)          # stands in for the cascade (the tiny preset): the same personas open on both
+
     def __init__(self, hidden_size: int = 32, vocab: int = 512, seed: int = 0,
                  context_tokens: int = 2048) -> None:
         self.hidden_size = hidden_size

@@ -5,7 +5,8 @@ from . import constants
 from .codec import (decode_client, decode_media, decode_server, encode, encode_media, json_schema,
                     pack_header, topic_for, unpack_header)
 from .constants import (DEFAULT_CONTROL, DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, FPS,
-                        FRAME_SIZE, MAX_PROMPT_CHARS, MAX_TEXT_CHARS, SAMPLE_RATE, SAMPLES_PER_FRAME)
+                        FRAME_SIZE, MAX_PROMPT_CHARS, MAX_REPLY_SENTENCES, MAX_TEXT_CHARS, SAMPLE_RATE,
+                        SAMPLES_PER_FRAME, VOICES)
 from .errors import ProtocolError, UnsupportedVersionError, XStreamerError
 from .messages import *  # noqa: F401,F403  (the message models are the public API)
 from .messages import PROTOCOL_VERSION, ErrorCode, Persona
@@ -15,6 +16,6 @@ __all__ = [
     "constants", "decode_client", "decode_media", "decode_server", "encode", "encode_media", "json_schema",
     "pack_header", "topic_for", "unpack_header", "ProtocolError", "UnsupportedVersionError",
     "XStreamerError", "DEFAULT_CONTROL", "DEFAULT_CONTROL_PORT", "DEFAULT_HOST", "DEFAULT_MEDIA_PORT", "FPS",
-    "FRAME_SIZE", "MAX_PROMPT_CHARS", "MAX_TEXT_CHARS", "PROTOCOL_VERSION", "SAMPLE_RATE",
-    "SAMPLES_PER_FRAME",    "ErrorCode", "Persona", "ReadyLine", "format_ready_line", "parse_ready_line",
+    "FRAME_SIZE", "MAX_PROMPT_CHARS", "MAX_REPLY_SENTENCES", "MAX_TEXT_CHARS", "PROTOCOL_VERSION",
+    "SAMPLE_RATE", "SAMPLES_PER_FRAME", "VOICES", "ErrorCode", "Persona", "ReadyLine", "format_ready_line", "parse_ready_line",
 ]

@@ -24,9 +24,9 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from .constants import (FPS, FRAME_SIZE, MAX_AUDIO_RATE, MAX_AUDIO_SAMPLES, MAX_NAME_CHARS,  # noqa: F401
-                        MAX_PORTRAIT_BYTES, MAX_PROMPT_CHARS, MAX_TEXT_CHARS, MIN_AUDIO_RATE,
-                        MOTION_BLENDSHAPES, MOTION_CHANNELS, MOTION_HEAD, SAMPLE_RATE, SAMPLES_PER_FRAME,
-                        VIDEO_FORMATS, VIDEO_SIZES)
+                        MAX_PORTRAIT_BYTES, MAX_PROMPT_CHARS, MAX_REPLY_SENTENCES, MAX_TEXT_CHARS,
+                        MIN_AUDIO_RATE, MOTION_BLENDSHAPES, MOTION_CHANNELS, MOTION_HEAD, SAMPLE_RATE,
+                        SAMPLES_PER_FRAME, VIDEO_FORMATS, VIDEO_SIZES, VOICES)
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -70,6 +70,8 @@ class Persona(BaseModel):
     voice: str = Field(default="joe", max_length=MAX_NAME_CHARS)
     model: str = Field(default="default", max_length=MAX_NAME_CHARS)   # a preset (tiny/default/paper)
     character: str | None = Field(default=None, max_length=MAX_NAME_CHARS)   # a built-in gallery character id
+    # The reply stops after this many sentences (0: no cap but the model's own length limit).
+    max_reply_sentences: int = Field(default=0, ge=0, le=MAX_REPLY_SENTENCES)
 
 
 # ---------------------------------------------------------------------------------------------------

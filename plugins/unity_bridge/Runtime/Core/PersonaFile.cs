@@ -53,7 +53,7 @@ namespace Xstreamer.Avatar.Core
         public const int UnityVersion = 1;
         private const long MaxFileBytes = 32L * 1024 * 1024;   // a 16 MiB portrait in base64 is ~21.4 MiB
 
-        private static readonly string[] PersonaKeys = { "name", "system_prompt", "greeting", "voice", "model", "character" };
+        private static readonly string[] PersonaKeys = { "name", "system_prompt", "greeting", "voice", "model", "character", "max_reply_sentences" };
 
         /// <summary>The JSON file read (null when parsed from text).</summary>
         public string SourcePath { get; private set; }

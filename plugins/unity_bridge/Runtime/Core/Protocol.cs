@@ -25,6 +25,8 @@ namespace Xstreamer.Avatar.Core
         public const int MaxTextChars = 2000;
         /// <summary>A persona's system prompt and greeting.</summary>
         public const int MaxPromptChars = 4000;
+        /// <summary>The largest Persona.max_reply_sentences (sdk.protocol.MAX_REPLY_SENTENCES).</summary>
+        public const int MaxReplySentences = 20;
         public const int MaxPortraitBytes = 16 * 1024 * 1024;
         public const int MaxHeaderBytes = 64 * 1024;
     }
@@ -87,11 +89,13 @@ namespace Xstreamer.Avatar.Core
         public string Model = "default";
         /// <summary>A built-in gallery character id, or null/empty for none.</summary>
         public string Character;
+        /// <summary>The reply stops after this many sentences (0: no cap but the model's own).</summary>
+        public int MaxReplySentences;
 
         /// <summary>Writes the persona as a msgpack map in pydantic field order.</summary>
         public void WriteTo(MsgPackWriter w)
         {
-            w.WriteMapHeader(6);
+            w.WriteMapHeader(7);
             w.Write("name"); w.Write(Name);
             w.Write("system_prompt"); w.Write(SystemPrompt);
             w.Write("greeting"); w.Write(Greeting ?? "");
@@ -99,6 +103,7 @@ namespace Xstreamer.Avatar.Core
             w.Write("model"); w.Write(Model);
             w.Write("character");
             if (string.IsNullOrEmpty(Character)) w.WriteNil(); else w.Write(Character);
+            w.Write("max_reply_sentences"); w.Write((long)MaxReplySentences);
         }
 
         /// <summary>Builds a persona from a validated, normalized map.</summary>
@@ -108,7 +113,7 @@ namespace Xstreamer.Avatar.Core
             {
                 Name = (string)m["name"], SystemPrompt = (string)m["system_prompt"],
                 Greeting = (string)m["greeting"], Voice = (string)m["voice"], Model = (string)m["model"],
-                Character = (string)m["character"],
+                Character = (string)m["character"], MaxReplySentences = (int)(long)m["max_reply_sentences"],
             };
         }
     }

@@ -44,6 +44,7 @@ namespace Xstreamer.Avatar.Core
             F("voice", FieldKind.Str, "joe").Range(0, 80),
             F("model", FieldKind.Str, "default").Range(0, 80),
             F("character", FieldKind.OptStr, null).Range(0, 80),
+            F("max_reply_sentences", FieldKind.Int, 0L).Range(0, ProtocolV1.MaxReplySentences),
         };
 
         private static readonly Dictionary<string, FieldSpec[]> Client = new Dictionary<string, FieldSpec[]>
