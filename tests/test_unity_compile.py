@@ -26,8 +26,12 @@ def test_unity_components_compile(defines, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.stat().st_size > 0
     sample = mb.mcs(tmp_path / "NPCDemo.dll", [PKG / "Samples~/NPCDemo/NPCDemo.cs"],
-                    [mb.core_dll(), mb.unity_stub_dll(), out], "library", defines, check=False)
+                    [mb.core_dll(), mb.unity_stub_dll(), mb.tmp_stub_dll(), out], "library", defines, check=False)
     assert sample.returncode == 0, sample.stdout + sample.stderr
+    if "UNITY_EDITOR" in defines:   # the Editor assembly exists only in the editor
+        editor = mb.mcs(tmp_path / "Xstreamer.Avatar.Editor.dll", mb.EDITOR_SOURCES,
+                        [mb.core_dll(), mb.unity_stub_dll(), out], "library", defines, check=False)
+        assert editor.returncode == 0, editor.stdout + editor.stderr
 
 
 BREAKS = [
@@ -61,6 +65,9 @@ def test_package_manifests():
     pkg = json.loads((PKG / "package.json").read_text())
     assert pkg["name"] == "com.xstreamer.avatar" and pkg["unity"] == "2021.3"
     assert pkg["version"].count(".") == 2
+    assert pkg["dependencies"]["com.unity.textmeshpro"] and pkg["dependencies"]["com.unity.ugui"]
+    editor = json.loads((PKG / "Editor/Xstreamer.Avatar.Editor.asmdef").read_text())
+    assert editor["includePlatforms"] == ["Editor"] and "Xstreamer.Avatar.Runtime" in editor["references"]
     core = json.loads((PKG / "Runtime/Core/Xstreamer.Avatar.Core.asmdef").read_text())
     runtime = json.loads((PKG / "Runtime/Xstreamer.Avatar.Runtime.asmdef").read_text())
     assert core["noEngineReferences"] is True and core["name"] == "Xstreamer.Avatar.Core"
@@ -111,5 +118,7 @@ def test_constants_match_sdk_protocol():
     assert const("MaxPortraitBytes") == c.MAX_PORTRAIT_BYTES and const("MaxHeaderBytes") == c.MAX_HEADER_BYTES
     assert const("MotionChannelsDefault") == len(c.MOTION_CHANNELS)
     assert const("MaxReplySentences") == c.MAX_REPLY_SENTENCES
+    names = re.search(r"MotionChannels =\s*\{([^}]*)\}", code).group(1)
+    assert tuple(re.findall(r'"(\w+)"', names)) == tuple(c.MOTION_CHANNELS)
     sizes = re.search(r"VideoSizes = \{([^}]*)\}", code).group(1)
     assert tuple(int(x) for x in sizes.split(",")) == tuple(c.VIDEO_SIZES)

@@ -21,16 +21,22 @@ IMPORTERS = {
     ".json": "PackageManifestImporter:\n" + TAIL,
     ".md": "TextScriptImporter:\n" + TAIL,
     ".xml": "TextScriptImporter:\n" + TAIL,
+    ".prefab": "PrefabImporter:\n" + TAIL,
 }
 
 
 def assets() -> list[Path]:
-    """Every file and folder Unity imports (skips `~` folders, hidden names and .meta files)."""
+    """Every file and folder Unity imports (skips `~` folders, hidden names and .meta files), and the
+    samples' contents: Unity copies a sample into Assets/ with its .meta files, so the GUIDs its scene
+    refers to (its own scripts) must ship with it."""
     out = []
     for p in sorted(PKG.rglob("*")):
         rel = p.relative_to(PKG)
-        if any(part.endswith("~") or part.startswith(".") for part in rel.parts) or p.suffix == ".meta":
+        if p.suffix == ".meta" or any(part.startswith(".") for part in rel.parts):
             continue
+        if any(part.endswith("~") for part in rel.parts):
+            if rel.parts[0] != "Samples~" or len(rel.parts) < 3:   # a sample's folder itself is not imported
+                continue
         out.append(p)
     return out
 

@@ -19,6 +19,8 @@ PKG = Path(__file__).resolve().parent.parent            # plugins/unity_bridge
 TESTS = PKG / "Tests~"
 CORE_SOURCES = sorted((PKG / "Runtime" / "Core").glob("*.cs"))
 UNITY_SOURCES = sorted((PKG / "Runtime" / "Unity").glob("*.cs"))
+EDITOR_SOURCES = sorted((PKG / "Editor").glob("*.cs"))
+TMP_STUB = TESTS / "UnityStub" / "TextMeshPro.cs"
 STUB = TESTS / "UnityStub" / "UnityEngine.cs"
 
 
@@ -86,6 +88,11 @@ def program(name: str) -> Path:
 def unity_stub_dll(harness: bool = False) -> Path:
     """The UnityEngine stand-in; `harness` adds the test-only StubHarness controls (STUB_HARNESS)."""
     return _cached("UnityEngine.dll", [STUB], [], "library", ["STUB_HARNESS"] if harness else [])
+
+
+def tmp_stub_dll() -> Path:
+    """The TextMeshPro stand-in (signatures only), for the sample."""
+    return _cached("Unity.TextMeshPro.dll", [TMP_STUB], [unity_stub_dll()], "library")
 
 
 def unity_program(name: str, unity_sources: list[Path] | None = None) -> Path:

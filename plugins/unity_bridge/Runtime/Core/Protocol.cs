@@ -19,6 +19,16 @@ namespace Xstreamer.Avatar.Core
         public static readonly int[] VideoSizes = { 256, 512 };
         /// <summary>Bounds of a video packet's width/height and a motion packet's channel count.</summary>
         public const int MaxFrameSide = 4096, MaxMotionChannels = 256;
+        /// <summary>sdk.protocol.MOTION_CHANNELS: the channels the embedded models publish, in payload order (a
+        /// session's own list is opened.motion_channels).</summary>
+        public static readonly string[] MotionChannels =
+        {
+            "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight",
+            "mouthStretchLeft", "mouthStretchRight", "mouthPressLeft", "mouthPressRight", "mouthRollUpper",
+            "mouthRollLower", "eyeBlinkLeft", "eyeBlinkRight", "eyeSquintLeft", "eyeSquintRight", "browInnerUp",
+            "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight",
+            "headYaw", "headPitch", "headRoll", "headX", "headY",
+        };
         /// <summary>The default channel count of a motion packet (len(MOTION_CHANNELS)).</summary>
         public const int MotionChannelsDefault = 26;
         /// <summary>A chat/speak text (longer: text_too_long).</summary>

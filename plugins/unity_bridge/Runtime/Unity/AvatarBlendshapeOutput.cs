@@ -6,6 +6,7 @@
 // degrees, headX/Y in face widths) optionally drive a Transform. Frames are chosen by the audio clock, like
 // AvatarVideoOutput, and interpolated between motion frames so the face moves smoothly at any frame rate.
 using System;
+using System.Collections.Generic;
 using UnityEngine;
 using Xstreamer.Avatar.Core;
 
@@ -88,25 +89,19 @@ namespace Xstreamer.Avatar
             return sb.ToString();
         }
 
-        /// <summary>Build the channel -> blendshape map for these channel names and this mesh (once per session/mesh).</summary>
-        private void BuildMap(string[] channels, Mesh mesh)
+        /// <summary>
+        /// Which blendshapes of <paramref name="mesh"/> follow which of <paramref name="channels"/>: pairs
+        /// (blendshape index, channel index), overrides first, then names matched by <see cref="NormalizeName"/>.
+        /// The head pose channels drive no blendshape.
+        /// </summary>
+        public static void MapBlendShapes(string[] channels, Mesh mesh, NameOverride[] overrides,
+                                          List<int> shapeIndex, List<int> shapeChannel)
         {
-            _channels = channels;
-            _mesh = mesh;
-            _yaw = _pitch = _roll = _x = _y = -1;
-            var byName = new System.Collections.Generic.Dictionary<string, int>();
+            shapeIndex.Clear();
+            shapeChannel.Clear();
+            var byName = new Dictionary<string, int>();
             for (int c = 0; c < channels.Length; c++)
-            {
-                string n = channels[c];
-                if (n == "headYaw") _yaw = c;
-                else if (n == "headPitch") _pitch = c;
-                else if (n == "headRoll") _roll = c;
-                else if (n == "headX") _x = c;
-                else if (n == "headY") _y = c;
-                else byName[NormalizeName(n)] = c;
-            }
-            var idx = new System.Collections.Generic.List<int>();
-            var chan = new System.Collections.Generic.List<int>();
+                if (!IsHeadChannel(channels[c])) byName[NormalizeName(channels[c])] = c;
             int shapes = mesh == null ? 0 : mesh.blendShapeCount;
             for (int i = 0; i < shapes; i++)
             {
@@ -118,9 +113,33 @@ namespace Xstreamer.Avatar
                             for (int k = 0; k < channels.Length; k++) if (channels[k] == o.channel) c = k;
                 if (c < 0 && !byName.TryGetValue(NormalizeName(shape), out c)) c = -1;
                 if (c < 0) continue;
-                idx.Add(i);
-                chan.Add(c);
+                shapeIndex.Add(i);
+                shapeChannel.Add(c);
             }
+        }
+
+        /// <summary>headYaw, headPitch, headRoll, headX, headY.</summary>
+        public static bool IsHeadChannel(string name)
+        {
+            return name == "headYaw" || name == "headPitch" || name == "headRoll" || name == "headX" || name == "headY";
+        }
+
+        /// <summary>The face mesh and name overrides (for the inspector's preview of the map).</summary>
+        public SkinnedMeshRenderer Target { get { return target; } }
+        public NameOverride[] Overrides { get { return overrides; } }
+
+        private void BuildMap(string[] channels, Mesh mesh)
+        {
+            _channels = channels;
+            _mesh = mesh;
+            _yaw = Array.IndexOf(channels, "headYaw");
+            _pitch = Array.IndexOf(channels, "headPitch");
+            _roll = Array.IndexOf(channels, "headRoll");
+            _x = Array.IndexOf(channels, "headX");
+            _y = Array.IndexOf(channels, "headY");
+            var idx = new List<int>();
+            var chan = new List<int>();
+            MapBlendShapes(channels, mesh, overrides, idx, chan);
             _shapeIndex = idx.ToArray();
             _shapeChannel = chan.ToArray();
         }

@@ -21,6 +21,12 @@ namespace Xstreamer.Avatar
         [Tooltip("Audio buffered before playback: Low 80 ms, Balanced 160 ms, Safe 320 ms.")]
         [SerializeField] private LatencyPreset latency = LatencyPreset.Balanced;
         [SerializeField] private bool connectOnEnable = true;
+        [Tooltip("Only for a daemon served off loopback with CURVE: its public certificate (e.g. server.key), absolute or " +
+                 "relative to StreamingAssets. Empty: no encryption (a daemon on this machine).")]
+        [SerializeField] private string serverKeyFile = "";
+        [Tooltip("With Server Key File: this client's secret certificate (e.g. client.key_secret), whose public key the " +
+                 "daemon lists among its authorized clients.")]
+        [SerializeField] private string clientSecretKeyFile = "";
 
         [Header("Persona")]
         [Tooltip("Optional: a persona file written by the studio, a library persona <config>/personas/<slug>.json or an " +
@@ -95,6 +101,12 @@ namespace Xstreamer.Avatar
             catch (Exception e) { Debug.LogError("[xstreamer] cannot read portrait " + path + ": " + e.Message); return null; }
         }
 
+        private static string Resolve(string path)
+        {
+            if (string.IsNullOrEmpty(path)) throw new ArgumentException("Client Secret Key File is empty (CURVE needs both key files)");
+            return Path.IsPathRooted(path) ? path : Path.Combine(Application.streamingAssetsPath, path);
+        }
+
         /// <summary>The settings file's full path (relative paths are under StreamingAssets), or null when none is set.</summary>
         public string ResolveSettingsPath()
         {
@@ -126,6 +138,11 @@ namespace Xstreamer.Avatar
                 LoadedSettings = file;
             }
             if (options.Portrait == null) options.Portrait = LoadPortrait();
+            if (!string.IsNullOrEmpty(serverKeyFile))
+            {
+                // throws ArgumentException (a missing or malformed certificate): Connect() reports it
+                options.Curve = CurveKeys.FromCertificates(Resolve(serverKeyFile), Resolve(clientSecretKeyFile));
+            }
             options.OutputSampleRate = AudioSettings.outputSampleRate;   // the mixer's rate, whatever the file says
             return options;
         }
@@ -146,6 +163,13 @@ namespace Xstreamer.Avatar
                 // A wrong settings file must not silently connect with the inspector's persona.
                 Debug.LogError("[xstreamer] settings file: " + e.Message);
                 onError.Invoke("settings_file: " + e.Error + ": " + e.Message);
+                return;
+            }
+            catch (ArgumentException e)
+            {
+                // A wrong key file must not silently connect without encryption.
+                Debug.LogError("[xstreamer] CURVE keys: " + e.Message);
+                onError.Invoke("curve_keys: " + e.Message);
                 return;
             }
             try

@@ -47,6 +47,7 @@ namespace UnityEngine
             if (obj is Component) StubState.Send(obj, "OnDestroy");
         }
         public static implicit operator bool(Object o) { return !ReferenceEquals(o, null) && !o.destroyed; }
+        public static T FindObjectOfType<T>() where T : Object { return null; }
     }
 
     public class Component : Object
@@ -84,6 +85,8 @@ namespace UnityEngine
         private Transform _transform;
         public GameObject() { }
         public GameObject(string name) { this.name = name; }
+        public GameObject(string name, params Type[] components) { this.name = name; foreach (Type t in components) Add(t, null); }
+        public T GetComponentInChildren<T>() { return GetComponent<T>(); }
         public Transform transform
         {
             get
@@ -198,8 +201,9 @@ namespace UnityEngine
         public float GetBlendShapeWeight(int index) { float w; return weights.TryGetValue(index, out w) ? w : 0f; }
     }
 
-    public sealed class Transform : Component
+    public class Transform : Component
     {
+        public void SetParent(Transform parent, bool worldPositionStays) { }
         public Vector3 localPosition { get; set; }
         private Quaternion _rot = Quaternion.identity;
         public Quaternion localRotation { get { return _rot; } set { _rot = value; } }
@@ -234,6 +238,38 @@ namespace UnityEngine
                                   a.w * b.z + a.x * b.y - a.y * b.x + a.z * b.w,
                                   a.w * b.w - a.x * b.x - a.y * b.y - a.z * b.z);
         }
+    }
+
+    public class ScriptableObject : Object { }
+
+    public sealed class Sprite : Object { }
+
+    public struct Vector2
+    {
+        public float x, y;
+        public Vector2(float x, float y) { this.x = x; this.y = y; }
+        public static Vector2 zero { get { return new Vector2(0, 0); } }
+    }
+
+    public sealed class RectTransform : Transform
+    {
+        public Vector2 anchorMin { get; set; }
+        public Vector2 anchorMax { get; set; }
+        public Vector2 offsetMin { get; set; }
+        public Vector2 offsetMax { get; set; }
+    }
+
+    public enum RenderMode { ScreenSpaceOverlay, ScreenSpaceCamera, WorldSpace }
+
+    public sealed class Canvas : Behaviour { public RenderMode renderMode { get; set; } }
+
+    public sealed class GUILayoutOption { }
+
+    public struct Rect { public float x, y, width, height; }
+
+    public static class GUILayout
+    {
+        public static bool Button(string text, params GUILayoutOption[] options) { return false; }
     }
 
     public static class Mathf
@@ -456,16 +492,27 @@ namespace UnityEngine.Events
 namespace UnityEngine.UI
 {
     public class Graphic : MonoBehaviour { }
+    public class Selectable : MonoBehaviour { }
+    public class CanvasScaler : MonoBehaviour { }
+    public class GraphicRaycaster : MonoBehaviour { }
     public class MaskableGraphic : Graphic { }
     public class RawImage : MaskableGraphic { public Texture texture { get; set; } }
     public class Text : MaskableGraphic { public string text { get; set; } }
     public class InputField : MonoBehaviour { public string text { get; set; } }
-    public class Button : MonoBehaviour
+    public class Button : Selectable
     {
         public class ButtonClickedEvent : UnityEngine.Events.UnityEvent { }
         private ButtonClickedEvent _onClick = new ButtonClickedEvent();
         public ButtonClickedEvent onClick { get { return _onClick; } set { _onClick = value; } }
     }
+}
+
+namespace UnityEngine.EventSystems
+{
+    public class UIBehaviour : UnityEngine.MonoBehaviour { }
+    public class EventSystem : UIBehaviour { }
+    public class BaseInputModule : UIBehaviour { }
+    public class StandaloneInputModule : BaseInputModule { }
 }
 
 namespace UnityEditor
@@ -484,5 +531,58 @@ namespace UnityEditor
     {
         public delegate void AssemblyReloadCallback();
         public static event AssemblyReloadCallback beforeAssemblyReload;
+    }
+
+    [AttributeUsage(AttributeTargets.Method, AllowMultiple = true)]
+    public sealed class MenuItem : Attribute
+    {
+        public MenuItem(string itemName) { }
+        public MenuItem(string itemName, bool isValidateFunction, int priority) { }
+    }
+
+    public sealed class MenuCommand { public UnityEngine.Object context; }
+
+    [AttributeUsage(AttributeTargets.Class)]
+    public sealed class CustomEditor : Attribute { public CustomEditor(Type inspectedType) { } }
+
+    public static class AssetDatabase
+    {
+        public static T LoadAssetAtPath<T>(string assetPath) where T : UnityEngine.Object { return null; }
+    }
+
+    public static class PrefabUtility
+    {
+        public static UnityEngine.Object InstantiatePrefab(UnityEngine.Object assetComponentOrGameObject) { return null; }
+    }
+
+    public static class GameObjectUtility
+    {
+        public static void SetParentAndAlign(UnityEngine.GameObject child, UnityEngine.GameObject parent) { }
+    }
+
+    public static class Undo
+    {
+        public static void RegisterCreatedObjectUndo(UnityEngine.Object objectToUndo, string name) { }
+    }
+
+    public static class Selection { public static UnityEngine.Object activeObject { get; set; } }
+
+    public class Editor : UnityEngine.ScriptableObject
+    {
+        public UnityEngine.Object target { get; set; }
+        public virtual void OnInspectorGUI() { }
+        public bool DrawDefaultInspector() { return true; }
+        public void Repaint() { }
+    }
+
+    public enum MessageType { None, Info, Warning, Error }
+
+    public static class EditorGUILayout
+    {
+        public static void LabelField(string label, string label2, params UnityEngine.GUILayoutOption[] options) { }
+        public static void HelpBox(string message, MessageType type) { }
+        public static string TextField(string label, string text, params UnityEngine.GUILayoutOption[] options) { return text; }
+        public static UnityEngine.Rect BeginHorizontal(params UnityEngine.GUILayoutOption[] options) { return new UnityEngine.Rect(); }
+        public static void EndHorizontal() { }
     }
 }
