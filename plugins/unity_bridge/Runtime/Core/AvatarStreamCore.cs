@@ -262,6 +262,10 @@ namespace Xstreamer.Avatar.Core
             Video.Flush();
             Motion.Flush();
             Audio.Clock.Reset();
+            // utterance ids belong to a session: a re-opened session (a restarted daemon counts from 1 again)
+            // must not drop its replies because an old one with the same id was interrupted
+            Interlocked.Exchange(ref _droppedUtt, -1);
+            Interlocked.Exchange(ref _latestUtt, 0);
             Volatile.Write(ref _motionChannels, opened.MotionChannels);
             Volatile.Write(ref _videoFormat, opened.VideoFormat);
             Interlocked.Exchange(ref _lastSeq, -1);
