@@ -20,6 +20,7 @@ The probe gives back what it measured lost, so probing a broken binding does not
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import sys
 import threading
@@ -59,6 +60,17 @@ def drift_since(before: dict[str, int]) -> dict[str, int]:
 def reference_drift(n: int = 200, timeout_s: float = 30.0) -> dict[str, dict[str, int]]:
     """References gained/lost by True/None/False over `n` calls of each kind (needs a Qt application;
     one is created when there is none). Keys: "emit_gui_thread", "emit_worker_thread", "void_method"."""
+    gc.collect()                        # no collection of unrelated garbage inside a measurement
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _measure(n, timeout_s)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _measure(n: int, timeout_s: float) -> dict[str, dict[str, int]]:
     app = QCoreApplication.instance() or QCoreApplication([])
     sender, receiver = _Emitter(), QObject()
     got: list[int] = []
@@ -108,12 +120,13 @@ def problems(drift: dict[str, dict[str, int]], n: int) -> list[str]:
     for kind, deltas in drift.items():
         for name, d in deltas.items():
             if abs(d) * 2 >= n:
-                bad.append(f"{kind}: {name} {'lost' if d < 0 else 'gained'} {abs(d)} references over {n} calls")
+                how = "lost" if d < 0 else "gained"
+                bad.append(f"{kind}: {name} {how} {abs(d)} references over {n} calls")
     return bad
 
 
 def check_binding(n: int = 32) -> None:
-    """Raise BindingError when this PySide6 drops references (cheap: 4*n calls; the studio runs it at start)."""
+    """Raise BindingError when this PySide6 drops references (4*n calls: the studio runs it at start)."""
     import PySide6
 
     bad = problems(reference_drift(n), n)
@@ -130,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import PySide6
 
-    parser = argparse.ArgumentParser(prog="python -m studio_gui.qt_binding", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studio_gui.qt_binding",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls of each kind (default 2000)")
     args = parser.parse_args(argv)
     drift = reference_drift(args.calls)

@@ -10,6 +10,7 @@ Fast: a few seconds, no daemon.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -34,7 +35,7 @@ def test_many_emits_in_a_child_process_keep_true_and_none():
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "studio_gui.qt_binding", "--calls", str(CALLS)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f"the binding probe failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+    assert proc.returncode == 0, f"the probe failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["problems"] == []
     for kind in ("emit_gui_thread", "emit_worker_thread", "void_method"):
@@ -73,13 +74,19 @@ def test_session_worker_signals_from_a_thread_keep_refcounts(qtbot):
     qtbot.waitUntil(lambda: got["failed"] == n, timeout=20_000)
     for k in got:
         got[k] = 0
-    before = counts()
-    t = threading.Thread(target=emit_all, name="xstreamer-studio-socket")
-    t.start()
-    t.join(30)
-    qtbot.waitUntil(lambda: min(got.values()) == n, timeout=20_000)
-    drift = drift_since(before)          # (lost references are given back: a failure here does not abort)
-    assert all(abs(d) <= 16 for d in drift.values()), f"{4 * n} emits from a thread: refcount drift {drift}"
+    gc.collect()                        # earlier tests' garbage is not this test's drift
+    gc.disable()
+    try:
+        before = counts()
+        t = threading.Thread(target=emit_all, name="xstreamer-studio-socket")
+        t.start()
+        t.join(30)
+        qtbot.waitUntil(lambda: min(got.values()) == n, timeout=20_000)
+        drift = drift_since(before)      # (lost references are given back: a failure here does not abort)
+    finally:
+        gc.enable()
+    # A broken binding loses one reference per emit (-1600); a sound one drifts by a few (thread bookkeeping).
+    assert all(abs(d) < n // 4 for d in drift.values()), f"{4 * n} emits from a thread: refcount drift {drift}"
 
 
 def test_probe_names_a_binding_that_drops_references():
