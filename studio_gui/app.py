@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 from sdk.protocol import Persona
 
 from . import __version__
-from .export import DEFAULT_DAEMON, ExportError, export_obs, export_unity
+from .export import ExportError, export_obs, export_unity
 from .personas import PersonaStore, PersonaStoreError, StoredPersona
 from .preview.panel import PreviewPanel
 from .qt_binding import BindingError, check_binding
@@ -219,32 +219,32 @@ class MainWindow(QMainWindow):
         return Path(folder) if folder else None
 
     def export_to_obs(self, folder: str | Path | None = None) -> Path | None:
-        """Write the OBS script settings + Browser Source URL (attached to the live session if any)."""
+        """Write the persona file (and its portrait) that the OBS script's "Persona (JSON)" setting takes."""
         target = self._export_folder(folder, "Export for OBS into…")
         if target is None:
             return None
-        daemon = self.preview.control or DEFAULT_DAEMON
         try:
-            settings, _ = export_obs(self.store.load(self.current), target, daemon=daemon,
-                                     session=self.preview.session_id)
+            out = export_obs(self.store.load(self.current), target)
         except ExportError as exc:
             self._set_message(f"OBS export failed: {exc}", error=True)
             return None
-        self._set_message(f"OBS settings written to {settings}")
-        return settings
+        self._set_message(f"OBS persona written to {out}: in OBS (Tools → Scripts → xstreamer_obs.py) "
+                          "set “Persona (JSON)” to it")
+        return out
 
     def export_to_unity(self, folder: str | Path | None = None) -> Path | None:
-        """Write the Unity bridge's settings file (persona + embedded portrait + daemon address)."""
+        """Write the Unity component's settings file (persona + portrait; the daemon's address is the
+        scene's own setting)."""
         target = self._export_folder(folder, "Export for Unity into…")
         if target is None:
             return None
         try:
-            out = export_unity(self.store.load(self.current), target,
-                               daemon=self.preview.control or DEFAULT_DAEMON)
+            out = export_unity(self.store.load(self.current), target)
         except ExportError as exc:
             self._set_message(f"Unity export failed: {exc}", error=True)
             return None
-        self._set_message(f"Unity settings written to {out}")
+        self._set_message(f"Unity settings written to {out}: put it under StreamingAssets and name it in "
+                          "AvatarStreamClient's Settings File")
         return out
 
     # -- preview ------------------------------------------------------------------------------------

@@ -60,8 +60,8 @@ def copy_portrait_beside(portrait: str | Path, folder: Path, slug: str) -> str:
 
 
 def persona_from_export(doc: dict, folder: Path) -> StoredPersona:
-    """The persona of a studio OBS export (``<slug>.obs.json``) or Unity export (``<slug>.unity.json``);
-    relative paths are resolved against `folder`. PersonaStoreError if the document is incomplete."""
+    """The persona of a Unity export (``<slug>.unity.json``) or an earlier studio's OBS settings file
+    (``<slug>.obs.json``, no longer written); relative paths are resolved against `folder`. PersonaStoreError if the document is incomplete."""
     portrait: str | None
     if doc.get("format") == "xstreamer-unity":
         fields, portrait = doc.get("persona"), doc.get("portrait_path")

@@ -3,7 +3,8 @@
 The files are written at test time by the studio's own Python code: a library persona through
 `studio_gui.personas.PersonaStore` (``<config>/personas/<slug>.json``), "Export to Unity" through
 `studio_gui.export` (``<slug>.unity.json``, with the portrait embedded as base64 or referenced by path), the
-OBS export (its wire-level ``.persona.json`` loads, its ``.obs.json`` is refused). The C# side must decode the
+OBS export (a persona file with its portrait beside it; an old studio's ``.obs.json`` is refused). The C# side
+must decode the
 same persona fields and the same portrait bytes as Python wrote, resolve relative portrait paths against the
 JSON file's folder the way `PersonaStore.import_file` does, fill `AvatarStreamOptions`, and report each
 broken file with its typed error. The Unity component side (`AvatarStreamClient.settingsFile`) is driven by
@@ -89,8 +90,8 @@ def test_library_persona(studio, tmp_path):
     ascii_copy = tmp_path / "ascii.json"          # json.dumps' default: \u escapes, surrogate pairs
     ascii_copy.write_text(json.dumps(json.loads(path.read_text("utf-8"))), "ascii")
     obs_folder = tmp_path / "obs"
-    obs_settings, wire_persona = export.export_obs(persona, obs_folder)
-    lib, esc, wire = _load(path, ascii_copy, wire_persona)
+    obs_persona = export.export_obs(persona, obs_folder)      # the OBS export: a persona file + its portrait
+    lib, esc, obs = _load(path, ascii_copy, obs_persona)
     for got in (lib, esc):
         assert got["ok"] is True and got["unity_export"] is False, got
         _assert_persona(got["persona"], persona)
@@ -103,9 +104,11 @@ def test_library_persona(studio, tmp_path):
         # a library persona carries no connection settings: ApplyTo leaves them alone
         connection = (opts["control_endpoint"], opts["client_name"], opts["jitter_target_ms"])
         assert connection == ("tcp://unset:1", "unset", 1)
-    # the OBS export's wire-level persona file: no portrait
-    assert wire["ok"] is True and wire["portrait_len"] == -1 and wire["portrait_source"] is None
-    _assert_persona(wire["persona"], persona)
+    # the OBS export loads here too, with the portrait copied beside it
+    assert obs["ok"] is True and obs["unity_export"] is False
+    assert obs["portrait_sha256"] == _sha(portrait.read_bytes())
+    assert Path(obs["portrait_source"]) == (obs_folder / "ada-lovelace.portrait.png").resolve()
+    _assert_persona(obs["persona"], persona)
 
 
 def test_relative_library_portrait_resolves_like_import_file(studio, tmp_path):
@@ -237,7 +240,8 @@ def test_broken_files_give_typed_errors(studio, tmp_path):
         "name_type": (lib_with("name_type.json", name=5), "Invalid"),
         "name_long": (lib_with("name_long.json", name="x" * 81), "Invalid"),
         "blank_prompt": (lib_with("blank.json", system_prompt="   "), "Invalid"),
-        "obs_settings": (export.export_obs(persona, tmp_path / "obs")[0], "Invalid"),
+        "obs_settings": (_write(bad / "old.obs.json", json.dumps({"format": "xstreamer-obs", "version": 1,
+                                                                   "persona_file": "x.json"})), "Invalid"),
         "version_2": (unity_with("v2.unity.json", version=2), "Invalid"),
         "persona_not_object": (unity_with("p.unity.json", persona="Ada"), "Invalid"),
         "jitter_type": (unity_with("j.unity.json", jitter_target_ms="fast"), "Invalid"),

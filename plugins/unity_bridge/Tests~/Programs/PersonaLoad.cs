@@ -21,7 +21,8 @@ namespace Xstreamer.Avatar.Tests
         {
             return "{\"name\": " + JsonOut.Str(p.Name) + ", \"system_prompt\": " + JsonOut.Str(p.SystemPrompt) +
                    ", \"greeting\": " + JsonOut.Str(p.Greeting) + ", \"voice\": " + JsonOut.Str(p.Voice) +
-                   ", \"model\": " + JsonOut.Str(p.Model) + ", \"character\": " + JsonOut.Value(p.Character) + "}";
+                   ", \"model\": " + JsonOut.Str(p.Model) + ", \"character\": " + JsonOut.Value(p.Character) +
+                   ", \"max_reply_sentences\": " + p.MaxReplySentences + "}";
         }
 
         private static int Main(string[] args)
