@@ -83,7 +83,8 @@ class DaemonProcess:
         if self.proc is not None:
             raise DaemonStartError("this DaemonProcess was already launched")
         try:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE if self.tie_to_parent else subprocess.DEVNULL,
+            stdin = subprocess.PIPE if self.tie_to_parent else subprocess.DEVNULL
+            self.proc = subprocess.Popen(self.cmd, stdin=stdin,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
                                          text=True, encoding="utf-8", errors="replace", bufsize=1)
         except OSError as exc:

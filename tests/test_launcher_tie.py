@@ -91,7 +91,7 @@ def test_daemon_dies_with_a_killed_studio(when):
         assert _alive(daemon_pid), "the daemon must run while its parent does"
         parent.kill()                                    # SIGKILL: the parent cleans nothing up
         parent.wait(10)
-        assert _wait_gone(daemon_pid, 30.0), f"the daemon (pid {daemon_pid}) outlived its killed parent ({when})"
+        assert _wait_gone(daemon_pid, 30.0), f"the daemon (pid {daemon_pid}) outlived its parent ({when})"
     finally:
         _kill_all(parent, daemon_pid)
 

@@ -128,7 +128,8 @@ def test_model_selector_follows_the_persona(qtbot, window):
 def test_greeting_on_open_and_spaced_transcript(qtbot, studio_window):
     """A persona with a greeting: the session's first words are the greeting, in the transcript with the
     spacing the text packets carry (the tiny Thinker sends one word per packet, " word" after the first)."""
-    win = studio_window("Greeter", model="tiny", prompt="You greet people.", greeting="Welcome to the show, friends!")
+    win = studio_window("Greeter", model="tiny", prompt="You greet people.",
+                        greeting="Welcome to the show, friends!")
     assert win.portrait.choose_character("farid") and win.save_current()
     panel = win.preview
     panel.start_button.click()

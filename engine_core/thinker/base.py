@@ -109,7 +109,7 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     max_turns: int = 16     # past it, the oldest turns are dropped down to half of it, in one go: between two drops
                             # each prompt starts with the one before it, which a Thinker may hold cached
-    max_sentences: int = 0  # the persona's reply cap (Persona.max_reply_sentences); 0: only the Thinker's own limit
+    max_sentences: int = 0  # the persona's reply cap (Persona.max_reply_sentences); 0: the Thinker's own limit
 
     def add(self, role: str, text: str) -> None:
         self.turns.append(Turn(role, text))
@@ -123,7 +123,7 @@ class Thinker(ABC):
     hidden_size: int
     speech_feature_size: int
     sample_rate: int = SAMPLE_RATE
-    voices: tuple[str, ...] = ()     # the names Persona.voice may take; () = one voice of its own, any name taken
+    voices: tuple[str, ...] = ()     # names Persona.voice may take; (): one voice of its own, any name taken
 
     def check_voice(self, voice: str) -> None:
         """PersonaError unless this Thinker speaks with `voice` (see `voices`)."""

@@ -207,7 +207,7 @@ class StreamingLM:
                     if 0 < max_sentences <= sentences:
                         return                  # the persona's cap: no more tokens are decoded
         else:
-            # Ran out of tokens: keep only complete sentences (a trailing fragment after spoken pieces is dropped).
+            # Ran out of tokens: keep only complete sentences (a fragment after spoken pieces is dropped).
             m = list(re.finditer(r"[.!?…]", text[piece_start:]))
             if m:
                 text = text[:piece_start + m[-1].end()]

@@ -17,5 +17,6 @@ __all__ = [
     "pack_header", "topic_for", "unpack_header", "ProtocolError", "UnsupportedVersionError",
     "XStreamerError", "DEFAULT_CONTROL", "DEFAULT_CONTROL_PORT", "DEFAULT_HOST", "DEFAULT_MEDIA_PORT", "FPS",
     "FRAME_SIZE", "MAX_PROMPT_CHARS", "MAX_REPLY_SENTENCES", "MAX_TEXT_CHARS", "PROTOCOL_VERSION",
-    "SAMPLE_RATE", "SAMPLES_PER_FRAME", "VOICES", "ErrorCode", "Persona", "ReadyLine", "format_ready_line", "parse_ready_line",
+    "SAMPLE_RATE", "SAMPLES_PER_FRAME", "VOICES", "ErrorCode", "Persona", "ReadyLine", "format_ready_line",
+    "parse_ready_line",
 ]

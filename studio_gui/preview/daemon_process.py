@@ -44,7 +44,8 @@ class DaemonProcess(QObject):
         return self.launcher.pid if self.launcher is not None else None
 
     def start(self, preset: str, extra_args: list[str] | None = None) -> None:
-        """Launch `xstreamer serve --model preset` on free loopback ports (returns at once; watch the signals)."""
+        """Launch `xstreamer serve --model preset` on free loopback ports (returns at once: watch the
+        signals)."""
         if self.is_running():
             raise RuntimeError("a daemon is already running; stop it first")
         self.endpoints = None
@@ -57,7 +58,8 @@ class DaemonProcess(QObject):
         except DaemonStartError as exc:
             self.failed.emit(str(exc))
             return
-        threading.Thread(target=self._watch, args=(launcher,), name="xstreamer-studio-daemon", daemon=True).start()
+        threading.Thread(target=self._watch, args=(launcher,), name="xstreamer-studio-daemon",
+                         daemon=True).start()
 
     def _watch(self, launcher: Launcher) -> None:
         """Launcher thread: wait for the ready line, then for the process to end."""
@@ -65,7 +67,8 @@ class DaemonProcess(QObject):
             launcher.wait_ready()
         except DaemonStartError:
             if self._stopping is not launcher:
-                tail = " | ".join(ln.strip() for ln in list(launcher.stderr_tail)[-3:] if ln.strip()) or "no output"
+                lines = [ln.strip() for ln in list(launcher.stderr_tail)[-3:] if ln.strip()]
+                tail = " | ".join(lines) or "no output"
                 self.failed.emit(f"the daemon exited (code {launcher.proc.poll() if launcher.proc else None}) "
                                  f"before it was ready: {tail}")
         else:

@@ -48,7 +48,8 @@ class PersonaEditor(QWidget):
         self._loading = False
         self._base = StoredPersona()
         for sig in (self.name.textEdited, self.system_prompt.textChanged, self.greeting.textChanged,
-                    self.voice.currentTextChanged, self.max_sentences.valueChanged, self.model.currentTextChanged):
+                    self.voice.currentTextChanged, self.max_sentences.valueChanged,
+                    self.model.currentTextChanged):
             sig.connect(self._emit_changed)
 
     def _emit_changed(self, *_: object) -> None:
