@@ -12,14 +12,17 @@ import pytest
 from engine_core.daemon.media import Outbox
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
+from sdk.protocol.constants import SAMPLES_PER_FRAME as SPF
+from sdk.protocol.messages import AudioPacket, EventPacket, VideoPacket
 from test_daemon_helpers import check_continuity, collect_until
 
 LEAD_MS = 3000.0
 
 
-def _chunk(utt: int, frames: int = 2, kinds=("audio", "video")) -> tuple[list, int]:
-    items = [(i * 882, utt, k, {}, b"x") for i in range(frames) for k in kinds]
-    return items, frames * 882
+def _chunk(utt: int, frames: int = 2) -> tuple[list, int]:
+    packets = [(i * SPF, kind(session="s", utt=utt, seq=0, pts=i * SPF), b"x")
+               for i in range(frames) for kind in (AudioPacket, VideoPacket)]
+    return packets, frames * SPF
 
 
 def test_skip_idle_drops_only_idle_media_and_keeps_pts_and_the_clock_continuous():
@@ -34,7 +37,8 @@ def test_skip_idle_drops_only_idle_media_and_keeps_pts_and_the_clock_continuous(
     assert box.skip_idle() == 0 and len(box.items) == 8    # the reply's media is never dropped
     box2 = Outbox("t")
     box2.put_chunk(*_chunk(0))
-    box2.put_chunk([(0, 0, "event", {"event": "interrupted"}, None)], 882)     # an event rides on idle
+    interrupted = EventPacket(session="t", utt=0, seq=0, pts=0, event="interrupted")
+    box2.put_chunk([(0, interrupted, None)], SPF)                                  # an event rides on idle
     assert box2.skip_idle() == 0 and len(box2.items) == 5
 
 

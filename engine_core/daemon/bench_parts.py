@@ -61,11 +61,11 @@ class _Observed:
     def outbox(self, box) -> None:
         put_chunk = box.put_chunk
 
-        def observed_put(items, n_samples, *args, **kwargs):
-            utt = items[0][1] if items else 0
+        def observed_put(packets, n_samples, *args, **kwargs):
+            utt = packets[0][1].utt if packets else 0
             if utt in self.marks and "queued" not in self.marks[utt]:
                 self.marks[utt]["queued"] = time.monotonic()
-            return put_chunk(items, n_samples, *args, **kwargs)
+            return put_chunk(packets, n_samples, *args, **kwargs)
         box.put_chunk = observed_put
 
 

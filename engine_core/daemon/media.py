@@ -19,25 +19,37 @@ from typing import Any, Callable
 import zmq
 
 from sdk.protocol import encode_media, topic_for
-from sdk.protocol.messages import (SAMPLE_RATE, AudioPacket, EventPacket, StatePacket, TextPacket,
-                                   VideoPacket)
+from sdk.protocol.constants import SAMPLE_RATE
+from sdk.protocol.messages import MediaPacket, StatePacket
 
 log = logging.getLogger("xstreamer.daemon.media")
-
-_MODELS = {"audio": AudioPacket, "video": VideoPacket, "text": TextPacket, "event": EventPacket,
-           "state": StatePacket}
 
 
 @dataclass
 class OutItem:
-    """One packet waiting to be published: header fields minus v/session/seq, plus its binary payload."""
+    """One packet waiting to be published: the protocol model (its `seq` is given when it is sent) and its
+    binary payload."""
 
     due: float              # time.monotonic() at which to publish
-    pts: int
-    utt: int
-    kind: str               # audio | video | text | event | state
-    fields: dict
+    packet: MediaPacket
     payload: bytes | None = None
+
+    @property
+    def pts(self) -> int:
+        return self.packet.pts
+
+    @property
+    def utt(self) -> int:
+        return self.packet.utt
+
+    @property
+    def kind(self) -> str:
+        return self.packet.type
+
+
+# One chunk's packets for `Outbox.put_chunk`: (offset in samples from the chunk's first, packet, payload),
+# in publication order; the packet's pts is set from the offset when the chunk is queued.
+ChunkPackets = list[tuple[int, MediaPacket, "bytes | None"]]
 
 
 class Outbox:
@@ -66,7 +78,8 @@ class Outbox:
         self.published = 0
         self.send_errors = 0
         self.last_state = 0.0
-        self.state_fn: Callable[[], dict] = lambda: {"state": "idle"}
+        self.state_fn: Callable[[], StatePacket] = lambda: StatePacket(session=session, utt=0, seq=0, pts=0,
+                                                                        state="idle")
 
     def due(self, pts: int) -> float:
         assert self.t0 is not None
@@ -77,23 +90,23 @@ class Outbox:
         with self.lock:
             return 0.0 if self.t0 is None else self.due(self.next_pts) - now
 
-    def put_chunk(self, items: list[tuple[int, int, str, dict, bytes | None]], n_samples: int,
-                  late_slack_s: float = 0.08) -> None:
-        """Queue one chunk: items are (offset samples, utt, kind, fields, payload), sorted; pts assigned here."""
+    def put_chunk(self, packets: ChunkPackets, n_samples: int, late_slack_s: float = 0.08) -> None:
+        """Queue one chunk's packets (sorted; see ChunkPackets): their pts are set here, on the session clock."""
         now = time.monotonic()
         with self.lock:
             if self.t0 is None or self.due(self.next_pts) < now - late_slack_s:
                 self.t0, self.pts0 = now, self.next_pts       # start, or re-base after falling behind
             base = self.next_pts
-            for off, utt, kind, fields, payload in items:
+            for off, packet, payload in packets:
                 pts = base + off
-                self.items.append(OutItem(self.due(pts), pts, utt, kind, fields, payload))
+                self.items.append(OutItem(self.due(pts), packet.model_copy(update={"pts": pts}), payload))
             self.next_pts = base + n_samples
 
-    def put_now(self, kind: str, utt: int, fields: dict) -> None:
+    def put_now(self, packet: MediaPacket) -> None:
         """Queue a payload-less packet (event/state) for immediate publication at the current pts."""
         with self.lock:
-            self.items.append(OutItem(0.0, self.next_pts if self.t0 is not None else 0, utt, kind, fields))
+            pts = self.next_pts if self.t0 is not None else 0
+            self.items.append(OutItem(0.0, packet.model_copy(update={"pts": pts})))
 
     def flush(self) -> int:
         """Drop every queued packet (interrupt/close); the pts of the next chunk continues from the last sent."""
@@ -217,15 +230,15 @@ class MediaPublisher(threading.Thread):
     def _send_state(self, sock: zmq.Socket, box: Outbox) -> None:
         box.last_state = time.monotonic()
         try:
-            fields = box.state_fn()
+            state = box.state_fn()
         except Exception:  # a state snapshot must never kill the publisher
-            fields = {"state": "idle"}
-        self._send(sock, box, OutItem(0.0, box.last_pts, box.last_utt, "state", fields))
+            log.exception("state of session %s", box.session)
+            state = StatePacket(session=box.session, utt=0, seq=0, pts=0, state="idle")
+        self._send(sock, box, OutItem(0.0, state.model_copy(update={"pts": box.last_pts, "utt": box.last_utt})))
 
     def _send(self, sock: zmq.Socket, box: Outbox, item: OutItem) -> None:
         try:
-            pkt = _MODELS[item.kind](session=box.session, utt=item.utt, seq=box.seq, pts=item.pts, **item.fields)
-            frames = encode_media(pkt, item.payload)
+            frames = encode_media(item.packet.model_copy(update={"seq": box.seq}), item.payload)
         except Exception:
             log.exception("could not encode a %s packet of session %s", item.kind, box.session)
             return

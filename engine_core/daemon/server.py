@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Union
 
 import msgpack
 import numpy as np
@@ -25,15 +25,20 @@ import zmq
 from sdk.protocol import ProtocolError, decode_client, encode, format_ready_line
 from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS,
                                     LEAD_MS, SESSION_TIMEOUT_S)
-from sdk.protocol.messages import (MAX_PORTRAIT_BYTES, SUPPORTED_VERSIONS, Ack, Error, ErrorCode, Opened,
-                                   Pong, Welcome)
+from sdk.protocol.messages import (MAX_PORTRAIT_BYTES, SUPPORTED_VERSIONS, Ack, Audio, Chat, Close, Error,
+                                   ErrorCode, Hello, Interrupt, Open, Opened, Ping, Pong, SetPersona, Speak,
+                                   Welcome)
 
 from .media import MediaPublisher
 from .session_worker import SessionWorker
 
 log = logging.getLogger("xstreamer.daemon")
 
-SESSION_REQUESTS = ("chat", "speak", "audio", "interrupt", "set_persona", "close")
+Reply = Union[Welcome, Opened, Ack, Pong, Error]
+
+
+def _unknown(sid: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no session {sid!r}", session=sid)
 
 
 def error_code_of(exc: BaseException) -> ErrorCode:
@@ -54,6 +59,16 @@ def error_code_of(exc: BaseException) -> ErrorCode:
 class _Client:
     welcomed: bool = False
     last_seen: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Request:
+    """One decoded client message as a handler sees it: who sent it, the typed message, its blobs."""
+
+    ident: bytes            # the ROUTER routing id of the client's connection
+    client: _Client
+    msg: Any                # a sdk.protocol.messages client model (its type picked the handler)
+    blobs: list[bytes]
 
 
 @dataclass
@@ -83,7 +98,7 @@ class Daemon:
         self.workers: dict[str, SessionWorker] = {}
         self._owner: dict[str, bytes] = {}          # session -> client identity that opened it
         self._clients: dict[bytes, _Client] = {}
-        self._replies: queue.Queue[tuple[bytes, Any]] = queue.Queue()
+        self._replies: queue.Queue[tuple[bytes, Reply]] = queue.Queue()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xs-slow")
@@ -93,6 +108,9 @@ class Daemon:
         self._thread: threading.Thread | None = None
         self.messages = 0
         self.errors = 0
+        self._handlers: dict[type, Callable[[Request], Reply | None]] = {
+            Hello: self._hello, Ping: self._ping, Open: self._open, Chat: self._chat, Speak: self._speak,
+            Audio: self._audio, Interrupt: self._interrupt, SetPersona: self._set_persona, Close: self._close}
 
     # ---- lifecycle
     def start(self) -> None:
@@ -151,7 +169,7 @@ class Daemon:
         finally:
             router.close(linger=0)
 
-    def _send(self, router: zmq.Socket, ident: bytes, msg: Any) -> None:
+    def _send(self, router: zmq.Socket, ident: bytes, msg: Reply) -> None:
         if isinstance(msg, Error) and msg.session is not None and len(msg.session) > 128:
             msg = msg.model_copy(update={"session": None})   # never echo huge junk back
         try:
@@ -172,12 +190,13 @@ class Daemon:
         self.messages += 1
         ident = frames[0] if frames else b""
         req = 0
+        reply: Reply | None
         try:
             req = _peek_req(frames[1] if len(frames) > 1 else b"")
             client = self._clients.setdefault(ident, _Client())
             client.last_seen = time.monotonic()
             msg, blobs = decode_client(frames[1:])
-            reply = self._handle(ident, client, msg, blobs)
+            reply = self._handlers[type(msg)](Request(ident, client, msg, blobs))
         except ProtocolError as exc:
             self.errors += 1
             reply = Error(req=req, code=exc.code, message=exc.message[:1000], session=exc.session)
@@ -190,58 +209,67 @@ class Daemon:
         if reply is not None:
             self._send(router, ident, reply)
 
-    def _handle(self, ident: bytes, client: _Client, msg: Any, blobs: list[bytes]) -> Any:
-        kind = msg.type
-        if kind == "hello":
-            common = [v for v in msg.versions if v in SUPPORTED_VERSIONS]
-            if not common:
-                return Error(req=msg.req, code=ErrorCode.UNSUPPORTED_VERSION,
-                             message=f"no common protocol version: client speaks {msg.versions}, "
-                                     f"daemon speaks {list(SUPPORTED_VERSIONS)}")
-            client.welcomed = True
-            return Welcome(req=msg.req, version=max(common), server=f"xstreamer/0.1.0 model={self.cfg.model_name}",
-                           media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
-                           session_timeout_s=self.cfg.session_timeout_s)
-        if kind == "ping":
-            if msg.session is not None and self._live(msg.session) is None:
-                return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
-                             session=msg.session)
-            live = sum(not w.closing for w in list(self.workers.values()))
-            return Pong(req=msg.req, sessions=live, state="ok")
-        if not client.welcomed:
-            return Error(req=msg.req, code=ErrorCode.NOT_WELCOMED, message="send hello first")
-        if kind == "open":
-            return self._open(ident, msg, blobs)
-        worker = self._live(msg.session)
+    # ---- the handlers, one per client message type (self._handlers); None = the reply comes later
+    def _hello(self, r: Request) -> Reply:
+        msg = r.msg
+        common = [v for v in msg.versions if v in SUPPORTED_VERSIONS]
+        if not common:
+            return Error(req=msg.req, code=ErrorCode.UNSUPPORTED_VERSION,
+                         message=f"no common protocol version: client speaks {msg.versions}, "
+                                 f"daemon speaks {list(SUPPORTED_VERSIONS)}")
+        r.client.welcomed = True
+        return Welcome(req=msg.req, version=max(common),
+                       server=f"xstreamer/0.1.0 model={self.cfg.model_name}", media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
+                       session_timeout_s=self.cfg.session_timeout_s)
+
+    def _ping(self, r: Request) -> Reply:
+        msg = r.msg
+        if msg.session is not None and self._live(msg.session) is None:
+            raise _unknown(msg.session)
+        live = sum(not w.closing for w in list(self.workers.values()))
+        return Pong(req=msg.req, sessions=live, state="ok")
+
+    def _welcomed(self, r: Request) -> None:
+        if not r.client.welcomed:
+            raise ProtocolError(ErrorCode.NOT_WELCOMED, "send hello first")
+
+    def _worker(self, r: Request) -> SessionWorker:
+        """The worker of the open session a session request names (ProtocolError otherwise)."""
+        self._welcomed(r)
+        worker = self._live(r.msg.session)
         if worker is None:
-            return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message=f"no session {msg.session!r}",
-                         session=msg.session)
+            raise _unknown(r.msg.session)
         if worker.session is None:
-            return Error(req=msg.req, code=ErrorCode.UNKNOWN_SESSION, message="session is still opening",
-                         session=msg.session)
-        s = worker.session
-        if kind == "chat":
-            return Ack(req=msg.req, session=msg.session, utt=int(s.chat(msg.text)))
-        if kind == "speak":
-            return Ack(req=msg.req, session=msg.session, utt=int(s.speak(msg.text)))
-        if kind == "audio":
-            pcm = np.frombuffer(blobs[0], dtype="<i2").astype(np.int16)
-            if msg.final:   # transcription: off the control thread
-                self._pool.submit(self._slow_call, ident, msg.req, msg.session,
-                                  lambda: s.hear(pcm, msg.sample_rate, final=True))
-                return None
-            s.hear(pcm, msg.sample_rate, final=False)
-            return Ack(req=msg.req, session=msg.session, utt=0)
-        if kind == "interrupt":
-            worker.interrupt()
-            return Ack(req=msg.req, session=msg.session)
-        if kind == "set_persona":
-            s.set_persona(msg.persona)
-            return Ack(req=msg.req, session=msg.session)
-        if kind == "close":
-            worker.close("client")
-            return Ack(req=msg.req, session=msg.session)
-        return Error(req=msg.req, code=ErrorCode.UNKNOWN_TYPE, message=f"unhandled type {kind!r}")
+            raise ProtocolError(ErrorCode.UNKNOWN_SESSION, "session is still opening", session=r.msg.session)
+        return worker
+
+    def _chat(self, r: Request) -> Reply:
+        return Ack(req=r.msg.req, session=r.msg.session, utt=int(self._worker(r).session.chat(r.msg.text)))
+
+    def _speak(self, r: Request) -> Reply:
+        return Ack(req=r.msg.req, session=r.msg.session, utt=int(self._worker(r).session.speak(r.msg.text)))
+
+    def _audio(self, r: Request) -> Reply | None:
+        msg, s = r.msg, self._worker(r).session
+        pcm = np.frombuffer(r.blobs[0], dtype="<i2").astype(np.int16)
+        if msg.final:   # transcription: off the control thread
+            self._pool.submit(self._slow_call, r.ident, msg.req, msg.session,
+                              lambda: s.hear(pcm, msg.sample_rate, final=True))
+            return None
+        s.hear(pcm, msg.sample_rate, final=False)
+        return Ack(req=msg.req, session=msg.session, utt=0)
+
+    def _interrupt(self, r: Request) -> Reply:
+        self._worker(r).interrupt()
+        return Ack(req=r.msg.req, session=r.msg.session)
+
+    def _set_persona(self, r: Request) -> Reply:
+        self._worker(r).session.set_persona(r.msg.persona)
+        return Ack(req=r.msg.req, session=r.msg.session)
+
+    def _close(self, r: Request) -> Reply:
+        self._worker(r).close("client")
+        return Ack(req=r.msg.req, session=r.msg.session)
 
     def _live(self, sid: str) -> SessionWorker | None:
         """The worker of a session its client may still use: None once it is closing (from the close or the
@@ -249,20 +277,23 @@ class Daemon:
         worker = self.workers.get(sid)
         return None if worker is None or worker.closing else worker
 
-    def _slow_call(self, ident: bytes, req: int, sid: str, fn: Any) -> None:
+    def _slow_call(self, ident: bytes, req: int, sid: str, fn: Callable[[], Any]) -> None:
         try:
             utt = fn()
             self._replies.put((ident, Ack(req=req, session=sid, utt=int(utt or 0))))
         except Exception as exc:
-            self._replies.put((ident, Error(req=req, code=error_code_of(exc), message=str(exc)[:1000], session=sid)))
+            self._replies.put((ident, Error(req=req, code=error_code_of(exc), message=str(exc)[:1000],
+                                            session=sid)))
 
-    def _open(self, ident: bytes, msg: Any, blobs: list[bytes]) -> Any:
+    def _open(self, r: Request) -> Reply | None:
+        self._welcomed(r)
+        msg, ident = r.msg, r.ident
         with self._lock:
             if len(self.workers) >= self.cfg.max_sessions:
                 return Error(req=msg.req, code=ErrorCode.TOO_MANY_SESSIONS,
                              message=f"the daemon runs at most {self.cfg.max_sessions} sessions")
             sid = "s" + secrets.token_hex(6)
-            portrait = blobs[0] if (msg.has_portrait and blobs) else None
+            portrait = r.blobs[0] if (msg.has_portrait and r.blobs) else None
             persona = msg.persona
 
             def reply(ok: bool, payload: Any) -> None:

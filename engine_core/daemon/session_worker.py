@@ -19,8 +19,9 @@ from typing import Any, Callable
 import numpy as np
 
 from sdk.protocol.constants import SAMPLES_PER_FRAME
+from sdk.protocol.messages import AudioPacket, EventPacket, StatePacket, TextPacket, VideoPacket
 
-from .media import MediaPublisher, Outbox, describe
+from .media import ChunkPackets, MediaPublisher, Outbox, describe
 
 log = logging.getLogger("xstreamer.daemon.session")
 
@@ -28,8 +29,8 @@ log = logging.getLogger("xstreamer.daemon.session")
 _RANK = {"interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "utterance_end": 5}
 
 
-def chunk_items(chunk: Any) -> tuple[list[tuple[int, int, str, dict, bytes | None]], int]:
-    """AVChunk -> ([(offset samples, utt, kind, fields, payload)], n_samples), in publication order.
+def chunk_packets(chunk: Any, session: str) -> tuple[ChunkPackets, int]:
+    """AVChunk -> ([(offset samples, packet, payload)], n_samples), in publication order (see ChunkPackets).
 
     Every 40 ms frame gives one audio packet (882 PCM16 samples) and one video packet (RGB24) with the
     same pts; texts and events are placed at their own pts (clipped into the chunk).
@@ -41,27 +42,32 @@ def chunk_items(chunk: Any) -> tuple[list[tuple[int, int, str, dict, bytes | Non
     if audio.shape != (n_samples,):
         raise ValueError(f"chunk audio has shape {audio.shape}, expected ({n_samples},)")
     h, w = int(frames.shape[1]), int(frames.shape[2])
-    keyed: list[tuple[int, int, int, tuple]] = []
+    utt = int(chunk.utt)
+    keyed: list[tuple[int, int, int, Any, bytes | None]] = []    # (offset, rank, arrival, packet, payload)
+
+    def add(off: int, rank: str, packet: Any, payload: bytes | None = None) -> None:
+        keyed.append((off, _RANK[rank], len(keyed), packet, payload))
+
     last = max(0, n_samples - SAMPLES_PER_FRAME)
     for i in range(n):
         off = i * SAMPLES_PER_FRAME
-        pcm = audio[off: off + SAMPLES_PER_FRAME].tobytes()
-        keyed.append((off, _RANK["audio"], len(keyed), (off, chunk.utt, "audio", {}, pcm)))
-        keyed.append((off, _RANK["video"], len(keyed),
-                      (off, chunk.utt, "video", {"width": w, "height": h}, frames[i].tobytes())))
+        add(off, "audio", AudioPacket(session=session, utt=utt, seq=0, pts=off),
+            audio[off: off + SAMPLES_PER_FRAME].tobytes())
+        add(off, "video", VideoPacket(session=session, utt=utt, seq=0, pts=off, width=w, height=h),
+            frames[i].tobytes())
     for t in chunk.texts:
         off = min(max(0, int(t.pts) - int(chunk.pts)), last)
         role = t.role if t.role in ("assistant", "user") else "assistant"
-        keyed.append((off, _RANK["text"], len(keyed),
-                      (off, chunk.utt, "text", {"text": str(t.text), "role": role, "final": bool(t.final)}, None)))
+        add(off, "text", TextPacket(session=session, utt=utt, seq=0, pts=off, text=str(t.text), role=role,
+                                    final=bool(t.final)))
     for e in chunk.events:
         if e.event not in _RANK:
             continue
         off = min(max(0, int(e.pts) - int(chunk.pts)), last)
-        keyed.append((off, _RANK[e.event], len(keyed),
-                      (off, int(e.utt), "event", {"event": e.event, "reason": str(e.reason or "")}, None)))
+        add(off, e.event, EventPacket(session=session, utt=int(e.utt), seq=0, pts=off, event=e.event,
+                                      reason=str(e.reason or "")))
     keyed.sort(key=lambda k: k[:3])
-    return [k[3] for k in keyed], n_samples
+    return [(off, packet, payload) for off, _, _, packet, payload in keyed], n_samples
 
 
 class SessionWorker(threading.Thread):
@@ -111,13 +117,14 @@ class SessionWorker(threading.Thread):
         return self._closing.is_set()
 
     # ---- the worker thread
-    def _state(self) -> dict:
+    def _state(self) -> StatePacket:
         box = self.outbox
         state = "closed" if self._closing.is_set() else str(getattr(self.session, "state", "idle"))
         if state not in ("idle", "thinking", "speaking", "closed"):
             state = "idle"
         lead = max(0.0, box.ahead_s(time.monotonic())) * 1000.0
-        return {"state": state, "fps": round(self.gen_fps, 2), "lead_ms": round(lead, 1), "model": self.model_name}
+        return StatePacket(session=self.sid, utt=box.last_utt, seq=0, pts=box.last_pts, state=state,
+                           fps=round(self.gen_fps, 2), lead_ms=round(lead, 1), model=self.model_name)
 
     def run(self) -> None:
         try:
@@ -152,10 +159,10 @@ class SessionWorker(threading.Thread):
             chunk = self.session.next_chunk()
             if self._closing.is_set():
                 break
-            items, n_samples = chunk_items(chunk)
+            packets, n_samples = chunk_packets(chunk, self.sid)
             if any(e.event == "utterance_start" for e in chunk.events):
                 box.skip_idle()
-            box.put_chunk(items, n_samples)
+            box.put_chunk(packets, n_samples)
             now = time.monotonic()
             dt = max(1e-6, now - t_last)
             t_last = now
@@ -166,8 +173,10 @@ class SessionWorker(threading.Thread):
     def _finish(self) -> None:
         box = self.outbox
         box.flush()
-        box.put_now("event", box.last_utt, {"event": "session_closed", "reason": self.close_reason})
-        box.put_now("state", box.last_utt, {"state": "closed", "fps": 0.0, "lead_ms": 0.0, "model": self.model_name})
+        utt = box.last_utt
+        box.put_now(EventPacket(session=self.sid, utt=utt, seq=0, pts=0, event="session_closed",
+                                reason=self.close_reason))
+        box.put_now(StatePacket(session=self.sid, utt=utt, seq=0, pts=0, state="closed", model=self.model_name))
         box.finished = True
         try:
             self.session.close()
