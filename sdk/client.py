@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import zmq
@@ -54,8 +54,11 @@ def pcm16_bytes(pcm: np.ndarray) -> bytes:
     return a.astype("<i2").tobytes()
 
 
-def point_sub(ctx: zmq.Context, sub: zmq.Socket | None, endpoint: str, topic: str, old_endpoint: str,
-              old_topic: str) -> zmq.Socket:
+_Sock = TypeVar("_Sock", bound=zmq.Socket)
+
+
+def point_sub(ctx: "zmq.Context[_Sock]", sub: _Sock | None, endpoint: str, topic: str, old_endpoint: str,
+              old_topic: str) -> _Sock:
     """(Re)point a session's SUB socket at `endpoint` / `topic` and return it: a new socket when the endpoint
     changed (after a daemon restart), else the old one moved from `old_topic` to `topic`. Works for
     `zmq.Context` and `zmq.asyncio.Context` alike (the sync and asyncio clients share it)."""

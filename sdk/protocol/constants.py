@@ -7,12 +7,14 @@ samples, and every 40 ms of media is one `audio` packet plus one `video` packet 
 
 from __future__ import annotations
 
+from typing import Final
+
 # ---- the media clock (also the engine's: every Thinker speaks at SAMPLE_RATE, the Actor draws FPS frames/s)
 SAMPLE_RATE = 22050            # audio clock (Hz); pts counts samples of this clock
 FPS = 25                       # video frame rate
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS   # 882 samples = 40 ms: one audio packet, one video frame
 FRAME_MS = 1000 // FPS         # 40 ms of media per packet pair
-FRAME_SIZE = 256               # default video frame side (frames are square)
+FRAME_SIZE: Final = 256        # default video frame side (frames are square)
 VIDEO_SIZES = (256, 512)       # the frame sides a session may ask for (`Open.video_size`)
 VIDEO_FORMATS = {"rgb24": 3, "rgba32": 4}    # video payload formats -> bytes per pixel
 
