@@ -191,3 +191,17 @@ def test_overfits_a_few_chunks_tokens_and_latents():
     assert mse < 0.1 * mse0 and ce < 0.05 * ce0
     pred = torch.where(audio, out.audio_logits[:, :, :n].argmax(-1) + vt, out.text_logits[:, :, :n].argmax(-1))
     assert torch.equal(pred, targets)
+
+
+def test_training_recipe_adds_the_token_loss(tmp_path):
+    import json
+
+    from engine_core.train.actor import ActorTrainOptions, train_actor
+    from tests.test_train_actor import write_clip_dataset
+
+    data = write_clip_dataset(tmp_path / "data")
+    opt = ActorTrainOptions(steps=60, batch=2, lr=3e-3, warmup=5, log_every=5, save_every=1000, hidden_dropout=0.0)
+    res = train_actor(data, tmp_path / "run", ModelConfig.from_dict(CFG.to_dict()), options=opt, progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "loss.jsonl").read_text().splitlines()]
+    assert res["done"] and all("token_ce" in r and "mse" in r for r in rows)
+    assert rows[-1]["token_ce"] < 0.3 * rows[0]["token_ce"]          # the words' tokens are learnt beside the video

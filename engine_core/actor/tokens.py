@@ -324,18 +324,18 @@ class ReplyVoice:
         if final:
             del self._streams[utt]
 
-    def samples(self, utt: int, start: int, n: int) -> np.ndarray:
-        """float32 [n]: samples [start, start + n) of utterance `utt`'s speech (zeros where not decoded); what comes
-        before `start` is forgotten."""
+    def samples(self, utt: int, start: int, n: int, forget: bool = True) -> np.ndarray:
+        """float32 [n]: samples [start, start + n) of utterance `utt`'s speech (zeros where not decoded yet); with
+        `forget`, what comes before `start` is dropped."""
         out = np.zeros(n, np.float32)
         if utt not in self._audio:
             return out
         buf, base = self._audio[utt], self._base[utt]
         lo = max(start - base, 0)
         piece = buf[lo:lo + n]
-        out[:piece.size] = piece[:n]
-        cut = max(start - base, 0)
-        self._audio[utt], self._base[utt] = buf[cut:], base + cut
+        out[:piece.size] = piece
+        if forget:
+            self._audio[utt], self._base[utt] = buf[lo:], base + lo
         return out
 
     def drop(self, utt: int) -> None:

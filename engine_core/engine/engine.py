@@ -122,7 +122,8 @@ class Engine:
     @classmethod
     def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",
              devices: list[str] | str | None = None, dtype: torch.dtype | None = None,
-             random_weights: bool = False, thinker_weights: str | None = None) -> Engine:
+             random_weights: bool = False, thinker_weights: str | None = None,
+             actor_tokens: bool | None = None) -> Engine:
         """Load a preset name ("tiny" | "default" | "paper") or a checkpoint directory.
 
         devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
@@ -133,6 +134,8 @@ class Engine:
         `paper` timing path: `xstreamer bench --random-weights`); the Thinker's audio is then silent.
         thinker_weights: "bf16" | "int8", the glm4voice decode step's weights (config `thinker.step_weights`;
         None: the config's).
+        actor_tokens: whether the Actor generates the reply's text and audio tokens (`actor.token_stream`;
+        None: the config's). Off, the Thinker's tokens, text and speech are streamed (the Actor reads them).
         """
         thinker_device = device
         if isinstance(devices, str):
@@ -155,6 +158,13 @@ class Engine:
         if thinker_weights is not None:
             cfg = replace(cfg, thinker=replace(cfg.thinker, step_weights=thinker_weights))
             cfg.validate()
+        if actor_tokens is not None and actor_tokens != cfg.actor.token_stream:
+            if tensors is not None and actor_tokens:
+                raise ConfigError("this Actor checkpoint was trained without the token stream (actor.token_stream)")
+            cfg = replace(cfg, actor=replace(cfg.actor, token_stream=actor_tokens))
+            cfg.validate()
+            if tensors is not None:      # a token-stream checkpoint without it: its token weights are not used
+                tensors = {k: v for k, v in tensors.items() if not k.startswith("tokens.")}
         # codec and Thinker first: a missing backend fails fast, before a (possibly huge) Actor is built
         vae = build_vae(cfg, model_dir, device, warnings, random_weights)
         thinker = build_thinker(cfg, thinker_device, random_weights)

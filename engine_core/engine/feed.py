@@ -38,6 +38,8 @@ class FrameItem:
     audio: np.ndarray                 # float32 [882]
     speech: torch.Tensor              # float32 [S]
     hidden: torch.Tensor              # float32 [n_tok, Dth] tokens aligned to this frame
+    token_ids: torch.Tensor | None = None    # int64 [n_tok]: their text ids / audio codes (Segment.token_ids)
+    token_audio: torch.Tensor | None = None  # bool [n_tok]: which are audio
     text: str = ""
     first: bool = False               # first frame of the utterance
     last: bool = False                # last frame of the utterance (set when the Thinker finishes)
@@ -289,6 +291,8 @@ def _frames_of(seg: Segment, utt: int) -> list[FrameItem]:
         sel = (rel == i).nonzero().flatten()
         items.append(FrameItem(utt=utt, audio=seg.audio[i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME],
                                speech=seg.speech_features[i], hidden=seg.hidden[sel],
-                               text=seg.text if i == 0 else ""))
+                               text=seg.text if i == 0 else "",
+                               token_ids=None if seg.token_ids is None else seg.token_ids[sel],
+                               token_audio=None if seg.token_audio is None else seg.token_audio[sel]))
     return items
 

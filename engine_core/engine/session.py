@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from engine_core.actor.schedule import InFlight, PyramidDenoiser, sigma_schedule
+from engine_core.engine.actor_voice import ActorVoice
 from engine_core.engine.chunk import AVChunk, EventItem, TextItem
 from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
 from engine_core.engine.feed import SpeechFeed
@@ -67,6 +68,7 @@ class ChunkMeta:
     audio: np.ndarray                                   # float32 [F * 882]
     texts: list[tuple[int, str, str]] = field(default_factory=list)   # (frame, role, text)
     events: list[tuple[int, str, int, str]] = field(default_factory=list)  # (frame, event, utt, reason)
+    voice: tuple[int, int, int] | None = None           # (utt, first sample, samples) of the Actor's speech to emit
 
 
 START_POLICIES = ("alone", "own", "pyramid", "hold")
@@ -118,6 +120,8 @@ class Session:
             sigmas = sigma_schedule(cfg.steps, cfg.inference_shift).to(dev)
         self.portrait = portrait
         self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigmas)
+        # the Actor's own text and speech (actor.token_stream): engine/actor_voice.py
+        self.voice = ActorVoice(engine, self.cache, cfg.seed + 2) if engine.actor.tokens is not None else None
         if (getattr(persona, "greeting", "") or "").strip():
             self.speak(persona.greeting)            # the persona greets as the session opens (utterance 1)
 
@@ -218,6 +222,8 @@ class Session:
             self._release_thinker()
             in_flight = {c.meta.utt for c in self.denoiser.flush() if c.meta.utt}
             victim = self._speaking or max(dropped | in_flight, default=0)
+            if self.voice is not None:
+                self.voice.drop(dropped | in_flight)
             self._notes.append((0, "interrupted", victim, "interrupt"))
             self._speaking = 0
         # 2.+3. gather conditioning for the entering chunk and run one pyramid pass (refill: up to N passes)
@@ -280,11 +286,18 @@ class Session:
             if it.last:
                 meta.events.append((i, "utterance_end", it.utt, it.end_reason))
         speech[len(items):] = silence_features()
+        tokens = None
+        if self.voice is not None:                # the Actor's tokens, text and speech replace the Thinker's
+            tokens, voiced = self.voice.enter(index, items, hidden, hframes, hmask, meta)
+            if voiced is not None:
+                speech = voiced
+            tokens = tokens[None, None]
         dev = self.engine.device
         shape = (1, 1, cfg.latent_frames, cfg.vae.latent_channels, cfg.latent_hw, cfg.latent_hw)
         noise = (torch.randn(shape, generator=self._gen) * cfg.noise_scale).to(dev)
         return InFlight(index=index, x=noise, speech=speech[None, None].to(dev), hidden=hidden[None, None].to(dev),
-                        hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta)
+                        hidden_frames=hframes[None, None].to(dev), hidden_mask=hmask[None, None].to(dev), meta=meta,
+                        tokens=None if tokens is None else tokens.to(dev))
 
     def _release_thinker(self) -> None:
         self._first_of_reply = None
@@ -301,6 +314,8 @@ class Session:
     def _emit(self, chunk: InFlight, frames: np.ndarray) -> AVChunk:
         """Step 5: the AVChunk of a clean chunk; tracks which utterance is being spoken."""
         meta: ChunkMeta = chunk.meta
+        if self.voice is not None:
+            self.voice.fill(meta)
         pts = chunk.index * self.chunk_frames * SAMPLES_PER_FRAME
         audio = (np.clip(meta.audio, -1.0, 1.0) * 32767.0).round().astype(np.int16)
         texts = [TextItem(pts=pts + fr * SAMPLES_PER_FRAME, text=t, role=role, final=role == "user")

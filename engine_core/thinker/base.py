@@ -32,6 +32,9 @@ class Segment:
     hidden:           float32 [n_tok, hidden_size] Thinker hidden state of each token of the stretch
     hidden_frames:    int64 [n_tok] the frame (relative to the utterance) each token is aligned to
     speech_features:  float32 [num_frames, speech_feature_size] speech features at 25 Hz
+    token_ids:        int64 [n_tok] or None: each token's text id, or its audio code where token_audio says so
+                      (what the Actor's token stream is given as drafts and kinds; None: the Thinker has no tokens)
+    token_audio:      bool [n_tok] or None: which tokens are audio
     """
 
     start_frame: int
@@ -41,6 +44,8 @@ class Segment:
     hidden: torch.Tensor
     hidden_frames: torch.Tensor
     speech_features: torch.Tensor
+    token_ids: torch.Tensor | None = None
+    token_audio: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.audio.shape != (self.num_frames * SAMPLES_PER_FRAME,):
@@ -49,6 +54,9 @@ class Segment:
             raise ValueError("speech_features must have one row per frame")
         if self.hidden.shape[0] != self.hidden_frames.shape[0]:
             raise ValueError("hidden and hidden_frames disagree on the token count")
+        if self.token_ids is not None and (self.token_audio is None or self.token_ids.shape[0] != self.hidden.shape[0]
+                                           or self.token_audio.shape != self.token_ids.shape):
+            raise ValueError("token_ids and token_audio must both give one entry per hidden state")
 
 
 VOICE_PLACEHOLDER = "(voice)"     # the user's transcript when a Thinker hears speech but has no text for it

@@ -49,7 +49,9 @@ def _toy(**kw: Any) -> "Thinker":
 
 
 def _toy_from_config(cfg: "ModelConfig", device: str, random_weights: bool) -> "Thinker":
-    return _toy(hidden_size=cfg.thinker.hidden_size, vocab=cfg.thinker.text_vocab, seed=cfg.seed)
+    # with the Actor's token stream: audio tokens too, and a voice for them
+    return _toy(hidden_size=cfg.thinker.hidden_size, vocab=cfg.thinker.text_vocab, seed=cfg.seed,
+                audio_vocab=cfg.thinker.audio_vocab if cfg.actor.token_stream else 0)
 
 
 # ---- cascade: SmolLM2 + Piper + Whisper (the embedded default)

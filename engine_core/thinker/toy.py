@@ -5,7 +5,10 @@
   turns are dropped; ContextOverflowError when the newest alone does not fit);
 - speech: each word is a run of syllable tones (200 ms each, pitch from the word's hash) + a 40 ms pause;
 - hidden states: a seeded embedding of each word's id (a token per word, aligned to its first frame);
-- hear: "I heard N.N seconds of audio." (a stand-in transcript; real ASR lives in the cascade Thinker).
+- hear: "I heard N.N seconds of audio." (a stand-in transcript; real ASR lives in the cascade Thinker);
+- tokens: each word's token (its id), and with `audio_vocab` > 0 audio tokens too, one per 2 frames of the word's
+  speech (codes from the word's hash), each with a state of a second seeded table: what the Actor's token stream
+  reads on `tiny`. `speech_decoder` (`ToyTokenDecoder`) voices audio codes and `detokenize` reads ids back as words.
 One Segment per word, so consumers see segment boundaries that do not align with chunks.
 """
 
@@ -18,6 +21,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from engine_core.codecs.speech import TokenSpeechDecoder
 from engine_core.errors import TextError
 from engine_core.thinker.base import (SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation, Gate, Segment, Thinker,
                                       Transcript, Turn, UserTurn, go_on, turn_text)
@@ -35,17 +39,29 @@ class ToyThinker(Thinker):
     voices = ("joe",)          # stands in for the cascade (the tiny preset): the same personas open on both
 
     def __init__(self, hidden_size: int = 32, vocab: int = 512, seed: int = 0,
-                 context_tokens: int = 2048) -> None:
+                 context_tokens: int = 2048, audio_vocab: int = 0) -> None:
         self.hidden_size = hidden_size
         self.context_tokens = context_tokens
         self.speech_feature_size = SPEECH_FEATURE_SIZE
-        self.vocab = vocab
+        self.vocab, self.audio_vocab = vocab, audio_vocab
         g = torch.Generator().manual_seed(seed)
         self.embedding = torch.randn(vocab, hidden_size, generator=g)      # [V, hidden]
+        self.audio_embedding = torch.randn(max(audio_vocab, 1), hidden_size, generator=g)
+        self.speech_decoder = ToyTokenDecoder() if audio_vocab else None
+        self._words: dict[int, str] = {}
 
     def token_id(self, word: str) -> int:
         """Stable id of a word in [0, vocab)."""
-        return zlib.crc32(word.lower().encode()) % self.vocab
+        i = zlib.crc32(word.lower().encode()) % self.vocab
+        self._words.setdefault(i, word)
+        return i
+
+    def detokenize(self, ids: list[int]) -> str:
+        """Words of text ids this Thinker has produced (`<id>` for one it never did), joined by spaces."""
+        return " ".join(self._words.get(int(i), f"<{int(i)}>") for i in ids)
+
+    def _audio_codes(self, word: str, n_frames: int) -> list[int]:
+        return [zlib.crc32(f"{word}/{k}".encode()) % self.audio_vocab for k in range(0, n_frames, 2)]
 
     def _word_audio(self, word: str) -> np.ndarray:
         """float32 [frames * 882] syllable tones of one word followed by a short pause."""
@@ -66,11 +82,18 @@ class ToyThinker(Thinker):
                 return
             audio = self._word_audio(word)
             n = audio.size // SAMPLES_PER_FRAME
-            hidden = self.embedding[self.token_id(word)].unsqueeze(0)        # [1, hidden]
+            ids, frames = [self.token_id(word)], [frame]
+            hidden = [self.embedding[ids[0]]]
+            codes = self._audio_codes(word, n) if self.audio_vocab else []
+            for k, c in enumerate(codes):                       # one audio token per 2 frames of the word
+                hidden.append(self.audio_embedding[c])
+                frames.append(frame + 2 * k)
             yield Segment(start_frame=frame, num_frames=n, audio=audio,
-                          text=word if i == 0 else " " + word, hidden=hidden,
-                          hidden_frames=torch.tensor([frame], dtype=torch.long),
-                          speech_features=speech_features(audio))
+                          text=word if i == 0 else " " + word, hidden=torch.stack(hidden),
+                          hidden_frames=torch.tensor(frames, dtype=torch.long),
+                          speech_features=speech_features(audio),
+                          token_ids=torch.tensor(ids + codes, dtype=torch.long),
+                          token_audio=torch.tensor([False] + [True] * len(codes)))
             frame += n
 
     @property
@@ -115,3 +138,23 @@ class ToyThinker(Thinker):
         """A deterministic stand-in transcript naming the audio's duration."""
         seconds = len(pcm) / float(sample_rate)
         return Transcript(text=f"I heard {seconds:.1f} seconds of audio.")
+
+
+class ToyTokenDecoder(TokenSpeechDecoder):
+    """Audio codes to speech for the toy: code c is 80 ms (two frames) of a tone at 120 + 4 c Hz (tests can tell
+    whose codes a reply's audio voices)."""
+
+    name = "toy-token-decoder"
+
+    def start_stream(self) -> str:
+        return "toy"
+
+    def decode(self, stream_id: str, tokens: list[int], finalize: bool) -> np.ndarray:
+        t = np.arange(2 * SAMPLES_PER_FRAME) / SAMPLE_RATE
+        waves = [0.3 * np.sin(2 * np.pi * (120.0 + 4.0 * c) * t) for c in tokens]
+        return np.concatenate(waves).astype(np.float32) if waves else np.zeros(0, np.float32)
+
+    @staticmethod
+    def wave(codes: list[int]) -> np.ndarray:
+        """What `decode` makes of `codes`."""
+        return ToyTokenDecoder().decode("toy", codes, True)

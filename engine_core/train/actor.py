@@ -2,7 +2,8 @@
 
 Step: sample windows of K chunks, give every chunk its own noise level (diffusion forcing), predict the
 flow-matching velocity for all chunks in one full-sequence pass (block-causal mask), MSE on the video
-latents (+ a small cross-entropy on the text head where word targets exist). The MSE can weigh the latent
+latents (+ a small cross-entropy on the text head where word targets exist; with `actor.token_stream`, the token
+loss instead: cross-entropy of the token slots' text and audio heads on the chunk's tokens, beside the MSE). The MSE can weigh the latent
 cells of the mouth more (`mouth_weight`): the mouth is ~2 % of the frame but all of the lip-sync.
 
 Output directory (also a loadable model directory for `Engine.load(out)`):
@@ -51,6 +52,7 @@ class ActorTrainOptions:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     text_loss_weight: float = 0.05
+    token_loss_weight: float = 1.0      # the token stream's cross-entropy (actor.token_stream)
     hidden_dropout: float = 0.2         # drop a sample's Thinker states sometimes (speech must suffice)
     log_every: int = 10
     save_every: int = 500
@@ -75,7 +77,8 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     if opt.hidden_dropout > 0:
         keep = torch.rand(bsz, 1, 1, generator=gen).to(device) >= opt.hidden_dropout
         mask = mask & keep
-    cond = ChunkCond(b["speech"].to(device), b["hidden"].to(device), b["hidden_frames"].to(device), mask)
+    tokens = b["token_inputs"].to(device) if cfg.actor.token_stream else None
+    cond = ChunkCond(b["speech"].to(device), b["hidden"].to(device), b["hidden_frames"].to(device), mask, tokens)
     out = actor(x_t, sigma, cond, int(b["first_chunk"]), identity=b["identity"].to(device), heads=True)
     # clean chunks (sigma = 0) are context only, as the cache is at inference: no velocity target there
     sq = (out.velocity.float() - velocity_target(x0, noise).float()).pow(2)                  # [B,K,Fl,C,h,w]
@@ -85,12 +88,33 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     mse = (err * noisy).sum() / noisy.sum().clamp_min(1.0)
     loss = mse
     parts = {"mse": float(mse.detach())}
+    if cfg.actor.token_stream:
+        ce = token_loss(out, b["token_targets"].to(device), cfg.thinker.text_vocab)
+        if ce is not None:
+            loss = loss + opt.token_loss_weight * ce
+            parts["token_ce"] = float(ce.detach())
+        return loss, parts
     tgt = b["text_targets"].to(device)
     if out.text_logits is not None and opt.text_loss_weight > 0 and (tgt >= 0).any():
         ce = F.cross_entropy(out.text_logits.flatten(0, 2).float(), tgt.flatten(), ignore_index=-100)
         loss = loss + opt.text_loss_weight * ce
         parts["text_ce"] = float(ce.detach())
     return loss, parts
+
+
+def token_loss(out, targets: torch.Tensor, text_vocab: int) -> torch.Tensor | None:
+    """Cross-entropy of the token slots on `targets` [B,K,T] (joint ids, -100: no token): a text id through the text
+    head, an audio code through the audio head, averaged over the slots that have a token (None when none has)."""
+    have = targets >= 0
+    if not have.any():
+        return None
+    audio = targets >= text_vocab
+    total = torch.zeros((), device=targets.device)
+    for logits, sel, ids in ((out.text_logits, have & ~audio, targets), (out.audio_logits, have & audio,
+                                                                          targets - text_vocab)):
+        if logits is not None and sel.any():
+            total = total + F.cross_entropy(logits[sel].float(), ids[sel], reduction="sum")
+    return total / have.sum()
 
 
 def _load_vae(cfg: ModelConfig, vae_path: str | Path | None, device: str):

@@ -7,7 +7,8 @@ meta.json ("text", "words": [[word, start_s, end_s], ...], ...), portrait.png.
 Conditioning per clip:
   - speech features (engine_core.thinker.features) of the clip's audio, 80 per frame;
   - hidden states: `hidden.npz` in the clip dir when the dataset provides it ("hidden" float [n,D],
-    "frames" int [n]); otherwise one token per word, embedded by a frozen seeded table (the toy Thinker's
+    "frames" int [n], optionally "tokens" int [n]: each state's token as a joint id, a text id or text_vocab + an
+    audio code, the Actor's token-stream targets); otherwise one token per word, embedded by a frozen seeded table (the toy Thinker's
     embedding, i.e. exactly what the tiny preset's Thinker produces) at the word's first frame. For the
     default preset this is a stand-in for the cascade LM's states (documented in docs/engine.md).
 """
@@ -35,7 +36,8 @@ class ClipTensors:
     latents of its whole chunks, each chunk encoded alone as the engine decodes it: [(T // F) * Fl, C,h,w]);
     speech [T,S]; hidden [n,D]; hidden_frames [n];
     text_targets [T] (token id at a word's first frame, -100 elsewhere); identity [C,h,w];
-    mouth [h,w] (1 on the latent cells of the clip's mouth box, dilated by one cell; zeros when unknown)."""
+    mouth [h,w] (1 on the latent cells of the clip's mouth box, dilated by one cell; zeros when unknown);
+    token_ids [n]: the joint id of each hidden state's token (-100 unknown), the token stream's targets."""
 
     latents: torch.Tensor
     speech: torch.Tensor
@@ -44,6 +46,7 @@ class ClipTensors:
     text_targets: torch.Tensor
     identity: torch.Tensor
     mouth: torch.Tensor
+    token_ids: torch.Tensor | None = None
 
 
 def mouth_cells(box: list[int] | None, cfg: ModelConfig) -> torch.Tensor:
@@ -101,6 +104,8 @@ def load_clip_tensors(clip_dir: Path, cfg: ModelConfig, vae, words: ToyThinker, 
     if (clip_dir / "hidden.npz").is_file():
         with np.load(clip_dir / "hidden.npz") as z:
             hidden, hframes = torch.from_numpy(z["hidden"]).float(), torch.from_numpy(z["frames"]).long()
+            token_ids = (torch.from_numpy(z["tokens"]).long() if "tokens" in z.files
+                         else torch.full((len(hframes),), -100, dtype=torch.long))
     else:
         ws = meta.get("words") or [[w, 0.0, 0.0] for w in str(meta.get("text", "")).split()]
         hframes = torch.tensor([min(t - 1, int(s * 25)) for _, s, _ in ws], dtype=torch.long)
@@ -108,8 +113,9 @@ def load_clip_tensors(clip_dir: Path, cfg: ModelConfig, vae, words: ToyThinker, 
         hidden = words.embedding[ids] if len(ws) else torch.zeros(0, cfg.thinker.hidden_size)
         if len(ws):
             targets[hframes] = ids % max(cfg.thinker.text_vocab, 1)
+        token_ids = ids % max(cfg.thinker.text_vocab, 1) if cfg.thinker.text_vocab else torch.full_like(ids, -100)
     mouth = mouth_cells(meta.get("mouth_box"), cfg)
-    return ClipTensors(lat.half(), speech_features(audio), hidden, hframes, targets, identity, mouth)
+    return ClipTensors(lat.half(), speech_features(audio), hidden, hframes, targets, identity, mouth, token_ids)
 
 
 class WindowSampler:
@@ -135,12 +141,16 @@ class WindowSampler:
         self.targets = torch.cat([c.text_targets for c in clips])
         self.identity = torch.stack([c.identity for c in clips])
         self.mouth = torch.stack([c.mouth for c in clips])
-        hidden, frames, first_tok, n_tok = [], [], [], 0
+        hidden, frames, first_tok, n_tok, ids, prev = [], [], [], 0, [], []
+        bos = cfg.thinker.text_vocab + cfg.thinker.audio_vocab
         for c in clips:
             order = torch.argsort(c.hidden_frames, stable=True)
             hf = c.hidden_frames[order]
             hidden.append(c.hidden[order].float())
             frames.append(hf)
+            tid = (c.token_ids[order] if c.token_ids is not None else torch.full((len(hf),), -100, dtype=torch.long))
+            ids.append(tid)
+            prev.append(torch.cat([torch.tensor([bos]), tid[:-1].clamp(min=0)]) if len(hf) else tid)  # BOS, then the last
             # first_tok[f]: index (into the concatenation) of the clip's first token at frame >= f, f = 0..T
             first_tok.append(n_tok + torch.searchsorted(hf, torch.arange(c.speech.shape[0] + 1)))
             n_tok += len(hf)
@@ -148,6 +158,8 @@ class WindowSampler:
         self.hidden = torch.cat([*hidden, torch.zeros(1, dim)])                     # + one zero row: padding
         self.hidden_frames = torch.cat([*frames, torch.zeros(1, dtype=torch.long)])
         self.first_tok = torch.cat(first_tok)
+        self.token_ids = torch.cat([*ids, torch.full((1,), -100, dtype=torch.long)])   # targets of the token slots
+        self.token_prev = torch.cat([*prev, torch.full((1,), bos + 1, dtype=torch.long)])  # their inputs (PAD last)
         self.first_tok0 = torch.cumsum(self.n_frames + 1, 0) - (self.n_frames + 1)
         self.pad_tok = n_tok
 
@@ -156,7 +168,8 @@ class WindowSampler:
 
         Returns x0 [B,K,Fl,C,h,w] (float16, as stored), speech [B,K,F,S], hidden [B,R+K,M,D], hidden_frames, hidden_mask,
         text_targets [B,K,F], identity [B,C,h,w], mouth [B,h,w], first_chunk (a random absolute offset, shared
-        by the batch). Hidden slots hold a chunk's first M tokens by frame, zeros (and mask False) after them.
+        by the batch), token_targets / token_inputs [B,K,M] (the token slots' joint ids and inputs: -100 / PAD where
+        a slot has no token). Hidden slots hold a chunk's first M tokens by frame, zeros (and mask False) after them.
         """
         cfg = self.cfg
         f, k, r, m = cfg.chunk_frames, cfg.train_chunks, cfg.cross_chunks, cfg.max_hidden_tokens
@@ -188,4 +201,5 @@ class WindowSampler:
         frames = torch.where(mask, self.hidden_frames[slot] - start[:, None, None] + first * f, 0)
         return {"x0": x0, "speech": self.speech[idx].view(batch, k, f, -1), "hidden": hidden,
                 "hidden_frames": frames, "hidden_mask": mask, "text_targets": self.targets[idx].view(batch, k, f),
-                "identity": self.identity[ci_t], "mouth": self.mouth[ci_t], "first_chunk": first}
+                "identity": self.identity[ci_t], "mouth": self.mouth[ci_t], "first_chunk": first,
+                "token_targets": self.token_ids[slot[:, r:]], "token_inputs": self.token_prev[slot[:, r:]]}
