@@ -245,7 +245,9 @@ def _paper() -> ModelConfig:
         name="paper",
         thinker=ThinkerConfig(backend="glm4voice", hidden_size=4096, text_vocab=151552, audio_vocab=16384,
                               num_layers=40, num_heads=32, kv_groups=2, head_dim=128, ffn_size=13696),
-        actor=ActorConfig(width=4096, layers=40, heads=32, kv_heads=2, head_dim=128, ffn_size=13696, patch=1),
+        # the Actor generates the reply's text and audio tokens itself, as in the paper (actor/tokens.py)
+        actor=ActorConfig(width=4096, layers=40, heads=32, kv_heads=2, head_dim=128, ffn_size=13696, patch=1,
+                          token_stream=True),
         vae=VAEConfig(kind="ltx", preset="ltx", latent_channels=128, spatial_factor=32, temporal_factor=8),
         # 1 s chunks (the paper: ~2 s): 25 frames = exactly 4 LTX latent frames (1 + 8k), half the wait
         # for the first chunk; see docs/performance.md

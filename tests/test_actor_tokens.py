@@ -205,3 +205,24 @@ def test_training_recipe_adds_the_token_loss(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "run" / "loss.jsonl").read_text().splitlines()]
     assert res["done"] and all("token_ce" in r and "mse" in r for r in rows)
     assert rows[-1]["token_ce"] < 0.3 * rows[0]["token_ce"]          # the words' tokens are learnt beside the video
+
+
+@pytest.mark.gpu
+@torch.no_grad()
+def test_on_cuda_graphed_token_stream_equals_eager():
+    """The token stream's forwards replayed from a CUDA graph (fused regions) draw the eager stream's tokens, and a
+    streaming pass with the token slots on CUDA equals its CPU recompute."""
+    torch.manual_seed(0)
+    actor = Actor(CFG).eval().cuda()
+    k, n = 5, 4
+    x, sig, cond, ident = make_inputs(k, n_tok=n, seed=6)
+    cond = cond.to("cuda")
+    actor.cuda_graphs, actor.fuse = False, False
+    ref = stream_tokens(actor, cond, k, n, temperature=0.0)
+    actor.cuda_graphs, actor.fuse = True, None
+    got = stream_tokens(actor, cond, k, n, temperature=0.0)
+    assert [o.tokens.tolist() for o in got] == [o.tokens.tolist() for o in ref]
+    h_ref = TokenStream(actor, actor.new_cache()).forward(0, ref[0].inputs, slice_cond(cond, 0))
+    actor.cuda_graphs, actor.fuse = False, False
+    h_eager = TokenStream(actor, actor.new_cache()).forward(0, ref[0].inputs, slice_cond(cond, 0))
+    assert torch.allclose(h_ref, h_eager, atol=2e-3, rtol=2e-3)

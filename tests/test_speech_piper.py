@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine_core.codecs.speech import Glm4VoiceDecoder, PiperSpeech, find_joe_voice, load_piper
+from engine_core.codecs.glm4voice_decoder import Glm4VoiceDecoder
+from engine_core.codecs.speech import PiperSpeech, find_joe_voice, load_piper
 from engine_core.errors import BackendUnavailableError, TextError
 
 
@@ -38,7 +39,7 @@ def test_piper_rejects_empty():
 
 def test_glm_decoder_unavailable_without_files(tmp_path):
     with pytest.raises(BackendUnavailableError):
-        Glm4VoiceDecoder(None, None)
+        Glm4VoiceDecoder(None)
     (tmp_path / "config.yaml").write_text("x")
     with pytest.raises(BackendUnavailableError, match="flow.pt"):
-        Glm4VoiceDecoder(tmp_path, tmp_path)
+        Glm4VoiceDecoder(tmp_path)

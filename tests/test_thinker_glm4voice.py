@@ -388,7 +388,7 @@ def test_missing_decoder_refused_without_flag(ckpt, tmp_path):
     with pytest.raises(BackendUnavailableError):
         Glm4VoiceThinker.from_pretrained(ckpt, dtype=torch.float32)
     with pytest.raises(BackendUnavailableError):
-        Glm4VoiceThinker.from_pretrained(ckpt, dtype=torch.float32, decoder_dir=tmp_path, code_dir=tmp_path)
+        Glm4VoiceThinker.from_pretrained(ckpt, dtype=torch.float32, decoder_dir=tmp_path)
     th = Glm4VoiceThinker.from_pretrained(ckpt, dtype=torch.float32, allow_silent_audio=True)
     with pytest.raises(BackendUnavailableError):
         th.hear(torch.zeros(1600).numpy(), 16000)
@@ -400,7 +400,10 @@ def test_bad_checkpoints(tmp_path, ckpt):
     with pytest.raises(CheckpointError):
         Glm4VoiceThinker.from_pretrained(tmp_path, allow_silent_audio=True)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "chatglm"}))
-    with pytest.raises(CheckpointError, match="convert"):
+    with pytest.raises(CheckpointError):        # a ChatGLM config without its keys and tensors
+        Glm4VoiceThinker.from_pretrained(tmp_path, allow_silent_audio=True)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(CheckpointError, match="chatglm"):
         Glm4VoiceThinker.from_pretrained(tmp_path, allow_silent_audio=True)
     # A text-only tokenizer (no GLM-4-Voice tokens) is refused.
     from transformers import AutoTokenizer

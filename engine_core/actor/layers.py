@@ -131,13 +131,15 @@ class Block(nn.Module):
                 past: tuple[torch.Tensor, torch.Tensor] | None, self_mask: torch.Tensor | ChunkSpans,
                 ctx: torch.Tensor, ctx_rope: tuple[torch.Tensor, torch.Tensor], cross_mask: torch.Tensor,
                 impl: str, kv_hook: KVHook | None, ops: BlockOps = EAGER) -> torch.Tensor:
-        """x [B,L,D]; mod_groups [B,G,D] sigma embedding per noise group, token_group [L] each token's group;
+        """x [B,L,D]; mod_groups [B,G,D] sigma embedding per noise group (or [layers,B,G,6D]: every layer's adaLN
+        projection of it, made beforehand), token_group [L] each token's group;
         ctx [B,Lx,D] Thinker tokens (+null key); self_mask an additive mask, or the key spans of a pass after a
         full cache (attention without a mask, `span_attention`). The adaLN projection runs once per group (G is a
         handful of chunks) and is gathered per token inside the pointwise regions (`ops`: EAGER or fused): the same
         numbers as projecting every token, a fraction of the work."""
         b, l, d = x.shape
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.mod(mod_groups).chunk(6, dim=-1)   # each [B,G,D]
+        mods = mod_groups[self.index] if mod_groups.dim() == 4 else self.mod(mod_groups)   # [B,G,6D]; 4-D: per layer,
+        shift1, scale1, gate1, shift2, scale2, gate2 = mods.chunk(6, dim=-1)   # made once (actor/tokens.py); each [B,G,D]
         # 1. self-attention over [past keys (sink + cached chunks)] + [this pass's tokens]
         h = ops.modulate(x, shift1, scale1, token_group, self.norm1.eps)
         q = ops.rope(self._split(self.q(h), self.heads), *rope)                          # [B,H,L,Dh]

@@ -184,8 +184,9 @@ class Actor(nn.Module):
         """Position ids [m*Lc, 3] in the chunk layout (first_chunk relative to the position origin; `cond` places
         the token slots)."""
         parts = [cond_position_ids(self.cfg, first_chunk, m), video_position_ids(self.cfg, first_chunk, m)]
-        if self.tokens is not None:
-            parts.insert(0, self.tokens.positions(cond, first_chunk, m, origin).cpu())
+        if self.tokens is not None:                              # (on the Thinker states' device: no host sync)
+            tp = self.tokens.positions(cond, first_chunk, m, origin)
+            parts = [tp] + [q.to(tp.device) for q in parts]
         return torch.cat(parts, dim=1).reshape(-1, 3)                              # [m, Lc, 3] -> [m*Lc, 3]
 
     def _context(self, cond: ChunkCond, first_chunk: int, origin: int = 0) -> tuple[torch.Tensor, torch.Tensor,

@@ -216,6 +216,17 @@ class TokenStream:
         self.prev = actor.tokens.bos
         self._stack = BlockStack()
         self._zero = torch.zeros(1, device=p.device)
+        self._mods: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def modulation(self) -> torch.Tensor:
+        """Every layer's adaLN projection of sigma 0 [layers, 1, 1, 6D]: the token slots' (always clean), made once, so
+        a forward does not read the projections' weights (at the paper's shape 4 B parameters)."""
+        if self._mods is None:
+            a = self.actor
+            emb = a.sigma_mlp(sigma_embedding(self._zero.view(1, 1), a.cfg.actor.width).to(self.dtype))
+            self._mods = torch.stack([blk.mod(emb) for blk in a.blocks])
+        return self._mods
 
     def start_reply(self) -> None:
         """The next chunk's first slot reads BOS (a new reply)."""
@@ -233,7 +244,6 @@ class TokenStream:
         x = tok.embed(inputs.to(dev))[None].to(self.dtype)                                   # [1, T, D]
         pos = tok.positions(cond, index - origin, 1, origin)[0]                               # [T, 3]
         cos, sin = actor.rope.angles(pos.to(dev))
-        emb = actor.sigma_mlp(sigma_embedding(self._zero.view(1, 1), x.shape[-1]).to(x.dtype))   # [1, 1, D]
         k_chunk, k_slot = self.kv.key_desc(dev)
         k_chunk = torch.where(k_chunk == index, EMPTY, k_chunk)          # this chunk's block: written by this forward
         q_chunk = torch.full((t,), index, device=dev)
@@ -244,16 +254,22 @@ class TokenStream:
         cross[:, :, 0] = True
         cross = tok.cross_mask(cross, q_chunk, q_slot, ctx_chunk)
         ctx_cos, ctx_sin = actor.rope.angles(ctx_pos)
-        inp = PassInputs(x, emb, torch.zeros(t, dtype=torch.long, device=dev), cos, sin, self_mask, ctx, ctx_cos,
-                         ctx_sin, cross)
+        inp = PassInputs(x, self.modulation(), torch.zeros(t, dtype=torch.long, device=dev), cos, sin, self_mask, ctx,
+                         ctx_cos, ctx_sin, cross)
         h = self._stack.run(actor.blocks, inp, self.kv, actor.attn_impl, t, self.kv.stage, actor.cuda_graphs,
                             actor.block_ops(dev))
         self.kv.block(index)
         return actor.norm_out(h)[0]
 
-    def _logits(self, h: torch.Tensor, kind: int) -> torch.Tensor:
-        head = self.actor.text_head if kind == TEXT else self.actor.audio_head
-        return head(h).float()
+    def _logits(self, h: torch.Tensor, kinds: list[int], start: int) -> dict[int, torch.Tensor]:
+        """Logits of slots start.. (each through its kind's head: one product per head) -> {slot: [V] float32}."""
+        out: dict[int, torch.Tensor] = {}
+        for kind, head in ((TEXT, self.actor.text_head), (AUDIO, self.actor.audio_head)):
+            slots = [i for i in range(start, len(kinds)) if kinds[i] == kind]
+            if slots and head is not None:
+                for i, row in zip(slots, head(h[slots]).float()):
+                    out[i] = row
+        return out
 
     @torch.no_grad()
     def chunk(self, index: int, cond, kinds: list[int], drafts: list[int] | None = None) -> ChunkTokens:
@@ -274,11 +290,11 @@ class TokenStream:
         while True:
             h = self.forward(index, inputs, cond)
             forwards += 1
+            logits = self._logits(h, kinds, i)
             redo = False
             while i < n:
                 kind = kinds[i]
-                code = int(draw_token(self._logits(h[i], kind), self._zero, self.temperature, self.top_p,
-                                      float(u[i])))
+                code = int(draw_token(logits[i], self._zero, self.temperature, self.top_p, float(u[i])))
                 joint = code + (tok.text_vocab if kind == AUDIO else 0)
                 out[i] = joint
                 i += 1

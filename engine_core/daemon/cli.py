@@ -48,6 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thinker-weights", choices=["bf16", "int8"], default=None,
                         help="the glm4voice Thinker's decode step: bf16 or weight-only int8 (faster tokens, a little "
                              "less accurate; default: the model config's)")
+    parser.add_argument("--glm4voice", metavar="DIR", default=None, help="a directory with GLM-4-Voice's published parts (glm-4-voice-9b, glm-4-voice-tokenizer, glm-4-voice-decoder) for a model whose Thinker is glm4voice (paper, voice)")
+    parser.add_argument("--actor-tokens", choices=["on", "off"], default=None, help="on: the Actor writes and speaks the reply (its own text and audio tokens); off: the Thinker's are streamed (default: the model's)")
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when standard input closes (a launcher holds a pipe on it: the daemon then "
                              "ends with the process that started it, on every OS)")
@@ -84,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         extra = {"random_weights": True} if args.random_weights else {}
         engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices,
-                             thinker_weights=args.thinker_weights, **extra)
+                             thinker_weights=args.thinker_weights, glm4voice=getattr(args, "glm4voice", None),
+                             actor_tokens=None if getattr(args, "actor_tokens", None) is None
+                             else args.actor_tokens == "on", **extra)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1

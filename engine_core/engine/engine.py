@@ -7,7 +7,9 @@ Where the weights come from:
   - a checkpoint directory: actor.safetensors (config in its metadata) [+ vae.safetensors];
   - the `default` preset: engine_core/weights/default/ when present, else random init with a warning;
   - `tiny`: seeded random init (tests); `paper`: needs the GLM-4-Voice and LTX-Video weights on disk
-    (XSTREAMER_GLM4VOICE_DIR, XSTREAMER_LTX_VAE_DIR) or a checkpoint directory naming them.
+    (`glm4voice=DIR` / `--glm4voice DIR` or XSTREAMER_GLM4VOICE_DIR: the published glm-4-voice-9b,
+    glm-4-voice-tokenizer and glm-4-voice-decoder under DIR; XSTREAMER_LTX_VAE_DIR) or a checkpoint directory
+    naming them.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class Engine:
     def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",
              devices: list[str] | str | None = None, dtype: torch.dtype | None = None,
              random_weights: bool = False, thinker_weights: str | None = None,
-             actor_tokens: bool | None = None) -> Engine:
+             actor_tokens: bool | None = None, glm4voice: str | None = None) -> Engine:
         """Load a preset name ("tiny" | "default" | "paper") or a checkpoint directory.
 
         devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
@@ -136,6 +138,8 @@ class Engine:
         None: the config's).
         actor_tokens: whether the Actor generates the reply's text and audio tokens (`actor.token_stream`;
         None: the config's). Off, the Thinker's tokens, text and speech are streamed (the Actor reads them).
+        glm4voice: a directory with GLM-4-Voice's published parts (engine_core/thinker/glm4voice_files.py), for a
+        model whose Thinker is glm4voice (config `thinker.path`; None: the config's, else XSTREAMER_GLM4VOICE_DIR).
         """
         thinker_device = device
         if isinstance(devices, str):
@@ -158,6 +162,10 @@ class Engine:
         if thinker_weights is not None:
             cfg = replace(cfg, thinker=replace(cfg.thinker, step_weights=thinker_weights))
             cfg.validate()
+        if glm4voice is not None:
+            if cfg.thinker.backend != "glm4voice":
+                raise ConfigError(f"--glm4voice: model {cfg.name!r} has the {cfg.thinker.backend!r} Thinker, not glm4voice")
+            cfg = replace(cfg, thinker=replace(cfg.thinker, path=str(glm4voice)))
         if actor_tokens is not None and actor_tokens != cfg.actor.token_stream:
             if tensors is not None and actor_tokens:
                 raise ConfigError("this Actor checkpoint was trained without the token stream (actor.token_stream)")

@@ -1,17 +1,19 @@
 """The `glm4voice` Thinker (the paper's): GLM-4-Voice-9B run through transformers' native `GlmForCausalLM`.
 
-Loading: a native GLM checkpoint directory (config.json with model_type "glm", safetensors, tokenizer.json).
-A published ChatGLM-format checkpoint is refused with a pointer to `glm4voice_convert` (we do not run
-remote code; see docs/thinkers.md). `from_config` builds the same classes with random weights at any
-shape (the GPU benchmark uses `paper_config()`).
+Loading: the published GLM-4-Voice-9B directory (ChatGLM format, read in memory into the native classes without
+running its code: glm4voice_files) or a native GLM directory (model_type "glm"); the published speech decoder and
+tokenizer from their directories (engine_core/codecs/glm4voice_decoder.py, glm4voice_tokenizer.py).
+`from_config` builds the same classes with random weights at any shape (the GPU benchmark uses `paper_config()`).
 
 Decoding (glm4voice_decode): a token is drawn on the model's device and fed to the next forward before the host
 reads it, so the GPU does not wait for the host between tokens; the 13 text : 26 audio interleave and the
 `<|user|>` stop are enforced by logit masks from `InterleaveState` (glm4voice_format). Each generated token is fed back, so every token has its own
 last-layer hidden state. Audio tokens (12.5/s) sit two video frames apart; text tokens sit on the frame
-of the audio that follows them. Segments are cut at 10, 20, then 40 audio tokens (the published
-decoder's streaming block sizes) and their audio comes from the GLM-4-Voice decoder adapter; without it
-the Thinker refuses to load unless `allow_silent_audio=True` (then the audio is silence, on purpose).
+of the audio that follows them. Segments are cut at 13, 20, then 40 audio tokens (a first segment of one whole 1 s
+chunk, then the published decoder's streaming block sizes); each segment holds the speech decoded so far, in whole
+frames (the decoder's last few samples come with the next one). Without a decoder the Thinker refuses to load
+unless `allow_silent_audio=True` (then the audio is silence, on purpose). With `decode_audio=False` (the Actor's
+token stream speaks instead) the segments are silent and the decoder is left to the Actor's tokens.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from engine_core.codecs.speech import Glm4VoiceDecoder, TokenSpeechDecoder
+from engine_core.codecs.speech import TokenSpeechDecoder
 from engine_core.errors import BackendUnavailableError, CheckpointError, ContextOverflowError, TextError
 
 from .base import (SAMPLES_PER_FRAME, VOICE_PLACEHOLDER, Conversation, Gate, Segment, Thinker, Transcript,
@@ -34,7 +36,6 @@ from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, TEXT_PER_BLOCK, Glm4VoiceVocab, InterleaveState,
                                audio_string, fit_prompt, format_prompt, is_audio_content)
 from .glm4voice_decode import Decoding, HostCopy, draw_token
-from .glm4voice_speech import Glm4VoiceSpeechTokenizer
 
 # audio tokens per emitted segment: first, second, then every later one. The first, 13 tokens = 26 frames, holds
 # one whole 1 s (25-frame) chunk, so a reply's first chunk can enter the Actor from the first segment.
@@ -61,8 +62,11 @@ class Glm4VoiceThinker(Thinker):
     model:              a transformers `GlmForCausalLM`
     tokenizer:          its tokenizer (None only for random-weight benchmarks: text then decodes to '')
     vocab:              the token layout (`Glm4VoiceVocab`)
-    speech_decoder:     GLM-4-Voice decoder adapter; None -> BackendUnavailableError unless allow_silent_audio
-    speech_tokenizer:   GLM-4-Voice speech tokenizer adapter for `hear` (None -> hear raises)
+    speech_decoder:     GLM-4-Voice's speech decoder (codecs.glm4voice_decoder); None -> BackendUnavailableError unless
+                        allow_silent_audio
+    speech_tokenizer:   GLM-4-Voice's speech tokenizer for `hear` (codecs.glm4voice_tokenizer; None -> hear raises)
+    decode_audio:       False: segments carry silence (of the tokens' length) and no speech is decoded here; the
+                        Actor's token stream decodes its own tokens with `speech_decoder` (engine/actor_voice.py)
     asr:                optional (pcm, sample_rate) -> text, the transcript `hear` shows for the user's voice
                         (GLM-4-Voice itself has none: without it the transcript is VOICE_PLACEHOLDER)
     full_text_blocks:   no audio token where text may go, so each text block has all 13 tokens before its audio, as
@@ -80,19 +84,20 @@ class Glm4VoiceThinker(Thinker):
     speech_feature_size = SPEECH_FEATURE_SIZE
 
     def __init__(self, model, tokenizer, vocab: Glm4VoiceVocab, *, speech_decoder: TokenSpeechDecoder | None = None,
-                 speech_tokenizer: Glm4VoiceSpeechTokenizer | None = None, allow_silent_audio: bool = False,
+                 speech_tokenizer=None, allow_silent_audio: bool = False, decode_audio: bool = True,
                  temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
                  persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192,
                  asr: Callable[[np.ndarray, int], str] | None = None, full_text_blocks: bool = False,
                  step_weights: str = "bf16") -> None:
         if speech_decoder is None and not allow_silent_audio:
             raise BackendUnavailableError(
-                "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir + code_dir); pass "
+                "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir: the published glm-4-voice-decoder); pass "
                 "allow_silent_audio=True to run with SILENT audio (benchmarks, tests)")
         self.model, self.tok, self.vocab = model.eval(), tokenizer, vocab
         self.hidden_size = int(model.config.hidden_size)
         self.speech_decoder, self.speech_tokenizer = speech_decoder, speech_tokenizer
         self.silent_audio = speech_decoder is None
+        self.decode_audio = decode_audio and speech_decoder is not None
         self.temperature, self.top_p, self.max_new_tokens, self.seed = temperature, top_p, max_new_tokens, seed
         self.persona_in_system = persona_in_system
         self.device = next(model.parameters()).device
@@ -112,38 +117,43 @@ class Glm4VoiceThinker(Thinker):
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, device: str = "cpu", dtype: torch.dtype = torch.bfloat16, *,
                         decoder_dir: str | Path | None = None, speech_tokenizer_dir: str | Path | None = None,
-                        code_dir: str | Path | None = None, allow_silent_audio: bool = False,
-                        **kw) -> "Glm4VoiceThinker":
-        """Load a native GLM checkpoint directory (+ optional decoder / speech tokenizer adapters)."""
+                        allow_silent_audio: bool = False, **kw) -> "Glm4VoiceThinker":
+        """Load the published GLM-4-Voice-9B directory (ChatGLM format) or a native GLM one, + the published speech
+        decoder / speech tokenizer directories when given."""
         from transformers import AutoTokenizer, GlmForCausalLM
+
+        from engine_core.codecs.glm4voice_decoder import Glm4VoiceDecoder
+        from engine_core.codecs.glm4voice_tokenizer import Glm4VoiceSpeechTokenizer
+
+        from .glm4voice_files import load_chatglm
 
         model_dir = Path(model_dir)
         try:
             cfg = json.loads((model_dir / "config.json").read_text())
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"no readable config.json in {model_dir}: {exc}") from exc
-        if cfg.get("model_type") == "chatglm":
-            raise CheckpointError(
-                f"{model_dir} is a ChatGLM (remote-code) checkpoint; convert it once with "
-                "engine_core.thinker.glm4voice_convert.convert_chatglm_checkpoint(src, dst)")
-        if cfg.get("model_type") != "glm":
-            raise CheckpointError(f"{model_dir}: model_type {cfg.get('model_type')!r}, expected 'glm'")
+        if cfg.get("model_type") not in ("chatglm", "glm"):
+            raise CheckpointError(f"{model_dir}: model_type {cfg.get('model_type')!r}, expected 'chatglm' (the "
+                                  "published GLM-4-Voice-9B) or 'glm'")
         try:
-            tok = AutoTokenizer.from_pretrained(model_dir)
-            model = GlmForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+            if cfg.get("model_type") == "chatglm":
+                model, tok = load_chatglm(model_dir, device, dtype)
+            else:
+                tok = AutoTokenizer.from_pretrained(model_dir)
+                model = GlmForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
         except (OSError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"cannot load GLM checkpoint {model_dir}: {exc}") from exc
         vocab = Glm4VoiceVocab.from_tokenizer(tok, int(model.config.vocab_size))
-        decoder = Glm4VoiceDecoder(decoder_dir, code_dir, device) if decoder_dir is not None else None
-        speech_tok = (Glm4VoiceSpeechTokenizer(speech_tokenizer_dir, code_dir, device)
-                      if speech_tokenizer_dir is not None else None)
+        decoder = Glm4VoiceDecoder(decoder_dir, device) if decoder_dir is not None else None
+        speech_tok = Glm4VoiceSpeechTokenizer(speech_tokenizer_dir, device) if speech_tokenizer_dir is not None else None
         return cls(model, tok, vocab, speech_decoder=decoder, speech_tokenizer=speech_tok,
                    allow_silent_audio=allow_silent_audio, **kw)
 
     @classmethod
     def from_config(cls, cfg=None, device: str = "cpu", dtype: torch.dtype = torch.bfloat16, *,
                     tokenizer=None, allow_silent_audio: bool = False, seed: int = 0, **kw) -> "Glm4VoiceThinker":
-        """Random weights of the same classes at `cfg`'s shape (default `paper_config()`), built on `device`."""
+        """Random weights of the same classes at `cfg`'s shape (default `paper_config()`), built on `device` (a
+        `speech_decoder` may be given: e.g. the published decoder's shapes with random weights)."""
         from transformers import GlmForCausalLM
 
         cfg = cfg if cfg is not None else paper_config()
@@ -283,35 +293,53 @@ class Glm4VoiceThinker(Thinker):
         return Decoding.hf(self.model, self.device)
 
     # ------------------------------------------------------------------ segments
+    def detokenize(self, ids: list[int]) -> str:
+        """Text of text token ids ('' without a tokenizer)."""
+        return self.tok.decode(ids) if (self.tok is not None and ids) else ""
+
     def _segments(self, tokens: Iterator[tuple[int, str, torch.Tensor]], text_out: list[str]) -> Iterator[Segment]:
         pending: list[tuple[int, str, torch.Tensor, int]] = []      # (id, kind, hidden, frame)
         audio_total, n_block, start_frame = 0, 0, 0
         wave_buf = np.zeros(0, np.float32)
-        stream = self.speech_decoder.start_stream() if self.speech_decoder else None
+        stream = self.speech_decoder.start_stream() if self.decode_audio else None
+        decoded = [0]                                               # audio tokens handed to the decoder
 
-        def emit(final: bool) -> Segment:
+        def emit(final: bool) -> Segment | None:
+            """The pending tokens as a Segment; its frames: the speech decoded so far (whole frames; the rest with the
+            next segment), or two per audio token when nothing is decoded here. None: not one frame yet."""
             nonlocal pending, start_frame, wave_buf, n_block
             audio_ids = [self.vocab.audio_id(t) for t, k, _, _ in pending if k == "audio"]
-            n_frames = FRAMES_PER_AUDIO_TOKEN * len(audio_ids)
-            if self.speech_decoder is not None and (audio_ids or final):
-                wave_buf = np.concatenate([wave_buf, self.speech_decoder.decode(stream, audio_ids, final)])
-            if final:
-                n_frames = max(n_frames, frames_holding(wave_buf.size))
+            if stream is not None:
+                new = audio_ids[decoded[0]:]
+                if new or final:
+                    wave_buf = np.concatenate([wave_buf, self.speech_decoder.decode(stream, new, final)])
+                    decoded[0] += len(new)
+                n_frames = frames_holding(wave_buf.size) if final else wave_buf.size // SAMPLES_PER_FRAME
+            else:
+                n_frames = FRAMES_PER_AUDIO_TOKEN * len(audio_ids)
+                n_frames = max(n_frames, 1) if final else n_frames
+            if n_frames == 0:
+                return None
             audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
             take = min(audio.size, wave_buf.size)
             audio[:take] = np.clip(wave_buf[:take], -1.0, 1.0)
             wave_buf = wave_buf[take:]
             text_ids = [t for t, k, _, _ in pending if k == "text"]
-            text = self.tok.decode(text_ids) if (self.tok is not None and text_ids) else ""
+            text = self.detokenize(text_ids)
             text_out.append(text)
             hidden = (torch.stack([h for _, _, h, _ in pending]) if pending
                       else torch.zeros(0, self.hidden_size))
             frames = torch.tensor([min(max(f, start_frame), start_frame + n_frames - 1) for *_, f in pending],
                                   dtype=torch.long)
+            audio_kind = [k == "audio" for _, k, _, _ in pending]
+            ids = [self.vocab.audio_id(t) if a else t for (t, *_), a in zip(pending, audio_kind)]
             seg = Segment(start_frame=start_frame, num_frames=n_frames, audio=audio, text=text, hidden=hidden,
-                          hidden_frames=frames, speech_features=speech_features(audio))
+                          hidden_frames=frames, speech_features=speech_features(audio),
+                          token_ids=torch.tensor(ids, dtype=torch.long),
+                          token_audio=torch.tensor(audio_kind, dtype=torch.bool))
             start_frame += n_frames
             pending, n_block = [], n_block + 1
+            decoded[0] = 0
             return seg
 
         for t, kind, h in tokens:
@@ -319,10 +347,11 @@ class Glm4VoiceThinker(Thinker):
             if kind == "audio":
                 audio_total += 1
                 block = BLOCK_SCHEDULE[min(n_block, len(BLOCK_SCHEDULE) - 1)]
-                if sum(1 for p in pending if p[1] == "audio") >= block:
-                    yield emit(final=False)
+                if sum(1 for p in pending if p[1] == "audio") >= block and (seg := emit(final=False)) is not None:
+                    yield seg
         if pending or (stream is not None and audio_total):
-            yield emit(final=True)
+            if (seg := emit(final=True)) is not None:
+                yield seg
 
     # ------------------------------------------------------------------ Thinker API
     def reply(self, conversation: Conversation, user: UserTurn, gate: Gate | None = None) -> Iterator[Segment]:
@@ -359,7 +388,8 @@ class Glm4VoiceThinker(Thinker):
         VOICE_PLACEHOLDER (never token strings); its content, what `reply` feeds the model, is the speech
         tokens as the published user-content string (`audio_string`)."""
         if self.speech_tokenizer is None:
-            raise BackendUnavailableError("glm4voice.hear needs speech_tokenizer_dir and code_dir")
+            raise BackendUnavailableError("glm4voice.hear needs the speech tokenizer (speech_tokenizer_dir: the "
+                                          "published glm-4-voice-tokenizer)")
         content = audio_string(self.speech_tokenizer.tokenize(pcm, sample_rate))
         text = (self.asr(pcm, sample_rate) or "").strip() if self.asr is not None else ""
         return Transcript(text=text or VOICE_PLACEHOLDER, content=content)

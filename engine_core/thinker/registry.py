@@ -74,19 +74,30 @@ def _glm4voice(**kw: Any) -> "Thinker":
 
 
 def _glm4voice_from_config(cfg: "ModelConfig", device: str, random_weights: bool) -> "Thinker":
+    """The published GLM-4-Voice parts under `thinker.path` (or XSTREAMER_GLM4VOICE_DIR; glm4voice_files), or with
+    random weights the same shapes, the speech decoder's too (timing only). With the Actor's token stream the Thinker
+    decodes no speech of its own (the Actor's tokens are decoded)."""
     t = cfg.thinker
-    if random_weights:   # full shape, random weights, SILENT audio: timing only (the benchmark says so);
-        # each text block full, as a trained model's (13 text tokens before a reply's first audio)
+    decode_audio = not cfg.actor.token_stream
+    if random_weights:   # full shape, random weights: timing only (the benchmark says so); the published speech
+        # decoder's shapes with random weights (its speech is noise); each text block full, as a trained model's
+        # (13 text tokens before a reply's first audio)
         import torch
 
+        from engine_core.codecs.glm4voice_decoder import Glm4VoiceDecoder
+
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        return _glm4voice(device=device, dtype=dtype, allow_silent_audio=True, full_text_blocks=True,
-                          step_weights=t.step_weights)
+        return _glm4voice(device=device, dtype=dtype, speech_decoder=Glm4VoiceDecoder.random(device),
+                          full_text_blocks=True, step_weights=t.step_weights, decode_audio=decode_audio)
     path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
     if not path:
-        raise BackendUnavailableError("the glm4voice Thinker needs its checkpoint directory: set "
-                                      "XSTREAMER_GLM4VOICE_DIR or thinker.path in the model config")
-    return _glm4voice(model_dir=path, device=device, step_weights=t.step_weights)
+        raise BackendUnavailableError("the glm4voice Thinker needs GLM-4-Voice's published files: --glm4voice DIR "
+                                      "(or XSTREAMER_GLM4VOICE_DIR, or thinker.path in the model config)")
+    from .glm4voice_files import find_parts
+
+    parts = find_parts(path)
+    return _glm4voice(model_dir=parts.lm, decoder_dir=parts.decoder, speech_tokenizer_dir=parts.speech_tokenizer,
+                      device=device, step_weights=t.step_weights, decode_audio=decode_audio)
 
 
 _register("toy", _toy, _toy_from_config)
@@ -108,7 +119,7 @@ def load_thinker(name: str, **kw: Any) -> "Thinker":
     toy:       engine_core.thinker.toy.ToyThinker(**kw)
     cascade:   CascadeThinker(max_new_tokens=72, repetition_penalty=1.15, temperature=0.0, seed=0, voice=None)
     glm4voice: Glm4VoiceThinker.from_pretrained(model_dir, device=..., dtype=..., decoder_dir=...,
-               speech_tokenizer_dir=..., code_dir=..., allow_silent_audio=False, ...) when `model_dir` is
+               speech_tokenizer_dir=..., allow_silent_audio=False, ...) when `model_dir` is
                given, else Glm4VoiceThinker.from_config(cfg=None, device=..., dtype=..., ...) (random weights).
     """
     return _backend(name).build(**kw)

@@ -29,6 +29,12 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persona", help="persona JSON file (sdk.protocol.Persona)")
     parser.add_argument("--model", default="default", help="model preset or checkpoint dir (in-process only)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (in-process only)")
+    parser.add_argument("--glm4voice", metavar="DIR", default=None,
+                        help="a directory with GLM-4-Voice's published parts (glm-4-voice-9b, glm-4-voice-tokenizer, "
+                             "glm-4-voice-decoder) for a model whose Thinker is glm4voice (in-process only)")
+    parser.add_argument("--actor-tokens", choices=["on", "off"], default=None,
+                        help="on: the Actor writes and speaks the reply (its own text and audio tokens); off: the "
+                             "Thinker's are streamed (default: the model's; in-process only)")
     parser.add_argument("--connect", help=f"control endpoint of a running daemon, e.g. {DEFAULT_CONTROL}")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for media (with --connect)")
 
@@ -101,7 +107,9 @@ def _in_process(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
     from engine_core.engine import Engine
     from sdk.recorder import Recorder
 
-    engine = Engine.load(model=args.model, device=args.device)
+    tokens = getattr(args, "actor_tokens", None)
+    engine = Engine.load(model=args.model, device=args.device, glm4voice=getattr(args, "glm4voice", None),
+                         actor_tokens=None if tokens is None else tokens == "on")
     session = engine.open_session(portrait=portrait, persona=persona)
     texts: list[str] = []
     try:
