@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> dict:
             samples += dec.decode(s, codes, i == len(blocks) - 1).size
             sync()
             times.append(round((time.perf_counter() - t0) * 1e3, 1))
-        rows.append({"reply": r, "blocks": blocks, "block_ms": times, "audio_s": round(samples / 22050, 2),
-                     "ms_per_audio_s": round(sum(times) / (samples / 22050), 1)})
+        seconds = samples / dec.sample_rate
+        rows.append({"reply": r, "blocks": blocks, "block_ms": times, "audio_s": round(seconds, 2),
+                     "ms_per_audio_s": round(sum(times) / seconds, 1)})
         print(rows[-1])
     later = rows[1:] or rows
     out = {"device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",

@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine_core.errors import CheckpointError
+from sdk.protocol.constants import SAMPLE_RATE
 
 
 @dataclass
@@ -64,7 +65,7 @@ class FlowConfig:
     est_num_heads: int = 8
     est_act_fn: str = "gelu"
     n_timesteps: int = 10
-    sample_rate: int = 22050
+    sample_rate: int = SAMPLE_RATE                # the published 22,050 Hz (the media clock's too)
     hop: int = 256
 
     def mel_frames(self, n_tokens: int) -> int:

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sdk.protocol.constants import SAMPLE_RATE
+
 
 @dataclass
 class HiftConfig:
@@ -29,7 +31,7 @@ class HiftConfig:
     in_channels: int = 80
     base_channels: int = 512
     nb_harmonics: int = 8
-    sampling_rate: int = 22050
+    sampling_rate: int = SAMPLE_RATE              # the published 22,050 Hz (the media clock's too)
     nsf_alpha: float = 0.1
     nsf_sigma: float = 0.003
     nsf_voiced_threshold: float = 10.0
