@@ -30,7 +30,9 @@ def free_port() -> int:
 
 
 def http(method: str, url: str, body: bytes | None = None) -> tuple[int, dict | str]:
-    req = urllib.request.Request(url, data=body, method=method)
+    """A request as the OBS script makes it (JSON bodies; the URL carries the token where needed)."""
+    headers = {"Content-Type": "application/json"} if method == "POST" else {}
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
@@ -59,27 +61,28 @@ def daemon():
 def test_bridge_without_daemon_answers_and_refuses_clearly():
     bridge = BridgeProc.start(XSTREAMER, f"tcp://127.0.0.1:{free_port()}")
     try:
-        url = bridge.url
-        assert url.startswith("http://127.0.0.1:")
-        status, page = http("GET", url)
+        assert bridge.url.startswith("http://127.0.0.1:") and len(bridge.token) >= 32
+        api = bridge.api
+        status, page = http("GET", bridge.url)
         assert status == 200 and '<canvas id="stage"' in page and "player.js" in page
         for name in ("player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js"):
-            assert http("GET", url + name)[0] == 200
-        assert http("GET", url + "bridge.py")[0] == 404
-        status, health = http("GET", url + "health")
+            assert http("GET", bridge.base + name)[0] == 200
+        assert http("GET", api("bridge.py"))[0] == 404
+        status, health = http("GET", api("health"))
         assert status == 200 and health["ok"] is True and health["daemon"] is False and health["session"] is None
-        wait_for(lambda: http("GET", url + "health")[1]["error"], what="the daemon error in /health")
-        status, body = http("POST", url + "say", json.dumps({"text": "hello"}).encode())
+        wait_for(lambda: http("GET", api("health"))[1]["error"], what="the daemon error in /health")
+        status, body = http("POST", api("say"), json.dumps({"text": "hello"}).encode())
         assert status == 503 and body["ok"] is False and "not connected" in body["error"]
-        assert http("POST", url + "say", b'{"text": "   "}')[0] == 400
-        assert http("POST", url + "say", b'{"words": "hi"}')[0] == 400
-        assert http("POST", url + "say", b"{not json")[0] == 400
-        assert http("POST", url + "interrupt")[0] == 503
-        assert http("POST", url + "mute")[1]["muted"] is True
-        assert http("POST", url + "mute")[1]["muted"] is False
-        assert http("POST", url + "mute", b'{"muted": true}')[1]["muted"] is True
-        assert http("POST", url + "mute", b'{"muted": "yes"}')[0] == 400
-        stats = http("GET", url + "stats")[1]
+        assert http("POST", api("say"), b'{"text": "   "}')[0] == 400
+        assert http("POST", api("say"), b'{"words": "hi"}')[0] == 400
+        assert http("POST", api("say"), b"{not json")[0] == 400
+        assert http("POST", api("say"), b'["hi"]')[0] == 400
+        assert http("POST", api("interrupt"))[0] == 503
+        assert http("POST", api("mute"))[1]["muted"] is True
+        assert http("POST", api("mute"), b"{}")[1]["muted"] is False
+        assert http("POST", api("mute"), b'{"muted": true}')[1]["muted"] is True
+        assert http("POST", api("mute"), b'{"muted": "yes"}')[0] == 400
+        stats = http("GET", api("stats"))[1]
         assert stats["bridge"]["daemon"] is False and stats["bridge"]["muted"] is True and stats["pages"] == []
     finally:
         assert bridge.stop() == 0, "SIGTERM ends the bridge cleanly"
@@ -112,10 +115,10 @@ def test_studio_library_persona_file_is_accepted(tmp_path, daemon):
 
     bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--persona", str(path)))
     try:
-        health = wait_for(lambda: (h := http("GET", bridge.url + "health")[1])["daemon"] and h, what="a session")
+        health = wait_for(lambda: (h := http("GET", bridge.api("health"))[1])["daemon"] and h, what="a session")
         assert health["persona"] == "Ada Streams" and health["portrait"] == str(portrait.resolve())
         assert health["options"] == {"connect": daemon.control, "persona": str(path.resolve()), "portrait": None,
-                                     "session": None}
+                                     "session": None, "start_daemon": None, "twitch_channel": None}
     finally:
         assert bridge.stop() == 0
     other = tmp_path / "bruno.png"
@@ -123,7 +126,7 @@ def test_studio_library_persona_file_is_accepted(tmp_path, daemon):
     bridge = BridgeProc.start(XSTREAMER, f"tcp://127.0.0.1:{free_port()}",
                               extra=("--persona", str(path), "--portrait", str(other)))
     try:
-        health = http("GET", bridge.url + "health")[1]
+        health = http("GET", bridge.api("health"))[1]
         assert health["persona"] == "Ada Streams" and health["portrait"] == str(other.resolve())
     finally:
         bridge.stop()
@@ -140,13 +143,13 @@ def test_studio_library_persona_file_is_accepted(tmp_path, daemon):
     assert res.returncode == 2 and '"portrait" must be a path or null' in res.stderr
 
 
-async def _collect(url: str, session_id: str, want: int) -> tuple[list, list]:
+async def _collect(bridge: BridgeProc, session_id: str, want: int) -> tuple[list, list]:
     """Chat through the bridge and read its WebSocket until `want` packets of the reply arrived:
     (control messages, [(packet, payload length, publish ms, reply utt)])."""
     control, media = [], []
     async with aiohttp.ClientSession() as http_session:
-        async with http_session.ws_connect(url.replace("http", "ws") + "ws", max_msg_size=0) as ws:
-            async with http_session.post(url + "say", json={"text": "Hello! How are you today?"}) as resp:
+        async with http_session.ws_connect(bridge.api("ws").replace("http", "ws", 1), max_msg_size=0) as ws:
+            async with http_session.post(bridge.api("say"), json={"text": "Hello! How are you today?"}) as resp:
                 ack = await resp.json()
             assert resp.status == 200 and ack["ok"] and ack["session"] == session_id
             deadline = time.monotonic() + 120
@@ -163,7 +166,7 @@ async def _collect(url: str, session_id: str, want: int) -> tuple[list, list]:
                 frames = [topic_for(session_id), header] + ([payload] if kind in ("audio", "video") else [])
                 pkt, _ = decode_media(frames)   # the bridge forwards protocol v1 headers verbatim
                 media.append((pkt, len(payload), published_ms))
-            async with http_session.post(url + "interrupt") as resp:
+            async with http_session.post(bridge.api("interrupt"), json={}) as resp:
                 assert resp.status == 200
             while True:
                 msg = await ws.receive(timeout=10)
@@ -175,8 +178,8 @@ async def _collect(url: str, session_id: str, want: int) -> tuple[list, list]:
 def test_bridge_forwards_a_reply_to_the_page_socket(daemon):
     bridge = BridgeProc.start(XSTREAMER, daemon.control)
     try:
-        health = wait_for(lambda: (h := http("GET", bridge.url + "health")[1])["daemon"] and h, what="a session")
-        control, media = asyncio.run(_collect(bridge.url, health["session"], want=20))
+        health = wait_for(lambda: (h := http("GET", bridge.api("health"))[1])["daemon"] and h, what="a session")
+        control, media = asyncio.run(_collect(bridge, health["session"], want=20))
         assert control[0]["type"] == "session" and control[0]["session"] == health["session"]
         assert control[0]["sample_rate"] == 22050 and control[0]["fps"] == 25
         utt = media[0][3]
@@ -187,16 +190,16 @@ def test_bridge_forwards_a_reply_to_the_page_socket(daemon):
         assert seqs == sorted(seqs), "the bridge keeps the daemon's packet order"
         sent = [t for _, _, t, _ in media]
         assert all(0 < t <= time.time() * 1000 for t in sent) and sent == sorted(sent)
-        stats = http("GET", bridge.url + "stats")[1]["bridge"]
+        stats = http("GET", bridge.api("stats"))[1]["bridge"]
         assert stats["says"] == 1 and stats["interrupts"] == 1 and stats["packets"] >= len(media)
     finally:
         bridge.stop()
 
 
-async def _first_frames(url: str, count: int) -> list[dict]:
+async def _first_frames(bridge: BridgeProc, count: int) -> list[dict]:
     headers = []
     async with aiohttp.ClientSession() as http_session:
-        async with http_session.ws_connect(url.replace("http", "ws") + "ws", max_msg_size=0) as ws:
+        async with http_session.ws_connect(bridge.api("ws").replace("http", "ws", 1), max_msg_size=0) as ws:
             while len(headers) < count:
                 msg = await ws.receive(timeout=30)
                 if msg.type == aiohttp.WSMsgType.BINARY:
@@ -215,10 +218,10 @@ def test_bridge_attaches_to_an_existing_session(daemon):
         owned = client.open_session()
         bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--session", owned.id))
         try:
-            wait_for(lambda: http("GET", bridge.url + "health")[1]["session"] == owned.id, what="the attach")
-            headers = asyncio.run(_first_frames(bridge.url, 10))
+            wait_for(lambda: http("GET", bridge.api("health"))[1]["session"] == owned.id, what="the attach")
+            headers = asyncio.run(_first_frames(bridge, 10))
             assert {h["session"] for h in headers} == {owned.id}
-            status, body = http("POST", bridge.url + "speak", b'{"text": "Announcement from the bridge."}')
+            status, body = http("POST", bridge.api("speak"), b'{"text": "Announcement from the bridge."}')
             assert status == 200 and body["session"] == owned.id and body["utt"] >= 1
         finally:
             bridge.stop()

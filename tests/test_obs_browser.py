@@ -79,11 +79,11 @@ async def poll(page, expression: str, predicate, timeout: float, what: str):
     raise AssertionError(f"timed out ({timeout:g} s) waiting for {what}; last value: {value}")
 
 
-async def play_reply(pages: list, url: str, text: str) -> list[dict]:
+async def play_reply(pages: list, bridge: BridgeProc, text: str) -> list[dict]:
     """Chat, then sample every page while the reply's frames arrive at the first one (its `uttReceived`):
     per page {frames_painted, frames_late, late_share, fps, offsets, hashes, clocks, first, last}."""
     start = [await page.evaluate("window.xstreamerTrace.avOffsetMs.length") for page in pages]
-    ack = post(url + "say", {"text": text})
+    ack = post(bridge.api("say"), {"text": text})
     assert ack["ok"], ack
     await poll(pages[0], "window.xstreamerStats.uttReceived", lambda u: u == ack["utt"], 120,
                f"the first frame of utterance {ack['utt']}")
@@ -137,8 +137,8 @@ def describe(run: dict) -> str:
             f"output lag {run['last']['outputLagMs']} ms ({run['last']['clockSource']})")
 
 
-async def assert_plays(page, url: str, text: str) -> dict:
-    run = (await play_reply([page], url, text))[0]
+async def assert_plays(page, bridge: BridgeProc, text: str) -> dict:
+    run = (await play_reply([page], bridge, text))[0]
     assert sync_failures(run) == [], describe(run)
     assert run["last"]["audioState"] == "running", "the AudioWorklet clock, not the wall-clock fallback"
     assert run["last"]["clockSource"] == "output-timestamp", "the audible clock (AudioContext output timestamps)"
@@ -156,16 +156,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def port_of(url: str) -> int:
-    return int(url.rstrip("/").rsplit(":", 1)[1])
-
-
 async def scenario(daemon_args: dict, procs: dict) -> None:
     """`procs["bridge"]` is the running bridge (replaced when the scenario restarts it)."""
     bridge = procs["bridge"]
     connect = f"tcp://127.0.0.1:{daemon_args['control_port']}"
     async with await Browser.launch() as browser:
-        page = await browser.open(bridge.url + "?overlay=1")
+        page = await browser.open(bridge.url + "&overlay=1")
         plain = await browser.open(bridge.url)
         first = await poll(page, "window.xstreamerStats", lambda s: s and s["connected"], 30,
                            "the page to connect to the bridge")
@@ -182,19 +178,19 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
         try:
             await poll(page, "window.xstreamerStats", lambda s: s["daemonConnected"], 30,
                        "the page to get a session once the daemon is up")
-            run = await assert_plays(page, bridge.url, "Hello! Please tell me about the weather today.")
+            run = await assert_plays(page, bridge, "Hello! Please tell me about the weather today.")
             overlay = await page.evaluate(OVERLAY)
             assert overlay["display"] == "block" and OVERLAY_LIVE.match(overlay["text"]), overlay
 
             # mute: the page's volume goes to 0, its clock keeps running; the bridge sees the page's stats
-            assert post(bridge.url + "mute", {"muted": True})["muted"] is True
+            assert post(bridge.api("mute"), {"muted": True})["muted"] is True
             muted = await poll(page, "window.xstreamerStats", lambda s: s["muted"], 3, "stats.muted")
             await poll(page, OVERLAY, lambda o: o["text"].endswith("  muted"), 3, "'muted' in the overlay")
             await poll(page, "window.xstreamerStats.audioClockSamples",
                        lambda n: n > muted["audioClockSamples"], 3, "the audio clock to run while muted")
-            reported = await asyncio.to_thread(_wait, lambda: page_stats(bridge.url).get("muted"), 5)
+            reported = await asyncio.to_thread(_wait, lambda: page_stats(bridge).get("muted"), 5)
             assert reported is True, "the page reports its mute state to the bridge (GET /stats)"
-            assert post(bridge.url + "mute", {"muted": False})["muted"] is False
+            assert post(bridge.api("mute"), {"muted": False})["muted"] is False
             await poll(page, "window.xstreamerStats.muted", lambda m: m is False, 3, "unmuted")
 
             # daemon restart: transparent, then painting again within RESUME_S of its ready line
@@ -213,7 +209,7 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
             assert resumed["reconnects"] == 0, "the page's own socket to the bridge never dropped"
 
             # bridge restart on the same port: transparent while it is gone, the page reconnects by itself
-            port = port_of(bridge.url)
+            port, token = bridge.port, bridge.token
             bridge.stop()
             gone = await poll(page, "window.xstreamerStats", lambda s: not s["connected"] and s["cleared"], 5,
                               "the page to notice the bridge is gone")
@@ -222,7 +218,10 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
             await asyncio.sleep(1.0)   # the page retries meanwhile (backoff up to 1 s)
             assert (await page.evaluate(CANVAS))["alpha"] == 0
             painted = (await page.evaluate("window.xstreamerStats"))["framesPainted"]
-            bridge = procs["bridge"] = BridgeProc.start(XSTREAMER, connect, port=port)
+            # the same token (the OBS script keeps one and hands it over in XSTREAMER_OBS_TOKEN): the page's URL
+            # stays valid across bridge restarts
+            bridge = procs["bridge"] = BridgeProc.start(XSTREAMER, connect, port=port,
+                                                        env={"XSTREAMER_OBS_TOKEN": token})
             up = time.monotonic()
             back = await poll(page, "window.xstreamerStats",
                               lambda s: s["connected"] and s["daemonConnected"] and s["framesPainted"] > painted,
@@ -230,14 +229,14 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
             assert back["reconnects"] >= 1 and back["session"] != resumed["session"]
             print(f"bridge restart: painting again {time.monotonic() - up:.2f} s after its URL line "
                   f"({back['reconnects']} reconnect(s))")
-            run2 = await assert_plays(page, bridge.url, "Welcome back!")
+            run2 = await assert_plays(page, bridge, "Welcome back!")
             assert run2["last"]["reconnects"] == back["reconnects"]
         finally:
             daemon.stop()
 
 
-def page_stats(url: str) -> dict:
-    pages = get(url + "stats")["pages"]
+def page_stats(bridge: BridgeProc) -> dict:
+    pages = get(bridge.api("stats"))["pages"]
     return pages[0] if pages else {}
 
 
@@ -254,7 +253,7 @@ def _wait(predicate, timeout: float):
 def diagnosis(bridge: BridgeProc) -> str:
     """The bridge's last log lines and counters, for a failure message."""
     try:
-        stats = json.dumps(get(bridge.url + "stats"))
+        stats = json.dumps(get(bridge.api("stats")))
     except OSError as exc:
         stats = f"(no /stats: {exc})"
     return "\nbridge log: " + "\n  ".join(bridge.proc.log[-15:]) + f"\nbridge /stats: {stats}"
@@ -271,15 +270,15 @@ def test_page_plays_in_sync_and_survives_daemon_and_bridge_restarts():
         procs["bridge"].stop()
 
 
-async def faults(url: str) -> list[dict]:
+async def faults(bridge: BridgeProc) -> list[dict]:
     async with await Browser.launch() as browser:
-        pages = [await browser.open(url + f"?test_video_delay_ms={HOLD_BACK_MS}"),
-                 await browser.open(url + "?test_av_skew_ms=-80")]
+        pages = [await browser.open(bridge.url + f"&test_video_delay_ms={HOLD_BACK_MS}"),
+                 await browser.open(bridge.url + "&test_av_skew_ms=-80")]
         for page in pages:
             await poll(page, "window.xstreamerStats", lambda s: s and s["daemonConnected"] and s["framesReceived"],
                        30, "a session and its idle frames")
         await asyncio.sleep(0.5)
-        return await play_reply(pages, url, "Hello! Please tell me about the weather today.")
+        return await play_reply(pages, bridge, "Hello! Please tell me about the weather today.")
 
 
 def test_sync_checks_fail_on_injected_faults():
@@ -290,7 +289,7 @@ def test_sync_checks_fail_on_injected_faults():
     try:
         bridge = BridgeProc.start(XSTREAMER, daemon.control)
         try:
-            delayed, skewed = asyncio.run(faults(bridge.url))
+            delayed, skewed = asyncio.run(faults(bridge))
         except AssertionError as exc:
             raise AssertionError(f"{exc}{diagnosis(bridge)}") from None
         finally:

@@ -1,16 +1,24 @@
 """`xstreamer obs`: the OBS Browser Source bridge (a thin ZeroMQ client of the daemon + a local web server).
 
-    xstreamer obs [--connect tcp://127.0.0.1:7570] [--port 8765] [--persona FILE] [--portrait IMG] [--session ID]
+    xstreamer obs [--connect tcp://127.0.0.1:7570 | --start-daemon [--model default]] [--port 8765]
+                  [--persona FILE] [--portrait IMG] [--session ID] [--exit-with-stdin]
+                  [--twitch-channel NAME [--twitch-nick LOGIN] [--chat-prefix !ask] [--chat-mods-only] ...]
 
-Prints the page's URL as the first line of its output, then serves on 127.0.0.1:
-  GET  /              the page (web/index.html; ?overlay=1 shows fps / latency / A/V offset)
-  GET  /ws            WebSocket: media as binary XSB1 frames (see web/framing.js, docs/obs.md), control as JSON
-  POST /say /speak    {"text": "..."} (or a plain-text body) -> the co-host answers / says it verbatim
-  POST /interrupt     stop the current reply (the page flushes what it has queued)
-  POST /mute          {"muted": true|false}, or no body to toggle; the page's volume (its clock keeps running)
-  GET  /stats         bridge counters + the latest statistics of every connected page
-  GET  /health        {"ok": true, "daemon": connected?, "session": id, "endpoint": --connect, "persona": name,
-                      "portrait": image path | null, "options": the resolved command-line options, ...}
+Prints the page's URL, with its token, as the first line of its output (`http://127.0.0.1:PORT/?token=...`),
+then serves on 127.0.0.1 (every request but the page's scripts needs the token; see web_guard.py):
+  GET  /?token=T       the page (web/index.html; ?overlay=1 shows fps / latency / A/V offset)
+  GET  /ws?token=T     WebSocket: media as binary XSB1 frames (see web/framing.js, docs/obs.md), control as JSON
+  POST /say /speak     {"text": "..."} (application/json) -> the co-host answers / says it verbatim
+  POST /interrupt      stop the current reply (the page flushes what it has queued)
+  POST /mute           {"muted": true|false}, or {} to toggle; the page's volume (its clock keeps running)
+  GET  /stats          bridge counters + the latest statistics of every connected page (+ chat counters)
+  GET  /health         {"ok": true, "daemon": connected?, "session": id, "endpoint": the daemon, "persona": name,
+                       "portrait": image path | null, "options": the resolved command-line options,
+                       "daemon_process": the daemon it started | null, "chat": the chat reader | null, ...};
+                       without the token only {"ok": true, "service": "xstreamer-obs", "authorized": false}
+--start-daemon starts and watches a daemon itself (sdk.launcher; see own_daemon.py). --twitch-channel reads that
+channel's chat and answers the lines that pass the filters (chat_relay.py); a Twitch OAuth token, for a login
+other than the anonymous read-only one, comes from $XSTREAMER_TWITCH_OAUTH, never from the command line.
 --persona takes a protocol Persona JSON file or a studio library file (<config>/personas/<slug>.json: the same
 fields plus "portrait", an image path used when --portrait is not given).
 Imports nothing from engine_core: it talks to the daemon only through the SDK (see daemon_link.py).
@@ -22,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import struct
 import sys
 import time
@@ -34,13 +41,19 @@ from aiohttp import WSMsgType, web
 from sdk.persona_file import PersonaFileError, parse_persona
 from sdk.protocol import DEFAULT_CONTROL, Persona, ProtocolError
 
+from . import lifecycle
+from .chat_relay import ChatRelay
 from .daemon_link import DaemonLink, LinkError
+from .own_daemon import OwnDaemon
+from .twitch_chat import TWITCH_HOST, TWITCH_TLS_PORT, ChatFilter, TwitchConfig
+from .web_guard import AUTHORIZED, Guard, TokenError, make_token
 
 WEB_DIR = Path(__file__).with_name("web")
 STATIC = {"index.html", "player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js"}
 MAGIC = b"XSB1"
 PAGE_QUEUE = 500          # packets buffered per page (~10 s of audio + video); older ones are dropped beyond
 MAX_TEXT_BODY = 64 * 1024
+TWITCH_OAUTH_ENV = "XSTREAMER_TWITCH_OAUTH"
 
 
 def pack_frame(header: bytes, payload: bytes | None, published_ms: float) -> bytes:
@@ -77,8 +90,12 @@ class Page:
 class Bridge:
     """The web server and the fan-out of the daemon's media to every connected page."""
 
-    def __init__(self, link: DaemonLink, options: dict | None = None, portrait: Path | None = None) -> None:
+    def __init__(self, link: DaemonLink, options: dict | None = None, portrait: Path | None = None,
+                 guard: Guard | None = None, own: OwnDaemon | None = None, chat: ChatRelay | None = None) -> None:
         self.link = link
+        self.guard = guard or Guard(make_token(), "127.0.0.1", 0)
+        self.own = own
+        self.chat = chat
         self.options = options or {}     # the command-line options, reported by /health
         self.portrait = portrait         # the portrait image the session was opened with
         self.pages: set[Page] = set()
@@ -112,7 +129,7 @@ class Bridge:
 
     # ---- HTTP handlers ----------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_TEXT_BODY)
+        app = web.Application(client_max_size=MAX_TEXT_BODY, middlewares=[self.guard.middleware])
         app.router.add_get("/", self.index)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/health", self.health)
@@ -157,12 +174,18 @@ class Bridge:
         return ws
 
     async def health(self, request: web.Request) -> web.Response:
+        if not request.get(AUTHORIZED):
+            return web.json_response({"ok": True, "service": "xstreamer-obs", "authorized": False})
         info = self.link.session_info()
         return web.json_response({
-            "ok": True, "daemon": info is not None, "session": info and info["session"],
-            "endpoint": self.link.endpoint, "pages": len(self.pages), "error": self.link.last_error,
+            "ok": True, "service": "xstreamer-obs", "authorized": True,
+            "daemon": info is not None, "session": info and info["session"],
+            "endpoint": self.link.endpoint or None, "pages": len(self.pages),
+            "error": self.link.last_error or (self.own.error if self.own else None),
             "persona": self.link.persona.name, "portrait": self.portrait and str(self.portrait),
             "options": self.options, "pid": os.getpid(),
+            "daemon_process": self.own.info() if self.own else None,
+            "chat": self.chat.info() if self.chat else None,
         })
 
     async def stats(self, request: web.Request) -> web.Response:
@@ -170,19 +193,27 @@ class Bridge:
             "bridge": {**self.counts, "uptime_s": round(time.time() - self.started, 1), "muted": self.muted,
                        "daemon": self.link.session_info() is not None, **self.link.stats()},
             "pages": [{"peer": p.peer, "dropped": p.dropped, **p.stats} for p in self.pages],
+            "chat": self.chat.info() if self.chat else None,
         })
 
-    async def _text(self, request: web.Request) -> str:
+    async def _body(self, request: web.Request) -> dict:
+        """The JSON object of a POST (the guard already checked its Content-Type); {} for an empty body."""
         raw = await request.text()
-        text = raw
-        if request.content_type == "application/json" or raw.lstrip().startswith("{"):
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise web.HTTPBadRequest(text="body is not valid JSON") from None
-            if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-                raise web.HTTPBadRequest(text='expected a JSON object {"text": "..."}')
-            text = body["text"]
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise web.HTTPBadRequest(text="body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        return body
+
+    async def _text(self, request: web.Request) -> str:
+        body = await self._body(request)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise web.HTTPBadRequest(text='expected a JSON object {"text": "..."}')
         if not text.strip():
             raise web.HTTPBadRequest(text="text is empty")
         return text
@@ -211,19 +242,10 @@ class Bridge:
         return await self._call(self.link.interrupt())
 
     async def mute(self, request: web.Request) -> web.Response:
-        raw = await request.text()
-        if raw.strip():
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise web.HTTPBadRequest(text="body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise web.HTTPBadRequest(text='expected {"muted": true|false}')
-            if "muted" in body and not isinstance(body["muted"], bool):
-                raise web.HTTPBadRequest(text='"muted" must be true or false')
-            self.muted = body.get("muted", not self.muted)
-        else:
-            self.muted = not self.muted
+        body = await self._body(request)
+        if "muted" in body and not isinstance(body["muted"], bool):
+            raise web.HTTPBadRequest(text='"muted" must be true or false')
+        self.muted = body.get("muted", not self.muted)
         self.broadcast(json.dumps({"type": "mute", "muted": self.muted}))
         return web.json_response({"ok": True, "muted": self.muted})
 
@@ -231,6 +253,10 @@ class Bridge:
 # ---- command line ---------------------------------------------------------------------------------------
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connect", default=DEFAULT_CONTROL, help="the daemon's control endpoint")
+    parser.add_argument("--start-daemon", action="store_true",
+                        help="start and watch a daemon here (free loopback ports; restarted if it exits) instead "
+                             "of connecting to --connect")
+    parser.add_argument("--model", default="default", help="model preset of the daemon --start-daemon starts")
     parser.add_argument("--host", default="127.0.0.1", help="address the page is served on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="HTTP/WebSocket port (0 picks a free one)")
     parser.add_argument("--persona", type=Path,
@@ -238,6 +264,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "used when --portrait is not given)")
     parser.add_argument("--portrait", type=Path, help="portrait image (PNG/JPEG) for the session")
     parser.add_argument("--session", help="attach to this existing session instead of opening one")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="stop when standard input closes (the OBS script keeps a pipe open on it)")
+    chat = parser.add_argument_group("viewer chat (Twitch)")
+    chat.add_argument("--twitch-channel", help="answer this Twitch channel's chat (lines that pass the filters)")
+    chat.add_argument("--twitch-nick", default="",
+                      help=f"login of the account ${TWITCH_OAUTH_ENV} belongs to (default: read anonymously)")
+    chat.add_argument("--chat-prefix", default="!ask", help='command a line must start with ("" = every line)')
+    chat.add_argument("--chat-mods-only", action="store_true", help="answer moderators and the broadcaster only")
+    chat.add_argument("--chat-user-cooldown", type=float, default=30.0, help="seconds between one viewer's lines")
+    chat.add_argument("--chat-cooldown", type=float, default=10.0, help="seconds between any two answered lines")
+    chat.add_argument("--twitch-server", default=f"{TWITCH_HOST}:{TWITCH_TLS_PORT}",
+                      help="IRC-over-TLS server HOST:PORT (tests, relays)")
+    chat.add_argument("--twitch-cafile", help="trust this CA file for --twitch-server instead of the system's")
 
 
 def load_persona(path: Path | None) -> tuple[Persona, Path | None]:
@@ -282,7 +321,36 @@ def resolved(path: Path | None) -> str | None:
     return None if path is None else str(path.expanduser().resolve())
 
 
-async def serve(args: argparse.Namespace) -> int:
+def chat_relay(args: argparse.Namespace, link: DaemonLink, environ: dict[str, str]) -> ChatRelay | None:
+    if not args.twitch_channel:
+        return None
+    host, _, port = args.twitch_server.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--twitch-server must be HOST:PORT, not {args.twitch_server!r}")
+    config = TwitchConfig(channel=args.twitch_channel, nick=args.twitch_nick,
+                          oauth=environ.get(TWITCH_OAUTH_ENV, ""), host=host, port=int(port),
+                          cafile=args.twitch_cafile)
+    filt = ChatFilter(prefix=args.chat_prefix.strip(), mods_only=args.chat_mods_only,
+                      user_cooldown_s=max(0.0, args.chat_user_cooldown),
+                      global_cooldown_s=max(0.0, args.chat_cooldown),
+                      ignore=frozenset({args.twitch_nick.lower()} if args.twitch_nick else ()))
+    return ChatRelay(config, filt, link, log=log)
+
+
+def page_url(host: str, port: int, token: str) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/?token={token}"
+
+
+async def serve(args: argparse.Namespace, platform: lifecycle.Platform | None = None,
+                stdin: Any = None, environ: dict[str, str] | None = None) -> int:
+    """The bridge until a stop signal (or, with --exit-with-stdin, until `stdin` closes). `platform`, `stdin`
+    and `environ` are injected by tests (the Windows code paths run on Linux)."""
+    platform = platform or lifecycle.Platform()
+    environ = dict(os.environ) if environ is None else environ
+    if args.start_daemon and args.session:
+        raise ValueError("--start-daemon opens its own session; --session attaches to another client's")
     persona, persona_portrait = load_persona(args.persona)
     portrait_path = args.portrait or persona_portrait
     try:
@@ -291,10 +359,20 @@ async def serve(args: argparse.Namespace) -> int:
         if args.portrait is None:   # the persona file named it
             raise ValueError(f"{exc} (the portrait named by persona file {args.persona})") from None
         raise
-    options = {"connect": args.connect, "persona": resolved(args.persona), "portrait": resolved(args.portrait),
-               "session": args.session}
-    link = DaemonLink(args.connect, persona=persona, portrait=portrait, session=args.session, log=log)
-    bridge = Bridge(link, options, portrait_path and Path(resolved(portrait_path)))
+    try:
+        token = make_token(environ)
+    except TokenError as exc:
+        raise ValueError(str(exc)) from None
+    options = {"connect": None if args.start_daemon else args.connect, "persona": resolved(args.persona),
+               "portrait": resolved(args.portrait), "session": args.session,
+               "start_daemon": args.model if args.start_daemon else None,
+               "twitch_channel": args.twitch_channel or None}
+    link = DaemonLink(None if args.start_daemon else args.connect, persona=persona, portrait=portrait,
+                      session=args.session, log=log)
+    own = OwnDaemon(args.model, link.set_endpoint, log=log) if args.start_daemon else None
+    chat = chat_relay(args, link, environ)
+    guard = Guard(token, args.host, args.port)
+    bridge = Bridge(link, options, portrait_path and Path(resolved(portrait_path)), guard, own, chat)
     runner = web.AppRunner(bridge.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -305,25 +383,36 @@ async def serve(args: argparse.Namespace) -> int:
         log(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
         return 1
     port = site._server.sockets[0].getsockname()[1]  # the real port when --port 0
-    print(f"http://{args.host}:{port}/", flush=True)
+    guard.set_port(port)
+    print(page_url(args.host, port, token), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(link.run())
+    how = lifecycle.install_stop_signals(loop, stop.set, platform)
+    if args.exit_with_stdin:
+        lifecycle.watch_stdin(loop, stop.set, stdin)
+    log(f"serving on port {port} ({platform.name}; stop signals: {how}"
+        f"{'; exits when stdin closes' if args.exit_with_stdin else ''})")
+    tasks = [asyncio.create_task(link.run())]
+    if own is not None:
+        tasks.append(asyncio.create_task(own.run()))
+    if chat is not None:
+        tasks.append(asyncio.create_task(chat.run()))
     try:
         await stop.wait()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        log("stopping")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await link.close()
         await runner.cleanup()
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    platform = lifecycle.Platform()
     try:
-        return asyncio.run(serve(args))
+        return lifecycle.run(lambda: serve(args, platform), platform)
     except ValueError as exc:
         log(str(exc))
         return 2

@@ -32,9 +32,12 @@ class LinkError(Exception):
 class DaemonLink:
     """One daemon session as seen by the bridge (see the module docstring)."""
 
-    def __init__(self, endpoint: str, persona: Persona | None = None, portrait: bytes | None = None,
+    def __init__(self, endpoint: str | None, persona: Persona | None = None, portrait: bytes | None = None,
                  session: str | None = None, log: Callable[[str], None] = print) -> None:
-        self.endpoint = endpoint
+        self.endpoint = endpoint or ""
+        self._endpoint_known = asyncio.Event()
+        if endpoint:
+            self._endpoint_known.set()
         self.persona = persona or Persona()
         self.portrait = portrait
         self.attach = session
@@ -71,9 +74,15 @@ class DaemonLink:
         await self._guard(handle.interrupt())
         return {"session": handle.id}
 
+    def set_endpoint(self, endpoint: str) -> None:
+        """The daemon's control endpoint, once known (a daemon the bridge starts itself: after its ready line)."""
+        self.endpoint = endpoint
+        self._endpoint_known.set()
+
     async def run(self) -> None:
         """Connect, serve the session, reconnect: forever (cancel to stop)."""
         failures = 0
+        await self._endpoint_known.wait()
         while True:
             try:
                 await self._serve_once()
@@ -95,7 +104,7 @@ class DaemonLink:
     # ---- internals --------------------------------------------------------------------------------------
     def _live(self) -> AsyncSessionHandle:
         if self._handle is None or self._info is None:
-            raise LinkError(f"not connected to the daemon at {self.endpoint}"
+            raise LinkError(f"not connected to the daemon at {self.endpoint or '(starting)'}"
                             + (f" ({self.last_error})" if self.last_error else ""))
         return self._handle
 

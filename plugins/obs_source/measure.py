@@ -59,8 +59,9 @@ async def wait_reply(page, utt: int, timeout: float = 120.0) -> None:
     raise RuntimeError(f"utterance {utt} was not painted within {timeout:g} s")
 
 
-async def measure(url: str, replies: int, shots: Path | None, buffer_ms: int | None) -> dict:
-    query = "?overlay=1" + (f"&buffer={buffer_ms}" if buffer_ms else "")
+async def measure(bridge: BridgeProc, replies: int, shots: Path | None, buffer_ms: int | None) -> dict:
+    url = bridge.url                     # the page, with the bridge's token
+    query = "&overlay=1" + (f"&buffer={buffer_ms}" if buffer_ms else "")
     async with await Browser.launch(width=384, height=384) as browser:
         page = await browser.open(url + query, width=384, height=384)
         clean = await browser.open(url, width=256, height=256) if shots else None
@@ -77,7 +78,7 @@ async def measure(url: str, replies: int, shots: Path | None, buffer_ms: int | N
                 await asyncio.sleep(0.2)
             (shots / "obs_page_idle.png").write_bytes(await page.screenshot())
         for i in range(replies):
-            utt = post(url + "say", {"text": SENTENCES[i % len(SENTENCES)]})["utt"]
+            utt = post(bridge.api("say"), {"text": SENTENCES[i % len(SENTENCES)]})["utt"]
             if shots and i == 0:
                 until = time.monotonic() + 120
                 while (await page.evaluate("window.xstreamerStats.utt")) != utt:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bridge = BridgeProc.start(args.xstreamer, args.connect or daemon.control)
         try:
-            result = asyncio.run(measure(bridge.url, args.replies, args.shots, args.buffer))
+            result = asyncio.run(measure(bridge, args.replies, args.shots, args.buffer))
         finally:
             bridge.stop()
     finally:

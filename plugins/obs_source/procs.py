@@ -2,6 +2,8 @@
 
     daemon = Daemon.start(xstreamer="/path/.venv/bin/xstreamer")         # waits for its ready line
     bridge = BridgeProc.start(xstreamer, connect=daemon.control)         # waits for the URL line
+    bridge.url          # the page: http://127.0.0.1:PORT/?token=...
+    bridge.api("say")   # an API URL with the token: http://127.0.0.1:PORT/say?token=...
     ...
     daemon.restart()   # same ports
     bridge.stop(); daemon.stop()
@@ -9,13 +11,17 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from sdk.protocol.ready import READY_RE as READY
+
+URL_LINE = re.compile(r"http://[\d.]+:\d+/\?token=[A-Za-z0-9_-]+")
 
 
 class ProcError(RuntimeError):
@@ -32,9 +38,9 @@ class Proc:
     log: list[str] = field(default_factory=list)
 
     @classmethod
-    def spawn(cls, argv: list[str]) -> "Proc":
+    def spawn(cls, argv: list[str], env: dict[str, str] | None = None) -> "Proc":
         popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                 stdin=subprocess.DEVNULL)
+                                 stdin=subprocess.DEVNULL, env=None if env is None else {**os.environ, **env})
         proc = cls(argv, popen)
         threading.Thread(target=proc._read, daemon=True).start()
         return proc
@@ -108,21 +114,40 @@ class Daemon:
 
 @dataclass
 class BridgeProc:
-    """`xstreamer obs` on loopback; `url` is the first line it printed."""
+    """`xstreamer obs` on loopback; `url` is the first line it printed (the page, with its token); `base` the
+    same without the query, `token` the token."""
 
     proc: Proc
     url: str
 
+    @property
+    def base(self) -> str:
+        return self.url.split("?", 1)[0]
+
+    @property
+    def token(self) -> str:
+        return parse_qs(urlsplit(self.url).query)["token"][0]
+
+    @property
+    def port(self) -> int:
+        return int(urlsplit(self.url).port or 0)
+
+    def api(self, path: str, query: str = "") -> str:
+        """URL of `path` (e.g. "say", "health") with the token (and `query`, e.g. "overlay=1")."""
+        return f"{self.base}{path}?token={self.token}" + (f"&{query}" if query else "")
+
     @classmethod
-    def start(cls, xstreamer: str, connect: str, port: int = 0, extra: tuple[str, ...] = (),
-              timeout: float = 60.0) -> "BridgeProc":
-        proc = Proc.spawn([xstreamer, "obs", "--connect", connect, "--port", str(port), *extra])
+    def start(cls, xstreamer: str, connect: str | None, port: int = 0, extra: tuple[str, ...] = (),
+              timeout: float = 60.0, env: dict[str, str] | None = None) -> "BridgeProc":
+        """`connect=None` with `--start-daemon` in `extra`: the bridge starts its own daemon."""
+        target = ["--connect", connect] if connect else []
+        proc = Proc.spawn([xstreamer, "obs", *target, "--port", str(port), *extra], env=env)
         try:
             first = proc.lines.get(timeout=timeout)
         except queue.Empty:
             proc.stop()
             raise ProcError(f"the bridge printed nothing in {timeout:g} s") from None
-        if first is None or not re.fullmatch(r"http://[\d.]+:\d+/", first):
+        if first is None or not URL_LINE.fullmatch(first):
             proc.stop()
             raise ProcError(f"the bridge's first line is not its URL: {first!r}; output: {proc.log[-20:]}")
         return cls(proc, first)

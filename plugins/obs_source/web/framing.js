@@ -4,7 +4,7 @@
  *   offset 4   f64 BE    wall-clock ms (Unix epoch) when the bridge received the packet from the daemon
  *   offset 12  u32 BE    H = length of the protocol v1 msgpack header
  *   offset 16  H bytes   the media packet's msgpack header (protocol v1, verbatim)
- *   offset 16+H          the packet's payload (PCM16 LE audio or RGB24 video), possibly empty
+ *   offset 16+H          the packet's payload (PCM16 LE audio, RGB24 or RGBA32 video), possibly empty
  *
  * parseFrame(ArrayBuffer|Uint8Array) -> {publishedMs, header, payload: Uint8Array}; throws Error on bad input.
  * Works as a classic browser script (globalThis.XSFraming) and as a CommonJS module (node tests).

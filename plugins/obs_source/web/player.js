@@ -5,8 +5,11 @@
  * report). On each animation frame the newest video frame with pts <= that audible clock is painted; a frame
  * whose 40 ms slot the clock already passed is dropped as late. The canvas is cleared (transparent) when no
  * frame has been due for CLEAR_AFTER_MS, and at once when the bridge connection drops.
- * URL parameters: overlay=1 (fps / latency / A/V / late overlay), buffer=MS (audio prebuffer, default 100),
- * ws=URL (WebSocket address; default ws://<this host>/ws).
+ * URL parameters: token=T (the bridge's token, from the URL it printed; sent on the WebSocket), overlay=1
+ * (fps / latency / A/V / late overlay), buffer=MS (audio prebuffer, default 100), ws=URL (WebSocket address;
+ * default ws://<this host>/ws).
+ * Video frames are rgb24 (opaque) or rgba32 (the portrait's alpha): the packet's `format` says which; the canvas
+ * and the page are transparent, so with rgba32 only the co-host covers the scene.
  * Fault injection, for the tests that prove the sync metrics can fail (never set them in OBS):
  * test_video_delay_ms=MS holds every video frame back MS ms after it arrived (a slow video path);
  * test_av_skew_ms=MS paints frames against the audible clock shifted by MS (> 0: video early).
@@ -17,7 +20,9 @@
   const params = new URLSearchParams(location.search);
   const OVERLAY = params.get('overlay') === '1';
   const PREBUFFER_MS = Math.max(20, Number(params.get('buffer') || 100));
-  const WS_URL = params.get('ws') || ('ws://' + location.host + '/ws');
+  const TOKEN = params.get('token') || '';
+  const WS_URL = (params.get('ws') || ('ws://' + location.host + '/ws')) +
+    (TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '');
   const CLEAR_AFTER_MS = 250;
   const STALE_FRAMES = 1;           // a frame whose slot the audio clock has already passed is dropped, not shown
   const MAX_VIDEO_QUEUE = 250;      // 10 s at 25 fps
@@ -34,6 +39,7 @@
     avOffsetMs: null, avOffsetMaxAbsMs: null, fps: 0, latencyMs: null, latencyAvgMs: null,
     transportMs: null, muted: false, cleared: true, errors: 0, utt: null, uttReceived: null,
     testVideoDelayMs: TEST_VIDEO_DELAY_MS, testAvSkewMs: TEST_AV_SKEW_MS,
+    uttPackets: {}, videoFormat: null,
   };
   window.xstreamerStats = stats;
   // per painted frame (last TRACE_MAX): published->painted ms, published->received ms, A/V offset ms
@@ -56,6 +62,18 @@
   let held = [];              // frames held back by test_video_delay_ms: [{at, frame}]
   let shownPts = -1, lastPaintMs = 0, image = null, lastAudioMs = -1e9;
   const paintTimes = [], latencies = [], offsets = [], lateTimes = [];
+
+  // audio / video packets received per utterance (the last UTT_KEEP utterances), for tests and the overlay
+  const UTT_KEEP = 16;
+  function countUtt(utt, kind) {
+    const per = stats.uttPackets;
+    if (!per[utt]) {
+      per[utt] = { audio: 0, video: 0 };
+      const keys = Object.keys(per).map(Number).sort((a, b) => a - b);
+      while (keys.length > UTT_KEEP) delete per[keys.shift()];
+    }
+    per[utt][kind]++;
+  }
 
   function nowWall() { return performance.timeOrigin + performance.now(); }
 
@@ -96,6 +114,7 @@
 
   function onAudio(h, payload) {
     stats.audioPackets++;
+    countUtt(h.utt, 'audio');
     lastAudioMs = performance.now();
     const n = payload.byteLength >> 1;
     const pcm = new DataView(payload.buffer, payload.byteOffset, n * 2);
@@ -145,14 +164,16 @@
   function onVideo(h, payload, publishedMs) {
     stats.framesReceived++;
     stats.uttReceived = h.utt;
+    countUtt(h.utt, 'video');
+    stats.videoFormat = h.format || 'rgb24';
     if (performance.now() - lastAudioMs > VIDEO_ONLY_MS) {
       // video without voice (an idle animation): silence keeps the audio clock, and so the frames, moving
       const n = spf, f = new Float32Array(n);
       post({ type: 'push', pts: h.pts, samples: f }, [f.buffer]);
       if (fallbackActive()) onAudioClock(h.pts, n);
     }
-    const f = { pts: h.pts, utt: h.utt, publishedMs: publishedMs, receivedMs: nowWall(), rgb: payload,
-      w: h.width, h: h.height };
+    const f = { pts: h.pts, utt: h.utt, publishedMs: publishedMs, receivedMs: nowWall(), pixels: payload,
+      w: h.width, h: h.height, alpha: h.format === 'rgba32' };
     if (TEST_VIDEO_DELAY_MS > 0) held.push({ at: performance.now() + TEST_VIDEO_DELAY_MS, frame: f });
     else queueFrame(f);
   }
@@ -173,9 +194,13 @@
   function paint(f) {
     if (canvas.width !== f.w || canvas.height !== f.h) { canvas.width = f.w; canvas.height = f.h; image = null; }
     if (!image) image = ctx.createImageData(f.w, f.h);
-    const dst = image.data, src = f.rgb, n = f.w * f.h;
-    for (let i = 0, j = 0, k = 0; i < n; i++, j += 4, k += 3) {
-      dst[j] = src[k]; dst[j + 1] = src[k + 1]; dst[j + 2] = src[k + 2]; dst[j + 3] = 255;
+    const dst = image.data, src = f.pixels, n = f.w * f.h;
+    if (f.alpha) {
+      dst.set(src.subarray(0, 4 * n));                  // rgba32: straight (not premultiplied) alpha, as ImageData
+    } else {
+      for (let i = 0, j = 0, k = 0; i < n; i++, j += 4, k += 3) {
+        dst[j] = src[k]; dst[j + 1] = src[k + 1]; dst[j + 2] = src[k + 2]; dst[j + 3] = 255;
+      }
     }
     ctx.putImageData(image, 0, 0);
   }
