@@ -1,12 +1,20 @@
-"""OBS Studio itself loads the script: Debian's obs-studio 29 under Xvfb, with a throw-away config directory
-whose scene collection lists plugins/obs_source/obs_script/xstreamer_obs.py (as Tools -> Scripts would).
+"""OBS Studio itself runs the script: Debian's obs-studio 29 under Xvfb, with a throw-away config directory whose
+scene collection lists plugins/obs_source/obs_script/xstreamer_obs.py (as Tools -> Scripts would).
 
-OBS's own Python 3.11 (not the venv) runs the script; the script starts the real bridge, which finds no daemon.
-The test reads OBS's log for the script's loaded line and its missing-daemon line, asks the bridge the script
-started for /health, starts the daemon (`xstreamer serve --model tiny`) on the configured port and waits for
-the script's "co-host live" line, then ends OBS with SIGINT (its graceful shutdown): OBS unloads the script
-without waiting on it, and the bridge goes away with it. Skipped without /usr/bin/obs or Xvfb
-(`apt-get install obs-studio xvfb`, in `scripts/setup.sh --test`). Takes ~6 s.
+OBS's own Python 3.11 (not the venv) runs the script. No terminal and no path set: the script finds the clone's
+`.venv` from its own location, starts the bridge with it, and the bridge starts the daemon (`--model tiny`).
+
+1. `test_obs_runs_the_cohost_quietly_and_ends_it_with_obs`: the co-host comes up by itself (the scene
+   collection saved it as active), the script logs nothing above "info" (OBS pops its Script Log window open on
+   warnings and errors; the test also asks X whether such a window is mapped), OBS's SIGINT (its graceful
+   shutdown) unloads the script within 0.5 s by OBS's own log stamps, and the bridge and the daemon end with it.
+2. `test_obs_without_obs_browser_says_so_and_a_crash_takes_the_cohost_down`: a test-only driver script
+   (tests/obs_driver) presses *Add / update the co-host* on OBS's UI thread: Debian's OBS has no obs-browser, so
+   the script must log an error that says so (and no success line), show it in its properties' status line and
+   pop the Script Log open; the placement code is checked against real libobs with a source type Debian's OBS
+   has. The co-host still starts; then OBS is killed with SIGKILL (no unload at all) and the bridge (its stdin
+   lifeline closed) and its daemon must still go away.
+Skipped without /usr/bin/obs or Xvfb (`apt-get install obs-studio xvfb`, in `scripts/setup.sh --test`).
 """
 
 from __future__ import annotations
@@ -25,13 +33,13 @@ from pathlib import Path
 
 import pytest
 
-from plugins.obs_source.procs import Daemon
-
 OBS = "/usr/bin/obs"
 XVFB = shutil.which("Xvfb")
+XWININFO = shutil.which("xwininfo")
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "plugins" / "obs_source" / "obs_script" / "xstreamer_obs.py"
-XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
+DRIVER = ROOT / "tests" / "obs_driver" / "xstreamer_obs_driver.py"
+TOKEN = "smoke-test-token-0123456789abcdef"
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,8 +54,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def obs_config(home: Path, settings: dict) -> Path:
-    """A first-run-free OBS config under `home`: one profile, one scene collection listing the script."""
+def obs_config(home: Path, scripts: list[tuple[Path, dict]], canvas: tuple[int, int] = (1280, 720)) -> Path:
+    """A first-run-free OBS config under `home`: one profile, one scene collection listing `scripts`."""
     cfg = home / ".config" / "obs-studio"
     (cfg / "basic" / "profiles" / "Untitled").mkdir(parents=True)
     (cfg / "basic" / "scenes").mkdir(parents=True)
@@ -55,12 +63,13 @@ def obs_config(home: Path, settings: dict) -> Path:
         "[General]\nFirstRun=true\nLastVersion=486539264\nEnableAutoUpdates=false\n"   # 29.0.0: no what's-new
         "[Basic]\nProfile=Untitled\nProfileDir=Untitled\nSceneCollection=Untitled\nSceneCollectionFile=Untitled\n")
     (cfg / "basic" / "profiles" / "Untitled" / "basic.ini").write_text(
-        "[General]\nName=Untitled\n[Video]\nBaseCX=640\nBaseCY=360\nOutputCX=640\nOutputCY=360\nFPSCommon=30\n")
+        f"[General]\nName=Untitled\n[Video]\nBaseCX={canvas[0]}\nBaseCY={canvas[1]}\nOutputCX={canvas[0]}\n"
+        f"OutputCY={canvas[1]}\nFPSCommon=30\n")
     scene = {"current_scene": "Scene", "current_program_scene": "Scene", "name": "Untitled",
              "scene_order": [{"name": "Scene"}],
              "sources": [{"id": "scene", "versioned_id": "scene", "name": "Scene",
                           "settings": {"items": [], "id_counter": 0}}],
-             "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": settings}]}}
+             "modules": {"scripts-tool": [{"path": str(path), "settings": settings} for path, settings in scripts]}}
     (cfg / "basic" / "scenes" / "Untitled.json").write_text(json.dumps(scene))
     return cfg
 
@@ -92,11 +101,27 @@ def wait_log(path: Path, pattern: str, timeout: float, proc: subprocess.Popen) -
 
 
 def health(port: int) -> dict | None:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/health", headers={"X-XStreamer-Token": TOKEN})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+        with urllib.request.urlopen(req, timeout=2) as resp:
             return json.loads(resp.read())
     except OSError:
         return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
 
 
 def stamp(log: str, line: str) -> datetime:
@@ -106,58 +131,135 @@ def stamp(log: str, line: str) -> datetime:
     return datetime.strptime(match.group(1), "%H:%M:%S.%f")
 
 
-def test_obs_studio_loads_the_script_reports_the_missing_daemon_then_goes_live(tmp_path):
-    port, control, media = free_port(), free_port(), free_port()
-    daemon = f"tcp://127.0.0.1:{control}"
-    cfg = obs_config(tmp_path, {"daemon": daemon, "bridge_port": port, "xstreamer": XSTREAMER})
-    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config"),
-           "LIBGL_ALWAYS_SOFTWARE": "1"}
-    out = tmp_path / "obs-stdout.txt"
-    xvfb, display = start_xvfb()
-    obs = bridge_pid = live = None
-    try:
-        with out.open("wb") as sink:
-            obs = subprocess.Popen([OBS, "--minimize-to-tray", "--disable-shutdown-check", "--multi"],
-                                   env={**env, "DISPLAY": display}, stdout=sink, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, cwd=tmp_path)
-        loaded = wait_log(out, r"\[Python: xstreamer_obs\.py\] \[xstreamer\] loaded \(Python (3\.\d+)\.\d+\); "
-                               rf"bridge http://127\.0\.0\.1:{port}/, daemon {re.escape(daemon)}", 40, obs)
-        assert loaded.group(1) == "3.11", "Debian's OBS 29 runs scripts with the system Python 3.11"
-        wait_log(out, r"\[obs-scripting\]: Loaded python script: xstreamer_obs\.py", 10, obs)
-        wait_log(out, rf"\[xstreamer\] started the bridge: {re.escape(XSTREAMER)} obs "
-                      rf"--connect {re.escape(daemon)} --port {port}", 20, obs)
-        wait_log(out, rf"\[xstreamer\] the daemon at {re.escape(daemon)} does not answer \(.*\); "
-                      r"the bridge keeps retrying", 30, obs)
-        state = health(port)
-        assert state and state["daemon"] is False and state["endpoint"] == daemon, state
-        bridge_pid = state["pid"]
-        live = Daemon.start(XSTREAMER, control_port=control, media_port=media)   # the daemon comes up late
-        wait_log(out, r"\[xstreamer\] co-host live: session s\w+ at " + re.escape(f"http://127.0.0.1:{port}/"),
-                 30, obs)
+def mapped_windows(display: str) -> list[str]:
+    """Names of the viewable top-level windows on `display` (xwininfo), [] without xwininfo."""
+    if XWININFO is None:
+        return []
+    tree = subprocess.run([XWININFO, "-display", display, "-root", "-tree"], capture_output=True, text=True,
+                          timeout=10).stdout
+    names = []
+    for wid, name in re.findall(r"^\s+(0x[0-9a-f]+) \"([^\"]*)\"", tree, re.M):
+        info = subprocess.run([XWININFO, "-display", display, "-id", wid], capture_output=True, text=True,
+                              timeout=10).stdout
+        if "IsViewable" in info:
+            names.append(name)
+    return names
 
-        obs.send_signal(signal.SIGINT)   # OBS 29 shuts down gracefully on SIGINT (SIGTERM kills it outright)
-        assert obs.wait(timeout=20) == 0
-        text = out.read_text(errors="replace")
-        assert "Traceback" not in text and "[xstreamer] Error" not in text
-        log_files = sorted((cfg / "logs").glob("*.txt"))
+
+class ObsRun:
+    """OBS under its own Xvfb with a throw-away HOME; the log of its stdout in `out`."""
+
+    def __init__(self, home: Path, scripts: list[tuple[Path, dict]]) -> None:
+        self.cfg = obs_config(home, scripts)
+        # QT_QPA_PLATFORM: the test suite sets "offscreen" for the studio; OBS must draw real X windows here (the
+        # Script Log check asks the X server which windows are mapped)
+        self.env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+                    "LIBGL_ALWAYS_SOFTWARE": "1", "XSTREAMER_OBS_TOKEN": "", "QT_QPA_PLATFORM": "xcb"}
+        self.out = home / "obs-stdout.txt"
+        self.xvfb, self.display = start_xvfb()
+        with self.out.open("wb") as sink:
+            self.obs = subprocess.Popen([OBS, "--minimize-to-tray", "--disable-shutdown-check", "--multi"],
+                                        env={**self.env, "DISPLAY": self.display}, stdout=sink,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=home)
+
+    def wait(self, pattern: str, timeout: float) -> re.Match:
+        return wait_log(self.out, pattern, timeout, self.obs)
+
+    def text(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.obs.poll() is None:
+            self.obs.kill()
+            self.obs.wait()
+        self.xvfb.terminate()
+        self.xvfb.wait(timeout=10)
+
+
+def cohost_settings(port: int, **extra) -> dict:
+    # the token is fixed here so that the test can ask the script's bridge for /health
+    return {"bridge_port": port, "model": "tiny", "bridge_token": TOKEN, **extra}
+
+
+def xstreamer_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "[xstreamer]" in line]
+
+
+def test_obs_runs_the_cohost_quietly_and_ends_it_with_obs(tmp_path):
+    port = free_port()
+    run = ObsRun(tmp_path, [(SCRIPT, cohost_settings(port, active=True))])
+    bridge_pid = daemon_pid = None
+    try:
+        loaded = run.wait(r"\[Python: xstreamer_obs\.py\] \[xstreamer\] loaded \(Python (3\.\d+)\.\d+\); "
+                          rf"bridge http://127\.0\.0\.1:{port}/, daemon started here \(model tiny\)", 40)
+        assert loaded.group(1) == "3.11", "Debian's OBS 29 runs scripts with the system Python 3.11"
+        started = run.wait(r"\[xstreamer\] started the bridge \(the environment at (\S+)\): (\S+) -m xstreamer obs "
+                           rf"--port {port} --exit-with-stdin --start-daemon --model tiny", 30)
+        assert started.group(1) == str(ROOT / ".venv"), "found from the script's own location, nothing set"
+        run.wait(rf"\[xstreamer\] co-host live: session s\w+ at http://127\.0\.0\.1:{port}/", 180)
+        state = health(port)
+        assert state and state["daemon"] and state["daemon_process"]["state"] == "running", state
+        bridge_pid, daemon_pid = state["pid"], state["daemon_process"]["pid"]
+        lines = xstreamer_lines(run.text())
+        assert not [ln for ln in lines if re.match(r"(warning|error):", ln)], \
+            f"a normal start logs quietly: {lines}"
+        shown = mapped_windows(run.display)
+        assert any(name.startswith("OBS ") for name in shown) or XWININFO is None, shown
+        assert "Script Log" not in shown, "the Script Log window stayed closed"
+
+        run.obs.send_signal(signal.SIGINT)   # OBS 29 shuts down gracefully on SIGINT (SIGTERM kills it outright)
+        assert run.obs.wait(timeout=30) == 0
+        text = run.text()
+        assert "Traceback" not in text
+        log_files = sorted((run.cfg / "logs").glob("*.txt"))
         assert log_files, "OBS wrote no log file"
         log = log_files[-1].read_text(errors="replace")
         unload = stamp(log, "Unloaded python script: xstreamer_obs.py") - stamp(log, "==== Shutting down")
         assert unload.total_seconds() < 0.5, f"OBS spent {unload.total_seconds():.2f} s unloading the script"
-        deadline = time.monotonic() + 5
-        while health(port) is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert health(port) is None, "the bridge the script started ends with OBS"
-        print(f"\nOBS loaded the script (Python {loaded.group(1)}); "
-              f"unload took {unload.total_seconds() * 1000:.0f} ms")
+        assert wait_gone(bridge_pid, 15), "the bridge the script started ends with OBS"
+        assert wait_gone(daemon_pid, 15), "…and the daemon the bridge started"
+        print(f"\nOBS ran the co-host (Python {loaded.group(1)}); unload took {unload.total_seconds() * 1000:.0f} ms")
     finally:
-        if live is not None:
-            live.stop()
-        if obs is not None and obs.poll() is None:
-            obs.kill()
-            obs.wait()
-        left = health(port)
-        if bridge_pid is not None and left and left.get("pid") == bridge_pid:   # it outlived OBS: the test failed
-            os.kill(bridge_pid, signal.SIGTERM)
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+        run.close()
+        for pid in (bridge_pid, daemon_pid):
+            if pid is not None and alive(pid):     # it outlived OBS: the test failed; clean up
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_obs_without_obs_browser_says_so_and_a_crash_takes_the_cohost_down(tmp_path):
+    port = free_port()
+    run = ObsRun(tmp_path, [(SCRIPT, cohost_settings(port, size_pct=50, corner="bottom-right")), (DRIVER, {})])
+    bridge_pid = daemon_pid = None
+    try:
+        # (OBS labels a script_log line with the script whose callback is running: the driver's here)
+        error = run.wait(r"error: \[Python: [\w.]+\] \[xstreamer\] (This OBS has no Browser Source[^\n]*)", 40)
+        assert "obs-browser" in error.group(1)
+        status = run.wait(r"xstreamer_obs_driver\.py\] DRIVER status level=(-?\d+) text=([^\n]*)", 20)
+        assert "no Browser Source" in status.group(2) and f"?token={TOKEN}" in status.group(2)
+        assert status.group(1) in ("2", "-1"), "shown as an error (OBS_TEXT_INFO_ERROR) where OBS exposes it"
+        placed = run.wait(r"DRIVER placed ok=True canvas=1280x720 pos=(\S+) bounds=(\S+) align=(\d+) "
+                          r"bounds_type=(\d+)", 20)
+        assert placed.group(1) == "1266,706" and placed.group(2) == "360,360", placed.group(0)
+        assert placed.group(3) == "10" and placed.group(4) == "2", "bottom right, scaled inside its bounds"
+        lines = xstreamer_lines(run.text())
+        # no success line for the Browser Source: the only "added at" is the driver's color-source check
+        assert len([ln for ln in lines if "added at" in ln]) == 1
+        deadline = time.monotonic() + 10
+        while "Script Log" not in (shown := mapped_windows(run.display)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if XWININFO:
+            assert "Script Log" in shown, f"an error pops OBS's Script Log open; mapped windows: {shown}"
+
+        # the co-host still runs (its page can be used elsewhere); then OBS dies without unloading anything
+        run.wait(rf"\[xstreamer\] co-host live: session s\w+ at http://127\.0\.0\.1:{port}/", 180)
+        state = health(port)
+        bridge_pid, daemon_pid = state["pid"], state["daemon_process"]["pid"]
+        run.obs.kill()
+        run.obs.wait()
+        assert wait_gone(bridge_pid, 15), "the bridge ends when OBS dies (its stdin lifeline closes)"
+        assert wait_gone(daemon_pid, 15), "…and stops the daemon it started"
+    finally:
+        run.close()
+        for pid in (bridge_pid, daemon_pid):
+            if pid is not None and alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -9,6 +9,12 @@ Behaviour follows libobs / obs-frontend-api as documented (docs.obsproject.com, 
 * scenes: `obs_frontend_get_current_scene` returns a new reference to the scene's source;
   `obs_scene_from_source` borrows; `obs_scene_find_source` returns a borrowed item or None; `obs_scene_add`
   adds an item (the scene holds a reference to the source) and returns it.
+* source types: `obs_source_get_display_name(id)` is None and `obs_get_source_output_flags(id)` 0 for a type no
+  plugin registered; `obs_source_create` of such a type still returns a source (libobs logs "Source ID '%s' not
+  found" and makes a placeholder whose output flags are 0), as OBS 29 does (checked under Xvfb). `reset(
+  browser=False)` is an OBS without obs-browser (Debian's package).
+* scene items keep their transform (`obs_sceneitem_set_pos/alignment/bounds/bounds_type`); `obs_get_video_info`
+  fills an `obs_video_info` with the canvas size (`canvas`, 1280x720 by default).
 * hotkeys, timers, properties and `script_log` record what the script did for tests to inspect.
 * threads, as in OBS 29 (checked with a probe script under Xvfb): script_* functions and property buttons run
   on the UI thread (the test's main thread here); `timer_add` callbacks run on the graphics thread
@@ -24,9 +30,20 @@ import threading
 from typing import Any, Callable
 
 LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 100, 200, 300, 400
-OBS_TEXT_DEFAULT, OBS_TEXT_PASSWORD, OBS_TEXT_MULTILINE = 0, 1, 2
+OBS_TEXT_DEFAULT, OBS_TEXT_PASSWORD, OBS_TEXT_MULTILINE, OBS_TEXT_INFO = 0, 1, 2, 3
+OBS_TEXT_INFO_NORMAL, OBS_TEXT_INFO_WARNING, OBS_TEXT_INFO_ERROR = 0, 1, 2
 OBS_PATH_FILE, OBS_PATH_FILE_SAVE, OBS_PATH_DIRECTORY = 0, 1, 2
+OBS_COMBO_TYPE_EDITABLE, OBS_COMBO_TYPE_LIST = 1, 2
+OBS_COMBO_FORMAT_INT, OBS_COMBO_FORMAT_FLOAT, OBS_COMBO_FORMAT_STRING = 1, 2, 3
+OBS_GROUP_NORMAL, OBS_GROUP_CHECKABLE = 1, 2
+OBS_BOUNDS_NONE, OBS_BOUNDS_STRETCH, OBS_BOUNDS_SCALE_INNER = 0, 1, 2
 OBS_INVALID_HOTKEY_ID = 2**64 - 1
+OBS_SOURCE_VIDEO, OBS_SOURCE_AUDIO, OBS_SOURCE_ASYNC = 1, 2, 4
+# output flags OBS 29 reports for these types (obs_get_source_output_flags, probed under Xvfb; browser_source's
+# from obs-browser's source info: video | audio | custom draw | interaction | do not duplicate | srgb)
+BROWSER_FLAGS = 0x1 | 0x2 | 0x8 | 0x20 | 0x200 | 0x8000
+SOURCE_TYPES = {"browser_source": ("Browser", BROWSER_FLAGS), "color_source_v3": ("Color Source", 32777),
+                "image_source": ("Image", 32769), "scene": ("Scene", 0x1 | 0x8)}
 
 calls: list[tuple[str, str]] = []
 logs: list[tuple[int, str, str]] = []          # (level, message, thread name)
@@ -34,6 +51,8 @@ created: list["_Ref"] = []                      # every obs_data / obs_data_arra
 sources: dict[str, "Source"] = {}
 timers: list[tuple[Callable[[], None], int]] = []
 hotkeys: dict[int, dict] = {}
+registered: dict[str, tuple[str, int]] = {}
+canvas = (1280, 720)
 current_scene: "Source | None" = None
 _lock = threading.Lock()
 
@@ -106,6 +125,8 @@ class Source(_Ref):
     def __init__(self, kind: str, name: str, settings: Data | None) -> None:
         super().__init__()
         self.kind, self.name = kind, name
+        self.flags = registered.get(kind, ("", 0))[1]       # 0: a placeholder of an unknown type
+        self.removed = False
         self.settings = Data()
         if settings is not None:
             self.settings.values.update(settings.values)
@@ -116,6 +137,23 @@ class Source(_Ref):
 class SceneItem:
     def __init__(self, scene: Source, source: Source) -> None:
         self.scene, self.source = scene, source
+        self.pos = (0.0, 0.0)
+        self.alignment = 4 | 1                 # OBS_ALIGN_TOP | OBS_ALIGN_LEFT
+        self.bounds = (0.0, 0.0)
+        self.bounds_type = OBS_BOUNDS_NONE
+        self.bounds_alignment = 0
+
+
+class vec2:  # noqa: N801 - the SWIG name
+    def __init__(self) -> None:
+        self.x = 0.0
+        self.y = 0.0
+
+
+class obs_video_info:  # noqa: N801 - the SWIG name
+    def __init__(self) -> None:
+        self.base_width = 0
+        self.base_height = 0
 
 
 class Properties:
@@ -125,16 +163,28 @@ class Properties:
         self.items: list[dict] = []
 
     def add(self, **item: Any) -> dict:
-        if any(p["name"] == item["name"] for p in self.items):
+        if any(p["name"] == item["name"] for p in self.all_items()):
             raise RuntimeError(f"property {item['name']!r} added twice")
         self.items.append(item)
         return item
 
+    def all_items(self) -> list[dict]:
+        """Every property, those of groups included."""
+        out = []
+        for p in self.items:
+            out.append(p)
+            if p["type"] == "group":
+                out.extend(p["content"].all_items())
+        return out
 
-def reset(scene_name: str = "Scene") -> None:
-    """A fresh OBS with one scene, current."""
-    global current_scene
+
+def reset(scene_name: str = "Scene", browser: bool = True, size: tuple[int, int] = (1280, 720)) -> None:
+    """A fresh OBS with one scene, current; `browser=False`: without obs-browser."""
+    global current_scene, canvas
     calls.clear(), logs.clear(), sources.clear(), timers.clear(), hotkeys.clear(), created.clear()
+    registered.clear()
+    registered.update({k: v for k, v in SOURCE_TYPES.items() if browser or k != "browser_source"})
+    canvas = size
     current_scene = Source("scene", scene_name, None)
     sources[scene_name] = current_scene
 
@@ -228,6 +278,30 @@ def obs_source_create(kind: str, name: str, settings: Data | None, hotkey_data: 
     return source
 
 
+def obs_source_get_display_name(kind: str) -> str | None:
+    _record("obs_source_get_display_name")
+    return registered[kind][0] if kind in registered else None
+
+
+def obs_get_source_output_flags(kind: str) -> int:
+    _record("obs_get_source_output_flags")
+    return registered.get(kind, ("", 0))[1]
+
+
+def obs_source_get_output_flags(source: Source) -> int:
+    _record("obs_source_get_output_flags")
+    return source.flags
+
+
+def obs_source_remove(source: Source) -> None:
+    """libobs removes the source from its list (releasing the list's reference) and from every scene."""
+    _record("obs_source_remove")
+    if not source.removed and sources.get(source.name) is source:
+        del sources[source.name]
+        source.removed = True
+        source.release()
+
+
 def obs_get_source_by_name(name: str) -> Source | None:
     _record("obs_get_source_by_name")
     source = sources.get(name)
@@ -279,6 +353,26 @@ def obs_scene_add(scene: Source, source: Source) -> SceneItem:
     return item
 
 
+def obs_get_video_info(info: obs_video_info) -> bool:
+    _record("obs_get_video_info")
+    info.base_width, info.base_height = canvas
+    return True
+
+
+def _item_setter(name: str, attr: str, is_vec: bool) -> Callable:
+    def set_value(item: SceneItem, value: Any) -> None:
+        _record(name)
+        setattr(item, attr, (float(value.x), float(value.y)) if is_vec else value)
+    return set_value
+
+
+obs_sceneitem_set_pos = _item_setter("obs_sceneitem_set_pos", "pos", True)
+obs_sceneitem_set_bounds = _item_setter("obs_sceneitem_set_bounds", "bounds", True)
+obs_sceneitem_set_alignment = _item_setter("obs_sceneitem_set_alignment", "alignment", False)
+obs_sceneitem_set_bounds_type = _item_setter("obs_sceneitem_set_bounds_type", "bounds_type", False)
+obs_sceneitem_set_bounds_alignment = _item_setter("obs_sceneitem_set_bounds_alignment", "bounds_alignment", False)
+
+
 # ---- properties -------------------------------------------------------------------------------------------
 def obs_properties_create() -> Properties:
     _record("obs_properties_create")
@@ -301,6 +395,36 @@ def obs_properties_add_int(props: Properties, name: str, description: str, lo: i
     return props.add(type="int", name=name, description=description, min=lo, max=hi, step=step)
 
 
+def obs_properties_add_bool(props: Properties, name: str, description: str) -> dict:
+    _record("obs_properties_add_bool")
+    return props.add(type="bool", name=name, description=description)
+
+
+def obs_properties_add_list(props: Properties, name: str, description: str, kind: int, fmt: int) -> dict:
+    _record("obs_properties_add_list")
+    return props.add(type="list", name=name, description=description, kind=kind, format=fmt, options=[])
+
+
+def obs_property_list_add_string(prop: dict, name: str, value: str) -> int:
+    _record("obs_property_list_add_string")
+    prop["options"].append((name, value))
+    return len(prop["options"]) - 1
+
+
+def obs_properties_add_group(props: Properties, name: str, description: str, kind: int,
+                             content: Properties) -> dict:
+    _record("obs_properties_add_group")
+    names = {p["name"] for p in props.all_items()}
+    if name in names or names & {p["name"] for p in content.all_items()}:
+        raise RuntimeError(f"group {name!r}: a property name is used twice")
+    return props.add(type="group", name=name, description=description, kind=kind, content=content)
+
+
+def obs_property_text_set_info_type(prop: dict, info_type: int) -> None:
+    _record("obs_property_text_set_info_type")
+    prop["info_type"] = info_type
+
+
 def obs_properties_add_button(props: Properties, name: str, text: str, callback: Callable) -> dict:
     _record("obs_properties_add_button")
     return props.add(type="button", name=name, description=text, callback=callback)
@@ -308,7 +432,7 @@ def obs_properties_add_button(props: Properties, name: str, text: str, callback:
 
 def obs_properties_get(props: Properties, name: str) -> dict | None:
     _record("obs_properties_get")
-    return next((p for p in props.items if p["name"] == name), None)
+    return next((p for p in props.all_items() if p["name"] == name), None)
 
 
 # ---- hotkeys, timers, log ----------------------------------------------------------------------------------
