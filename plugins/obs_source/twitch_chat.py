@@ -235,10 +235,8 @@ class TwitchChatReader:
 
     async def _session(self) -> None:
         cfg = self.config
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg.host, cfg.port, ssl=cfg.ssl_context(), server_hostname=cfg.host,
-                                    limit=MAX_LINE),
-            timeout=15)
+        reader, writer = await within(15, asyncio.open_connection(
+            cfg.host, cfg.port, ssl=cfg.ssl_context(), server_hostname=cfg.host, limit=MAX_LINE))
         self.counts["connects"] += 1
         try:
             send = _sender(writer)
@@ -250,7 +248,7 @@ class TwitchChatReader:
             await send(f"JOIN #{self.channel}")
             while True:
                 # Twitch PINGs about every 5 minutes; a silent connection for 6 minutes is a dead one.
-                raw = await asyncio.wait_for(reader.readline(), timeout=360)
+                raw = await within(360, reader.readline())
                 if not raw:
                     raise ConnectionError("the chat server closed the connection")
                 msg = parse_line(raw.decode("utf-8", "replace"))
@@ -279,9 +277,18 @@ class TwitchChatReader:
         finally:
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 2)
+                await within(2, writer.wait_closed())
             except (OSError, ssl.SSLError, asyncio.TimeoutError):
                 pass
+
+
+async def within(seconds: float, awaitable: Awaitable):
+    """`awaitable` with a time limit. Python 3.11's `asyncio.wait_for` can swallow a cancellation that arrives as
+    the awaited read completes (the reader then never stops); `asyncio.timeout` (3.11+) does not."""
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def _sender(writer: asyncio.StreamWriter) -> Callable[[str], Awaitable[None]]:
