@@ -47,9 +47,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _health(port: int) -> dict | None:
+def _health(port: int, token: str) -> dict | None:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/health", headers={"X-XStreamer-Token": token})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
     except OSError:
         return None
@@ -70,6 +71,7 @@ def test_the_obs_script_loads_the_obs_export(tmp_path):
     from sdk.launcher import DaemonProcess
 
     sys.path.insert(0, str(ROOT / "tests" / "obs_fake"))
+    sys.path.insert(0, str(SCRIPT.parent))      # OBS puts the script's folder on sys.path (its runtime helper)
     import obspython  # the fake
 
     persona = _persona(tmp_path)
@@ -91,11 +93,15 @@ def test_the_obs_script_loads_the_obs_export(tmp_path):
             data = obspython.obs_data_create()
             script.script_defaults(data)
             obspython.obs_data_set_int(data, "bridge_port", port)
+            obspython.obs_data_set_bool(data, "start_daemon", False)    # this test's daemon, not the script's own
+            obspython.obs_data_set_bool(data, "active", True)           # as after "Add / update the co-host"
             for key, value in (("daemon", daemon.control), ("persona", str(persona_file)),
                                ("xstreamer", XSTREAMER)):
                 obspython.obs_data_set_string(data, key, value)
             script.script_load(data)
-            health = _wait(lambda: (h := _health(port)) and h.get("daemon") and h, 60, "the bridge's session")
+            token = script.cohost.spec.token
+            health = _wait(lambda: (h := _health(port, token)) and h.get("daemon") and h or obspython.run_timers(),
+                           60, "the bridge's session")
             assert health["persona"] == "Ada Streams", "the bridge took the exported persona"
             assert health["portrait"] == str(copy.resolve()), "...and the portrait copied beside it"
             assert health["endpoint"] == daemon.control and health["session"]
@@ -104,7 +110,7 @@ def test_the_obs_script_loads_the_obs_export(tmp_path):
             script.script_unload()
             bridge = script.cohost.bridge
             if bridge is not None and bridge.poll() is None:
-                bridge.kill()
+                bridge.popen.kill()
 
 
 def test_the_unity_core_loads_the_unity_export(tmp_path):
