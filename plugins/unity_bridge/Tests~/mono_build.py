@@ -46,11 +46,20 @@ def build_dir() -> Path:
     return d
 
 
+# .NET Framework reference assemblies shipped with mono: a build against them runs on .NET (Core) too,
+# where mono's own mscorlib puts some types (Queue<T>, ...) in other assemblies than .NET's facades expect.
+NETFX_API = Path("/usr/lib/mono/4.7.2-api")
+
+
 def mcs(out: Path, sources: list[Path], refs: list[Path] = (), target: str = "exe",
-        defines: list[str] = (), check: bool = True) -> subprocess.CompletedProcess:
-    """Run mcs; returns the process (raises with the compiler output when `check` and it fails)."""
-    cmd = ["mcs", f"-target:{target}", f"-out:{out}", "-nologo", "-warnaserror+", "-nowarn:67,414,649",
-           "-r:System.Core"]
+        defines: list[str] = (), check: bool = True, api: Path | None = None) -> subprocess.CompletedProcess:
+    """Run mcs; returns the process (raises with the compiler output when `check` and it fails). With
+    `api`, compile against that folder's reference assemblies instead of mono's runtime ones."""
+    cmd = ["mcs", f"-target:{target}", f"-out:{out}", "-nologo", "-warnaserror+", "-nowarn:67,414,649"]
+    if api is None:
+        cmd.append("-r:System.Core")
+    else:
+        cmd += ["-nostdlib"] + [f"-r:{api / n}" for n in ("mscorlib.dll", "System.dll", "System.Core.dll")]
     cmd += [f"-r:{r}" for r in refs] + [f"-define:{d}" for d in defines] + [str(s) for s in sources]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
@@ -58,27 +67,34 @@ def mcs(out: Path, sources: list[Path], refs: list[Path] = (), target: str = "ex
     return proc
 
 
-def _cached(name: str, sources: list[Path], refs: list[Path], target: str, defines: list[str] = ()) -> Path:
-    key = _key(sources + refs, f"{target}{defines}")
+def _cached(name: str, sources: list[Path], refs: list[Path], target: str, defines: list[str] = (),
+            api: Path | None = None) -> Path:
+    key = _key(sources + refs, f"{target}{defines}{api}")
     out = build_dir() / key / name
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        mcs(tmp, sources, refs, target, defines)
-        os.replace(tmp, out)
+        # build under the final file name (mcs names the assembly after it; .NET Core's loader checks the
+        # name), in a private folder, then move it into place
+        tmp_dir = Path(tempfile.mkdtemp(dir=out.parent))
+        try:
+            mcs(tmp_dir / name, sources, refs, target, defines, api=api)
+            os.replace(tmp_dir / name, out)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
     return out
 
 
-def core_dll() -> Path:
+def core_dll(api: Path | None = None) -> Path:
     """Xstreamer.Avatar.Core.dll (managed only: it loads no native library)."""
-    return _cached("Xstreamer.Avatar.Core.dll", CORE_SOURCES, [], "library")
+    return _cached("Xstreamer.Avatar.Core.dll", CORE_SOURCES, [], "library", api=api)
 
 
-def program(name: str) -> Path:
-    """Build Tests~/Programs/NAME.cs (+ JsonOut.cs) into an exe next to a copy of the core dll."""
-    core = core_dll()
+def program(name: str, api: Path | None = None) -> Path:
+    """Build Tests~/Programs/NAME.cs (+ JsonOut.cs) into an exe next to a copy of the core dll (with `api`,
+    both against those reference assemblies: NETFX_API makes a build .NET on Windows runs)."""
+    core = core_dll(api)
     srcs = [TESTS / "Programs" / f"{name}.cs", TESTS / "Programs" / "JsonOut.cs"]
-    exe = _cached(f"{name}.exe", srcs, [core], "exe")
+    exe = _cached(f"{name}.exe", srcs, [core], "exe", api=api)
     for f in (core,):
         if not (exe.parent / f.name).exists():
             shutil.copy(f, exe.parent / f.name)

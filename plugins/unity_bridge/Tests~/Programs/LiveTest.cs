@@ -64,6 +64,20 @@ namespace Xstreamer.Avatar.Tests
             return sw.ElapsedMilliseconds;
         }
 
+        /// <summary>Whether a libzmq is loaded: /proc/self/maps on Linux, the process's modules on Windows.</summary>
+        private static bool ZmqLoaded()
+        {
+            try { if (System.IO.File.Exists("/proc/self/maps")) return System.IO.File.ReadAllText("/proc/self/maps").Contains("libzmq"); }
+            catch (Exception) { }
+            try
+            {
+                foreach (ProcessModule m in Process.GetCurrentProcess().Modules)
+                    if (m.ModuleName.IndexOf("zmq", StringComparison.OrdinalIgnoreCase) >= 0) return true;
+            }
+            catch (Exception) { }
+            return false;
+        }
+
         private static string Errors()
         {
             var list = new List<string>();
@@ -104,9 +118,9 @@ namespace Xstreamer.Avatar.Tests
             try { rc = SecondPlay(second, lastSession); }
             catch (Exception e) { Log("FAIL", "{\"error\": " + JsonOut.Str("second core: " + e) + "}"); }
             ms = StopCore(second, player);
-            bool mapped = false;
-            try { mapped = System.IO.File.ReadAllText("/proc/self/maps").Contains("libzmq"); } catch (Exception) { }
-            Log("NATIVE", "{\"libzmq_mapped\": " + (mapped ? "true" : "false") + "}");
+            Log("NATIVE", "{\"libzmq_mapped\": " + (ZmqLoaded() ? "true" : "false") + ", \"os\": " +
+                JsonOut.Str(Environment.OSVersion.Platform.ToString()) + ", \"runtime\": " +
+                JsonOut.Str(Type.GetType("Mono.Runtime") != null ? "mono" : "dotnet " + Environment.Version) + "}");
             Log("SECOND_DISPOSED", "{\"state\": " + JsonOut.Str(second.State.ToString()) + ", \"ms\": " + ms +
                 ", \"closed_cleanly\": " + (second.ClosedCleanly ? "true" : "false") + "}");
             return rc;
