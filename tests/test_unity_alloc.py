@@ -110,7 +110,9 @@ def test_allocations_per_frame():
     assert r["frames"] >= MEASURED
     assert r["audio"] >= MEASURED - 5 and r["motion"] >= MEASURED - 5
     # A frame is 196,608 bytes of RGB: the path must not copy it into a new array (it did before). What is
-    # left is the once-a-second state packet (full validator) and the occasional pool growth.
-    assert r["per_frame"] < 2048, r
+    # left is the once-a-second state packet (full validator) and ping, and one-off pool growth when the
+    # queues run deeper for a moment (a busy machine): the median 50-frame window is the steady state.
+    assert r["windows"] >= 10 and r["median_window_per_frame"] < 1024, r
+    assert r["per_frame"] < 196608 / 8, r
     assert r["frame_pool"] < 50, r
     assert r["lost"] == 0, r
