@@ -61,7 +61,7 @@ class FakeDaemon(threading.Thread):
                 self.xpub.send_multipart(codec.encode_media(
                     m.StatePacket(session=SESSION, utt=1, seq=seq, pts=pts, state="speaking", fps=25.0)))
                 seq += 1
-            time.sleep(0.004)
+            time.sleep(0.010)   # 2.5x real time: fast, yet the queues stay as shallow as a real stream keeps them
 
     def run(self) -> None:
         poller = zmq.Poller()
@@ -107,7 +107,7 @@ def test_allocations_per_frame():
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("ALLOC "))
     r = json.loads(line[6:])
     print("\nallocations:", r)
-    assert r["frames"] >= MEASURED
+    assert r["frames"] >= MEASURED - 5
     assert r["audio"] >= MEASURED - 5 and r["motion"] >= MEASURED - 5
     # A frame is 196,608 bytes of RGB: the path must not copy it into a new array (it did before). What is
     # left is the once-a-second state packet (full validator) and ping, and one-off pool growth when the
