@@ -1,6 +1,8 @@
 """The Unity bridge's C# core against a live daemon (real ZeroMQ on loopback, real mono, tiny model).
 
-The core's transport is managed ZMTP: the mono process maps no libzmq (checked at the end), so this runs
+Motion: the session's `opened.motion_channels` reach the core and, for a model that publishes motion, every
+video frame of a reply has its motion packet with the same pts (the tiny model publishes none today: the check
+then asserts there is none). The core's transport is managed ZMTP: the mono process maps no libzmq (checked at the end), so this runs
 the way a Windows or macOS user's first Play does, with no native library installed.
 
 A mono program (plugins/unity_bridge/Tests~/Programs/LiveTest.cs) first opens with a broken portrait (the
@@ -100,6 +102,8 @@ def _check_in_step(summary: dict) -> None:
     assert all(pts <= clock for pts, clock in shown)
     assert [s[0] for s in shown] == sorted({s[0] for s in shown}), "frames shown in pts order, no repeats"
     assert {s[0] for s in shown} <= {v[0] for v in video}
+    if summary["motion"]:    # a model that animates in motion space: one motion packet per video frame, same pts
+        assert sorted(summary["motion"]) == [v[0] for v in video], "motion packets do not match the frames"
 
 
 def run_live(command: list[str], cwd: str | None = None, portrait: str | None = None) -> tuple[dict, str]:
@@ -153,6 +157,10 @@ def check_live(tags: dict, out: str) -> None:
     persona = tags["PERSONA"]
     assert persona["acked"] is True and persona["errors"] == [], out
     assert persona["session"] == tags["READY"]["session"]
+    # the tiny model publishes no motion (empty motion_channels); one that does lists all the protocol's channels
+    from sdk.protocol import MOTION_CHANNELS
+    assert tags["READY"]["motion_channels"] in (0, len(MOTION_CHANNELS))
+    assert bool(tags["SAY"]["motion"]) == (tags["READY"]["motion_channels"] > 0)
 
     _check_in_step(tags["SAY"])
 

@@ -183,11 +183,13 @@ namespace Xstreamer.Avatar.Tests
             lock (Lock)
             {
                 var audio = new List<string>(); var video = new List<string>(); var shown = new List<string>();
+                var motion = new List<string>();
                 foreach (Rec r in Media)
                 {
                     if (r.Utt != utt || r.Session != session) continue;
                     if (r.Type == "audio") audio.Add("[" + r.Pts + ", " + r.Samples + ", " + r.Seq + "]");
                     if (r.Type == "video") video.Add("[" + r.Pts + ", " + r.Seq + "]");
+                    if (r.Type == "motion") motion.Add(r.Pts.ToString());
                 }
                 foreach (string s in Shown) if (s.StartsWith(utt + ":")) shown.Add("[" + s.Substring(s.IndexOf(':') + 1).Replace(":", ", ") + "]");
                 var kinds = new List<string>();
@@ -197,6 +199,7 @@ namespace Xstreamer.Avatar.Tests
                 parts.Add("\"audio\": [" + string.Join(", ", audio.ToArray()) + "]");
                 parts.Add("\"video\": [" + string.Join(", ", video.ToArray()) + "]");
                 parts.Add("\"shown\": [" + string.Join(", ", shown.ToArray()) + "]");
+                parts.Add("\"motion\": [" + string.Join(", ", motion.ToArray()) + "]");
                 parts.Add("\"events\": [" + string.Join(", ", kinds.ToArray()) + "]");
             }
             return "{" + string.Join(", ", parts.ToArray()) + "}";
@@ -213,7 +216,7 @@ namespace Xstreamer.Avatar.Tests
         {
             WaitEvent(core, e => e.Kind == AvatarEventKind.ConnectionChanged && e.State == ConnectionState.Ready, 120000);
             string session1 = core.Session;
-            Log("READY", "{\"session\": " + JsonOut.Str(session1) + "}");
+            Log("READY", "{\"session\": " + JsonOut.Str(session1) + ", \"motion_channels\": " + core.MotionChannels.Length + "}");
 
             // 0. Replace the persona of the open session: acked, no error.
             long preq = core.SetPersona(new Persona
