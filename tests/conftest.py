@@ -1,6 +1,7 @@
-"""Test-wide settings: one torch intra-op thread for every test (small ops run fastest on one thread, and on
-the 2-core CI machine the daemon subprocesses need the other), a writable model cache, the `gpu` skip, and the
-`studio_window` factory the studio GUI tests open their main window with, and `screenshot`."""
+"""Test-wide settings (the markers `process`, `engine`, `slow` pick the fast subset: docs/testing.md): one
+torch intra-op thread for every test (small ops run fastest on one thread, and on the 2-core CI machine the
+daemon subprocesses need the other), a writable model cache, the `gpu` skip, and the `studio_window` factory
+the studio GUI tests open their main window with, and `screenshot`."""
 
 import os
 import tempfile
@@ -26,6 +27,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip)
+        if ("mono" in item.keywords or "browser" in item.keywords) and "process" not in item.keywords:
+            item.add_marker(pytest.mark.process)      # mono and chromium always run as subprocesses
 
 
 DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"

@@ -12,6 +12,8 @@ from engine_core.bench.cli import configure, run
 from engine_core.bench.probes import SegmentClock
 from engine_core.thinker.toy import ToyThinker
 
+pytestmark = pytest.mark.engine
+
 
 def test_bench_reports_a_consistent_breakdown(tmp_path):
     parser = argparse.ArgumentParser()

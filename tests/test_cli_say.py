@@ -15,6 +15,8 @@ import pytest
 from sdk.launcher import DaemonProcess
 from test_recorder_mp4 import check_mp4
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 ADA = ROOT / "studio_gui" / "gallery" / "ada.png"      # a shipped gallery character: a valid portrait
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import zmq
 
 from engine_core.daemon.media import MediaPublisher
 from engine_core.daemon.session_worker import SessionWorker
 from engine_core.engine import Engine
+
+pytestmark = [pytest.mark.engine, pytest.mark.process]
 
 LEAD_S = 0.0        # the block loop waits until all queued media has played, except for a reply that can start
 

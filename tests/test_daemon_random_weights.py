@@ -3,9 +3,13 @@ reaches `Engine.load` and the daemon serves as usual; on the small presets, whos
 
 from __future__ import annotations
 
+import pytest
+
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
 from test_daemon_helpers import collect_until
+
+pytestmark = pytest.mark.process
 
 
 def test_the_daemon_serves_with_random_weights_asked_for():

@@ -19,6 +19,8 @@ from engine_core.errors import (AudioError, BackendUnavailableError, CheckpointE
 from sdk.protocol.constants import MAX_TEXT_CHARS
 from sdk.protocol.messages import ErrorCode, Persona
 
+pytestmark = pytest.mark.engine
+
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:

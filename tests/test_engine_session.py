@@ -11,6 +11,8 @@ import pytest
 from engine_core.engine import AVChunk, Engine
 from engine_core.thinker.base import SAMPLES_PER_FRAME
 
+pytestmark = pytest.mark.engine
+
 
 
 @pytest.fixture(scope="module")

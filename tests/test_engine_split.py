@@ -5,9 +5,12 @@ Thinker's device to the Actor's, the Thinker on its own thread) changes no numbe
 docs/performance.md."""
 
 import numpy as np
+import pytest
 import torch
 
 from engine_core.engine import Engine
+
+pytestmark = pytest.mark.engine
 
 
 def _run(**load) -> list:

@@ -9,6 +9,8 @@ import pytest
 from engine_core.engine import Engine
 from engine_core.engine.session import START_POLICIES, default_start
 
+pytestmark = pytest.mark.engine
+
 
 def _reply_passes(start: str):
     engine = Engine.load("tiny")

@@ -15,6 +15,8 @@ from engine_core.engine.feed import SpeechFeed
 from engine_core.thinker.base import Conversation
 from engine_core.thinker.toy import ToyThinker
 
+pytestmark = pytest.mark.engine
+
 
 class Logged(ToyThinker):
     """A toy Thinker that takes `delay` s per word and notes when each word was made and when it stopped."""

@@ -10,6 +10,8 @@ import pytest
 from engine_core.data.synth.corpus import CorpusOptions, generate_corpus
 from xstreamer.cli import main
 
+pytestmark = pytest.mark.engine
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:

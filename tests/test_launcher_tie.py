@@ -28,6 +28,8 @@ import sys
 from PySide6.QtCore import QCoreApplication, QTimer
 from studio_gui.preview.daemon_process import DaemonProcess
 
+pytestmark = pytest.mark.process
+
 app = QCoreApplication([])
 d = DaemonProcess()
 d.ready.connect(lambda c, m, model: print("READY", d.pid, c, flush=True))

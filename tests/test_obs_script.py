@@ -32,6 +32,8 @@ import xstreamer_obs_runtime as runtime  # noqa: E402
 
 from plugins.obs_source.procs import BridgeProc, Daemon  # noqa: E402
 
+pytestmark = pytest.mark.process
+
 SCRIPT = SCRIPT_DIR / "xstreamer_obs.py"
 VENV = ROOT / ".venv"
 XSTREAMER = str(VENV / "bin" / "xstreamer")

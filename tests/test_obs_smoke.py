@@ -42,6 +42,7 @@ DRIVER = ROOT / "tests" / "obs_driver" / "xstreamer_obs_driver.py"
 TOKEN = "smoke-test-token-0123456789abcdef"
 
 pytestmark = [
+    pytest.mark.process,
     pytest.mark.slow,
     pytest.mark.skipif(not Path(OBS).exists() or XVFB is None,
                        reason="needs Debian's OBS Studio and Xvfb (apt-get install obs-studio xvfb)"),

@@ -9,7 +9,11 @@ import sys
 import typing
 from pathlib import Path
 
+import pytest
+
 from sdk.protocol import messages as m
+
+pytestmark = pytest.mark.process
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"client_messages": m.ClientMessage, "server_messages": m.ServerMessage,

@@ -11,6 +11,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+pytestmark = pytest.mark.process
+
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("sdk.client", reason="the SDK client is not in this checkout")

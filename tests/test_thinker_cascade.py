@@ -14,6 +14,8 @@ from engine_core.thinker.cascade_asr import resample
 from engine_core.thinker.cascade_text import (brevity, build_messages, ends_sentence, find_boundary, joined_text,
                                               split_text)
 
+pytestmark = pytest.mark.engine
+
 
 @pytest.fixture(scope="module")
 def thinker():
