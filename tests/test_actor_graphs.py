@@ -80,6 +80,7 @@ def test_on_the_cpu_the_block_stack_runs_eagerly_and_captures_nothing():
     assert not BlockStack().captured
 
 
+@pytest.mark.engine
 def test_fused_regions_compute_what_the_eager_ones_do():
     """The blocks' pointwise regions compiled by inductor (its CPU code here; on CUDA they are the default) give
     the eager stream's clean latents; training passes keep the eager regions."""

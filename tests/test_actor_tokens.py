@@ -157,6 +157,7 @@ def test_streaming_pass_with_token_slots_equals_full_recompute(actor):
     assert torch.allclose(two, full.velocity[:, 4:6], atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.engine
 def test_overfits_a_few_chunks_tokens_and_latents():
     torch.manual_seed(0)
     actor = Actor(CFG).train()

@@ -14,6 +14,8 @@ from sdk.protocol import ErrorCode
 from sdk.protocol.messages import Close, Hello, Open, Ping
 from test_daemon_helpers import RawControl
 
+pytestmark = [pytest.mark.engine, pytest.mark.process]
+
 
 class _SlowRelease:
     """An engine whose sessions' close() waits until `release` is set (a GPU session freeing its caches,

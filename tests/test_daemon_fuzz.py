@@ -23,6 +23,8 @@ from sdk.protocol import MAX_TEXT_CHARS, pack_header
 from sdk.protocol.messages import (Audio, Chat, Close, Hello, Interrupt, Persona, Ping, SetPersona, Speak)
 from test_daemon_helpers import RawControl, Stream, check_continuity, collect_until, is_end
 
+pytestmark = pytest.mark.process
+
 SENT = {"messages": 0, "replies": 0, "live": 0, "open": 0, "opened": 0, "live_acks": 0}
 CODES: dict[str, int] = {}
 LIVE = "sLIVEsession0"                 # stands for the live session id: same length ("s" + 12 hex digits)

@@ -18,6 +18,8 @@ from sdk.launcher import DaemonProcess
 from sdk.protocol import decode_media
 from test_daemon_helpers import RawControl, Stream, check_continuity, collect_until, is_end
 
+pytestmark = pytest.mark.process
+
 STALL_S = 6.0
 TIMEOUT_S = 3.0                                                    # --session-timeout
 LEAD_MS = 300.0                                                    # --lead-ms

@@ -18,6 +18,8 @@ from sdk.protocol import ErrorCode, decode_media, encode
 from sdk.protocol.messages import Chat, Hello, Open, Ping, Speak
 from test_daemon_helpers import RawControl, Stream, check_continuity, collect_until, is_end
 
+pytestmark = pytest.mark.process
+
 VEC = Path(__file__).resolve().parent / "vectors"
 
 

@@ -9,6 +9,8 @@ from engine_core.engine import Engine
 from engine_core.errors import PersonaError
 from sdk.protocol import MAX_REPLY_SENTENCES, VOICES, Persona
 
+pytestmark = pytest.mark.engine
+
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
@@ -82,6 +84,7 @@ def test_cascade_voices_are_the_protocol_voices():
     assert CascadeThinker.voices == VOICES
 
 
+@pytest.mark.process
 def test_the_daemon_refuses_an_unknown_voice_with_a_typed_error():
     """Over the wire: opening with a voice no model has is an `invalid_persona` error, not a silent default."""
     from sdk.client import Client

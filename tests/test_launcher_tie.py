@@ -21,14 +21,14 @@ pytest.importorskip("PySide6")
 if not Path("/proc/self/stat").exists():
     pytest.skip("the test reads /proc to see whether the daemon is gone", allow_module_level=True)
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PARENT = r"""
 import sys
 from PySide6.QtCore import QCoreApplication, QTimer
 from studio_gui.preview.daemon_process import DaemonProcess
-
-pytestmark = pytest.mark.process
 
 app = QCoreApplication([])
 d = DaemonProcess()

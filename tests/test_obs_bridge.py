@@ -19,6 +19,8 @@ import pytest
 from plugins.obs_source.procs import BridgeProc, Daemon
 from sdk.protocol.codec import decode_media, topic_for, unpack_header
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
 

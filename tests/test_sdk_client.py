@@ -20,6 +20,8 @@ from sdk.launcher import DaemonProcess
 from sdk.protocol import ErrorCode
 from test_daemon_helpers import check_continuity, collect_until, is_end
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CALLS = 3000          # past True's whole reference count at start-up (~600): a broken binding cannot hide
 
 
+@pytest.mark.process
 def test_many_emits_in_a_child_process_keep_true_and_none():
     """Main-thread emits, worker-thread emits and void calls, CALLS each, in a fresh interpreter."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}

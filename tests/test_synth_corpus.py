@@ -70,6 +70,7 @@ def test_splits_follow_identity_and_sentence_ids(corpus):
     assert seen == set(SPLITS)  # clips 0..3 cover all four splits
 
 
+@pytest.mark.process
 def test_same_seed_identical_bytes_with_two_workers(corpus, tmp_path):
     generate_corpus(CorpusOptions(out=tmp_path, clips=4, seed=7, seconds_min=1.0, seconds_max=3.5, workers=2),
                     progress=False)

@@ -44,6 +44,7 @@ def write_clip_dataset(root: Path, frames_n: int = 15) -> Path:
 
 
 
+@pytest.mark.engine
 def test_tiny_actor_overfits_one_clip_and_resumes(tmp_path):
     data = write_clip_dataset(tmp_path / "data")
     out = tmp_path / "run"

@@ -62,6 +62,7 @@ def _write_corpus(root: Path, frames: np.ndarray) -> None:
     (root / "manifest.json").write_text(json.dumps({"version": 1, "size": 256, "clips": clips}))
 
 
+@pytest.mark.engine
 def test_tiny_vae_overfits_and_resumes(tmp_path: Path, small_frames: np.ndarray) -> None:
     frames = small_frames
     torch.manual_seed(0)
