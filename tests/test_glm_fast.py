@@ -6,6 +6,8 @@ from transformers import GlmConfig, GlmForCausalLM
 
 from engine_core.thinker.glm_fast import EAGER, GlmFastDecoder
 
+pytestmark = pytest.mark.engine
+
 
 def _tiny_glm(seed: int = 0) -> GlmForCausalLM:
     torch.manual_seed(seed)

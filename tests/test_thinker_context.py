@@ -13,6 +13,8 @@ from engine_core.thinker.context import fit_history, prompt_budget
 from engine_core.thinker.toy import ToyThinker
 from sdk.protocol import Persona
 
+pytestmark = pytest.mark.engine
+
 
 def _long_conversation(n_pairs: int, words: int, max_turns: int = 1000) -> Conversation:
     conv = Conversation("You are a patient museum guide.", max_turns=max_turns)

@@ -15,6 +15,8 @@ from engine_core.engine import Engine
 from engine_core.train.actor import ActorTrainOptions, train_actor
 from engine_core.train.plot import plot_loss
 
+pytestmark = pytest.mark.engine
+
 
 def write_clip_dataset(root: Path, frames_n: int = 15) -> Path:
     """One synthetic clip (a moving blob that grows with the audio's loudness) in the corpus layout."""
@@ -44,7 +46,6 @@ def write_clip_dataset(root: Path, frames_n: int = 15) -> Path:
 
 
 
-@pytest.mark.engine
 def test_tiny_actor_overfits_one_clip_and_resumes(tmp_path):
     data = write_clip_dataset(tmp_path / "data")
     out = tmp_path / "run"

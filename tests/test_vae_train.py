@@ -16,6 +16,8 @@ from engine_core.codecs.vae import SmallVAE, SmallVAEConfig
 from engine_core.codecs.vae_losses import ssim
 from engine_core.train.vae import VAETrainOptions, encode_dataset, load_frames, train_vae
 
+pytestmark = pytest.mark.engine
+
 
 def _cartoon(seed: int) -> np.ndarray:
     """A flat-shaded 256x256 'character': coloured background, head, eyes, mouth."""
@@ -62,7 +64,6 @@ def _write_corpus(root: Path, frames: np.ndarray) -> None:
     (root / "manifest.json").write_text(json.dumps({"version": 1, "size": 256, "clips": clips}))
 
 
-@pytest.mark.engine
 def test_tiny_vae_overfits_and_resumes(tmp_path: Path, small_frames: np.ndarray) -> None:
     frames = small_frames
     torch.manual_seed(0)
