@@ -416,7 +416,7 @@ class _SolveGraph:
             flow.solve(self.x, self.mu, self.spks, self.cond)          # warm-up: lazy initialisations
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
+        with torch.cuda.graph(self.graph, pool=pool, capture_error_mode="thread_local"):   # other threads go on
             self.out = flow.solve(self.x, self.mu, self.spks, self.cond)
 
     def run(self, x: torch.Tensor, mu: torch.Tensor, spks: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
