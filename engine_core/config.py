@@ -39,6 +39,8 @@ class ThinkerConfig:
     head_dim: int = 0
     ffn_size: int = 0
     path: str | None = None           # local checkpoint directory (glm4voice)
+    speech_only: bool = False         # the Actor reads the Thinker's speech features only, none of its states (a
+                                      # Thinker whose states it was not trained on: the `voice` preset)
     step_weights: str = "bf16"        # glm4voice: the decode step's weights, "bf16" or "int8" (weight-only; faster
                                       # tokens for a small loss of accuracy: docs/performance.md)
 
@@ -264,4 +266,24 @@ INFERENCE_ONLY: dict[str, tuple[str | None, str]] = {
     "noise_scale": (None, "noise_scale"),
 }
 
-PRESETS = {"tiny": _tiny, "default": _default, "paper": _paper}
+def _voice() -> ModelConfig:
+    """GLM-4-Voice (its published files) speaking through the embedded default's Actor, which reads its speech
+    features only (trained with the Thinker's states dropped for a share of chunks, so speech alone drives it)."""
+    return speech_driven(_default(), "voice")
+
+
+def speech_driven(cfg: ModelConfig, name: str = "voice") -> ModelConfig:
+    """`cfg` (an Actor's config: the default preset's, or its checkpoint's) with GLM-4-Voice as its Thinker and the
+    Actor reading only the speech features: the Actor's own Thinker interface (hidden_size) is kept for its weights'
+    shapes and fed nothing; no text/audio heads (the Thinker writes and speaks the reply)."""
+    d = cfg.to_dict()
+    d["name"] = name
+    d["thinker"] = {**d["thinker"], "backend": "glm4voice", "speech_only": True, "text_vocab": 0, "audio_vocab": 0,
+                    "path": None}
+    d["actor"] = {**d["actor"], "token_stream": False}
+    return ModelConfig.from_dict(d)
+
+
+PRESETS = {"tiny": _tiny, "default": _default, "paper": _paper, "voice": _voice}
+# presets whose Actor and VAE weights are another preset's (engine_core/weights/<that preset>)
+PRESET_WEIGHTS = {"voice": "default"}

@@ -95,3 +95,32 @@ def test_thinker_hears_through_the_tokenizer_and_speaks_through_the_decoder(tmp_
     th.decode_audio = False
     quiet = list(th.reply(Conversation("be brief"), heard))
     assert all(not s.audio.any() for s in quiet)
+
+
+@pytest.mark.slow
+@torch.no_grad()
+def test_voice_preset_drives_the_default_actor_with_glm4voice_speech_alone(tmp_path, ckpt):   # noqa: F811
+    """`voice`: GLM-4-Voice from its files (here small random ones: a native tiny GLM, the tokenizer, the decoder)
+    speaking through the shipped default Actor, which is given the speech features and no Thinker state."""
+    from engine_core.engine import Engine
+
+    shutil.copytree(ckpt, tmp_path / "glm-4-voice-9b")
+    write_tokenizer(tmp_path / "glm-4-voice-tokenizer")
+    write_decoder(tmp_path / "glm-4-voice-decoder")
+    eng = Engine.load("voice", glm4voice=str(tmp_path))
+    assert eng.config.thinker.speech_only and eng.config.actor.width == 256          # the default's Actor
+    assert eng.thinker.hidden_size != eng.config.thinker.hidden_size                   # GLM's states are not read
+    s = eng.open_session()
+    try:
+        eng.thinker.max_new_tokens = 45
+        s.chat("hello")
+        seen, audio = [], []
+        for _ in range(12):
+            seen += [bool(c.hidden_mask.any()) for c in s.denoiser.in_flight]
+            chunk = s.next_chunk()
+            if chunk.utt:
+                audio.append(chunk.audio)
+        assert seen and not any(seen)                   # no chunk carried a Thinker state
+        assert audio and np.abs(np.concatenate(audio)).max() > 0      # GLM-4-Voice's decoded speech is played
+    finally:
+        s.close()

@@ -25,7 +25,7 @@ import torch
 
 from engine_core.actor.model import Actor
 from engine_core.checkpoint import ACTOR_FILE, VAE_FILE, load_state_checked, read_actor_checkpoint
-from engine_core.config import ModelConfig
+from engine_core.config import PRESET_WEIGHTS, ModelConfig, speech_driven
 from engine_core.engine.inputs import check_persona, decode_portrait
 from engine_core.errors import BackendUnavailableError, CheckpointError, ConfigError
 from engine_core.thinker.base import Thinker
@@ -126,7 +126,7 @@ class Engine:
              devices: list[str] | str | None = None, dtype: torch.dtype | None = None,
              random_weights: bool = False, thinker_weights: str | None = None,
              actor_tokens: bool | None = None, glm4voice: str | None = None) -> Engine:
-        """Load a preset name ("tiny" | "default" | "paper") or a checkpoint directory.
+        """Load a preset name ("tiny" | "default" | "paper" | "voice") or a checkpoint directory.
 
         devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
         GPUs); overrides
@@ -155,10 +155,12 @@ class Engine:
         else:
             check_model_name(model)
             cfg = ModelConfig.from_name(model)
-            preset_dir = WEIGHTS_DIR / cfg.name
+            preset_dir = WEIGHTS_DIR / PRESET_WEIGHTS.get(cfg.name, cfg.name)
             if cfg.name != "tiny" and (preset_dir / ACTOR_FILE).is_file():
                 model_dir = preset_dir
-                cfg, tensors, _ = read_actor_checkpoint(preset_dir)
+                stored, tensors, _ = read_actor_checkpoint(preset_dir)
+                # a preset on another's weights (voice: the default's Actor, GLM-4-Voice's speech driving it)
+                cfg = stored if stored.name == cfg.name else speech_driven(stored, cfg.name)
         if thinker_weights is not None:
             cfg = replace(cfg, thinker=replace(cfg.thinker, step_weights=thinker_weights))
             cfg.validate()
@@ -176,7 +178,7 @@ class Engine:
         # codec and Thinker first: a missing backend fails fast, before a (possibly huge) Actor is built
         vae = build_vae(cfg, model_dir, device, warnings, random_weights)
         thinker = build_thinker(cfg, thinker_device, random_weights)
-        if thinker.hidden_size != cfg.thinker.hidden_size:
+        if thinker.hidden_size != cfg.thinker.hidden_size and not cfg.thinker.speech_only:
             raise BackendUnavailableError(f"Thinker hidden size {thinker.hidden_size} != model config "
                                           f"{cfg.thinker.hidden_size}")
         if dtype is None:

@@ -278,8 +278,9 @@ class Session:
                         self.feed.hold(lead=f if self.start == "hold" else 0)
             if it.text:
                 meta.texts.append((i, "assistant", it.text))
-            take = min(it.hidden.shape[0], m - n_tok)
-            hidden[n_tok:n_tok + take] = it.hidden[:take]
+            take = 0 if cfg.thinker.speech_only else min(it.hidden.shape[0], m - n_tok)   # speech only: no states
+            if take:
+                hidden[n_tok:n_tok + take] = it.hidden[:take]
             hframes[n_tok:n_tok + take] = index * f + i
             hmask[n_tok:n_tok + take] = True
             n_tok += take
