@@ -124,3 +124,35 @@ def test_voice_preset_drives_the_default_actor_with_glm4voice_speech_alone(tmp_p
         assert audio and np.abs(np.concatenate(audio)).max() > 0      # GLM-4-Voice's decoded speech is played
     finally:
         s.close()
+
+
+def test_chatglm_tiktoken_tokenizer_is_rebuilt_once_and_cached(tmp_path, monkeypatch):
+    """The published 9B's tokenizer is tiktoken ranks (tokenizer.model) + added tokens (tokenizer_config.json): it is
+    rebuilt as a tokenizers file in the user cache, with the special tokens at their published ids."""
+    pytest.importorskip("tiktoken")
+    import base64
+
+    from engine_core.thinker.glm4voice_files import chatglm_tokenizer
+
+    monkeypatch.setenv("XSTREAMER_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "glm-4-voice-9b"
+    src.mkdir()
+    ranks = [bytes([b]) for b in range(256)] + [b"he", b"ll", b"hell", b"hello", b" w", b"or", b" wor", b" world"]
+    (src / "tokenizer.model").write_text("".join(f"{base64.b64encode(t).decode()} {i}\n" for i, t in enumerate(ranks)))
+    specials = ["<|endoftext|>", "[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>",
+                "<|begin_of_audio|>", "<|end_of_audio|>"] + [f"<|audio_{k}|>" for k in range(4)]
+    added = {str(len(ranks) + i): {"content": t, "special": True} for i, t in enumerate(specials)}
+    (src / "tokenizer_config.json").write_text(json.dumps({"added_tokens_decoder": added}))
+    tok = chatglm_tokenizer(src)
+    ids = tok.encode("hello world", add_special_tokens=False)
+    assert ids == [ranks.index(b"hello"), ranks.index(b" world")] and tok.decode(ids) == "hello world"
+    assert tok.convert_tokens_to_ids("<|audio_3|>") == len(ranks) + len(specials) - 1
+    assert tok.encode("<|user|>hello", add_special_tokens=False)[0] == len(ranks) + 4
+    cached = list((tmp_path / "cache" / "glm4voice-tokenizer").glob("*/tokenizer.json"))
+    assert len(cached) == 1
+    import engine_core.thinker.glm4voice_convert as conv
+
+    def no_conversion(*a):
+        raise AssertionError("converted twice")
+    monkeypatch.setattr(conv, "convert_chatglm_tokenizer", no_conversion)
+    assert chatglm_tokenizer(src).encode("hello world", add_special_tokens=False) == ids   # from the cache
