@@ -7,6 +7,7 @@ buttons. Right: the live preview. Personas are saved as JSON files (see `studio_
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -287,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path, help="persona folder parent (default: the user config dir)")
     parser.add_argument("--connect", help="open a preview session on this daemon control address")
     parser.add_argument("--serve", metavar="PRESET", help="start a local daemon with this model preset")
+    parser.add_argument("--glm4voice", metavar="DIR", help="GLM-4-Voice's published parts, for --serve paper|voice")
     args = parser.parse_args(argv)
+    if args.glm4voice:     # the local daemon reads it (engine_core/thinker/registry.py: XSTREAMER_GLM4VOICE_DIR)
+        os.environ["XSTREAMER_GLM4VOICE_DIR"] = str(Path(args.glm4voice).resolve())
     app = QApplication.instance() or QApplication(sys.argv[:1])
     try:
         check_binding()            # PySide6 6.12.0 on Python 3.10/3.11 would abort within minutes
