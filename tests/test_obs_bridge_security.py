@@ -30,6 +30,8 @@ import pytest
 
 from plugins.obs_source.procs import Daemon, Proc
 
+pytestmark = pytest.mark.process   # subprocesses / loopback sockets (docs/testing.md's fast subset skips these)
+
 ROOT = Path(__file__).resolve().parents[1]
 XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
 EVIL = "http://evil.example"

@@ -22,6 +22,8 @@ import pytest
 
 from plugins.obs_source import bridge, lifecycle
 
+pytestmark = pytest.mark.process   # subprocesses / loopback sockets (docs/testing.md's fast subset skips these)
+
 TOKEN = "lifecycle-test-token-0123456789"
 
 

@@ -204,6 +204,7 @@ def test_a_saved_placeholder_is_reported_at_load(script, tmp_path):
     assert script.ensure_source() is False and placeholder.updates == 0
 
 
+@pytest.mark.process
 def test_missing_xstreamer_is_logged_not_raised(script, tmp_path):
     data = settings_for(script, bridge_port=free_port(), xstreamer=str(tmp_path / "no-such-xstreamer"),
                         active=True)
@@ -288,6 +289,7 @@ def test_bridge_command_line_keeps_secrets_in_the_environment():
 
 
 # ---- live: the script starts the bridge, the bridge starts the daemon ------------------------------------
+@pytest.mark.process
 def test_one_button_starts_the_cohost_and_the_text_box_and_hotkeys_reach_it(script):
     """No terminal: the button starts the bridge (the venv's Python, found from the script's location), which
     starts its own daemon; Reply and Say this reach it, the hotkeys too; nothing pops the Script Log open; unload
@@ -353,6 +355,7 @@ def bridge_health(port: int, token: str) -> dict | None:
         return None
 
 
+@pytest.mark.process
 def test_unload_never_blocks_obs(script):
     """script_unload returns at once although the worker is busy and the bridge is running: the worker ends
     after its current job (without running queued ones), the bridge's lifeline closes and it goes away."""
@@ -382,6 +385,7 @@ def test_unload_never_blocks_obs(script):
     assert script.cohost.worker is None and ran == [], "no new work after unload"
 
 
+@pytest.mark.process
 def test_settings_change_restarts_own_bridge_with_persona_and_portrait(script, tmp_path):
     """A bridge the script started is restarted when the daemon, persona or portrait setting changes, and the
     persona/portrait settings reach its --persona/--portrait (a studio library persona file included)."""
@@ -428,6 +432,7 @@ def test_settings_change_restarts_own_bridge_with_persona_and_portrait(script, t
     assert loud() == []
 
 
+@pytest.mark.process
 def test_a_bridge_started_elsewhere_is_reported_not_used(script):
     """A bridge on the configured port that does not know this script's token (a terminal, another OBS)."""
     elsewhere = f"tcp://127.0.0.1:{free_port()}"

@@ -44,6 +44,7 @@ TOKEN = "smoke-test-token-0123456789abcdef"
 pytestmark = [
     pytest.mark.process,
     pytest.mark.slow,
+    pytest.mark.process,
     pytest.mark.skipif(not Path(OBS).exists() or XVFB is None,
                        reason="needs Debian's OBS Studio and Xvfb (apt-get install obs-studio xvfb)"),
 ]

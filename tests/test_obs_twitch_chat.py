@@ -28,7 +28,9 @@ from twitch_irc_fake import OPENSSL, TlsIrcServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
+# the reader tests talk TLS to a loopback server (and the last one to a daemon subprocess): marked `process`
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="needs the openssl command (a test certificate)")
+live = pytest.mark.process
 
 
 # ---- parsing ------------------------------------------------------------------------------------------------
@@ -115,6 +117,7 @@ async def read_lines(config: TwitchConfig, irc: TlsIrcServer, actions, want: int
         await asyncio.gather(task, return_exceptions=True)
 
 
+@live
 @needs_openssl
 def test_reader_speaks_twitch_irc_over_tls(tmp_path):
     with TlsIrcServer(tmp_path, token="s3cr3t") as irc:
@@ -136,6 +139,7 @@ def test_reader_speaks_twitch_irc_over_tls(tmp_path):
         assert reader.counts["pings"] == 1 and reader.counts["lines"] == 2, "another channel's line is not ours"
 
 
+@live
 @needs_openssl
 def test_reader_reads_anonymously_and_comes_back_after_reconnect(tmp_path):
     with TlsIrcServer(tmp_path) as irc:
@@ -152,6 +156,7 @@ def test_reader_reads_anonymously_and_comes_back_after_reconnect(tmp_path):
         assert len(irc.received) == 2 and reader.counts["connects"] == 2 and got[0].text == "!ask still there?"
 
 
+@live
 @needs_openssl
 def test_wrong_token_and_untrusted_server_are_errors(tmp_path):
     with TlsIrcServer(tmp_path, token="right") as irc:
@@ -211,6 +216,7 @@ async def reply_packets(bridge: BridgeProc, irc: TlsIrcServer, want: int) -> tup
     return chat, counts
 
 
+@live
 @needs_openssl
 def test_a_chat_line_becomes_a_reply_through_the_bridge(tmp_path):
     daemon = Daemon.start(XSTREAMER)
