@@ -29,6 +29,10 @@ class LinkError(Exception):
     """The daemon is not connected (or did not answer in time)."""
 
 
+class EndpointMoved(Exception):
+    """The daemon the bridge started came back on other ports: connect again there."""
+
+
 class DaemonLink:
     """One daemon session as seen by the bridge (see the module docstring)."""
 
@@ -88,6 +92,9 @@ class DaemonLink:
                 await self._serve_once()
             except asyncio.CancelledError:
                 raise
+            except EndpointMoved:
+                failures = 0
+                continue
             except (ProtocolError, ClientClosedError, OSError) as exc:
                 message = str(exc) or type(exc).__name__
                 if message != self.last_error:
@@ -149,7 +156,11 @@ class DaemonLink:
         await self._pump(self._handle)
 
     async def _pump(self, handle: AsyncSessionHandle) -> None:
+        connected_to = self.endpoint
         while True:
+            if self.endpoint != connected_to:
+                self.log(f"the daemon moved to {self.endpoint}")
+                raise EndpointMoved(self.endpoint)
             item = await handle.recv(timeout=0.25)
             now = time.monotonic()
             if item is None:

@@ -3,7 +3,8 @@
 It is started through `sdk.launcher.DaemonProcess` (the one place that starts a daemon and reads its ready line)
 with this Python (`sys.executable -m xstreamer serve`) on free loopback ports; once it is ready its control
 endpoint goes to the `DaemonLink`. If it exits, it is started again on the same ports (the SDK's heartbeat then
-re-opens the session by itself), with a growing pause between attempts; a start that fails (e.g. an unknown
+re-opens the session by itself; after FRESH_PORTS_AFTER failed starts on free ones, and the link follows), with a
+growing pause between attempts; a start that fails (e.g. an unknown
 model) is retried the same way and its last error line is shown in `/health`. `stop()` ends it (and the
 launcher's own lifeline ends it if the bridge is killed).
 """
@@ -18,6 +19,7 @@ from sdk.launcher import DaemonProcess
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 WATCH_S = 0.5
+FRESH_PORTS_AFTER = 3          # failed starts on the same ports before trying free ones
 
 
 class OwnDaemon:
@@ -60,6 +62,8 @@ class OwnDaemon:
                     self.log(f"{self.error}; starting it again")
                 else:
                     failures += 1
+                    if failures >= FRESH_PORTS_AFTER:
+                        self.ports = (0, 0)     # its ports may be taken by now: free ones (the link follows)
                 await asyncio.sleep(RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)])
         finally:
             await asyncio.shield(asyncio.to_thread(self.stop))
