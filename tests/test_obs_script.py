@@ -32,7 +32,7 @@ import xstreamer_obs_runtime as runtime  # noqa: E402
 
 from plugins.obs_source.procs import BridgeProc, Daemon  # noqa: E402
 
-pytestmark = pytest.mark.process
+# the tests that start the bridge (or a daemon) are marked `process` one by one: the others need only the fake
 
 SCRIPT = SCRIPT_DIR / "xstreamer_obs.py"
 VENV = ROOT / ".venv"
@@ -286,6 +286,16 @@ def test_bridge_command_line_keeps_secrets_in_the_environment():
     assert argv[argv.index("--chat-prefix") + 1] == "!ai"
     assert not any("secret" in a or "t" * 32 in a for a in argv), "no token on the command line"
     assert spec.env()["XSTREAMER_OBS_TOKEN"] == "t" * 32 and spec.env()["XSTREAMER_TWITCH_OAUTH"] == "oauth:secret"
+
+
+def test_the_bridge_log_is_rotated(tmp_path):
+    log = tmp_path / "bridge.log"
+    assert runtime.rotate_log(str(log), 10) is False           # no log yet
+    log.write_bytes(b"x" * 10)
+    assert runtime.rotate_log(str(log), 10) is False and log.exists()
+    log.write_bytes(b"y" * 11)
+    assert runtime.rotate_log(str(log), 10) is True
+    assert not log.exists() and (tmp_path / "bridge.log.1").read_bytes() == b"y" * 11
 
 
 # ---- live: the script starts the bridge, the bridge starts the daemon ------------------------------------

@@ -31,6 +31,7 @@ from typing import Callable
 
 TOKEN_ENV = "XSTREAMER_OBS_TOKEN"          # plugins/obs_source/web_guard.py reads it
 TWITCH_OAUTH_ENV = "XSTREAMER_TWITCH_OAUTH"  # plugins/obs_source/bridge.py reads it
+LOG_MAX_BYTES = 5 * 1024 * 1024             # the bridge's log is moved to <log>.1 beyond this, at its start
 STOP_GRACE_S = 5.0                          # after closing the lifeline, before terminate()
 KILL_GRACE_S = 3.0                          # after terminate(), before kill()
 
@@ -143,6 +144,17 @@ class BridgeSpec:
         return env
 
 
+def rotate_log(path: str, max_bytes: int = LOG_MAX_BYTES) -> bool:
+    """Move a log grown past `max_bytes` to `<path>.1` (replacing an older one); True when it did."""
+    try:
+        if os.path.getsize(path) <= max_bytes:
+            return False
+        os.replace(path, path + ".1")
+        return True
+    except OSError:
+        return False
+
+
 class BridgeProcess:
     """A bridge this script started: its Popen, the spec it was started with, its lifeline (stdin pipe)."""
 
@@ -155,6 +167,7 @@ class BridgeProcess:
     def start(cls, runtime: Runtime, spec: BridgeSpec, log_path: str, host: Host) -> "BridgeProcess":
         argv = runtime.argv(*spec.args())
         env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, TWITCH_OAUTH_ENV)} | spec.env()
+        rotate_log(log_path)
         with open(log_path, "ab") as out:
             # cwd: a neutral folder, so that `python -m xstreamer` cannot pick up a same-named folder of OBS's
             popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env,
