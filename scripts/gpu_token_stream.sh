@@ -8,17 +8,17 @@ mkdir -p "$OUT"
 source scripts/gpu_env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__)" >> "$OUT/gpu.txt"
-B="python3 -m xstreamer bench --preset paper --device cuda --random-weights --seconds 30 --trials 4"
+B="python3 -m xstreamer bench --preset paper --device cuda --random-weights --seconds ${BENCH_SECONDS:-30} --trials ${BENCH_TRIALS:-4}"
 # 1. the paper preset as it ships: the Actor writes and speaks the reply (its tokens decoded by the speech decoder)
-timeout 240 $B --json "$OUT/paper-tokens.json" > "$OUT/paper-tokens.txt" 2>&1; echo "tokens rc=$?"
+timeout ${BENCH_TIMEOUT:-240} $B --json "$OUT/paper-tokens.json" > "$OUT/paper-tokens.txt" 2>&1; echo "tokens rc=$?"
 # 2. the Thinker's tokens, text and speech streamed (the earlier path), now with the speech decoder run
-timeout 200 $B --actor-tokens off --json "$OUT/paper-thinker.json" > "$OUT/paper-thinker.txt" 2>&1; echo "thinker rc=$?"
+timeout ${BENCH_TIMEOUT:-200} $B --actor-tokens off --json "$OUT/paper-thinker.json" > "$OUT/paper-thinker.txt" 2>&1; echo "thinker rc=$?"
 # 3. the speech decoder alone, block by block
 timeout 90 python3 -m engine_core.bench.speech_decode --device cuda --seconds 12 --replies 3 \
     --json "$OUT/speech-decode.json" > "$OUT/speech-decode.txt" 2>&1; echo "decode rc=$?"
 # 4. the GPU tests
 timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_actor_tokens.py tests/test_glm4voice_codecs.py \
-    tests/test_actor_graphs.py tests/test_glm_fast.py tests/test_thinker_glm4voice.py tests/test_cuda_streams.py \
+    ${GPU_TESTS-tests/test_actor_graphs.py tests/test_glm_fast.py tests/test_thinker_glm4voice.py tests/test_cuda_streams.py} \
     > "$OUT/gpu-tests.txt" 2>&1; echo "tests rc=$?"
 for f in paper-tokens paper-thinker; do tail -n 75 "$OUT/$f.txt" | grep -E "fps|first_packet_ms |first_speech|actor_tokens|speech_decode|token_forwards|pass_ms |peak|decode_ms|other_ms|thinker_ms|Error|error" ; done
 tail -n 3 "$OUT/speech-decode.txt" "$OUT/gpu-tests.txt"
