@@ -21,9 +21,20 @@ import torch
 Ops = TypeVar("Ops", bound=NamedTuple)
 
 
+RECOMPILE_LIMIT = 64      # specialisations a region may compile (torch's default, 8, is too few for the Actor's rope
+                          # at the paper's shape with the token stream: q- and k-like strides x pass widths x heads;
+                          # a region past its limit fails hard under fullgraph, as it did on an H100)
+
+
 @functools.cache
 def compiled(fn: Callable) -> Callable:
-    """`fn` compiled by inductor, one per function for the whole process."""
+    """`fn` compiled by inductor, one per function for the whole process (each new shape compiles once, at warm-up)."""
+    import torch._dynamo
+
+    cfg = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(cfg, name) and getattr(cfg, name) < RECOMPILE_LIMIT:
+            setattr(cfg, name, RECOMPILE_LIMIT)
     return torch.compile(fn, fullgraph=True)
 
 

@@ -400,9 +400,13 @@ def test_decoder_on_cuda_matches_the_cpu(decoder_dir):
     # the Euler loop from a CUDA graph (one per mel length, the default) equals it run eagerly, block after block
     blocks = [list(range(13)), list(range(20)), list(range(5))]
     runs = []
-    for graphs in (False, True):
+    for graphs in (False, True, True):      # eager; then eager again (each length's first time); then from graphs
         gpu.flow.cuda_graphs = graphs
         s = gpu.start_stream()
         runs.append(np.concatenate([gpu.decode(s, blk, i == 2) for i, blk in enumerate(blocks)]))
-    assert len(gpu.flow._graphs) == 3
+    runs = [runs[0], runs[2]]
+    assert len(gpu.flow._graphs) == 3        # each length's second solve captured it (the first ran eagerly)
     assert np.abs(runs[0] - runs[1]).max() < 1e-3
+    fresh = Glm4VoiceDecoder(decoder_dir, device="cuda")
+    fresh.warm(blocks=(13, 20))
+    assert len(fresh.flow._graphs) == 2

@@ -201,6 +201,17 @@ class Glm4VoiceDecoder(TokenSpeechDecoder):
         torch.manual_seed(seed)
         return cls(device=device, modules=(Flow(flow_cfg or FlowConfig()), Hift(hift_cfg or HiftConfig())), **kw)
 
+    @torch.inference_mode()
+    def warm(self, blocks: tuple[int, ...] = (13, 20, 40, 40)) -> None:
+        """On CUDA: decode a dummy reply of these blocks twice (the Thinker's first block sizes), so their mel lengths
+        have CUDA graphs before the first user's reply (a capture stalls its block ~1 s). A no-op elsewhere."""
+        if self.device.type != "cuda" or not self.flow.cuda_graphs:
+            return
+        for _ in range(2):
+            s = self.start_stream()
+            for i, n in enumerate(blocks):
+                self.decode(s, [0] * n, i == len(blocks) - 1)
+
     def start_stream(self) -> str:
         sid = uuid.uuid4().hex
         self._streams[sid] = {"tokens": [], "prompt": torch.zeros(1, 80, 0, device=self.device), "held": None,

@@ -12,10 +12,12 @@ linear_q`, `decoder.estimator.down_blocks.0.1.0.attn1.to_q`, ...), so `load_stat
 The settings come from the published `config.yaml` (engine_core/codecs/glm4voice_decoder.py reads it); the defaults
 below are the published classes' own.
 
-On CUDA the 10 Euler steps (20 estimator passes, ~10,000 small kernels) are replayed from a CUDA graph captured once
-per mel length (`Flow.cuda_graphs`): a reply's blocks have the same lengths from one reply to the next (the first
-block, which a reply's first chunk waits for, always), so after the first reply only a reply's last block meets a new
-length. Eager elsewhere; tests compare the two.
+On CUDA the 10 Euler steps (20 estimator passes, ~10,000 small kernels) are replayed from a CUDA graph captured
+per mel length (`Flow.cuda_graphs`) the second time that length comes (a capture takes ~1 s at the published shapes,
+an eager run a fraction of it): a reply's blocks have the same lengths from one reply to the next, so they run from
+graphs, while a reply's last block, of any length, runs eagerly. `Glm4VoiceDecoder.warm` captures the first blocks'
+lengths at load. Measured on an H100 (random weights): a reply's first block of 13 tokens 82 ms from its graph
+(docs/perf/speech-decode-h100.json). Eager elsewhere; tests compare the two.
 """
 
 from __future__ import annotations
@@ -328,6 +330,7 @@ class Flow(nn.Module):
         self.cuda_graphs = True          # the Euler loop replayed from a CUDA graph per mel length (on CUDA)
         self.max_graphs = 24
         self._graphs: OrderedDict[int, _SolveGraph] = OrderedDict()
+        self._seen: dict[int, int] = {}                  # mel length -> times solved (captured on the second)
         self._graph_lock = threading.Lock()
         self._pool = None
         self.input_embedding = nn.Embedding(c.vocab_size, c.input_size)
@@ -370,11 +373,14 @@ class Flow(nn.Module):
         if noise is None:
             g = torch.Generator().manual_seed(42)
             noise = torch.randn(mu.shape, generator=g).to(dev, mu.dtype)
-        if self.cuda_graphs and mu.is_cuda:
-            with self._graph_lock:
+        key = mu.shape[-1]
+        with self._graph_lock:
+            seen = self._seen.get(key, 0)
+            self._seen[key] = seen + 1
+            if self.cuda_graphs and mu.is_cuda and (key in self._graphs or seen >= 1):
                 x = self._graph(mu).run(noise, mu, spks, cond)
-        else:
-            x = self.solve(noise, mu, spks, cond)
+            else:
+                x = self.solve(noise, mu, spks, cond)
         return x[:, :, q:]
 
     def times(self) -> list[float]:

@@ -195,6 +195,9 @@ class Engine:
             warnings.append(msg)
         actor = actor.eval()
         thinker.warm()               # CUDA: the decode step's kernels compiled and graphs captured now, not in a reply
+        decoder = getattr(thinker, "speech_decoder", None)
+        if hasattr(decoder, "warm"):
+            decoder.warm()           # CUDA: the speech decoder's graphs for a reply's first blocks
         return cls(cfg, thinker, actor, vae, device, warnings)
 
     def open_session(self, portrait: bytes | None = None, persona=None):
