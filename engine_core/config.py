@@ -20,8 +20,11 @@ from typing import Any
 
 from engine_core.errors import ConfigError
 from engine_core.thinker.registry import BACKENDS
+from sdk.protocol.constants import MOTION_CHANNELS
 
 CONFIG_VERSION = 1
+NUM_MOTION_CHANNELS = len(MOTION_CHANNELS)
+MOTION_IDENTITY_DIM = 68 * 2          # the motion codec's identity: 68 normalised landmarks
 
 
 @dataclass
@@ -68,13 +71,16 @@ class ActorConfig:
                                       # (folded into its weights by Engine.load; training always uses 1)
     token_stream: bool = False        # the Actor generates the reply's text and audio tokens itself: each chunk
                                       # starts with `max_hidden_tokens` token slots (engine_core/actor/tokens.py)
+    identity_dim: int = 0             # > 0: identity tokens are vectors of this many numbers (the motion codec's
+                                      # normalised landmarks) projected on their own; 0: patchified codec latents
 
 
 @dataclass
 class VAEConfig:
     """The video codec the Actor works in."""
 
-    kind: str = "small"               # "small" (SmallVAE, per-frame) | "ltx" (LTX-Video adapter)
+    kind: str = "small"               # "small" (SmallVAE, per-frame) | "ltx" (LTX-Video adapter) | "motion" (motion
+                                      # channels per frame, drawn by the portrait renderer: engine_core/motion)
     preset: str = "tiny"              # SmallVAEConfig preset name for kind == "small"
     latent_channels: int = 8
     spatial_factor: int = 16
@@ -179,7 +185,10 @@ class ModelConfig:
             (self.cross_chunks >= 0 and self.max_hidden_tokens >= 1, "cross_chunks >= 0, max_hidden_tokens >= 1"),
             (self.thinker.backend in BACKENDS, f"unknown thinker {self.thinker.backend!r}"),
             (self.thinker.step_weights in ("bf16", "int8"), "thinker.step_weights must be 'bf16' or 'int8'"),
-            (v.kind in ("small", "ltx"), f"unknown vae kind {v.kind!r}"),
+            (v.kind in ("small", "ltx", "motion"), f"unknown vae kind {v.kind!r}"),
+            (v.kind != "motion" or (self.latent_hw == 1 and a.patch == 1 and v.temporal_factor == 1
+                                    and a.identity_dim > 0), "a motion codec needs one latent cell per frame "
+                                                             "(spatial_factor = image_size, patch 1) and identity_dim"),
             (self.time_shift > 0 and (self.sample_shift is None or self.sample_shift > 0), "time shifts must be > 0"),
             (self.noise_scale > 0 and a.frame_speech_gain > 0, "noise_scale and actor.frame_speech_gain must be > 0"),
             (not a.token_stream or self.thinker.text_vocab + self.thinker.audio_vocab > 0,
@@ -192,7 +201,7 @@ class ModelConfig:
     # -- presets ---------------------------------------------------------------------------------------------
     @classmethod
     def from_name(cls, name: str) -> ModelConfig:
-        """A named preset: "tiny" | "default" | "paper" (ConfigError otherwise)."""
+        """A named preset (PRESETS: tiny, tiny-motion, default, pixel, paper; ConfigError otherwise)."""
         if name not in PRESETS:
             raise ConfigError(f"unknown model preset {name!r}; known: {', '.join(sorted(PRESETS))}")
         return PRESETS[name]()
@@ -226,9 +235,26 @@ def _tiny() -> ModelConfig:
 
 
 def _default() -> ModelConfig:
-    """The embedded default: cascade Thinker (SmolLM2-135M, hidden 576) + a small Actor for a 2-core CPU."""
+    """The embedded default: cascade Thinker (SmolLM2-135M, hidden 576) + a motion-space Actor for a 2-core CPU.
+
+    The Actor's video tokens are motion frames (one token per 40 ms frame: the facial-animation channels of
+    sdk.protocol.MOTION_CHANNELS) and the portrait renderer moves the portrait's own pixels (engine_core/motion), so
+    any portrait keeps its detail; the identity reference is the face's normalised landmarks (68 x 2 numbers)."""
     return ModelConfig(
         name="default",
+        thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=0, audio_vocab=0),
+        actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=1,
+                          frame_speech=True, identity_dim=MOTION_IDENTITY_DIM),
+        vae=VAEConfig(kind="motion", preset="motion", latent_channels=NUM_MOTION_CHANNELS, spatial_factor=256),
+        chunk_frames=8, steps=3, window=6, cross_chunks=1, max_hidden_tokens=16, train_chunks=4,
+    )
+
+
+def _pixel() -> ModelConfig:
+    """The small pixel-space model (the paper's video path at small scale): cascade Thinker + a small Actor over
+    the project's own SmallVAE, trained on the procedural cartoons (docs/default-model.md, "The pixel model")."""
+    return ModelConfig(
+        name="pixel",
         # no text/audio heads: the cascade Thinker writes and speaks the reply (keeps the shipped weights small)
         thinker=ThinkerConfig(backend="cascade", hidden_size=576, text_vocab=0, audio_vocab=0),
         actor=ActorConfig(width=256, layers=4, heads=4, kv_heads=4, head_dim=64, ffn_size=768, patch=4,
@@ -238,6 +264,16 @@ def _default() -> ModelConfig:
         # sampling (chosen on held-out clips, docs/default-model.md): most of the denoising in the last step
         # (noise levels 1, 0.94, 0.8, 0) from noise of std 0.7
         sample_shift=8.0, noise_scale=0.7,
+    )
+
+
+def _tiny_motion() -> ModelConfig:
+    """CPU tests of the motion path: the default's layout with a toy Thinker and a random two-layer Actor."""
+    return ModelConfig(
+        name="tiny-motion",
+        actor=ActorConfig(patch=1, frame_speech=True, identity_dim=MOTION_IDENTITY_DIM),
+        vae=VAEConfig(kind="motion", preset="motion", latent_channels=NUM_MOTION_CHANNELS, spatial_factor=256),
+        chunk_frames=5, steps=2, window=3,
     )
 
 
@@ -284,6 +320,8 @@ def speech_driven(cfg: ModelConfig, name: str = "voice") -> ModelConfig:
     return ModelConfig.from_dict(d)
 
 
-PRESETS = {"tiny": _tiny, "default": _default, "paper": _paper, "voice": _voice}
+TEST_PRESETS = ("tiny", "tiny-motion")    # random by design: no weights looked for, no warning, a drawn placeholder face
+PRESETS = {"tiny": _tiny, "tiny-motion": _tiny_motion, "default": _default, "pixel": _pixel, "paper": _paper,
+           "voice": _voice}
 # presets whose Actor and VAE weights are another preset's (engine_core/weights/<that preset>)
 PRESET_WEIGHTS = {"voice": "default"}

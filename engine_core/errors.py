@@ -5,17 +5,13 @@ bad_checkpoint / bad_config / backend_unavailable (load-time errors, printed by 
 
 from __future__ import annotations
 
+from sdk.portrait.errors import PortraitError  # noqa: F401  (the one portrait error: sdk.portrait owns portraits)
+
 
 class EngineError(Exception):
     """Base class of every error the engine raises on bad input."""
 
     code = "internal"
-
-
-class PortraitError(EngineError):
-    """The portrait is not an image, has no face, several faces, or a face too small to use."""
-
-    code = "invalid_portrait"
 
 
 class PersonaError(EngineError):

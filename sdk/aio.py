@@ -27,7 +27,7 @@ from sdk.client import media_endpoint_for, pcm16_bytes, point_sub
 from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
                         error_from_reply)
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
-from sdk.protocol.constants import DEFAULT_CONTROL
+from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE
 from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
                                    Persona, Ping, SetPersona, Speak, Welcome)
 
@@ -35,10 +35,12 @@ from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, 
 class AsyncSessionHandle:
     """One avatar session of an `AsyncClient` (see `sdk.client.SessionHandle` for the semantics)."""
 
-    def __init__(self, client: "AsyncClient", opened: Opened, persona: Persona | None, portrait: bytes | None):
+    def __init__(self, client: "AsyncClient", opened: Opened, persona: Persona | None, portrait: bytes | None,
+                 options: dict | None = None):
         self._client = client
         self.persona = persona
         self.portrait = portrait
+        self.options = dict(options or {})
         self.info: Opened = opened
         self.closed = False
         self._sub: zmq.asyncio.Socket | None = None
@@ -258,16 +260,18 @@ class AsyncClient:
         """Round-trip a ping; returns the Pong."""
         return await self._request(Ping(session=session))
 
-    async def open_session(self, persona: Persona | None = None, portrait: bytes | None = None) -> AsyncSessionHandle:
-        """Open a session and subscribe to its media."""
+    async def open_session(self, persona: Persona | None = None, portrait: bytes | None = None,
+                           face_points: list | None = None, video_size: int = FRAME_SIZE) -> AsyncSessionHandle:
+        """Open a session and subscribe to its media (arguments as `sdk.client.Client.open_session`)."""
+        options = {"face_points": face_points, "video_size": video_size}
         async with self._lock:
-            opened = await self._open_locked(persona, portrait)
-        h = AsyncSessionHandle(self, opened, persona, portrait)
+            opened = await self._open_locked(persona, portrait, options)
+        h = AsyncSessionHandle(self, opened, persona, portrait, options)
         self._handles.append(h)
         return h
 
-    async def _open_locked(self, persona: Persona | None, portrait: bytes | None) -> Opened:
-        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None)
+    async def _open_locked(self, persona: Persona | None, portrait: bytes | None, options: dict) -> Opened:
+        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None, **options)
         blobs = (portrait,) if portrait is not None else ()
         return await self._roundtrip(msg, blobs, max(self.timeout, 30.0))
 
@@ -280,7 +284,7 @@ class AsyncClient:
         await self._hello()
         for h in list(self._handles):
             if not h.closed:
-                h._rebind(await self._open_locked(h.persona, h.portrait))
+                h._rebind(await self._open_locked(h.persona, h.portrait, h.options))
         self.reconnects += 1
         if self.on_reconnect is not None:
             try:

@@ -28,7 +28,7 @@ import zmq
 from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
                         error_from_reply)
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
-from sdk.protocol.constants import DEFAULT_CONTROL
+from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE
 from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
                                    Persona, Ping, SetPersona, Speak, Welcome)
 
@@ -78,10 +78,12 @@ def point_sub(ctx: "zmq.Context[_Sock]", sub: _Sock | None, endpoint: str, topic
 class SessionHandle:
     """One avatar session of a `Client`. Create it with `Client.open_session`."""
 
-    def __init__(self, client: "Client", opened: Opened, persona: Persona | None, portrait: bytes | None):
+    def __init__(self, client: "Client", opened: Opened, persona: Persona | None, portrait: bytes | None,
+                 options: dict | None = None):
         self._client = client
         self.persona = persona
         self.portrait = portrait
+        self.options = dict(options or {})
         self.info: Opened = opened
         self.closed = False
         self._sub_lock = threading.Lock()
@@ -316,15 +318,19 @@ class Client:
         """Round-trip a ping; returns the Pong."""
         return self._request(Ping(session=session))
 
-    def open_session(self, persona: Persona | None = None, portrait: bytes | None = None) -> SessionHandle:
-        """Open an avatar session (optional persona and portrait image bytes) and subscribe to its media."""
-        opened = self._open(persona, portrait)
-        h = SessionHandle(self, opened, persona, portrait)
+    def open_session(self, persona: Persona | None = None, portrait: bytes | None = None,
+                     face_points: list | None = None, video_size: int = FRAME_SIZE) -> SessionHandle:
+        """Open an avatar session and subscribe to its media: an optional persona and portrait (image file bytes),
+        five `face_points` [[x, y], ...] in the portrait's pixels where its face cannot be found (eye centres,
+        nose tip, mouth corners), and the frames' side (256 or 512)."""
+        options = {"face_points": face_points, "video_size": video_size}
+        opened = self._open(persona, portrait, options)
+        h = SessionHandle(self, opened, persona, portrait, options)
         self._handles.append(h)
         return h
 
-    def _open(self, persona: Persona | None, portrait: bytes | None, retry: bool = True) -> Opened:
-        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None)
+    def _open(self, persona: Persona | None, portrait: bytes | None, options: dict, retry: bool = True) -> Opened:
+        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None, **options)
         blobs = (portrait,) if portrait is not None else ()
         return self._request(msg, *blobs, timeout=max(self.timeout, 30.0), retry=retry)
 
@@ -340,7 +346,7 @@ class Client:
             self._hello()
             for h in list(self._handles):
                 if not h.closed:
-                    h._rebind(self._open(h.persona, h.portrait, retry=False))
+                    h._rebind(self._open(h.persona, h.portrait, h.options, retry=False))
             self.reconnects += 1
         if self.on_reconnect is not None:
             try:

@@ -22,6 +22,18 @@ import numpy as np
 from sdk.protocol.messages import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 
+MATTE = np.array([128.0, 128.0, 128.0], np.float32)   # what shows through a transparent avatar in an mp4
+
+
+def flatten_alpha(frame: np.ndarray) -> np.ndarray:
+    """An RGB frame of an RGB or RGBA (straight alpha) frame: transparency over a neutral grey matte (an mp4 has no
+    alpha; OBS and Unity receive the alpha itself)."""
+    if frame.shape[2] == 3:
+        return frame
+    a = frame[:, :, 3:4].astype(np.float32) / 255.0
+    return (frame[:, :, :3] * a + MATTE * (1.0 - a) + 0.5).astype(np.uint8)
+
+
 class Recorder:
     """mp4 writer fed with (packet, payload) pairs; text packets are kept in `texts`."""
 
@@ -81,7 +93,7 @@ class Recorder:
             self._write_audio(pcm)
         else:
             w, h = int(packet.width), int(packet.height)
-            rgb = np.frombuffer(payload, dtype=np.uint8).reshape(h, w, 3)
+            rgb = flatten_alpha(np.frombuffer(payload, dtype=np.uint8).reshape(h, w, -1))
             index = rel // self.spf
             while self._last_rgb is not None and self.video_frames < index:   # gap: hold the last frame
                 self._write_video(self._last_rgb)
@@ -89,15 +101,16 @@ class Recorder:
                 self._write_video(rgb)
 
     def add_chunk(self, pts: int, audio: np.ndarray, frames: np.ndarray) -> None:
-        """Write raw media directly (in-process rendering): int16 [n*882] audio and uint8 [n, H, W, 3] frames."""
+        """Write raw media directly (in-process rendering): int16 [n*882] audio and uint8 [n, H, W, 3|4] frames."""
         from sdk.protocol.messages import AudioPacket, VideoPacket
         n = int(frames.shape[0])
         for i in range(n):
             p = pts + i * SAMPLES_PER_FRAME
             self.add(AudioPacket(session="local", utt=0, seq=0, pts=p),
                      np.ascontiguousarray(audio[i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME], "<i2").tobytes())
+            fmt = "rgba32" if frames.shape[3] == 4 else "rgb24"
             self.add(VideoPacket(session="local", utt=0, seq=0, pts=p, width=int(frames.shape[2]),
-                                 height=int(frames.shape[1])), np.ascontiguousarray(frames[i]).tobytes())
+                                 height=int(frames.shape[1]), format=fmt), np.ascontiguousarray(frames[i]).tobytes())
 
     def _write_video(self, rgb: np.ndarray) -> None:
         vs = self._video_stream(rgb.shape[1], rgb.shape[0])

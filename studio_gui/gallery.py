@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdk.portrait.characters import GALLERY_DIR
+
 from .personas import config_dir
 
 GALLERY_ENV = "XSTREAMER_GALLERY_DIR"
@@ -34,7 +36,7 @@ def gallery_dirs() -> list[Path]:
     """Folders searched for gallery PNGs, in priority order."""
     if os.environ.get(GALLERY_ENV):          # an explicit folder is the only one searched
         return [Path(os.environ[GALLERY_ENV]).expanduser()]
-    return [config_dir() / "gallery", Path(__file__).resolve().parent / "gallery"]
+    return [config_dir() / "gallery", GALLERY_DIR]
 
 
 def _names(folder: Path) -> dict[str, str]:

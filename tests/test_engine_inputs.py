@@ -171,8 +171,8 @@ def test_vae_checkpoints_are_versioned_and_upgraded_by_the_same_function(tmp_pat
     with pytest.raises(CheckpointError, match="newer"):
         upgrade_checkpoint({"format": VAE_FORMAT, "config": {**old_cfg, "version": 7}}, {})
     # The shipped default VAE still loads through this path.
-    shipped = load_small_vae(WEIGHTS_DIR / "default")
-    assert shipped.cfg == read_small_vae_config(WEIGHTS_DIR / "default") and shipped.cfg.version == 1
+    shipped = load_small_vae(WEIGHTS_DIR / "pixel")
+    assert shipped.cfg == read_small_vae_config(WEIGHTS_DIR / "pixel") and shipped.cfg.version == 1
 
 
 def test_unknown_preset_and_bad_config():

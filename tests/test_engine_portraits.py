@@ -15,14 +15,14 @@ from engine_core.checkpoint import load_actor
 from engine_core.engine.engine import WEIGHTS_DIR, Engine, build_vae
 from engine_core.thinker.toy import ToyThinker
 
-GALLERY = Path(__file__).resolve().parents[1] / "studio_gui" / "gallery"
+GALLERY = Path(__file__).resolve().parents[1] / "sdk" / "portrait" / "gallery"
 
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    actor, cfg = load_actor(WEIGHTS_DIR / "default")
+    actor, cfg = load_actor(WEIGHTS_DIR / "pixel")
     warnings: list[str] = []
-    vae = build_vae(cfg, WEIGHTS_DIR / "default", "cpu", warnings)
+    vae = build_vae(cfg, WEIGHTS_DIR / "pixel", "cpu", warnings)
     assert not warnings, warnings                         # the trained VAE, not a random one
     return Engine(cfg, ToyThinker(hidden_size=cfg.thinker.hidden_size), actor, vae, "cpu")
 
@@ -32,7 +32,7 @@ def _frames(engine: Engine, name: str, chunks: int = 2) -> tuple[np.ndarray, np.
     try:
         assert not s.warnings, s.warnings
         frames = np.concatenate([s.next_chunk().frames for _ in range(chunks)]).astype(np.float32)
-        return frames, s.portrait.astype(np.float32)
+        return frames, s.portrait.image.astype(np.float32)
     finally:
         s.close()
 

@@ -1,9 +1,12 @@
-"""load_portrait on real images: a photo with one face, two faces, noise, a tiny face, garbage and empty
-input, and procedurally drawn characters from the corpus generator (which must pass the face check)."""
+"""sdk.portrait on real images: public-domain photos, the built-in characters, a transparent PNG, five user points,
+and everything that must be refused (no face, several, too small, not an image, too many pixels) with a typed
+`PortraitError` that says why."""
 
 from __future__ import annotations
 
-import importlib.util
+import io
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -11,8 +14,10 @@ import numpy as np
 import pytest
 from matplotlib import cbook
 
-from engine_core.errors import PortraitError
-from engine_core.portrait import PHOTO_WARNING, flatness, load_portrait, stylisation_warning
+from sdk.portrait import PortraitError, load_portrait
+from sdk.portrait.characters import character, characters
+from sdk.portrait.template import EYE_A, EYE_B, MOUTH_A, MOUTH_B, NOSE_TIP, five_points
+from sdk.protocol.messages import ErrorCode
 
 HOPPER = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
@@ -22,155 +27,150 @@ def hopper_rgb() -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(HOPPER)), cv2.COLOR_BGR2RGB)
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    return buf.tobytes()
+def _png(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
 
 
-def test_photo_with_one_face_from_bytes_path_and_array(hopper_rgb: np.ndarray) -> None:
-    from_bytes = load_portrait(HOPPER.read_bytes())
-    from_path = load_portrait(HOPPER)
-    from_array = load_portrait(hopper_rgb)
-    p = from_bytes
-    assert p.image.shape == (256, 256, 3) and p.image.dtype == np.uint8
+def _plausible(lm: np.ndarray, size: int) -> None:
+    """68 landmarks that look like a face inside the frame: eyes above the nose tip above the mouth."""
+    assert lm.shape == (68, 2) and lm.dtype == np.float32
+    assert (lm >= -2).all() and (lm <= size + 2).all()
+    eye_y = (lm[EYE_A].mean(0)[1] + lm[EYE_B].mean(0)[1]) / 2
+    assert eye_y < lm[NOSE_TIP, 1] < lm[[MOUTH_A, MOUTH_B], 1].mean()
+    assert lm[EYE_A].mean(0)[0] < lm[NOSE_TIP, 0] < lm[EYE_B].mean(0)[0]
+
+
+def test_a_photo_from_bytes_path_and_array_at_both_sizes(hopper_rgb: np.ndarray) -> None:
+    p = load_portrait(HOPPER.read_bytes())
+    assert p.image.shape == (256, 256, 3) and p.found_by == "detector" and not p.has_alpha
     assert p.source_size == (hopper_rgb.shape[1], hopper_rgb.shape[0])
+    _plausible(p.landmarks, 256)
     x, y, w, h = p.face_box
-    # the face of Grace Hopper sits in the upper middle of the 512x600 picture
-    assert 120 < x + w / 2 < 400 and 100 < y + h / 2 < 400 and w >= 150
+    assert 120 < x + w / 2 < 400 and 150 < y + h / 2 < 450 and w >= 150      # Grace Hopper's face
     cx, cy, side, _ = p.crop_box
-    assert cx <= x and cy <= y and cx + side >= x + w and cy + side >= y + h  # crop holds the whole face
-    assert np.array_equal(from_path.image, p.image) and np.array_equal(from_array.image, p.image)
-    # it is a photo: the default model warns
-    assert p.warnings == [PHOTO_WARNING]
+    assert cx <= x and cy <= y and cx + side >= x + w and cy + side >= y + h    # the frame holds the whole face
+    assert np.array_equal(load_portrait(HOPPER).image, p.image)
+    assert np.array_equal(load_portrait(hopper_rgb).image, p.image)
+    big = load_portrait(HOPPER, size=512)
+    assert big.image.shape == (512, 512, 3) and big.crop_box == p.crop_box
+    assert np.allclose(big.landmarks, 2 * p.landmarks, atol=0.01)
+    assert p.warnings == []                                  # no message sends a photo elsewhere any more
 
 
-def test_two_faces_side_by_side_is_refused(hopper_rgb: np.ndarray) -> None:
-    two = np.concatenate([hopper_rgb, hopper_rgb], axis=1)
+def test_built_in_characters_use_their_own_face_points_and_frame() -> None:
+    chars = characters()
+    assert len(chars) == 12 and len({c.id for c in chars}) == 12
+    for ch in chars:
+        p = ch.portrait()
+        assert p.crop_box == (0, 0, 256, 256) and p.found_by == "face_points", ch.id
+        _plausible(p.landmarks, 256)
+        assert np.abs(five_points(p.landmarks) - np.array(ch.face_points)).max() < 0.25 * 256 / 4.4, ch.id
+    with pytest.raises(PortraitError, match="unknown built-in character"):
+        character("nobody")
+
+
+def test_transparency_is_kept_and_an_opaque_alpha_channel_dropped() -> None:
+    img = cv2.cvtColor(cv2.imread(str(character("ada").file)), cv2.COLOR_BGR2RGB)
+    yy, xx = np.mgrid[0:256, 0:256]
+    alpha = np.where(((xx - 128) / 100) ** 2 + ((yy - 140) / 125) ** 2 < 1, 255, 0).astype(np.uint8)
+    rgba = np.dstack([img, alpha])
+    p = load_portrait(_png(rgba), face_points=character("ada").face_points)
+    assert p.has_alpha and p.image.shape == (256, 256, 4)
+    assert p.image[0, 0, 3] == 0 and p.image[128, 128, 3] == 255
+    opaque = load_portrait(_png(np.dstack([img, np.full((256, 256), 255, np.uint8)])),
+                           face_points=character("ada").face_points)
+    assert not opaque.has_alpha and opaque.image.shape == (256, 256, 3)
+
+
+def test_five_points_place_a_face_the_detector_cannot_find() -> None:
+    # a picture in which neither dlib nor the cascades see a face (dlib takes even a few lines for one, so: noise)
+    img = np.random.default_rng(1).integers(60, 200, (300, 300, 3), dtype=np.uint8)
+    with pytest.raises(PortraitError, match="five points") as err:
+        load_portrait(_png(img))
+    assert err.value.code is ErrorCode.INVALID_PORTRAIT
+    points = [[118, 130], [182, 130], [150, 170], [128, 205], [172, 205]]
+    p = load_portrait(_png(img), face_points=points)
+    assert p.found_by == "face_points"
+    _plausible(p.landmarks, 256)
+    src = p.source_landmarks
+    assert np.abs(five_points(src) - points).max() < 1e-3                              # exactly where pointed
+    for bad, why in (([[0, 0]] * 4, "five"), ([[182, 130], [118, 130], [150, 170], [128, 205], [172, 205]], "right"),
+                     ([[118, 130], [182, 130], [150, 250], [128, 205], [172, 205]], "order"),
+                     ([[118, 130], [182, 130], [150, 170], [128, 205], [999, 205]], "inside")):
+        with pytest.raises(PortraitError, match=why):
+            load_portrait(_png(img), face_points=bad)
+
+
+def test_two_faces_side_by_side_are_refused(hopper_rgb: np.ndarray) -> None:
     with pytest.raises(PortraitError, match="several faces"):
-        load_portrait(_png(two))
+        load_portrait(_png(np.concatenate([hopper_rgb, hopper_rgb], axis=1)))
 
 
-def test_random_noise_has_no_face() -> None:
+def test_noise_has_no_face_and_a_tiny_face_is_too_small(hopper_rgb: np.ndarray) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
     with pytest.raises(PortraitError, match="no face"):
         load_portrait(_png(noise))
-
-
-def test_tiny_face_is_refused(hopper_rgb: np.ndarray) -> None:
-    small = cv2.resize(hopper_rgb, (80, 94), interpolation=cv2.INTER_AREA)  # face ~35 px wide
-    canvas = np.full((300, 300, 3), 200, np.uint8)
-    canvas[100:194, 110:190] = small
-    with pytest.raises(PortraitError, match="too small"):
+    canvas = np.full((400, 400, 3), 200, np.uint8)
+    canvas[150:244, 160:240] = cv2.resize(hopper_rgb, (80, 94), interpolation=cv2.INTER_AREA)  # face ~35 px wide
+    with pytest.raises(PortraitError, match="too small|no face"):
         load_portrait(_png(canvas))
 
 
-@pytest.mark.parametrize(
-    "data, reason",
-    [
-        (b"", "empty"),
-        (b"this is not an image at all" * 10, "not a readable image"),
-        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not a readable image"),  # PNG magic, corrupt body
-    ],
-)
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height (a 'decompression bomb': the pixels are never there)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_too_many_pixels_are_refused_from_the_header_before_decoding() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(PortraitError, match="too many pixels"):
+        load_portrait(_png_header_only(20000, 20000))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20               # decoding would have allocated 1.2 GB
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"this is not an image at all" * 10, "not a readable image"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not a readable image"),     # PNG magic, corrupt body
+])
 def test_garbage_and_empty_bytes(data: bytes, reason: str) -> None:
     with pytest.raises(PortraitError, match=reason):
         load_portrait(data)
 
 
-def test_missing_and_empty_files(tmp_path: Path) -> None:
+def test_missing_files_bad_arrays_and_bad_sizes(tmp_path: Path) -> None:
     with pytest.raises(PortraitError, match="not found"):
         load_portrait(tmp_path / "nope.png")
-    empty = tmp_path / "empty.png"
-    empty.write_bytes(b"")
-    with pytest.raises(PortraitError, match="empty"):
-        load_portrait(empty)
-
-
-def test_bad_array_types() -> None:
     with pytest.raises(PortraitError, match="uint8"):
         load_portrait(np.zeros((256, 256, 3), np.float32))
     with pytest.raises(PortraitError, match="shape"):
         load_portrait(np.zeros((256, 256, 5), np.uint8))
+    with pytest.raises(PortraitError, match="size 300"):
+        load_portrait(HOPPER, size=300)
 
 
-def test_flatness_separates_drawing_from_photo(hopper_rgb: np.ndarray) -> None:
-    # a flat-shaded drawing made here with OpenCV: background, head ellipse, eyes, mouth
-    img = np.full((256, 256, 3), (200, 220, 240), np.uint8)
-    cv2.ellipse(img, (128, 120), (55, 70), 0, 0, 360, (240, 200, 170), -1, cv2.LINE_AA)
-    for ex in (105, 151):
-        cv2.circle(img, (ex, 110), 8, (40, 40, 40), -1, cv2.LINE_AA)
-    cv2.ellipse(img, (128, 155), (18, 6), 0, 0, 360, (150, 60, 60), -1, cv2.LINE_AA)
-    assert flatness(img) > 0.8 and not stylisation_warning(img)
-    photo = load_portrait(hopper_rgb, warn_photo=False)
-    assert photo.warnings == []
-    assert flatness(photo.image) < 0.2 and stylisation_warning(photo.image)
-
-
-_HAS_SYNTH = importlib.util.find_spec("engine_core.data.synth.draw") is not None
-
-
-@pytest.mark.skipif(not _HAS_SYNTH, reason="corpus generator engine_core.data.synth not present yet")
-def test_drawn_characters_pass_the_face_check() -> None:
-    from engine_core.data.synth.identities import identity_params
-    from engine_core.data.synth.draw import FaceState, draw_frame
-
-    ids = list(range(0, 240, 12))  # 20 identities, train and held-out
-    for i in ids:
-        st = FaceState(mouth_open=(i % 3) / 2.0, blink=0.0)
-        frame = draw_frame(identity_params(i), st)
-        p = load_portrait(_png(frame))
-        assert p.warnings == [], f"character {i} was taken for a photo"
-        # the crop of a character frame is (nearly) the frame itself: same framing as the training data
-        x, y, side, _ = p.crop_box
-        assert 0.75 * 256 < side < 1.3 * 256, f"character {i}: crop side {side}"
-        diff = np.abs(p.image.astype(int) - frame.astype(int)).mean()
-        assert diff < 40, f"character {i}: crop far from the frame ({diff:.1f})"
-
-
-_HAS_GALLERY = importlib.util.find_spec("engine_core.data.synth.gallery") is not None
-
-
-@pytest.mark.skipif(
-    not _HAS_GALLERY, reason="built-in character gallery engine_core.data.synth.gallery not present yet"
-)
-def test_gallery_characters_pass_the_face_check() -> None:
-    from engine_core.data.synth.gallery import gallery_characters, render_portrait
-
-    chars = gallery_characters()
-    assert chars, "the gallery is empty"
-    for ch in chars:
-        p = load_portrait(_png(render_portrait(ch)))
-        assert p.image.shape == (256, 256, 3)
-        assert p.warnings == [], f"gallery character {ch.id} was taken for a photo"
-
-
-def test_a_frame_of_the_training_kind_is_used_whole_and_a_wider_shot_is_cropped() -> None:
-    from engine_core.data.synth.gallery import gallery_characters, render_portrait
-
-    for ch in gallery_characters():
-        frame = render_portrait(ch)
-        p = load_portrait(frame)
-        # the detector's face box varies with hair and face shape; the frame is kept as the model was trained
-        assert p.crop_box == (0, 0, 256, 256) and np.array_equal(p.image, frame), ch.id
-    frame = render_portrait(gallery_characters()[1])
-    wide = cv2.copyMakeBorder(frame, 128, 128, 128, 128, cv2.BORDER_REPLICATE)     # the same face, a wider shot
-    p = load_portrait(wide)
-    x, y, side, _ = p.crop_box
-    assert 0.75 * 256 <= side <= 1.25 * 256 and abs(x - 128) < 40 and abs(y - 128) < 40
-    assert p.source_size == (512, 512) and not np.array_equal(p.image, cv2.resize(wide, (256, 256)))
-
-
-def test_an_opencv_without_haar_cascades_is_a_typed_error_for_portraits_and_the_cast(monkeypatch, hopper_rgb):
-    """OpenCV 5 dropped the Haar cascades (seen on a lent GPU machine's image): the portrait check and the
-    corpus/gallery cast, which share one detector, say so with BackendUnavailableError, not an AttributeError."""
-    import engine_core.portrait as portrait
-    from engine_core.data.synth.identities import face_detected
+def test_the_corpus_cast_needs_haar_cascades_and_says_so(monkeypatch, hopper_rgb) -> None:
+    """OpenCV 5 dropped the Haar cascades (seen on a lent GPU machine's image): picking the corpus's characters
+    says so with BackendUnavailableError; portraits still load (dlib finds the face)."""
+    import engine_core.data.synth.identities as identities
     from engine_core.errors import BackendUnavailableError
 
-    monkeypatch.setattr(portrait, "_cascade_cache", [])
+    identities._frontal_cascade.cache_clear()
     monkeypatch.delattr(cv2, "CascadeClassifier")
-    with pytest.raises(BackendUnavailableError, match="Haar cascades"):
-        load_portrait(_png(hopper_rgb))
-    with pytest.raises(BackendUnavailableError, match="Haar cascades"):
-        face_detected(hopper_rgb)
+    try:
+        with pytest.raises(BackendUnavailableError, match="Haar cascades"):
+            identities.face_detected(hopper_rgb)
+        assert load_portrait(hopper_rgb).found_by == "detector"
+    finally:
+        identities._frontal_cascade.cache_clear()

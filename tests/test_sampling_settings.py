@@ -60,11 +60,11 @@ def test_inference_settings_are_checked():
     assert changed.to_dict() != tiny.to_dict()
 
 
-def test_shipped_default_says_what_the_preset_says():
+def test_shipped_pixel_model_says_what_the_preset_says():
     """The shipped checkpoint's config (what Engine.load uses) and the `default` preset (what training and the
     docs use) must not drift apart, sampling settings included."""
-    shipped = read_actor_checkpoint(WEIGHTS_DIR / "default")[0]
-    assert shipped.to_dict() == ModelConfig.from_name("default").to_dict()
+    shipped = read_actor_checkpoint(WEIGHTS_DIR / "pixel")[0]
+    assert shipped.to_dict() == ModelConfig.from_name("pixel").to_dict()
     assert shipped.inference_shift != shipped.time_shift and shipped.noise_scale < 1.0
 
 

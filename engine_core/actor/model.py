@@ -107,6 +107,9 @@ class Actor(nn.Module):
         if self.frame_speech_in is not None:         # zero: a model given this path starts as the one without it
             nn.init.zeros_(self.frame_speech_in.weight)
             nn.init.zeros_(self.frame_speech_in.bias)
+        # identity tokens: the codec's latents of the portrait, patchified like video (pixel codecs), or a vector of
+        # `identity_dim` numbers per token through their own projection (motion: the face's normalised landmarks)
+        self.identity_in = nn.Linear(a.identity_dim, d) if a.identity_dim > 0 else None
         self.hidden_pool_in = nn.Linear(t.hidden_size, d)
         self.ctx_in = nn.Sequential(nn.Linear(t.hidden_size, d), nn.RMSNorm(d, eps=a.norm_eps))
         self.null_ctx = nn.Parameter(torch.randn(1, 1, d) * 0.02)
@@ -257,10 +260,19 @@ class Actor(nn.Module):
         training (autograd through the eager ones)."""
         return fused(EAGER) if wanted(self.fuse, device) and not torch.is_grad_enabled() else EAGER
 
+    def identity_tokens(self, identity: torch.Tensor) -> torch.Tensor:
+        """The identity reference -> tokens [B, P, D]: codec latents [B, C, h, w] patchified, or (with
+        `actor.identity_dim`) vectors [B, P, identity_dim] projected."""
+        dt = self.patch_in.weight.dtype
+        if self.identity_in is not None:
+            return self.identity_in(identity.to(dt).reshape(identity.shape[0], -1, self.cfg.actor.identity_dim)) \
+                + self.type_emb[0]
+        return self.patch_in(self.patchify(identity.to(dt))) + self.type_emb[0]
+
     @torch.no_grad()
     def prefill_identity(self, cache: KVCache, identity: torch.Tensor) -> None:
-        """Encode identity latents [B, C, h, w] into the cache's sink (never evicted)."""
-        tokens = self.patch_in(self.patchify(identity.to(self.patch_in.weight.dtype))) + self.type_emb[0]
+        """Encode the identity reference (see `identity_tokens`) into the cache's sink (never evicted)."""
+        tokens = self.identity_tokens(identity)
         pos = identity_position_ids(self.cfg)
         q_chunk = torch.full((pos.shape[0],), IDENTITY, device=tokens.device)
         sig = torch.zeros(tokens.shape[0], 1, device=tokens.device)
@@ -317,7 +329,7 @@ class Actor(nn.Module):
         if cache is None:
             if identity is None:
                 raise ValueError("Actor.forward needs `identity` latents when no cache is given")
-            id_tok = self.patch_in(self.patchify(identity.to(tokens.dtype))) + self.type_emb[0]   # [B,P,D]
+            id_tok = self.identity_tokens(identity)                                       # [B,P,D]
             n_id = id_tok.shape[1]
             tokens = torch.cat([id_tok, tokens], dim=1)
             pos = torch.cat([identity_position_ids(cfg).to(dev), pos])

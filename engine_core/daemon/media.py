@@ -118,7 +118,7 @@ class Outbox:
         that starts out of silence then goes out now, not behind up to a lead of idle frames and silence.
         Anything else queued (a reply's media, text, events) keeps it all. Returns the packets dropped."""
         with self.lock:
-            if any(it.utt or it.kind not in ("audio", "video") for it in self.items):
+            if any(it.utt or it.kind not in ("audio", "video", "motion") for it in self.items):
                 return 0
             return self._flush_locked()
 

@@ -300,8 +300,9 @@ class Daemon:
                 if ok:
                     self._replies.put((ident, Opened(
                         req=msg.req, session=sid, topic="xs1/" + sid, sample_rate=int(payload.sample_rate),
-                        fps=int(payload.fps), model=self.cfg.model_name,
-                        warnings=[str(w) for w in getattr(payload, "warnings", [])])))
+                        fps=int(payload.fps), width=payload.video_size, height=payload.video_size,
+                        video_format=payload.video_format, motion_channels=list(payload.motion_channels),
+                        model=self.cfg.model_name, warnings=[str(w) for w in getattr(payload, "warnings", [])])))
                 else:
                     code = error_code_of(payload)
                     if code is ErrorCode.INTERNAL:
@@ -309,7 +310,8 @@ class Daemon:
                     self._replies.put((ident, Error(req=msg.req, code=code, message=str(payload)[:1000])))
 
             worker = SessionWorker(
-                sid, lambda: self.engine.open_session(portrait=portrait, persona=persona), self._publisher,
+                sid, lambda: self.engine.open_session(portrait=portrait, persona=persona, face_points=msg.face_points,
+                                                      video_size=msg.video_size), self._publisher,
                 lead_s=self.cfg.lead_ms / 1000.0, model_name=self.cfg.model_name, reply=reply,
                 on_exit=self._on_worker_exit)
             self.workers[sid] = worker

@@ -19,26 +19,30 @@ from typing import Any, Callable
 import numpy as np
 
 from sdk.protocol.constants import SAMPLES_PER_FRAME
-from sdk.protocol.messages import AudioPacket, EventPacket, StatePacket, TextPacket, VideoPacket
+from sdk.protocol.messages import AudioPacket, EventPacket, MotionPacket, StatePacket, TextPacket, VideoPacket
 
 from .media import ChunkPackets, MediaPublisher, Outbox, describe
 
 log = logging.getLogger("xstreamer.daemon.session")
 
 # Order of packets sharing one pts: barge-in/start events, text, audio, video, then end events.
-_RANK = {"interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "utterance_end": 5}
+_RANK = {"interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "motion": 5, "utterance_end": 6}
 
 
 def chunk_packets(chunk: Any, session: str) -> tuple[ChunkPackets, int]:
     """AVChunk -> ([(offset samples, packet, payload)], n_samples), in publication order (see ChunkPackets).
 
-    Every 40 ms frame gives one audio packet (882 PCM16 samples) and one video packet (RGB24) with the
-    same pts; texts and events are placed at their own pts (clipped into the chunk).
+    Every 40 ms frame gives one audio packet (882 PCM16 samples), one video packet (RGB24, or RGBA32 for a
+    transparent portrait) and, for a motion-space model, one motion packet (float32 channels), all with the same
+    pts; texts and events are placed at their own pts (clipped into the chunk).
     """
     n = chunk.num_frames
     n_samples = n * SAMPLES_PER_FRAME
     audio = np.ascontiguousarray(chunk.audio, dtype="<i2")        # [n * 882] int16
-    frames = np.ascontiguousarray(chunk.frames, dtype=np.uint8)   # [n, 256, 256, 3]
+    frames = np.ascontiguousarray(chunk.frames, dtype=np.uint8)   # [n, S, S, 3|4]
+    motion = getattr(chunk, "motion", None)
+    motion = None if motion is None else np.ascontiguousarray(motion, dtype="<f4")   # [n, K]
+    fmt = "rgba32" if frames.shape[3] == 4 else "rgb24"
     if audio.shape != (n_samples,):
         raise ValueError(f"chunk audio has shape {audio.shape}, expected ({n_samples},)")
     h, w = int(frames.shape[1]), int(frames.shape[2])
@@ -53,8 +57,11 @@ def chunk_packets(chunk: Any, session: str) -> tuple[ChunkPackets, int]:
         off = i * SAMPLES_PER_FRAME
         add(off, "audio", AudioPacket(session=session, utt=utt, seq=0, pts=off),
             audio[off: off + SAMPLES_PER_FRAME].tobytes())
-        add(off, "video", VideoPacket(session=session, utt=utt, seq=0, pts=off, width=w, height=h),
+        add(off, "video", VideoPacket(session=session, utt=utt, seq=0, pts=off, width=w, height=h, format=fmt),
             frames[i].tobytes())
+        if motion is not None:
+            add(off, "motion", MotionPacket(session=session, utt=utt, seq=0, pts=off, channels=int(motion.shape[1])),
+                motion[i].tobytes())
     for t in chunk.texts:
         off = min(max(0, int(t.pts) - int(chunk.pts)), last)
         role = t.role if t.role in ("assistant", "user") else "assistant"

@@ -30,7 +30,9 @@ class AVChunk:
     pts:     audio-sample clock (22,050 Hz) of the chunk's first sample / first frame
     utt:     utterance id of the chunk (0 = idle)
     audio:   int16 [n_frames * 882] mono PCM at 22,050 Hz
-    frames:  uint8 [n_frames, 256, 256, 3] RGB
+    frames:  uint8 [n_frames, S, S, 3] RGB or [n_frames, S, S, 4] RGBA (a transparent portrait); S = 256 or 512
+    motion:  float32 [n_frames, K] the facial-animation channels of each frame (sdk.protocol.MOTION_CHANNELS), for
+             a motion-space model; None otherwise
     """
 
     pts: int
@@ -39,6 +41,7 @@ class AVChunk:
     frames: np.ndarray
     texts: list[TextItem] = field(default_factory=list)
     events: list[EventItem] = field(default_factory=list)
+    motion: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:

@@ -5,7 +5,8 @@
 
 Where the weights come from:
   - a checkpoint directory: actor.safetensors (config in its metadata) [+ vae.safetensors];
-  - the `default` preset: engine_core/weights/default/ when present, else random init with a warning;
+  - a trained preset (`default`, `pixel`): engine_core/weights/<preset>/ when present, else random init with a
+    warning (`default`'s motion codec has no weights: the renderer moves the portrait's pixels);
   - `tiny`: seeded random init (tests); `paper`: needs the GLM-4-Voice and LTX-Video weights on disk
     (`glm4voice=DIR` / `--glm4voice DIR` or XSTREAMER_GLM4VOICE_DIR: the published glm-4-voice-9b,
     glm-4-voice-tokenizer and glm-4-voice-decoder under DIR; XSTREAMER_LTX_VAE_DIR) or a checkpoint directory
@@ -25,11 +26,12 @@ import torch
 
 from engine_core.actor.model import Actor
 from engine_core.checkpoint import ACTOR_FILE, VAE_FILE, load_state_checked, read_actor_checkpoint
-from engine_core.config import PRESET_WEIGHTS, ModelConfig, speech_driven
+from engine_core.config import PRESET_WEIGHTS, TEST_PRESETS, ModelConfig, speech_driven
 from engine_core.engine.inputs import check_persona, decode_portrait
 from engine_core.errors import BackendUnavailableError, CheckpointError, ConfigError
 from engine_core.thinker.base import Thinker
 from engine_core.thinker.features import silence_features
+from sdk.protocol.constants import FRAME_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: l
               random_weights: bool = False):
     """The video VAE of a config: weights from the model dir, the preset's weights dir, or seeded random init."""
     v = cfg.vae
+    if v.kind == "motion":
+        from engine_core.motion.codec import MotionCodec
+
+        return MotionCodec()
     if v.kind == "ltx":
         from engine_core.codecs.ltx import LTXVideoVAE
 
@@ -64,8 +70,7 @@ def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: l
     candidates = [Path(v.path)] if v.path else []
     if model_dir is not None:
         candidates.append(model_dir / VAE_FILE)
-    if cfg.name == "default":
-        candidates.append(WEIGHTS_DIR / "default" / VAE_FILE)
+    candidates.append(WEIGHTS_DIR / cfg.name / VAE_FILE)
     for c in candidates:
         if c.is_file() or (c.is_dir() and (c / VAE_FILE).is_file()):
             return load_small_vae(c, device=device)
@@ -73,23 +78,9 @@ def build_vae(cfg: ModelConfig, model_dir: Path | None, device: str, warnings: l
     vae = SmallVAE(SmallVAEConfig.from_name(v.preset))
     if vae.latent_channels != v.latent_channels or vae.spatial_factor != v.spatial_factor:
         raise BackendUnavailableError(f"SmallVAE preset {v.preset!r} does not match the model's latent shape")
-    if cfg.name != "tiny":
+    if cfg.name not in TEST_PRESETS:
         warnings.append(f"no trained VAE weights for model {cfg.name!r}: using a random VAE (frames are noise)")
     return vae.to(device).eval()
-
-
-def default_character(character: str | None = None):
-    """The built-in gallery character `character` (or the first one): the portrait when none is given."""
-    from engine_core.data.synth.gallery import gallery_characters, render_portrait
-    from engine_core.errors import PortraitError
-
-    chars = gallery_characters()
-    if character is None:
-        return render_portrait(chars[0])
-    for c in chars:
-        if c.id == character:
-            return render_portrait(c)
-    raise PortraitError(f"unknown gallery character {character!r}; known: {', '.join(c.id for c in chars)}")
 
 
 def check_model_name(model: str) -> None:
@@ -156,7 +147,7 @@ class Engine:
             check_model_name(model)
             cfg = ModelConfig.from_name(model)
             preset_dir = WEIGHTS_DIR / PRESET_WEIGHTS.get(cfg.name, cfg.name)
-            if cfg.name != "tiny" and (preset_dir / ACTOR_FILE).is_file():
+            if cfg.name not in TEST_PRESETS and (preset_dir / ACTOR_FILE).is_file():
                 model_dir = preset_dir
                 stored, tensors, _ = read_actor_checkpoint(preset_dir)
                 # a preset on another's weights (voice: the default's Actor, GLM-4-Voice's speech driving it)
@@ -188,7 +179,7 @@ class Engine:
         if tensors is not None:
             load_state_checked(actor, {k: v.to(dtype) for k, v in tensors.items()}, str(model_dir / ACTOR_FILE))
             actor.fold_frame_speech_gain(silence_features())
-        elif cfg.name != "tiny":
+        elif cfg.name not in TEST_PRESETS:
             msg = (f"no trained Actor weights for model {cfg.name!r} (looked in {WEIGHTS_DIR / cfg.name}): "
                    "using a random Actor (frames are noise)")
             log.warning(msg)
@@ -200,15 +191,19 @@ class Engine:
             decoder.warm()           # CUDA: the speech decoder's graphs for a reply's first blocks
         return cls(cfg, thinker, actor, vae, device, warnings)
 
-    def open_session(self, portrait: bytes | None = None, persona=None):
-        """A new Session (PortraitError / PersonaError on bad input, e.g. a voice the Thinker does not have).
-        A persona with a greeting says it as the session's first utterance."""
+    def open_session(self, portrait: bytes | None = None, persona=None, face_points=None,
+                     video_size: int = FRAME_SIZE):
+        """A new Session (PortraitError / PersonaError on bad input, e.g. a voice the Thinker does not have). A
+        persona with a greeting says it as the session's first utterance.
+
+        portrait: image file bytes (None: the persona's built-in character, or the first one; `tiny`: a plain
+        drawn face); face_points: five [x, y] points where the picture's face cannot be found (sdk.portrait);
+        video_size: the frames' side, one of sdk.protocol.VIDEO_SIZES."""
         from engine_core.engine.session import Session
 
         persona = check_persona(persona)
         self.thinker.check_voice(getattr(persona, "voice", ""))
-        if portrait is None and self.config.name != "tiny":
-            image, warnings = default_character(getattr(persona, "character", None)), []
-        else:
-            image, warnings = decode_portrait(portrait, warn_photo=self.config.name != "paper")
-        return Session(self, image, persona, self.warnings + warnings)
+        image = decode_portrait(portrait, face_points=face_points, size=video_size,
+                                character=getattr(persona, "character", None),
+                                placeholder=self.config.name in TEST_PRESETS)
+        return Session(self, image, persona, self.warnings + list(image.warnings))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine_core.errors import AudioError, PersonaError, PortraitError, TextError, TextTooLongError
-from sdk.protocol.constants import MAX_TEXT_CHARS
+from sdk.protocol.constants import FRAME_SIZE, MAX_TEXT_CHARS
 from sdk.protocol.messages import Persona
 
 MAX_HEAR_RATE = 192_000
@@ -65,7 +65,7 @@ def check_persona(persona: Any) -> Persona:
 
 
 def default_portrait(size: int = 256) -> np.ndarray:
-    """A deterministic neutral placeholder face (uint8 [size, size, 3]) used when no portrait is given."""
+    """A deterministic neutral placeholder face (uint8 [size, size, 3]) used by `tiny` when no portrait is given."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     img = np.empty((size, size, 3), np.float32)
     img[..., 0], img[..., 1], img[..., 2] = 90 + 60 * yy, 110 + 40 * xx, 150 - 50 * yy
@@ -77,18 +77,27 @@ def default_portrait(size: int = 256) -> np.ndarray:
     return img.astype(np.uint8)
 
 
-def decode_portrait(data: Any, warn_photo: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Portrait bytes -> (uint8 [256,256,3] face crop, warnings); None -> the placeholder (PortraitError).
+# the placeholder's five face points (eye centres, nose tip, mouth corners) as fractions of its side
+_PLACEHOLDER_POINTS = np.array([[0.42, 0.42], [0.58, 0.42], [0.5, 0.53], [0.43, 0.62], [0.57, 0.62]])
 
-    `warn_photo`: warn when the portrait looks like a photo (the small presets are trained on stylised
-    characters; the `paper` preset is the route for photos)."""
+
+def decode_portrait(data: Any, face_points: Any = None, size: int = FRAME_SIZE, character: str | None = None,
+                    placeholder: bool = False):
+    """The session's `sdk.portrait.Portrait` at `size` (PortraitError on anything unusable).
+
+    data: image file bytes; None -> the built-in `character` (the first when None), or with `placeholder` the
+    plain drawn face `tiny` uses. `face_points`: five [x, y] points in the image's pixels (eye centres, nose tip,
+    mouth corners) where the picture's face cannot be found."""
+    from sdk.portrait import load_portrait
+    from sdk.portrait.characters import character as built_in
+
     if data is None:
-        return default_portrait(), []
+        if placeholder:
+            img = default_portrait(size)
+            return load_portrait(img, face_points=_PLACEHOLDER_POINTS * size, size=size)
+        return built_in(character).portrait(size)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PortraitError(f"the portrait must be image file bytes, not {type(data).__name__}")
     if len(data) == 0:
         raise PortraitError("the portrait is empty")
-    from engine_core.portrait import load_portrait
-
-    result = load_portrait(bytes(data), warn_photo=warn_photo)
-    return result.image, list(result.warnings)
+    return load_portrait(bytes(data), face_points=face_points, size=size)

@@ -44,9 +44,11 @@ from engine_core.engine.actor_voice import ActorVoice
 from engine_core.engine.chunk import AVChunk, EventItem, TextItem
 from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
 from engine_core.engine.feed import SpeechFeed
+from engine_core.engine.frames import frame_maker
 from engine_core.engine.inputs import check_audio, check_persona, check_text
 from engine_core.thinker.base import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation
 from engine_core.thinker.features import silence_features
+from sdk.protocol.constants import MOTION_CHANNELS
 
 
 
@@ -86,7 +88,8 @@ class Session:
     sample_rate = SAMPLE_RATE
     fps = FPS
 
-    def __init__(self, engine: EngineParts, portrait: np.ndarray, persona, warnings: list[str]) -> None:
+    def __init__(self, engine: EngineParts, portrait, persona, warnings: list[str]) -> None:
+        """`portrait`: an sdk.portrait.Portrait at the session's frame size."""
         self.engine = engine
         self.id = uuid.uuid4().hex[:12]
         self.warnings = list(warnings)
@@ -111,14 +114,17 @@ class Session:
         dev = engine.device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
         self._stream = new_stream(dev, ACTOR_PRIORITY)      # the block loop's own (engine/cuda_streams.py)
+        self.frames = frame_maker(engine.vae, portrait)        # identity reference + latents -> frames
         with running_on(self._stream):
-            with torch.inference_mode():
-                identity = engine.vae.encode(portrait[None]).to(dev)[:1]        # [1, C, h, w]
+            identity = self.frames.identity.to(dev)
             self.cache = engine.actor.new_cache()
             engine.actor.prefill_identity(self.cache, identity)
             engine.actor.warm_graphs(self.cache)            # CUDA: every pass shape captured before the first
             sigmas = sigma_schedule(cfg.steps, cfg.inference_shift).to(dev)
         self.portrait = portrait
+        self.video_size = int(portrait.size)                          # frames are video_size x video_size
+        self.video_format = "rgba32" if portrait.has_alpha else "rgb24"
+        self.motion_channels = list(MOTION_CHANNELS) if engine.config.vae.kind == "motion" else []
         self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigmas)
         # the Actor's own text and speech (actor.token_stream): engine/actor_voice.py
         self.voice = ActorVoice(engine, self.cache, cfg.seed + 2) if engine.actor.tokens is not None else None
@@ -236,11 +242,11 @@ class Session:
             ready = not alone and (self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight)
             entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
         # 4. decode the clean chunk (a reply's first: then the Thinker goes on)
-        frames = self._decode(finished.x[0, 0])                              # uint8 [F, 256, 256, 3]
+        frames, motion = self._decode(finished.x[0, 0])              # uint8 [F, S, S, 3|4]; [F, K] or None
         if finished.index == self._first_of_reply:
             self._release_thinker()
         # 5. emit (6. its KV cache is written by the next pass, at noise 0)
-        return self._emit(finished, frames)
+        return self._emit(finished, frames, motion)
 
     def _enter_chunk(self, wait: float) -> InFlight:
         """Step 2: the next chunk's conditioning and noise, taken from the Thinker feed (or silence)."""
@@ -304,15 +310,16 @@ class Session:
         self._first_of_reply = None
         self.feed.release()
 
-    def _decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Step 4: latents [Fl, C, h, w] -> uint8 frames [F, 256, 256, 3] (LTX: trimmed/padded to F)."""
-        frames = self.engine.vae.decode_frames(latents)
+    def _decode(self, latents: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Step 4: latents [Fl, C, h, w] -> uint8 frames [F, S, S, 3|4] and, for a motion codec, the motion
+        channels [F, K] (LTX: trimmed/padded to F)."""
+        frames, motion = self.frames.make(latents)
         f = self.chunk_frames
         if frames.shape[0] < f:
             frames = np.concatenate([frames, np.repeat(frames[-1:], f - frames.shape[0], axis=0)])
-        return frames[:f]
+        return frames[:f], (None if motion is None else motion[:f])
 
-    def _emit(self, chunk: InFlight, frames: np.ndarray) -> AVChunk:
+    def _emit(self, chunk: InFlight, frames: np.ndarray, motion: np.ndarray | None = None) -> AVChunk:
         """Step 5: the AVChunk of a clean chunk; tracks which utterance is being spoken."""
         meta: ChunkMeta = chunk.meta
         if self.voice is not None:
@@ -328,7 +335,7 @@ class Session:
                 self._speaking = utt
             elif ev == "utterance_end" and self._speaking == utt:
                 self._speaking = 0
-        return AVChunk(pts=pts, utt=meta.utt, audio=audio, frames=frames, texts=texts, events=events)
+        return AVChunk(pts=pts, utt=meta.utt, audio=audio, frames=frames, texts=texts, events=events, motion=motion)
 
     def close(self) -> None:
         """Stop the Thinker thread and free the cache."""

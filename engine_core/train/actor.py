@@ -1,5 +1,8 @@
 """Diffusion-forcing training of the Actor: the training step and a resumable loop over a corpus directory.
 
+Data: a corpus directory (pixel codecs: clips encoded by the frozen VAE) or, for a motion-space preset, a speech
+bank file from which clips of procedural motion are made (engine_core/train/motion_data.py).
+
 Step: sample windows of K chunks, give every chunk its own noise level (diffusion forcing), predict the
 flow-matching velocity for all chunks in one full-sequence pass (block-causal mask), MSE on the video
 latents (+ a small cross-entropy on the text head where word targets exist; with `actor.token_stream`, the token
@@ -53,13 +56,15 @@ class ActorTrainOptions:
     grad_clip: float = 1.0
     text_loss_weight: float = 0.05
     token_loss_weight: float = 1.0      # the token stream's cross-entropy (actor.token_stream)
-    hidden_dropout: float = 0.2         # drop a sample's Thinker states sometimes (speech must suffice)
+    hidden_dropout: float = 0.25        # drop a chunk's Thinker states this often (the null context: speech
+                                        # alone must drive the Actor, so any Thinker can)
     log_every: int = 10
     save_every: int = 500
     seed: int = 0
     fixed_noise: bool = False           # reuse one noise/sigma draw (overfitting sanity checks)
     mouth_weight: float = 0.0           # extra MSE weight on the mouth's latent cells (0 = plain MSE)
     sampler_levels: float = 0.0         # share of chunks trained at the inference sampler's noise levels
+    clips: int = 3000                   # motion-space presets: clips drawn from the speech bank's utterances
 
 
 def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOptions,
@@ -75,7 +80,7 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     x_t = add_noise(x0, noise, sigma)
     mask = b["hidden_mask"].to(device)
     if opt.hidden_dropout > 0:
-        keep = torch.rand(bsz, 1, 1, generator=gen).to(device) >= opt.hidden_dropout
+        keep = torch.rand(bsz, mask.shape[1], 1, generator=gen).to(device) >= opt.hidden_dropout
         mask = mask & keep
     tokens = b["token_inputs"].to(device) if cfg.actor.token_stream else None
     cond = ChunkCond(b["speech"].to(device), b["hidden"].to(device), b["hidden_frames"].to(device), mask, tokens)
@@ -146,9 +151,14 @@ def train_actor(data_dir: str | Path, out_dir: str | Path, preset: str | ModelCo
     dev = torch.device(device)
     torch.manual_seed(opt.seed)
     vae = _load_vae(cfg, vae_path, device)
-    # clips without hidden.npz: one seeded embedding per word (a model without a text head still needs a table)
-    words = ToyThinker(cfg.thinker.hidden_size, cfg.thinker.text_vocab or TOY_WORD_TABLE, cfg.seed)
-    sampler = WindowSampler([load_clip_tensors(p, cfg, vae, words) for p in list_clips(data_dir, split)], cfg)
+    if cfg.vae.kind == "motion":      # motion space: clips made straight from a speech bank (no pixels)
+        from engine_core.train.motion_data import motion_clips
+
+        sampler = WindowSampler(motion_clips(data_dir, cfg, opt.clips, opt.seed), cfg)
+    else:
+        # clips without hidden.npz: one seeded embedding per word (a model without a text head still needs a table)
+        words = ToyThinker(cfg.thinker.hidden_size, cfg.thinker.text_vocab or TOY_WORD_TABLE, cfg.seed)
+        sampler = WindowSampler([load_clip_tensors(p, cfg, vae, words) for p in list_clips(data_dir, split)], cfg)
     actor = Actor(cfg)
     if init is not None:
         _init_from(actor, init)

@@ -1,6 +1,7 @@
 """`xstreamer train`: train the Actor (diffusion forcing) or the VAE on a dataset directory.
 
     xstreamer train --what actor|vae --data DIR --preset P --out DIR [--resume] [--max-minutes M]
+    xstreamer train --what actor --data BANK.npz --preset default --out DIR [--clips N]   # the motion Actor
                     [--steps N] [--device cuda] [--batch B] [--lr LR] [--vae PATH] [--no-progress]
                     [--init ACTOR] [--mouth-weight W] [--sampler-levels P]
 
@@ -17,8 +18,12 @@ import json
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of `xstreamer train`."""
     parser.add_argument("--what", choices=("actor", "vae"), default="actor", help="which model to train")
-    parser.add_argument("--data", required=True, help="corpus directory with manifest.json")
-    parser.add_argument("--preset", default="default", help="model preset: tiny | default (| paper for actor)")
+    parser.add_argument("--data", required=True, help="corpus directory with manifest.json; for a motion-space "
+                        "preset (default) a speech bank file (xstreamer data bank)")
+    parser.add_argument("--clips", type=int, default=None,
+                        help="motion Actor: clips drawn from the bank's utterances (default 3000)")
+    parser.add_argument("--preset", default="default",
+                        help="model preset: tiny | tiny-motion | default | pixel (| paper for actor)")
     parser.add_argument("--out", required=True, help="output directory (weights, state, loss.jsonl, loss.png)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of this run")
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         from engine_core.train.plot import plot_loss
 
         opt = ActorTrainOptions()
-        for name in ("steps", "batch", "lr", "mouth_weight", "sampler_levels"):
+        for name in ("steps", "batch", "lr", "mouth_weight", "sampler_levels", "clips"):
             if getattr(args, name) is not None:
                 setattr(opt, name, getattr(args, name))
         res = train_actor(args.data, args.out, args.preset, device, args.max_minutes, resume=args.resume,

@@ -40,6 +40,7 @@ MAX_NAME_CHARS = 80            # a persona's name, voice, model and character
 MAX_REPLY_SENTENCES = 20       # the largest `Persona.max_reply_sentences` (0: no cap but the model's own)
 VOICES = ("joe",)              # the voices `Persona.voice` may name (the shipped models speak with Piper joe)
 MAX_PORTRAIT_BYTES = 16 * 1024 * 1024    # the portrait image file
+MAX_PORTRAIT_PIXELS = 40_000_000         # a portrait's width x height, checked from its header before decoding
 MAX_AUDIO_SECONDS = 10.0       # user audio in one `audio` message, at the rate that message declares
 MIN_AUDIO_RATE = 8000          # the sample rates an `audio` message may declare
 MAX_AUDIO_RATE = 48000

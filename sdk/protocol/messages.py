@@ -88,13 +88,16 @@ class Hello(_Msg):
 
 
 class Open(_Msg):
-    """Open a session. Blob 0 (optional) is the portrait image file (PNG/JPEG bytes)."""
+    """Open a session. Blob 0 (optional) is the portrait image file (PNG/JPEG/WebP bytes)."""
 
     type: Literal["open"] = "open"
     req: int = 0
     persona: Persona = Field(default_factory=Persona)
     has_portrait: bool = False
     video_size: Literal[256, 512] = FRAME_SIZE    # side of the square video frames (one of VIDEO_SIZES)
+    # where the portrait's face cannot be found: five [x, y] points in its pixels (eye centres, nose tip, mouth
+    # corners; each pair left to right in the image)
+    face_points: list[tuple[float, float]] | None = Field(default=None, min_length=5, max_length=5)
 
 
 class Chat(_Msg):

@@ -1,8 +1,10 @@
 """`xstreamer say TEXT --out FILE.mp4`: the avatar speaks TEXT verbatim; the utterance is written to an mp4.
 
 Without `--connect` the engine runs in-process (no sockets); with `--connect tcp://HOST:PORT` a running
-daemon renders it through the SDK client. Both paths write through `sdk.recorder.Recorder` (256x256 @ 25 fps
-H.264 + AAC), from the utterance's first chunk to its `utterance_end`. `xstreamer chat` shares this code.
+daemon renders it through the SDK client. Both paths write through `sdk.recorder.Recorder` (256x256 or
+512x512 @ 25 fps H.264 + AAC; a transparent portrait over grey), from the utterance's first chunk to its
+`utterance_end`. `--motion FILE.csv` also writes the motion channels of every frame (motion-space models).
+`xstreamer chat` shares this code.
 """
 
 from __future__ import annotations
@@ -12,9 +14,38 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sdk.protocol.constants import DEFAULT_CONTROL
+from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE, MOTION_CHANNELS, VIDEO_SIZES
 
 MAX_MEDIA_S = 120.0      # give up when an utterance is longer than this (seconds of media)
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """"x,y;x,y;x,y;x,y;x,y" (or space-separated pairs) -> five (x, y) points (argparse type)."""
+    pairs = [p for p in text.replace(";", " ").split() if p]
+    try:
+        pts = [tuple(float(v) for v in p.split(",")) for p in pairs]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"face points must be numbers: {text!r}") from None
+    if len(pts) != 5 or any(len(p) != 2 for p in pts):
+        raise argparse.ArgumentTypeError("give five x,y points: eye, eye, nose tip, mouth corner, mouth corner")
+    return pts  # type: ignore[return-value]
+
+
+class MotionLog:
+    """The motion channels of the frames written, as CSV rows (frame, pts, then one column per channel)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self.rows: list[str] = []
+
+    def add(self, pts: int, values: Any) -> None:
+        if self.path is not None:
+            self.rows.append(",".join([str(len(self.rows)), str(pts)] + [f"{float(v):.4f}" for v in values]))
+
+    def close(self) -> None:
+        if self.path is not None:
+            self.path.write_text(",".join(["frame", "pts", *MOTION_CHANNELS]) + "\n" + "\n".join(self.rows) + "\n",
+                                 encoding="utf-8")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +56,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options shared by `say` and `chat`."""
     parser.add_argument("--out", required=True, help="the mp4 to write")
-    parser.add_argument("--portrait", help="portrait image (PNG/JPEG) of the avatar")
+    parser.add_argument("--portrait", help="portrait image (PNG/JPEG/WebP) of the avatar")
+    parser.add_argument("--face-points", type=parse_points, default=None, metavar="X,Y;X,Y;X,Y;X,Y;X,Y",
+                        help="where no face is found in the portrait: its eye centres, nose tip and mouth corners "
+                             "(pixels; each pair left to right in the image)")
+    parser.add_argument("--size", type=int, choices=VIDEO_SIZES, default=FRAME_SIZE, help="frame side in pixels")
+    parser.add_argument("--motion", help="also write the motion channels of every frame to this CSV file")
     parser.add_argument("--persona", help="persona JSON file (sdk.protocol.Persona)")
     parser.add_argument("--model", default="default", help="model preset or checkpoint dir (in-process only)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (in-process only)")
@@ -110,8 +146,10 @@ def _in_process(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
     tokens = getattr(args, "actor_tokens", None)
     engine = Engine.load(model=args.model, device=args.device, glm4voice=getattr(args, "glm4voice", None),
                          actor_tokens=None if tokens is None else tokens == "on")
-    session = engine.open_session(portrait=portrait, persona=persona)
+    session = engine.open_session(portrait=portrait, persona=persona, face_points=args.face_points,
+                                  video_size=args.size)
     texts: list[str] = []
+    motion = MotionLog(args.motion)
     try:
         utt = session.speak(args.text) if mode == "speak" else session.chat(args.text)
         rec = Recorder(out)
@@ -132,7 +170,10 @@ def _in_process(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
             if started:
                 texts += [t.text for t in chunk.texts if t.role == "assistant"]
                 rec.add_chunk(chunk.pts, chunk.audio, chunk.frames)
+                for i, m in enumerate(chunk.motion if chunk.motion is not None else []):
+                    motion.add(chunk.pts + i * session.sample_rate // session.fps, m)
         rec.close()
+        motion.close()
     finally:
         session.close()
     return join_text(texts)
@@ -142,9 +183,13 @@ def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
     from sdk.client import Client
     from sdk.recorder import Recorder
 
+    import numpy as np
+
     texts: list[str] = []
+    motion = MotionLog(args.motion)
     with Client(args.connect, client_name=f"xstreamer-{mode}", timeout=10.0) as client:
-        with client.open_session(persona=persona, portrait=portrait) as session:
+        with client.open_session(persona=persona, portrait=portrait, face_points=args.face_points,
+                                 video_size=args.size) as session:
             utt = session.speak(args.text) if mode == "speak" else session.chat(args.text)
             with Recorder(out) as rec:
                 started = False
@@ -155,6 +200,8 @@ def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
                         continue
                     if pkt.type == "text" and pkt.role == "assistant":
                         texts.append(pkt.text)
+                    if pkt.type == "motion" and payload is not None:
+                        motion.add(pkt.pts, np.frombuffer(payload, "<f4"))
                     rec.add(pkt, payload)
                     if pkt.type == "event" and pkt.utt == utt and pkt.event in ("utterance_end", "interrupted"):
                         if pkt.reason.startswith("error"):
@@ -162,4 +209,5 @@ def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
                         break
                     if rec.duration_s > MAX_MEDIA_S:
                         raise TimeoutError(f"no utterance_end after {MAX_MEDIA_S:.0f} s of media")
+    motion.close()
     return join_text(texts)

@@ -214,6 +214,54 @@ def mouth_geometry(p: IdentityParams, st: FaceState) -> tuple[float, float, floa
     return p.head_cx, p.head_cy + p.mouth_y * p.head_ry, w, h
 
 
+def landmarks68(p: IdentityParams, st: FaceState = FaceState()) -> np.ndarray:
+    """float64 [68, 2]: the character's face in dlib's 68-point layout, from its own geometry (frame pixels, under
+    the pose): jaw on the face outline from ear to ear, brows on the drawn brow lines, the nose from between the eyes
+    to its tip, eyes on the drawn eye ellipses (lids at 60 degrees from the corners), lips around the drawn mouth.
+    dlib's model, trained on photos, misplaces a drawn mouth and eyes; this is exact."""
+    pts = np.zeros((68, 2))
+    outline_y = lambda a: p.head_cy + p.head_ry * np.sin(np.radians(a))   # noqa: E731
+    for i, a in enumerate(np.linspace(172.0, 8.0, 17)):
+        x = p.head_cx + p.head_rx * np.cos(np.radians(a))
+        y = outline_y(a)
+        rel = (y - p.head_cy) / p.head_ry
+        pts[i] = [p.head_cx + (x - p.head_cx) * (1.0 - p.jaw * 0.35 * np.clip(rel, 0, 1) ** 2), y]
+    ey = p.head_cy - p.eye_y * p.head_ry
+    lid = np.radians([180.0, 240.0, 300.0, 0.0, 60.0, 120.0])
+    for k, sgn in enumerate((-1, 1)):
+        ex = p.head_cx + sgn * p.eye_spacing * p.head_rx
+        by, tilt = ey - p.eye_ry - 7, p.brow_tilt * sgn * 6
+        brow = np.array([[ex - p.eye_rx * 1.1, by + 2 - tilt], [ex, by - 2], [ex + p.eye_rx * 1.1, by + 2 + tilt]])
+        t = np.linspace(0.0, 2.0, 5)
+        pts[17 + 5 * k:22 + 5 * k] = np.stack([np.interp(t, [0, 1, 2], brow[:, 0]), np.interp(t, [0, 1, 2], brow[:, 1])], 1)
+        pts[36 + 6 * k:42 + 6 * k] = np.stack([ex + p.eye_rx * np.cos(lid), ey + p.eye_ry * np.sin(lid)], 1)
+    tip = p.head_cy + p.nose_len * p.head_ry
+    pts[27:31] = np.stack([np.full(4, p.head_cx), np.linspace(ey, tip, 4)], 1)
+    nw = max(4.0, 0.35 * p.eye_rx)
+    pts[31:36] = [[p.head_cx - nw, tip - 1], [p.head_cx - nw / 2, tip + 0.5], [p.head_cx, tip + 1],
+                  [p.head_cx + nw / 2, tip + 0.5], [p.head_cx + nw, tip - 1]]
+    cx, cy, w, h = mouth_geometry(p, st)
+    lip = 3.2 + (h - 0.5)
+    xs = cx + w * np.array([-1.0, -0.6, -0.25, 0.0, 0.25, 0.6, 1.0])
+    upper = cy - lip * np.array([0.0, 0.8, 1.0, 0.9, 1.0, 0.8, 0.0])
+    lower = cy + lip * np.array([0.0, 0.8, 1.0, 1.0, 1.0, 0.8, 0.0])
+    pts[48:55] = np.stack([xs, upper], 1)
+    pts[55:60] = np.stack([xs[5:0:-1], lower[5:0:-1]], 1)
+    inner = cx + w * np.array([-0.85, -0.4, 0.0, 0.4, 0.85])
+    gap = (h - 0.5) * np.array([0.0, 0.8, 1.0, 0.8, 0.0])
+    pts[60:65] = np.stack([inner, cy - gap], 1)
+    pts[65:68] = np.stack([inner[3:0:-1], (cy + gap)[3:0:-1]], 1)
+    return _Pen(np.zeros((1, 1, 3), np.uint8), p, st).tf(pts)
+
+
+def face_points(p: IdentityParams, st: FaceState = FaceState()) -> np.ndarray:
+    """float64 [5, 2]: the character's eye centres (image-left, image-right), nose tip and mouth corners (image-left,
+    image-right) in frame pixels, under the pose."""
+    from sdk.portrait.template import five_points
+
+    return five_points(landmarks68(p, st))
+
+
 def _mouth(pen: _Pen, p: IdentityParams, st: FaceState) -> None:
     cx, cy, w, h = mouth_geometry(p, st)
     lip = p.lip_color

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from engine_core.data.synth.characters import IdentityParams
+from engine_core.data.synth.draw import landmarks68
 from engine_core.data.synth.identities import identity_params
 from engine_core.data.synth.render import render_portrait as _render, write_png
 
@@ -39,7 +40,8 @@ def render_portrait(char: GalleryCharacter) -> np.ndarray:
 
 
 def write_gallery(out_dir: Path) -> list[Path]:
-    """Write `<id>.png` per character and `gallery.json` (id, name, file, identity id) into `out_dir`."""
+    """Write `<id>.png` per character and `gallery.json` (id, name, file, identity id, its 68 landmarks from the
+    drawing's own geometry) into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths, index = [], []
@@ -47,6 +49,9 @@ def write_gallery(out_dir: Path) -> list[Path]:
         p = out / f"{ch.id}.png"
         write_png(p, render_portrait(ch))
         paths.append(p)
-        index.append({"id": ch.id, "name": ch.name, "file": p.name, "identity": ch.params.identity_id})
-    (out / "gallery.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
+        points = [[round(float(v), 2) for v in pt] for pt in landmarks68(ch.params)]
+        index.append({"id": ch.id, "name": ch.name, "file": p.name, "identity": ch.params.identity_id,
+                      "landmarks": points})
+    rows = ",\n".join(" " + json.dumps(e) for e in index)
+    (out / "gallery.json").write_text("[\n" + rows + "\n]\n", encoding="utf-8")
     return paths

@@ -1,5 +1,5 @@
 """The usable cast: for each identity id, the first seeded draw whose neutral portrait OpenCV's face detector
-finds (so every corpus and gallery character passes the engine's portrait check).
+finds (characters a face detector takes for faces).
 
 `characters` defines the identity space (raw seeded draws); `draw` renders them; this module sits on both.
 """
@@ -7,6 +7,7 @@ finds (so every corpus and gallery character passes the engine's portrait check)
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -16,15 +17,28 @@ from engine_core.data.synth.draw import FaceState, draw_frame
 MAX_ATTEMPTS = 6
 
 
-def face_detected(img: np.ndarray) -> bool:
-    """True when OpenCV's default frontal-face Haar cascade (the engine's first portrait detector) finds a face
-    in the RGB image (scale 1.1, 5 neighbours); BackendUnavailableError where OpenCV has no cascades."""
+@lru_cache(maxsize=1)
+def _frontal_cascade():  # noqa: ANN202
     import cv2
 
-    from engine_core.portrait import face_cascades
+    from engine_core.errors import BackendUnavailableError
+
+    path = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(str(path)) if hasattr(cv2, "CascadeClassifier") else None
+    if cascade is None or cascade.empty():
+        raise BackendUnavailableError(f"OpenCV {cv2.__version__} has no Haar cascades (opencv-python-headless < 5 "
+                                      "is needed to pick the corpus's characters)")
+    return cascade
+
+
+def face_detected(img: np.ndarray) -> bool:
+    """True when OpenCV's default frontal-face Haar cascade finds a face in the RGB image (scale 1.1, 5
+    neighbours): the corpus's characters are those a face detector takes for faces. BackendUnavailableError where
+    OpenCV has no cascades."""
+    import cv2
 
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    return len(face_cascades()[0].detectMultiScale(gray, 1.1, 5, minSize=(40, 40))) > 0
+    return len(_frontal_cascade().detectMultiScale(gray, 1.1, 5, minSize=(40, 40))) > 0
 
 
 @lru_cache(maxsize=4096)

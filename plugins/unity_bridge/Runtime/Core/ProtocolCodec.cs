@@ -164,10 +164,11 @@ namespace Xstreamer.Avatar.Core
 
         public static byte[] EncodeOpen(long req, Persona persona, bool hasPortrait, int videoSize = ProtocolV1.FrameSize)
         {
-            var w = Start("open", req, 6);
+            var w = Start("open", req, 7);
             w.Write("persona"); (persona ?? new Persona()).WriteTo(w);
             w.Write("has_portrait"); w.Write(hasPortrait);
             w.Write("video_size"); w.Write((long)videoSize);
+            w.Write("face_points"); w.WriteNil();
             return w.ToArray();
         }
 

@@ -9,7 +9,7 @@ using System.Text;
 
 namespace Xstreamer.Avatar.Core
 {
-    internal enum FieldKind { Int, Float, Bool, Str, OptStr, Literal, IntList, StrList, Persona, Code }
+    internal enum FieldKind { Int, Float, Bool, Str, OptStr, Literal, IntList, StrList, Persona, Code, OptPoints }
 
     internal sealed class FieldSpec
     {
@@ -53,7 +53,8 @@ namespace Xstreamer.Avatar.Core
                                F("client", FieldKind.Str, "").Range(0, 120) } },
             { "open", new[] { V, TypeF("open"), ReqId, F("persona", FieldKind.Persona),
                               F("has_portrait", FieldKind.Bool, false),
-                              F("video_size", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(256, 512) } },
+                              F("video_size", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(256, 512),
+                              F("face_points", FieldKind.OptPoints, null) } },
             { "chat", new[] { V, TypeF("chat"), ReqId, Req("session", FieldKind.Str), Req("text", FieldKind.Str) } },
             { "speak", new[] { V, TypeF("speak"), ReqId, Req("session", FieldKind.Str), Req("text", FieldKind.Str) } },
             { "audio", new[] { V, TypeF("audio"), ReqId, Req("session", FieldKind.Str),
@@ -246,6 +247,22 @@ namespace Xstreamer.Avatar.Core
                         }
                     }
                     return outList;
+                }
+                case FieldKind.OptPoints:
+                {
+                    if (v == null) return null;
+                    var pts = v as List<object>;
+                    if (pts == null || pts.Count != 5) throw Bad(where, s.Name, "Input should be a list of 5 points");
+                    var outPts = new List<object>(5);
+                    foreach (object item in pts)
+                    {
+                        var xy = item as List<object>;
+                        double x, y;
+                        if (xy == null || xy.Count != 2 || !LaxFloat(xy[0], out x) || !LaxFloat(xy[1], out y))
+                            throw Bad(where, s.Name, "Input should be a valid [x, y] pair");
+                        outPts.Add(new List<object> { x, y });
+                    }
+                    return outPts;
                 }
                 case FieldKind.Persona:
                 {

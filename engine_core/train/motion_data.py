@@ -1,0 +1,97 @@
+"""Training windows for the motion Actor, made straight from a speech bank (engine_core/data/synth/speech_bank.py).
+
+A motion clip needs no pixels: per clip, a bank utterance with random silence before and after it (listening), its
+speech features, the LM hidden state of each token at the middle of its word, the procedural motion of every frame
+(engine_core/data/synth/motion_tracks.py: ground truth made by rules, not measured on people) and the normalised
+landmarks of a training character (the identity reference), jittered towards and around the mean face so the
+Actor meets photos' geometry too. The clips become `ClipTensors`, sampled by the Actor's `WindowSampler`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine_core.config import ModelConfig
+from engine_core.data.synth.motion_tracks import motion_track
+from engine_core.motion.codec import MotionCodec
+from engine_core.thinker.base import SAMPLE_RATE, SAMPLES_PER_FRAME
+from engine_core.thinker.features import speech_features
+from engine_core.train.data import ClipTensors
+from sdk.portrait.template import MEAN_FACE, normalised
+
+IDENTITY_JITTER = 0.03        # std (inter-ocular units) of the noise added to a character's landmarks
+HELD_OUT = 10                 # bank utterances with index % HELD_OUT == 0 are kept out of training (validation)
+
+
+def load_bank(path: str | Path) -> tuple[dict, np.lib.npyio.NpzFile]:
+    """(meta, arrays) of a speech bank file."""
+    z = np.load(path)
+    return json.loads(bytes(z["meta"]).decode()), z
+
+
+def character_landmarks(identities: list[list[int]], limit: int = 400) -> np.ndarray:
+    """float32 [n, 68, 2] normalised landmarks of the bank's training characters: each drawn at rest, its face placed
+    from its five points as a user's drawing would be (sdk.portrait)."""
+    from engine_core.data.synth.characters import sample_identity
+    from engine_core.data.synth.draw import face_points
+    from engine_core.data.synth.render import render_portrait
+    from sdk.portrait import load_portrait
+
+    out = []
+    for identity, attempt in identities[:limit]:
+        p = sample_identity(identity, attempt)
+        out.append(normalised(load_portrait(render_portrait(p), face_points=face_points(p)).landmarks))
+    return np.stack(out)
+
+
+def _token_frames(text: str, words: list, token_chars: list[int], lead_s: float) -> np.ndarray:
+    spans, pos = [], 0
+    for w, s, e in words:
+        at = text.find(w, pos)
+        at = pos if at < 0 else at
+        spans.append((at, at + len(w), (s + e) / 2))
+        pos = at + len(w)
+    return np.asarray([int((lead_s + next((m for a, b, m in spans if c < b), spans[-1][2] if spans else 0.0)) * 25)
+                       for c in token_chars], np.int64)
+
+
+def motion_clip(meta: dict, arrays, u: int, faces: np.ndarray, rng: np.random.Generator) -> ClipTensors:
+    """One training clip of bank utterance `u` (see the module docstring)."""
+    plan = meta["utterances"][u]
+    speech = arrays[f"audio_{u}"].astype(np.float32) / 32767.0
+    lead, tail = float(rng.uniform(0.2, 1.6)), float(rng.uniform(0.3, 1.6))
+    lead_n = int(round(lead * SAMPLE_RATE))
+    n_frames = int(np.ceil((lead_n + len(speech) + tail * SAMPLE_RATE) / SAMPLES_PER_FRAME))
+    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
+    audio[lead_n:lead_n + len(speech)] = speech * rng.uniform(0.6, 1.0)
+    offset = lead_n / SAMPLE_RATE
+    motion = motion_track(plan["text"], [tuple(p) for p in plan["phonemes"]], [tuple(w) for w in plan["words"]],
+                          n_frames, offset, rng)
+    hidden = torch.from_numpy(arrays[f"hidden_{u}"].astype(np.float32))
+    frames = _token_frames(plan["text"], plan["words"], plan["token_chars"], offset)
+    face = faces[int(rng.integers(len(faces)))].astype(np.float64)
+    face = face + rng.uniform(0.0, 0.6) * (MEAN_FACE - face) + rng.normal(0.0, IDENTITY_JITTER, face.shape)
+    return ClipTensors(latents=MotionCodec.encode_motion(motion).half(), speech=speech_features(audio),
+                       hidden=hidden, hidden_frames=torch.from_numpy(np.clip(frames, 0, n_frames - 1)),
+                       text_targets=torch.full((n_frames,), -100, dtype=torch.long),
+                       identity=torch.from_numpy(face.astype(np.float32).reshape(1, -1)),
+                       mouth=torch.zeros(1, 1))
+
+
+def motion_clips(bank: str | Path, cfg: ModelConfig, clips: int, seed: int = 0, split: str = "train",
+                 faces: np.ndarray | None = None) -> list[ClipTensors]:
+    """`clips` motion clips from the bank's utterances of `split` ("train": index % HELD_OUT != 0, "val": the
+    rest), each utterance with its own random silences, volume, character and motion."""
+    del cfg
+    meta, arrays = load_bank(bank)
+    n = len(meta["utterances"])
+    pool = [u for u in range(n) if (u % HELD_OUT == 0) == (split == "val")]
+    if not pool:
+        raise ValueError(f"{bank}: no utterances of split {split!r}")
+    faces = character_landmarks(meta["identities"]) if faces is None else faces
+    rng = np.random.default_rng([int(seed), 17])
+    return [motion_clip(meta, arrays, pool[i % len(pool)], faces, rng) for i in range(clips)]
