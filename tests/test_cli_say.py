@@ -18,7 +18,7 @@ from test_recorder_mp4 import check_mp4
 pytestmark = pytest.mark.process
 
 ROOT = Path(__file__).resolve().parents[1]
-ADA = ROOT / "studio_gui" / "gallery" / "ada.png"      # a shipped gallery character: a valid portrait
+ADA = ROOT / "sdk" / "portrait" / "gallery" / "ada.png"      # a shipped gallery character: a valid portrait
 
 
 def xs(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:

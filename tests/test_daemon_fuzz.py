@@ -31,7 +31,7 @@ LIVE = "sLIVEsession0"                 # stands for the live session id: same le
 OPEN_BUDGET = 90                       # `open` messages at most (each may analyse a portrait)
 MARKER = 987654321
 LIVE_ID = [""]                          # the real id, once the session is open
-PORTRAIT = (Path(__file__).resolve().parents[1] / "studio_gui" / "gallery" / "ada.png").read_bytes()
+PORTRAIT = (Path(__file__).resolve().parents[1] / "sdk" / "portrait" / "gallery" / "ada.png").read_bytes()
 
 # Valid templates on a made-up session ("fz"), and on the live one (never `close` there).
 TEMPLATES = [pack_header(m) for m in (

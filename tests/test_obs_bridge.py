@@ -110,7 +110,7 @@ def test_studio_library_persona_file_is_accepted(tmp_path, daemon):
     from studio_gui.personas import PersonaStore, StoredPersona
 
     portrait = tmp_path / "ada.png"
-    shutil.copy(ROOT / "studio_gui" / "gallery" / "ada.png", portrait)
+    shutil.copy(ROOT / "sdk" / "portrait" / "gallery" / "ada.png", portrait)
     store = PersonaStore(tmp_path / "personas")
     path = store.save(StoredPersona(name="Ada Streams", greeting="Hi chat!", model="tiny", portrait=str(portrait)))
     assert "portrait" in json.loads(path.read_text()), "the library format carries the portrait path"
@@ -124,7 +124,7 @@ def test_studio_library_persona_file_is_accepted(tmp_path, daemon):
     finally:
         assert bridge.stop() == 0
     other = tmp_path / "bruno.png"
-    shutil.copy(ROOT / "studio_gui" / "gallery" / "bruno.png", other)
+    shutil.copy(ROOT / "sdk" / "portrait" / "gallery" / "bruno.png", other)
     bridge = BridgeProc.start(XSTREAMER, f"tcp://127.0.0.1:{free_port()}",
                               extra=("--persona", str(path), "--portrait", str(other)))
     try:

@@ -37,7 +37,7 @@ from plugins.obs_source.procs import BridgeProc, Daemon  # noqa: E402
 SCRIPT = SCRIPT_DIR / "xstreamer_obs.py"
 VENV = ROOT / ".venv"
 XSTREAMER = str(VENV / "bin" / "xstreamer")
-PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
+PORTRAIT = ROOT / "sdk" / "portrait" / "gallery" / "ada.png"
 
 
 def free_port() -> int:

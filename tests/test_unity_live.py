@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.mono, pytest.mark.skipif(_SKIP is not None, reason=str
 
 READY = re.compile(r"xstreamer daemon ready control=(tcp://\S+):(\d+) media=(tcp://\S+):(\d+) model=(\S+)")
 SPF = 882
-PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
+PORTRAIT = ROOT / "sdk" / "portrait" / "gallery" / "ada.png"
 DISPOSE_MS = 1000
 
 

@@ -25,7 +25,7 @@ import pytest
 from unity_build import MONO, mb
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
+PORTRAIT = ROOT / "sdk" / "portrait" / "gallery" / "ada.png"
 
 pytestmark = MONO
 

@@ -11,7 +11,9 @@ how late the reply's next two chunks come against the playout of the first, unde
 garbage collector's pauses meanwhile;
 sustained generated fps over `--seconds` of stream with replies kept queued; Thinker ms/token (decode steps of
 its language model); Actor ms per pass and per chunk; VAE decode ms per chunk; how many Actor pass shapes have a
-CUDA graph; peak GPU memory. Prints a table (and writes JSON with --json). Numbers are printed, never asserted.
+CUDA graph; peak GPU memory; for a motion-space model, the Actor + portrait renderer's own frame rate at 256 and
+512 (a reply's chunks, its speech already made). Prints a table (and writes JSON with --json). Numbers are printed,
+never asserted.
 """
 
 from __future__ import annotations
@@ -141,6 +143,30 @@ def _thinker_rate(engine, text: str, mode: str, budget_s: float = 30.0) -> tuple
     return (round(wall * 1e3 / tokens, 3) if tokens else None), tokens
 
 
+def _decoder(engine, session) -> tuple[Any, str]:  # noqa: ANN001
+    """(object, method) that turns a clean chunk into frames: the codec's decode, or a motion session's renderer."""
+    return (engine.vae, "decode") if hasattr(engine.vae, "decode") else (session.frames, "make")
+
+
+def _actor_renderer_fps(engine, text: str, size: int, chunks: int = 12) -> float:  # noqa: ANN001
+    """Frames per second of the block loop alone (Actor passes + frames) on a reply whose speech is made already,
+    at `size` x `size`."""
+    session = engine.open_session(video_size=size)
+    try:
+        utt = session.speak(text + " " + text)
+        deadline = time.perf_counter() + 60
+        while session.feed.working() and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        while session.next_chunk().utt != utt:
+            pass
+        start, frames = time.perf_counter(), 0
+        for _ in range(chunks):
+            frames += session.next_chunk().num_frames
+        return round(frames / (time.perf_counter() - start), 1)
+    finally:
+        session.close()
+
+
 def run_bench(args: argparse.Namespace) -> dict:
     from engine_core.engine import Engine  # heavy import: only when benchmarking
 
@@ -180,7 +206,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     # A. the Actor + VAE alone: idle chunks (no Thinker work in flight)
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
-    probes.wrap_method(engine.vae, "decode", "vae.decode")
+    probes.wrap_method(*_decoder(engine, session), "vae.decode")
     idle_ms = []
     for _ in range(6):
         start = time.perf_counter()
@@ -202,7 +228,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     gc_clock = GcClock()
     probes = Probes(cuda)
     probes.hook_module(engine.actor, "actor.pass")
-    probes.wrap_method(engine.vae, "decode", "vae.decode")
+    probes.wrap_method(*_decoder(engine, session), "vae.decode")
     if session.voice is not None:
         probes.wrap_method(session.voice.stream, "chunk", "actor.tokens")
     decoder = getattr(engine.thinker, "speech_decoder", None)
@@ -238,6 +264,9 @@ def run_bench(args: argparse.Namespace) -> dict:
     clock.detach()
     gc_clock.detach()
     passes_per_chunk = len(actor_ms) / 6 if actor_ms else None
+    motion = engine.config.vae.kind == "motion"
+    render_fps = {f"actor_renderer_fps_{n}": _actor_renderer_fps(engine, args.text, n) for n in (256, 512)} \
+        if motion else {}
     result = {
         "preset": args.preset,
         "weights": "random (timing only)" if args.random_weights else "as loaded",
@@ -285,7 +314,8 @@ def run_bench(args: argparse.Namespace) -> dict:
         "actor_ms_per_pass_replying": _median(free["pass_ms"]),
         "actor_pass_host_ms_replying": _median(free["pass_host_ms"]),
         "idle_chunk_ms": _median(idle_ms),
-        "vae_decode_ms_per_chunk": _median(vae_ms),
+        "vae_decode_ms_per_chunk": _median(vae_ms),       # (a motion model: the portrait renderer's, per chunk)
+        **render_fps,
         "actor_tokens_per_s_stream": round(voice_tokens / wall, 2) if voice_tokens else None,
         "actor_token_forwards_per_token": round(voice_forwards / voice_tokens, 3) if voice_tokens else None,
         "actor_cuda_graphs": engine.actor.graph_shapes(session.cache),

@@ -307,7 +307,8 @@ class Daemon:
                     code = error_code_of(payload)
                     if code is ErrorCode.INTERNAL:
                         log.error("opening a session failed: %r", payload)
-                    self._replies.put((ident, Error(req=msg.req, code=code, message=str(payload)[:1000])))
+                    text = payload.message if isinstance(payload, ProtocolError) else str(payload)
+                    self._replies.put((ident, Error(req=msg.req, code=code, message=text[:1000])))
 
             worker = SessionWorker(
                 sid, lambda: self.engine.open_session(portrait=portrait, persona=persona, face_points=msg.face_points,

@@ -142,6 +142,11 @@ class SpeechFeed:
         with self._cv:
             return bool(self._jobs or self._active or self._frames)
 
+    def working(self) -> bool:
+        """Whether a job is queued or running (the Thinker still has speech to make)."""
+        with self._cv:
+            return bool(self._jobs or self._active)
+
     def busy_thinking(self) -> bool:
         """A job runs or waits but has no frames queued yet."""
         with self._cv:

@@ -33,7 +33,7 @@ class PixelFrames:
         self.size = portrait.size
         rgb = portrait.rgb if portrait.size == 256 else cv2.resize(portrait.rgb, (256, 256), interpolation=cv2.INTER_AREA)
         with torch.inference_mode():
-            self.identity = vae.encode(np.ascontiguousarray(rgb)[None])[:1]
+            self.identity = vae.encode(np.array(rgb)[None])[:1]
 
     def make(self, latents: torch.Tensor) -> tuple[np.ndarray, None]:
         frames = self.vae.decode_frames(latents)

@@ -85,12 +85,18 @@ def decode_portrait(data: Any, face_points: Any = None, size: int = FRAME_SIZE, 
                     placeholder: bool = False):
     """The session's `sdk.portrait.Portrait` at `size` (PortraitError on anything unusable).
 
-    data: image file bytes; None -> the built-in `character` (the first when None), or with `placeholder` the
-    plain drawn face `tiny` uses. `face_points`: five [x, y] points in the image's pixels (eye centres, nose tip,
+    data: image file bytes, or an sdk.portrait.Portrait already made at `size`; None -> the built-in `character`
+    (the first when None), or with `placeholder` the plain drawn face `tiny` uses. `face_points`: five [x, y] points in the image's pixels (eye centres, nose tip,
     mouth corners) where the picture's face cannot be found."""
     from sdk.portrait import load_portrait
     from sdk.portrait.characters import character as built_in
 
+    from sdk.portrait import Portrait
+
+    if isinstance(data, Portrait):                 # decoded already (in-process callers: eval, bench)
+        if data.size != size:
+            raise PortraitError(f"the portrait is {data.size}x{data.size}; this session makes {size}x{size} frames")
+        return data
     if data is None:
         if placeholder:
             img = default_portrait(size)

@@ -27,7 +27,13 @@ from engine_core.eval.sharpness import cpbd_frames
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `eval` arguments."""
-    parser.add_argument("--data", required=True, type=Path, help="corpus directory (manifest.json)")
+    parser.add_argument("--data", type=Path, help="corpus directory (manifest.json)")
+    parser.add_argument("--portraits", nargs="+", metavar="IMAGE",
+                        help="instead of a corpus: animate these portraits (image files, or char:ID for a built-in "
+                             "character) and measure the frames against them (engine_core/eval/portraits.py)")
+    parser.add_argument("--sentences", type=int, default=6, help="--portraits: held-out sentences per portrait")
+    parser.add_argument("--size", type=int, default=256, choices=(256, 512), help="--portraits: frame side")
+    parser.add_argument("--frames-png", type=Path, default=None, help="--portraits: write a strip of frames here")
     parser.add_argument("--model", default="default", help="preset name or checkpoint directory")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--split", default="heldout_both",
@@ -96,15 +102,21 @@ def _clean(x):  # noqa: ANN001, ANN202
     return x
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    import cv2
+def clip_portrait(meta_clip):  # noqa: ANN001, ANN201
+    """A corpus clip's portrait with its face as drawn (the character's own 68 landmarks: what a user would give
+    by placing the face's points on a drawing)."""
+    from engine_core.data.synth.characters import IdentityParams
+    from engine_core.data.synth.draw import landmarks68
+    from sdk.portrait import load_portrait
 
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return data.tobytes()
+    ident = IdentityParams.from_dict(meta_clip.meta["identity"])
+    return load_portrait(meta_clip.portrait, landmarks=landmarks68(ident))
 
 
-def generate_utterance(session, text: str, max_chunks: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
-    """Speak `text` and collect the utterance's frames [T,256,256,3] and audio [T*882]."""
+def generate_utterance(session, text: str, max_chunks: int, motion: list | None = None  # noqa: ANN001
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Speak `text` and collect the utterance's frames [T,S,S,3] and audio [T*882] (and, into `motion` when given
+    and the model has it, its motion frames [n, K] per chunk)."""
     utt = session.speak(text)
     frames, audio, started = [], [], False
     for _ in range(max_chunks):
@@ -115,6 +127,8 @@ def generate_utterance(session, text: str, max_chunks: int) -> tuple[np.ndarray,
         if started and ch.utt == utt:
             frames.append(ch.frames)
             audio.append(ch.audio)
+            if motion is not None and ch.motion is not None:
+                motion.append(ch.motion)
         if "utterance_end" in events:
             break
     else:
@@ -170,6 +184,16 @@ def run(args: argparse.Namespace) -> int:
     from engine_core.data.synth.corpus import read_manifest
     from engine_core.data.synth.render import load_clip
 
+    if args.portraits:
+        from engine_core.eval.portraits import run_portraits
+
+        doc = run_portraits(args.model, args.portraits, args.sentences, args.size, args.out, args.frames_png,
+                            not args.no_id_sim, device=args.device)
+        print(json.dumps(_clean(doc), indent=1))
+        return 0
+    if args.data is None:
+        print("error: give --data (a corpus) or --portraits", file=sys.stderr)
+        return 2
     try:
         man = read_manifest(args.data)
     except (FileNotFoundError, ValueError) as e:
@@ -207,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         rows, real, gen = [], [], []
         for e in entries:
             meta_clip = load_clip(args.data / e["dir"])
-            session = engine.open_session(portrait=_png(meta_clip.portrait))
+            session = engine.open_session(portrait=clip_portrait(meta_clip))
             max_chunks = 20 + 4 * len(meta_clip.frames) // max(1, session.chunk_frames)
             if voice is not None:
                 voice.start(e["seed"])
@@ -228,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
             if own_voice is not None:
                 engine.thinker.voice = own_voice
             meta_clip = load_clip(args.data / entries[0]["dir"])
-            session = engine.open_session(portrait=_png(meta_clip.portrait))
+            session = engine.open_session(portrait=clip_portrait(meta_clip))
             result["stream"] = _stream(session, meta_clip.meta, args.stream_minutes, meta_clip.portrait)
             session.close()
     result["seconds"] = time.perf_counter() - t0

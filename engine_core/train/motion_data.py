@@ -34,18 +34,11 @@ def load_bank(path: str | Path) -> tuple[dict, np.lib.npyio.NpzFile]:
 
 
 def character_landmarks(identities: list[list[int]], limit: int = 400) -> np.ndarray:
-    """float32 [n, 68, 2] normalised landmarks of the bank's training characters: each drawn at rest, its face placed
-    from its five points as a user's drawing would be (sdk.portrait)."""
+    """float32 [n, 68, 2] normalised landmarks of the bank's training characters (from their drawings' geometry)."""
     from engine_core.data.synth.characters import sample_identity
-    from engine_core.data.synth.draw import face_points
-    from engine_core.data.synth.render import render_portrait
-    from sdk.portrait import load_portrait
+    from engine_core.data.synth.draw import landmarks68
 
-    out = []
-    for identity, attempt in identities[:limit]:
-        p = sample_identity(identity, attempt)
-        out.append(normalised(load_portrait(render_portrait(p), face_points=face_points(p)).landmarks))
-    return np.stack(out)
+    return np.stack([normalised(landmarks68(sample_identity(i, a))) for i, a in identities[:limit]])
 
 
 def _token_frames(text: str, words: list, token_chars: list[int], lead_s: float) -> np.ndarray:
@@ -86,8 +79,13 @@ def motion_clips(bank: str | Path, cfg: ModelConfig, clips: int, seed: int = 0, 
                  faces: np.ndarray | None = None) -> list[ClipTensors]:
     """`clips` motion clips from the bank's utterances of `split` ("train": index % HELD_OUT != 0, "val": the
     rest), each utterance with its own random silences, volume, character and motion."""
-    del cfg
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', not {split!r}")
     meta, arrays = load_bank(bank)
+    width = arrays["hidden_0"].shape[1]
+    if width != cfg.thinker.hidden_size:
+        raise ValueError(f"{bank}: its LM states are {width} wide; preset {cfg.name!r} reads "
+                         f"{cfg.thinker.hidden_size}")
     n = len(meta["utterances"])
     pool = [u for u in range(n) if (u % HELD_OUT == 0) == (split == "val")]
     if not pool:

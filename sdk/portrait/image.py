@@ -79,7 +79,10 @@ def decode_image(data: Source) -> np.ndarray:
     except Image.DecompressionBombError as exc:     # Pillow's own guard, met before ours for the very largest
         raise PortraitError(f"the portrait has too many pixels ({exc}); at most {MAX_PORTRAIT_PIXELS / 1e6:.0f} MP "
                             "are accepted: scale it down first") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise PortraitError(f"the portrait is not a readable image ({len(raw)} bytes; PNG, JPEG, WebP or BMP "
+                            "expected)") from None
+    except (OSError, ValueError) as exc:
         raise PortraitError(f"the portrait is not a readable image ({len(raw)} bytes; PNG, JPEG, WebP or BMP "
                             f"expected): {exc}") from None
     return _drop_unused_alpha(np.ascontiguousarray(rgb))
