@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class Recorder:
             p = pts + i * SAMPLES_PER_FRAME
             self.add(AudioPacket(session="local", utt=0, seq=0, pts=p),
                      np.ascontiguousarray(audio[i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME], "<i2").tobytes())
-            fmt = "rgba32" if frames.shape[3] == 4 else "rgb24"
+            fmt: Literal["rgb24", "rgba32"] = "rgba32" if frames.shape[3] == 4 else "rgb24"
             self.add(VideoPacket(session="local", utt=0, seq=0, pts=p, width=int(frames.shape[2]),
                                  height=int(frames.shape[1]), format=fmt), np.ascontiguousarray(frames[i]).tobytes())
 

@@ -19,6 +19,8 @@ from sdk.protocol import ErrorCode
 from sdk.protocol.messages import MOTION_CHANNELS
 from test_daemon_helpers import check_continuity, collect_until, is_end
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def daemon():

@@ -14,6 +14,8 @@ from engine_core.config import ModelConfig
 from engine_core.motion.channels import INDEX
 from engine_core.train.motion_data import motion_clips
 
+pytestmark = pytest.mark.engine
+
 SR = 22050
 
 

@@ -12,9 +12,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from sdk.portrait.errors import PortraitError
+
+if TYPE_CHECKING:
+    from sdk.portrait import Portrait
 
 GALLERY_DIR = Path(__file__).resolve().parent / "gallery"
 
@@ -37,7 +42,7 @@ class Character:
 
         return five_points(np.array(self.landmarks)).tolist()
 
-    def portrait(self, size: int = 256):  # noqa: ANN201  (sdk.portrait.Portrait)
+    def portrait(self, size: int = 256) -> "Portrait":
         """The character as a Portrait at `size`, with its own landmarks."""
         from sdk.portrait import load_portrait
 

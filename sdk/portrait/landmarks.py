@@ -18,6 +18,7 @@ import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def _models_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _dlib():
+def _dlib() -> tuple[Any, Any, Any]:
     try:
         import dlib
     except ImportError as exc:
