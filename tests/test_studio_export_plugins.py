@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTRAIT = ROOT / "studio_gui" / "gallery" / "ada.png"
+PORTRAIT = ROOT / "sdk" / "portrait" / "gallery" / "ada.png"
 SCRIPT = ROOT / "plugins" / "obs_source" / "obs_script" / "xstreamer_obs.py"
 XSTREAMER = str(Path(sys.executable).parent / "xstreamer")
 

@@ -25,7 +25,7 @@ from studio_gui.qt_util import rgb_to_pixmap  # noqa: E402
 from studio_gui.widgets.portrait_chooser import CHECK_THREAD, PREVIEW_PX  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIPPED_GALLERY = os.path.join(ROOT, "studio_gui", "gallery")
+SHIPPED_GALLERY = os.path.join(ROOT, "sdk", "portrait", "gallery")
 COPY = Qt.DropAction.CopyAction
 
 

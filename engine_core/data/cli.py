@@ -32,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--clips", required=True, type=int)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--workers", type=int, default=1)
+    c = sub.add_parser("compact", help="a speech bank's compact form for the motion Actor (features, not audio)")
+    c.add_argument("--bank", required=True, type=Path)
+    c.add_argument("--out", required=True, type=Path)
     g = sub.add_parser("gallery", help="write the built-in characters as PNGs + gallery.json")
     g.add_argument("out", type=Path)
 
@@ -44,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
         for p in write_gallery(args.out):
             print(p)
         return 0
+    if args.data_command == "compact":
+        from engine_core.train.motion_data import compact_bank
+
+        print(json.dumps(compact_bank(args.bank, args.out)))
+        return 0
     if args.data_command in ("bank", "render"):
         from engine_core.data.synth import speech_bank
 
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info))
         return 0
     if args.data_command != "synth":
-        print("usage: xstreamer data {synth,bank,render,gallery} ...", file=sys.stderr)
+        print("usage: xstreamer data {synth,bank,render,compact,gallery} ...", file=sys.stderr)
         return 2
     from engine_core.data.synth.characters import NUM_IDENTITIES
     from engine_core.data.synth.corpus import CorpusOptions, generate_corpus

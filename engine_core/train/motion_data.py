@@ -5,6 +5,11 @@ speech features, the LM hidden state of each token at the middle of its word, th
 (engine_core/data/synth/motion_tracks.py: ground truth made by rules, not measured on people) and the normalised
 landmarks of a training character (the identity reference), jittered towards and around the mean face so the
 Actor meets photos' geometry too. The clips become `ClipTensors`, sampled by the Actor's `WindowSampler`.
+
+A bank is either the speech bank itself (PCM per utterance) or its compact form (`compact_bank`: the speech
+features of each utterance instead of its audio, the characters' landmarks included; ~4x smaller, so it travels to
+a GPU machine). Silences are whole frames, so a clip's features are the utterance's framed by silent frames and
+both forms give the same clips.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from engine_core.config import ModelConfig
 from engine_core.data.synth.motion_tracks import motion_track
 from engine_core.motion.codec import MotionCodec
 from engine_core.thinker.base import SAMPLE_RATE, SAMPLES_PER_FRAME
-from engine_core.thinker.features import speech_features
+from engine_core.thinker.features import silence_features, speech_features
 from engine_core.train.data import ClipTensors
 from sdk.portrait.template import MEAN_FACE, normalised
 
@@ -52,23 +57,32 @@ def _token_frames(text: str, words: list, token_chars: list[int], lead_s: float)
                        for c in token_chars], np.int64)
 
 
+def utterance_features(arrays, u: int) -> torch.Tensor:
+    """float32 [T, 80] speech features of utterance `u` on whole frames (from a compact bank, or its audio)."""
+    if f"features_{u}" in arrays:
+        return torch.from_numpy(arrays[f"features_{u}"].astype(np.float32))
+    speech = arrays[f"audio_{u}"].astype(np.float32) / 32767.0
+    framed = np.zeros(-(-len(speech) // SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME, np.float32)
+    framed[:len(speech)] = speech
+    return speech_features(framed)
+
+
 def motion_clip(meta: dict, arrays, u: int, faces: np.ndarray, rng: np.random.Generator) -> ClipTensors:
     """One training clip of bank utterance `u` (see the module docstring)."""
     plan = meta["utterances"][u]
-    speech = arrays[f"audio_{u}"].astype(np.float32) / 32767.0
-    lead, tail = float(rng.uniform(0.2, 1.6)), float(rng.uniform(0.3, 1.6))
-    lead_n = int(round(lead * SAMPLE_RATE))
-    n_frames = int(np.ceil((lead_n + len(speech) + tail * SAMPLE_RATE) / SAMPLES_PER_FRAME))
-    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
-    audio[lead_n:lead_n + len(speech)] = speech * rng.uniform(0.6, 1.0)
-    offset = lead_n / SAMPLE_RATE
+    feats = utterance_features(arrays, u)
+    lead_f, tail_f = int(rng.integers(5, 40)), int(rng.integers(8, 40))       # 0.2-1.6 s, 0.3-1.6 s of silence
+    n_frames = lead_f + len(feats) + tail_f
+    silent = silence_features()[None]
+    speech_feats = torch.cat([silent.expand(lead_f, -1), feats, silent.expand(tail_f, -1)])
+    offset = lead_f * SAMPLES_PER_FRAME / SAMPLE_RATE
     motion = motion_track(plan["text"], [tuple(p) for p in plan["phonemes"]], [tuple(w) for w in plan["words"]],
                           n_frames, offset, rng)
     hidden = torch.from_numpy(arrays[f"hidden_{u}"].astype(np.float32))
     frames = _token_frames(plan["text"], plan["words"], plan["token_chars"], offset)
     face = faces[int(rng.integers(len(faces)))].astype(np.float64)
     face = face + rng.uniform(0.0, 0.6) * (MEAN_FACE - face) + rng.normal(0.0, IDENTITY_JITTER, face.shape)
-    return ClipTensors(latents=MotionCodec.encode_motion(motion).half(), speech=speech_features(audio),
+    return ClipTensors(latents=MotionCodec.encode_motion(motion).half(), speech=speech_feats,
                        hidden=hidden, hidden_frames=torch.from_numpy(np.clip(frames, 0, n_frames - 1)),
                        text_targets=torch.full((n_frames,), -100, dtype=torch.long),
                        identity=torch.from_numpy(face.astype(np.float32).reshape(1, -1)),
@@ -90,6 +104,21 @@ def motion_clips(bank: str | Path, cfg: ModelConfig, clips: int, seed: int = 0, 
     pool = [u for u in range(n) if (u % HELD_OUT == 0) == (split == "val")]
     if not pool:
         raise ValueError(f"{bank}: no utterances of split {split!r}")
-    faces = character_landmarks(meta["identities"]) if faces is None else faces
+    if faces is None:
+        faces = np.asarray(meta["landmarks"]) if "landmarks" in meta else character_landmarks(meta["identities"])
     rng = np.random.default_rng([int(seed), 17])
     return [motion_clip(meta, arrays, pool[i % len(pool)], faces, rng) for i in range(clips)]
+
+
+def compact_bank(bank: str | Path, out: str | Path) -> dict:
+    """Write the compact form of a speech bank (see the module docstring) to `out`; returns its size."""
+    meta, arrays = load_bank(bank)
+    meta = dict(meta, landmarks=character_landmarks(meta["identities"]).round(4).tolist())
+    packed = {}
+    for u in range(len(meta["utterances"])):
+        packed[f"features_{u}"] = utterance_features(arrays, u).numpy().astype(np.float16)
+        packed[f"hidden_{u}"] = arrays[f"hidden_{u}"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **packed)
+    return {"utterances": len(meta["utterances"]), "bytes": out.stat().st_size}
