@@ -1,7 +1,8 @@
 """The persona file: one JSON document per persona, written by the studio and read by every client.
 
 It holds the fields of `sdk.protocol.Persona` plus ``portrait``, the path of the identity image (absolute, or
-relative to the file's folder) or null; a plain protocol Persona document is a valid persona file too::
+relative to the file's folder) or null, and ``face_points`` (five [x, y] points placing the face in that image
+where it cannot be found; usually null); a plain protocol Persona document is a valid persona file too::
 
     {"name": "Ada", "system_prompt": "...", "greeting": "Hi!", "voice": "joe", "model": "tiny",
      "character": null, "portrait": "/home/me/ada.png"}
@@ -28,10 +29,13 @@ class StoredPersona(Persona):
 
     model_config = ConfigDict(extra="forbid")
     portrait: str | None = Field(default=None, max_length=4096)
+    # Where the portrait's face cannot be found: five [x, y] points in its pixels (eye centres, nose tip, mouth
+    # corners, each pair left to right in the picture), sent with the session's `open`.
+    face_points: list[tuple[float, float]] | None = Field(default=None, min_length=5, max_length=5)
 
     def to_persona(self) -> Persona:
-        """The wire-level persona (drops the local portrait path)."""
-        return Persona(**self.model_dump(exclude={"portrait"}))
+        """The wire-level persona (drops the local portrait path and its face points)."""
+        return Persona(**self.model_dump(exclude={"portrait", "face_points"}))
 
 
 def parse_persona(data: bytes | str) -> StoredPersona:

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         mid.addLayout(row)
         mid.addWidget(self.message)
 
-        self.preview = PreviewPanel(self.session_persona, use_audio_device=use_audio_device)
+        self.preview = PreviewPanel(self.session_open, use_audio_device=use_audio_device)
         self.preview.status.connect(lambda text: self.statusBar().showMessage(text))
         self.editor.model.currentTextChanged.connect(self.preview.set_preset)   # the persona's model preset
 
@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
         self.library.set_current(name)
         persona = self.store.load(name) if name else StoredPersona()
         self.editor.set_persona(persona)
-        self.portrait.set_identity(persona.portrait, persona.character)
+        self.portrait.set_identity(persona.portrait, persona.character, persona.face_points)
         if name:
             self.preview.set_preset(persona.model)
         self.dirty = False
@@ -130,7 +130,8 @@ class MainWindow(QMainWindow):
 
     def edited_persona(self) -> StoredPersona:
         """The persona as shown in the form and the portrait chooser (PersonaStoreError if invalid)."""
-        return self.editor.persona(portrait=self.portrait.portrait_path, character=self.portrait.character)
+        return self.editor.persona(portrait=self.portrait.portrait_path, character=self.portrait.character,
+                                   face_points=self.portrait.face_points if self.portrait.portrait_path else None)
 
     def save_current(self) -> bool:
         """Save the edited persona (renames its file when the name changed); False with a message on error."""
@@ -261,6 +262,13 @@ class MainWindow(QMainWindow):
                 raise PersonaStoreError(f"the portrait {persona.portrait} cannot be read ({reason}); "
                                         "choose another image or press Clear") from exc
         return persona.to_persona(), portrait
+
+    def session_open(self) -> tuple[Persona, bytes | None, list | None]:
+        """`session_persona` plus the portrait's five face points (None where its face is found)."""
+        persona, portrait = self.session_persona()
+        stored = self.edited_persona() if self.current else StoredPersona()
+        points = [list(p) for p in stored.face_points] if portrait is not None and stored.face_points else None
+        return persona, portrait, points
 
     # -- misc -----------------------------------------------------------------------------------------
     def _mark_dirty(self) -> None:

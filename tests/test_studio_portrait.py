@@ -1,4 +1,5 @@
-"""Studio identity portraits: real photos through OpenCV's cascade; every refusal is shown with its reason."""
+"""Studio identity portraits: real photos through `sdk.portrait` (the module the engine uses: dlib landmarks,
+five points where no face is found); every refusal is shown with its reason."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from studio_gui.personas import CONFIG_ENV, PersonaStore  # noqa: E402
-from studio_gui.portrait_check import (CROP_SIZE, MIN_FACE_PX, PortraitRejected, check_portrait,  # noqa: E402
-                                       decode_image)
+from sdk.portrait import decode_image, load_portrait  # noqa: E402
+from sdk.portrait.landmarks import MIN_FACE_PX  # noqa: E402
+from studio_gui.portrait_check import CROP_SIZE, PortraitRejected, check_portrait  # noqa: E402
 
 
 
@@ -65,9 +67,10 @@ def test_check_portrait_accepts_one_face(cases, hopper):
     assert result.crop.shape == (CROP_SIZE, CROP_SIZE, 3) and result.crop.dtype == np.uint8
     assert result.image_size == (hopper.shape[1], hopper.shape[0])
     assert fw >= MIN_FACE_PX and 0 <= x < hopper.shape[1] and 0 <= y < hopper.shape[0]
-    # The crop is centred on the face: the cascade finds the face again, large, inside it.
-    again = check_portrait(_png(result.crop))
-    assert again.face[2] > CROP_SIZE * 0.35
+    assert result.landmarks.shape == (68, 2) and result.found_by == "detector" and result.face_points is None
+    # Exactly what the engine uses: sdk.portrait's frame and landmarks, pixel for pixel.
+    engine = load_portrait(cases["good"], size=CROP_SIZE)
+    assert np.array_equal(result.crop, engine.image) and np.allclose(result.landmarks, engine.landmarks)
 
 
 @pytest.mark.parametrize("case", ["several_faces", "no_face", "tiny_face", "unreadable"])
@@ -79,7 +82,7 @@ def test_check_portrait_refusals(cases, case):
 
 
 def test_check_portrait_missing_and_empty(tmp_path):
-    with pytest.raises(PortraitRejected, match="Cannot open") as info:
+    with pytest.raises(PortraitRejected, match="does not exist") as info:
         check_portrait(tmp_path / "nope.png")
     assert info.value.reason == "unreadable"
     with pytest.raises(PortraitRejected) as info:
@@ -92,8 +95,8 @@ def test_chooser_shows_each_reason(qtbot, cases, window, screenshot):
     assert win.portrait.characters           # the screenshot shows the shipped gallery, not the empty hint
     win.new_persona("Grace")
     chooser = win.portrait
-    expected = {"unreadable": "not an image", "no_face": "No face", "tiny_face": "px wide",
-                "several_faces": "2 faces"}       # the last one is in the screenshot
+    expected = {"unreadable": "not a readable image", "no_face": "No face", "tiny_face": "too small",
+                "several_faces": "Several faces"}       # the last one is in the screenshot
     for case, words in expected.items():
         before = chooser.preview.grab().toImage()
         assert not chooser.load_file(cases[case])
@@ -105,6 +108,7 @@ def test_chooser_shows_each_reason(qtbot, cases, window, screenshot):
     with qtbot.waitSignal(chooser.portraitChanged) as sig:
         assert chooser.load_file(cases["good"])
     assert sig.args == [os.path.realpath(cases["good"])] and "Face found" in chooser.message.text()
+    assert not chooser.points_button.isVisible() and chooser.face_points is None
     assert chooser.preview.pixmap() is not None and not chooser.preview.pixmap().isNull()
     assert win.save_current() and win.store.load("Grace").portrait == os.path.realpath(cases["good"])
     # The preview opens sessions with these portrait bytes.
@@ -171,7 +175,7 @@ def test_missing_stored_portrait_is_kept(qtbot, cases, window, tmp_path):
         win.select("Kept")
         assert chooser.checking and chooser.portrait_path == photo
     assert checked.args == [False]
-    assert chooser.last_reason == "unreadable" and "Cannot open" in chooser.message.text()
+    assert chooser.last_reason == "unreadable" and "does not exist" in chooser.message.text()
     assert photo in chooser.message.text() and chooser.message.text().startswith("✗")
     assert chooser.portrait_path == photo and not win.dirty
     win.editor.greeting.setPlainText("Still me.")                   # an unrelated edit, then save

@@ -21,8 +21,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent  # noqa: 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from studio_gui.portrait_check import check_portrait  # noqa: E402
-from studio_gui.qt_util import rgb_to_pixmap  # noqa: E402
-from studio_gui.widgets.portrait_chooser import CHECK_THREAD, PREVIEW_PX  # noqa: E402
+from studio_gui.widgets.portrait_chooser import CHECK_THREAD, PREVIEW_PX, framed_pixmap  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_GALLERY = os.path.join(ROOT, "sdk", "portrait", "gallery")
@@ -63,10 +62,8 @@ def _drag(window, target, mime: QMimeData, drop: bool = True) -> tuple[bool, boo
 
 
 def _expected_preview(path: str):
-    """The image the chooser must show for an accepted `path`: its model crop, scaled to the preview."""
-    crop = check_portrait(path).crop
-    return rgb_to_pixmap(crop).scaled(PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio,
-                                      Qt.TransformationMode.SmoothTransformation).toImage()
+    """The image the chooser must show for an accepted `path`: the engine's frame with its landmarks."""
+    return framed_pixmap(check_portrait(path), PREVIEW_PX).toImage()
 
 
 @pytest.fixture
@@ -106,7 +103,7 @@ def test_drop_a_photo_shows_its_crop(qtbot, window, tmp_path, screenshot):
 
 @pytest.mark.parametrize("name, reason, words", [
     ("Minduka_Present_Blue_Pack.png", "no_face", "No face found"),   # a real PNG without a face
-    ("msft.csv", "unreadable", "not an image"),                      # a text file
+    ("msft.csv", "unreadable", "not a readable image"),              # a text file
 ])
 def test_drop_a_bad_file_shows_the_reason(qtbot, window, name, reason, words):
     chooser = window.portrait

@@ -23,7 +23,8 @@ from .session_worker import SessionWorker
 from .stats_plot import StatsPlot
 from .video_widget import VideoWidget
 
-PersonaProvider = Callable[[], "tuple[Persona, bytes | None]"]
+# (persona, portrait bytes) or (persona, portrait bytes, five face points placing the portrait's face)
+PersonaProvider = Callable[[], "tuple[Persona, bytes | None] | tuple[Persona, bytes | None, list | None]"]
 
 
 class PreviewPanel(QWidget):
@@ -174,13 +175,13 @@ class PreviewPanel(QWidget):
             return
         self._stop_worker()
         try:
-            persona, portrait = self.persona_provider()
+            persona, portrait, *rest = self.persona_provider()
         except Exception as exc:  # noqa: BLE001 - an invalid persona is shown, not raised
             self._idle(f"Cannot open a session: {exc}", error=True)
             return
         self._busy(f"Opening a session on {control}…")
         self.control = control
-        w = SessionWorker(control, persona, portrait, parent=self)
+        w = SessionWorker(control, persona, portrait, face_points=rest[0] if rest else None, parent=self)
         # Queued signals of a worker that was replaced or stopped are ignored (`self.worker is w`).
         w.opened.connect(lambda sid, info: self._opened(sid, info) if self.worker is w else None)
         w.media.connect(lambda pkt, data: self._media(pkt, data) if self.worker is w else None)

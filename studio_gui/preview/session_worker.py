@@ -32,11 +32,13 @@ class SessionWorker(QObject):
     finished = Signal()
 
     def __init__(self, control: str, persona: Persona, portrait: bytes | None = None,
-                 client_name: str = "xstreamer-studio", parent: QObject | None = None) -> None:
+                 client_name: str = "xstreamer-studio", parent: QObject | None = None,
+                 face_points: list | None = None) -> None:
         super().__init__(parent)
         self.control = control
         self.persona = persona
         self.portrait = portrait
+        self.face_points = face_points          # five [x, y] placing the portrait's face where it is not found
         self.client_name = client_name
         self.session_id: str | None = None
         self._commands: queue.Queue[tuple] = queue.Queue()
@@ -83,7 +85,8 @@ class SessionWorker(QObject):
             client = Client(control=self.control, client_name=self.client_name,
                             on_reconnect=lambda _c: self._reopened(session))
             client.connect()
-            session = client.open_session(persona=self.persona, portrait=self.portrait)
+            extra = {"face_points": self.face_points} if self.face_points else {}
+            session = client.open_session(persona=self.persona, portrait=self.portrait, **extra)
             self._reopened(session)
             # Requests may block (a final `hear` waits for the transcription): they run on their own
             # thread so media keeps flowing. The SDK client serialises its control socket with a lock.
