@@ -51,7 +51,7 @@ def test_points_place_a_face_the_detector_misses(drawn):
     assert info.value.reason == "bad_points"
 
 
-def test_the_dialog_maps_clicks_to_picture_pixels(qtbot, drawn):
+def test_the_dialog_maps_clicks_to_picture_pixels(qtbot, drawn, screenshot):
     dialog = FacePointsDialog(source_image(drawn))
     qtbot.addWidget(dialog)
     view, ok = dialog.view, dialog.buttons.button(dialog.buttons.StandardButton.Ok)
@@ -64,6 +64,8 @@ def test_the_dialog_maps_clicks_to_picture_pixels(qtbot, drawn):
         if i == 0:
             assert "right eye" in dialog.prompt.text()
     assert ok.isEnabled() and "press OK" in dialog.prompt.text()
+    dialog.show()
+    screenshot(dialog, "studio_face_points.png")
     got = np.array(dialog.points())
     assert np.abs(got - np.array(POINTS)).max() <= 1.0 / view.scale     # within one shown pixel
     dialog.undo_button.click()
@@ -100,3 +102,20 @@ def test_chooser_offers_points_stores_them_and_opens_with_them(qtbot, drawn, stu
         other.select("Drawn")
     assert checked.args == [True] and other.portrait.last_check.found_by == "face_points"
     assert chooser.choose_character("ada") and chooser.face_points is None      # another identity: no points
+
+
+def test_the_preview_opens_with_the_points_on_a_live_daemon(qtbot, drawn, studio_window):
+    """Without its points the daemon refuses the drawn picture (invalid_portrait); with them the session opens
+    and frames are painted: the points reach the engine through the session's open."""
+    win = studio_window("Drawn live", model="tiny")
+    assert win.portrait.load_file(drawn, POINTS) and win.save_current()
+    panel = win.preview
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: panel.session_id is not None, timeout=90_000)
+    qtbot.waitUntil(lambda: panel.video.frames_shown >= 5, timeout=30_000)
+    assert panel.worker.face_points == POINTS
+    win.portrait.face_points = None                       # the same daemon, the picture without its points
+    panel.connect_to(panel.control)
+    qtbot.waitUntil(lambda: "failed" in panel.progress_label.text().lower(), timeout=30_000)
+    assert "invalid_portrait" in panel.progress_label.text() or "no face" in panel.progress_label.text()
+    panel.stop()
