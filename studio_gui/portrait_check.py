@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.portrait import NO_FACE, LandmarkerUnavailableError, PortraitError, decode_image, load_portrait
+from sdk.portrait import LandmarkerUnavailableError, PortraitError, decode_image, load_portrait
 from sdk.protocol import FRAME_SIZE
 
 CROP_SIZE = FRAME_SIZE
@@ -53,16 +53,14 @@ class PortraitCheck:
     warnings: list[str] = field(default_factory=list)
 
 
-def _reason(message: str, with_points: bool) -> str:
-    if NO_FACE in message:
-        return "no_face"
-    if message.startswith("several faces"):
-        return "several_faces"
-    if "too small" in message:
-        return "tiny_face"
-    if with_points and message.startswith("face points"):
-        return "bad_points"
-    return "unreadable"
+_REASONS = {"no_face": "no_face", "several_faces": "several_faces", "face_too_small": "tiny_face",
+            "bad_points": "bad_points"}
+
+
+def _reason(exc: PortraitError, with_points: bool) -> str:
+    """The chooser's reason for a refusal, from the error's own `reason` (sdk.portrait.errors.REASONS)."""
+    reason = _REASONS.get(exc.reason, "unreadable")
+    return "unreadable" if reason == "bad_points" and not with_points else reason
 
 
 def _sentence(reason: str, message: str) -> str:
@@ -88,7 +86,7 @@ def check_portrait(data: bytes | str | Path, face_points: list | None = None) ->
     try:
         p = load_portrait(data, face_points=face_points, size=CROP_SIZE)
     except PortraitError as exc:
-        reason = _reason(exc.message, face_points is not None)
+        reason = _reason(exc, face_points is not None)
         raise PortraitRejected(reason, _sentence(reason, exc.message)) from exc
     except LandmarkerUnavailableError as exc:
         raise PortraitRejected("unreadable", f"Faces cannot be found on this machine: {exc}.") from exc

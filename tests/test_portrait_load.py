@@ -96,7 +96,7 @@ def test_five_points_place_a_face_the_detector_cannot_find() -> None:
     img = np.random.default_rng(1).integers(60, 200, (300, 300, 3), dtype=np.uint8)
     with pytest.raises(PortraitError, match="five points") as err:
         load_portrait(_png(img))
-    assert err.value.code is ErrorCode.INVALID_PORTRAIT
+    assert err.value.code is ErrorCode.INVALID_PORTRAIT and err.value.reason == "no_face"
     points = [[118, 130], [182, 130], [150, 170], [128, 205], [172, 205]]
     p = load_portrait(_png(img), face_points=points)
     assert p.found_by == "face_points"
@@ -111,8 +111,9 @@ def test_five_points_place_a_face_the_detector_cannot_find() -> None:
 
 
 def test_two_faces_side_by_side_are_refused(hopper_rgb: np.ndarray) -> None:
-    with pytest.raises(PortraitError, match="several faces"):
+    with pytest.raises(PortraitError, match="several faces") as err:
         load_portrait(_png(np.concatenate([hopper_rgb, hopper_rgb], axis=1)))
+    assert err.value.reason == "several_faces"
 
 
 def test_noise_has_no_face_and_a_tiny_face_is_too_small(hopper_rgb: np.ndarray) -> None:

@@ -23,7 +23,7 @@ def _check_pixels(width: int, height: int) -> None:
         raise PortraitError(f"the portrait has no pixels ({width}x{height})")
     if width * height > MAX_PORTRAIT_PIXELS:
         raise PortraitError(f"the portrait has too many pixels: {width}x{height} ({width * height / 1e6:.0f} MP); "
-                            f"at most {MAX_PORTRAIT_PIXELS / 1e6:.0f} MP are accepted: scale it down first")
+                            f"at most {MAX_PORTRAIT_PIXELS / 1e6:.0f} MP are accepted: scale it down first", "too_large")
 
 
 def _from_array(img: np.ndarray) -> np.ndarray:
@@ -50,14 +50,14 @@ def read_bytes(data: Source) -> bytes:
         if not path.is_file():
             raise PortraitError(f"portrait file not found: {path}")
         if path.stat().st_size > MAX_PORTRAIT_BYTES:
-            raise PortraitError(f"the portrait file is larger than {MAX_PORTRAIT_BYTES >> 20} MiB")
+            raise PortraitError(f"the portrait file is larger than {MAX_PORTRAIT_BYTES >> 20} MiB", "too_large")
         data = path.read_bytes()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PortraitError(f"a portrait must be image bytes, a path or an array, not {type(data).__name__}")
     if len(data) == 0:
         raise PortraitError("the portrait is empty (0 bytes)")
     if len(data) > MAX_PORTRAIT_BYTES:
-        raise PortraitError(f"the portrait is larger than {MAX_PORTRAIT_BYTES >> 20} MiB")
+        raise PortraitError(f"the portrait is larger than {MAX_PORTRAIT_BYTES >> 20} MiB", "too_large")
     return bytes(data)
 
 
@@ -78,11 +78,11 @@ def decode_image(data: Source) -> np.ndarray:
         raise
     except Image.DecompressionBombError as exc:     # Pillow's own guard, met before ours for the very largest
         raise PortraitError(f"the portrait has too many pixels ({exc}); at most {MAX_PORTRAIT_PIXELS / 1e6:.0f} MP "
-                            "are accepted: scale it down first") from None
+                            "are accepted: scale it down first", "too_large") from None
     except UnidentifiedImageError:
         raise PortraitError(f"the portrait is not a readable image ({len(raw)} bytes; PNG, JPEG, WebP or BMP "
-                            "expected)") from None
+                            "expected)", "not_an_image") from None
     except (OSError, ValueError) as exc:
         raise PortraitError(f"the portrait is not a readable image ({len(raw)} bytes; PNG, JPEG, WebP or BMP "
-                            f"expected): {exc}") from None
+                            f"expected): {exc}", "not_an_image") from None
     return _drop_unused_alpha(np.ascontiguousarray(rgb))

@@ -162,7 +162,7 @@ def _one_face(found: list[tuple[np.ndarray, float]], what: str) -> np.ndarray | 
         similar = min(box[2], best[2]) >= RIVAL_SIZE * max(box[2], best[2])
         if strong and similar and _iou(box, best) == 0.0:
             raise PortraitError(f"several faces found in the portrait ({1 + sum(1 for _ in found[1:])} "
-                                "candidates); use an image with one face, or crop it")
+                                "candidates); use an image with one face, or crop it", "several_faces")
     return best
 
 
@@ -191,9 +191,9 @@ def given_face(rgb: np.ndarray, landmarks: np.ndarray | tuple | list) -> Face:
     lm = np.asarray(landmarks, np.float64)
     h, w = rgb.shape[:2]
     if lm.shape != (68, 2) or not np.all(np.isfinite(lm)):
-        raise PortraitError(f"landmarks must be 68 [x, y] pairs, got shape {lm.shape}")
+        raise PortraitError(f"landmarks must be 68 [x, y] pairs, got shape {lm.shape}", "bad_points")
     if (lm < -0.1 * w).any() or (lm[:, 0] > 1.1 * w).any() or (lm[:, 1] > 1.1 * h).any():
-        raise PortraitError(f"landmarks must lie on the {w}x{h} image")
+        raise PortraitError(f"landmarks must lie on the {w}x{h} image", "bad_points")
     return Face(lm, _box_of(lm), "given")
 
 
@@ -209,9 +209,10 @@ def find_face(rgb: np.ndarray) -> Face:
             continue
         width = float(np.hypot(*(lm[16] - lm[0])))
         if width < MIN_FACE_PX:
-            raise PortraitError(f"the face is too small ({width:.0f} px wide; at least {MIN_FACE_PX} px needed)")
+            raise PortraitError(f"the face is too small ({width:.0f} px wide; at least {MIN_FACE_PX} px needed)",
+                                "face_too_small")
         return Face(lm, _box_of(lm), found_by)
-    raise PortraitError(NO_FACE)
+    raise PortraitError(NO_FACE, "no_face")
 
 
 def fit_five_points(rgb: np.ndarray, points: np.ndarray | list) -> Face:
@@ -223,16 +224,16 @@ def fit_five_points(rgb: np.ndarray, points: np.ndarray | list) -> Face:
     pts = np.asarray(points, np.float64)
     h, w = rgb.shape[:2]
     if pts.shape != (5, 2) or not np.all(np.isfinite(pts)):
-        raise PortraitError(f"face points must be five [x, y] pairs, got shape {pts.shape}")
+        raise PortraitError(f"face points must be five [x, y] pairs, got shape {pts.shape}", "bad_points")
     if (pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
-        raise PortraitError(f"face points must lie inside the {w}x{h} image")
+        raise PortraitError(f"face points must lie inside the {w}x{h} image", "bad_points")
     iod = float(np.hypot(*(pts[1] - pts[0])))
     if pts[1, 0] <= pts[0, 0] or iod < MIN_FACE_PX / 2.5:
         raise PortraitError("face points: the second eye must be right of the first, at least "
-                            f"{MIN_FACE_PX / 2.5:.0f} px apart (order: eyes, nose tip, mouth corners)")
+                            f"{MIN_FACE_PX / 2.5:.0f} px apart (order: eyes, nose tip, mouth corners)", "bad_points")
     if not (pts[2, 1] > pts[:2, 1].mean() and pts[3:, 1].mean() > pts[2, 1] and pts[4, 0] > pts[3, 0]):
         raise PortraitError("face points must be in the order: eye, eye, nose tip, mouth corner, mouth corner "
-                            "(eyes above the nose, the nose above the mouth)")
+                            "(eyes above the nose, the nose above the mouth)", "bad_points")
     a, t = _similarity(five_points(MEAN_FACE), pts)
     placed = _through_points(MEAN_FACE @ a.T + t, pts)
     try:
