@@ -136,3 +136,51 @@ def test_rgba32_frames_keep_their_alpha_and_the_page_is_transparent():
     assert tuple(image[h * 3 // 4, w * 3 // 4]) == (0, 255, 0, 255)
     assert abs(int(image[h // 4, w * 3 // 4, 3]) - 128) <= 2
     assert opaque["fmt"] == "rgb24" and opaque["left"] == [200, 100, 50, 255], "rgb24 frames are opaque"
+
+
+CORNER_AND_FACE = """(() => {
+  if (!window.xstreamerStats || window.xstreamerStats.framesPainted === 0) return {};
+  const g = document.getElementById('stage').getContext('2d');
+  const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data);
+  return {fmt: window.xstreamerStats.videoFormat, corner: at(3, 3), face: at(128, 128)};
+})()"""
+
+
+def alpha_portrait(path: Path) -> Path:
+    """A gallery portrait with a transparent background (an ellipse around the face is kept)."""
+    from PIL import Image
+
+    rgba = np.array(Image.open(ROOT / "sdk" / "portrait" / "gallery" / "ada.png").convert("RGBA"))
+    h, w = rgba.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    rgba[..., 3] = np.where((xx - w / 2) ** 2 / (w * 0.42) ** 2 + (yy - h / 2) ** 2 / (h * 0.48) ** 2 <= 1, 255, 0)
+    Image.fromarray(rgba).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.engine
+def test_the_default_renderers_alpha_reaches_the_page(tmp_path):
+    """The real thing: the `default` preset renders a portrait with alpha as rgba32 frames; through the bridge
+    (which starts that daemon itself) the page paints them with the background transparent."""
+    portrait = alpha_portrait(tmp_path / "ada-alpha.png")
+    bridge = BridgeProc.start(XSTREAMER, None, extra=("--start-daemon", "--model", "default",
+                                                      "--portrait", str(portrait)))
+
+    async def look() -> tuple[dict, dict]:
+        async with await Browser.launch() as browser:
+            page = await browser.open(bridge.url)
+            deadline = time.monotonic() + 300
+            while True:
+                px = await page.evaluate(CORNER_AND_FACE)
+                if px.get("fmt"):
+                    return px, await page.evaluate("window.xstreamerStats")
+                assert time.monotonic() < deadline, "no frame painted"
+                await asyncio.sleep(0.1)
+    try:
+        px, stats = asyncio.run(look())
+    finally:
+        bridge.stop()
+    assert stats["videoFormat"] == "rgba32", stats
+    assert px["corner"][3] == 0, f"the portrait's transparent corner stays transparent: {px}"
+    assert px["face"][3] == 255, f"the face is opaque: {px}"
