@@ -208,6 +208,8 @@ class FaceRig:
         self.rest_gap = self.mouth_gap(head)
         self._pairs = list(zip(UPPER_INNER, LOWER_INNER)) + [pair for v in LID_PAIRS.values() for pair in v]
         self._overlap = [min(0.0, head[lo, 1] - head[up, 1]) for up, lo in self._pairs]
+        self._teeth_slack = [(min(0.0, head[tu, 1] - head[up, 1]), min(0.0, head[lo, 1] - head[tl, 1]))
+                             for up, lo, tu, tl in zip(UPPER_INNER, LOWER_INNER, TEETH_UP, TEETH_LO)]
         self.triangles = _triangulate(self._held_apart(head) @ self.to_px.T + self.centre, border)
 
     @staticmethod
@@ -252,9 +254,10 @@ class FaceRig:
             if pts[lo, 1] - pts[up, 1] < allow:
                 mid = (pts[up, 1] + pts[lo, 1]) / 2
                 pts[up, 1], pts[lo, 1] = mid - allow / 2, mid + allow / 2
-        for up, lo, tu, tl in zip(UPPER_INNER, LOWER_INNER, TEETH_UP, TEETH_LO):   # the teeth line stays inside
-            pts[tu, 1] = max(pts[tu, 1], pts[up, 1])
-            pts[tl, 1] = max(min(pts[tl, 1], pts[lo, 1]), pts[tu, 1])
+        for k, (up, lo, tu, tl) in enumerate(zip(UPPER_INNER, LOWER_INNER, TEETH_UP, TEETH_LO)):   # teeth line inside
+            slack_up, slack_lo = self._teeth_slack[k]
+            pts[tu, 1] = max(pts[tu, 1], pts[up, 1] + slack_up)
+            pts[tl, 1] = max(min(pts[tl, 1], pts[lo, 1] - slack_lo), pts[tu, 1])
         return pts
 
     def pose(self, face_pts: np.ndarray, yaw: float, pitch: float, roll: float, dx: float, dy: float
