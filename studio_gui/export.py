@@ -12,8 +12,9 @@ xstreamer_obs.py); its bridge (``xstreamer obs --persona FILE``) reads the perso
 
 Unity (`export_unity`) writes ``<slug>.unity.json``, what `AvatarStreamClient.settingsFile` loads
 (plugins/unity_bridge/Runtime/Core/PersonaFile.cs): ``{"format": "xstreamer-unity", "version": 1,
-"client_name", "persona": {...}, "portrait_path": str|null, "portrait_base64": str|null, "jitter_target_ms",
-"output_sample_rate"}``, plus ``control_endpoint`` only when the caller names a daemon (the studio does not).
+"client_name", "persona": {...}, "portrait_path": str|null, "portrait_base64": str|null, "face_points": five
+[x, y] points|null, "jitter_target_ms", "output_sample_rate"}``, plus ``control_endpoint`` only when the caller
+names a daemon (the studio does not).
 ``portrait_path`` is the copied image's name, relative to the JSON file; ``portrait_base64`` embeds the same
 bytes (a TextAsset works without the image beside it).
 """
@@ -83,6 +84,8 @@ def unity_settings(persona: StoredPersona, *, daemon: str | None = None, embed_p
         "portrait_path": (portrait_file or str(portrait.resolve())) if portrait else None,
         "portrait_base64": base64.b64encode(portrait.read_bytes()).decode("ascii")
         if portrait and embed_portrait else None,
+        # where the portrait's face cannot be found: its five points (the Unity client sends them with open)
+        "face_points": [list(p) for p in persona.face_points] if portrait and persona.face_points else None,
         "jitter_target_ms": int(jitter_target_ms),
         "output_sample_rate": int(output_sample_rate),
     }

@@ -50,10 +50,10 @@ def _chunk_frames() -> int:
 
 
 class Daemon:
-    """`xstreamer serve --model tiny` as a subprocess; waits for its ready line."""
+    """`xstreamer serve --model MODEL` (tiny) as a subprocess; waits for its ready line."""
 
-    def __init__(self, control_port: int = 0, media_port: int = 0):
-        cmd = [sys.executable, "-m", "xstreamer", "serve", "--model", "tiny",
+    def __init__(self, control_port: int = 0, media_port: int = 0, model: str = "tiny"):
+        cmd = [sys.executable, "-m", "xstreamer", "serve", "--model", model,
                "--control-port", str(control_port),
                "--media-port", str(media_port), "--log-level", "WARNING"]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -193,3 +193,156 @@ def test_live_say_interrupt_restart():
     tags, out = run_live(["mono", "--debug", str(mb.program("LiveTest"))])
     assert tags["NATIVE"]["runtime"] == "mono"
     check_live(tags, out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A 3D NPC: motion packets drive a SkinnedMeshRenderer's blendshapes (Tests~/Programs/LiveMotion.cs, on the
+# UnityEngine stand-in), and a portrait whose face cannot be found opens only with its five points.
+
+NOFACE_POINTS = [(118.0, 130.0), (182.0, 130.0), (150.0, 170.0), (128.0, 205.0), (172.0, 205.0)]
+
+
+def _noface_png(path: Path) -> Path:
+    """Noise: no face for the daemon's detector (tests/test_daemon_motion.py uses the same picture)."""
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(1).integers(60, 200, (300, 300, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _euler(pitch: float, yaw: float, roll: float):
+    """Unity's Quaternion.Euler(x, y, z): about z, then x, then y (q = qy * qx * qz), as (x, y, z, w)."""
+    import numpy as np
+
+    def axis(deg, ax):
+        h = np.radians(deg) / 2
+        return np.array([*(np.array(ax) * np.sin(h)), np.cos(h)])
+
+    def mul(a, b):
+        ax, ay, az, aw = a
+        bx, by, bz, bw = b
+        return np.array([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                         aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz])
+
+    return mul(mul(axis(yaw, (0, 1, 0)), axis(pitch, (1, 0, 0))), axis(roll, (0, 0, 1)))
+
+
+def run_live_motion(model: str, tmp_path: Path, face_points: bool = True) -> dict:
+    """Start a `model` daemon, run LiveMotion.exe against it; returns its TAG lines."""
+    from sdk.persona_file import StoredPersona
+
+    portrait = _noface_png(tmp_path / "drawn.png")
+    settings = "-"
+    if face_points:
+        export = pytest.importorskip("studio_gui.export")
+        persona = StoredPersona(name="Fox", model=model, portrait=str(portrait), face_points=NOFACE_POINTS,
+                                max_reply_sentences=2)
+        settings = str(export.export_unity(persona, tmp_path / "export"))
+    points = ";".join(f"{x},{y}" for x, y in NOFACE_POINTS)
+    daemon = Daemon(model=model)
+    try:
+        proc = subprocess.run(["mono", "--debug", str(mb.unity_program("LiveMotion")), daemon.control, model,
+                               str(portrait), points, settings], capture_output=True, text=True, timeout=500)
+    finally:
+        daemon.kill()
+    tags = {}
+    for line in proc.stdout.splitlines():
+        tag, _, rest = line.partition(" ")
+        if rest.startswith("{"):
+            tags[tag] = json.loads(rest)
+    out = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0 and "FAIL" not in tags, out
+    return tags
+
+
+def check_live_motion(m: dict) -> dict:
+    """The blendshape output against the tapped motion packets; returns figures for the report."""
+    import numpy as np
+    from sdk.protocol import MOTION_CHANNELS
+
+    channels = list(MOTION_CHANNELS)
+    assert m["channels"] == channels
+    assert m["errors"] == [] and m["undecodable"] == 0, m["errors"]
+    # one motion packet per video frame of the reply, same pts
+    video, utt_motion = sorted(m["video"]), sorted(m["utt_motion"])
+    assert len(video) >= 10 and utt_motion == video, (len(video), len(utt_motion))
+    values = {row[0]: np.array(row[2:], np.float64) for row in m["motion"]}
+    assert len(values) == len(m["motion"]), "a motion pts came twice"
+    assert abs(m["core_motion_frames"] - len(m["motion"])) <= 1, "the core took every motion packet"
+    arr = np.array(list(values.values()))
+    assert arr.shape[1] == len(channels) and np.isfinite(arr).all()
+    assert (arr[:, :21] >= 0).all() and (arr[:, :21] <= 1).all()
+
+    shapes = m["shapes"]
+    driven = [(i, channels.index(ch)) for i, (_, ch) in enumerate(shapes) if ch is not None]
+    idle = [i for i, (_, ch) in enumerate(shapes) if ch is None]
+    assert m["mapped"] == len(driven) == 21
+    pts_sorted = sorted(values)
+    head = [channels.index(c) for c in ("headPitch", "headYaw", "headRoll", "headX", "headY")]
+    samples = [np.array(s, np.float64) for s in m["samples"]]
+    assert samples, "no frame applied"
+    newest = interpolated = in_reply = 0
+    reply = set(video)
+    jaw = []
+    for s in samples:
+        due, applied = int(s[0]), int(s[1])
+        weights, quat, pos = s[2:2 + len(shapes)], s[2 + len(shapes):6 + len(shapes)], s[6 + len(shapes):]
+        assert applied in values and applied <= due, (due, applied)
+        later = [p for p in pts_sorted if p > applied]
+        newest += not later or later[0] > due
+        v0 = values[applied]
+        candidates = [v0]
+        if later:
+            t = min(max((due - applied) / (later[0] - applied), 0.0), 1.0)
+            candidates.insert(0, v0 + (values[later[0]] - v0) * t)    # blended towards the next frame
+        for k, v in enumerate(candidates):
+            want = np.array([100 * min(max(v[c], 0.0), 1.0) for _, c in driven])
+            got = weights[[i for i, _ in driven]]
+            if np.allclose(got, want, atol=0.02):
+                pitch, yaw, roll, hx, hy = (v[c] for c in head)
+                assert np.allclose(quat, _euler(pitch, yaw, roll), atol=2e-4), (quat, pitch, yaw, roll)
+                assert np.allclose(pos, [-hx * m["head_meters"], -hy * m["head_meters"]], atol=1e-4)
+                interpolated += k == 0 and len(candidates) == 2
+                break
+        else:
+            raise AssertionError(f"weights at due {due} (frame {applied}) are not 100 x its channels: {got} vs {want}")
+        assert (weights[idle] == 0).all(), "a blendshape that follows no channel was moved"
+        if applied in reply:
+            in_reply += 1
+            jaw.append(weights[0])
+    figures = {"samples": len(samples), "in_reply": in_reply, "newest_due": newest, "interpolated": interpolated,
+               "reply_frames": len(video), "reply_frames_applied": len(reply & {int(s[1]) for s in samples}),
+               "jaw_min": float(min(jaw or [0])), "jaw_max": float(max(jaw or [0]))}
+    assert in_reply >= 10 and figures["reply_frames_applied"] >= len(video) // 2, figures
+    assert newest >= 0.8 * len(samples) and interpolated >= 0.5 * len(samples), figures
+    assert len({round(j, 3) for j in jaw}) > 5 and max(jaw) > 1, f"jawOpen barely moved: {figures}"
+    return figures
+
+
+def test_live_motion_drives_blendshapes_and_face_points(tmp_path):
+    """Against `xstreamer serve --model tiny-motion`: a picture with no findable face is refused (invalid_portrait)
+    until its five points come (the inspector's, then a studio export's with max_reply_sentences); the 3D NPC's
+    core gets one motion packet per video frame, and AvatarBlendshapeOutput sets each ARKit-named blendshape to
+    100 x its channel (blended between frames) at the audio clock minus the DSP latency, and turns the head."""
+    tags = run_live_motion("tiny-motion", tmp_path)
+    refused = tags["NO_POINTS"]
+    assert refused["ready"] is False and refused["errors"], refused
+    assert refused["errors"][0].startswith("invalid_portrait: ") and "five points" in refused["errors"][0], refused
+    assert tags["INSPECTOR_POINTS"] == {**tags["INSPECTOR_POINTS"], "ready": True, "errors": []}
+    ready = tags["READY"]
+    assert ready["ready"] is True and ready["errors"] == [], ready
+    assert ready["file_face_points"] == 5 and ready["max_reply_sentences"] == 2
+    assert tags["MOTION"]["session"] == ready["session"] != tags["INSPECTOR_POINTS"]["session"]
+    figures = check_live_motion(tags["MOTION"])
+    print("live motion:", figures)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "engine_core" / "weights" / "default").is_dir(),
+                    reason="the default model's trained weights have not landed (engine_core/weights/default)")
+def test_live_motion_default_model(tmp_path):
+    """The same 3D NPC on the trained `default` (the gallery portrait, no face points): slow on a CPU."""
+    tags = run_live_motion("default", tmp_path, face_points=False)
+    assert tags["READY"]["ready"] is True, tags["READY"]
+    print("live motion (default):", check_live_motion(tags["MOTION"]))

@@ -32,7 +32,7 @@ pytestmark = MONO
 personas = pytest.importorskip("studio_gui.personas")
 export = pytest.importorskip("studio_gui.export")
 
-PERSONA_FIELDS = ("name", "system_prompt", "greeting", "voice", "model", "character")
+PERSONA_FIELDS = ("name", "system_prompt", "greeting", "voice", "model", "character", "max_reply_sentences")
 PROMPT = ('You are Ada — "quoted", a back\\slash, a new\nline, a\ttab, an emoji 🙂 (astral plane), é, 中文, '
           "and a </script> for good measure.")
 
@@ -208,6 +208,46 @@ def test_unity_export_with_relative_portrait(studio, tmp_path):
     assert searched["ok"] is True
     assert Path(searched["portrait_source"]) == assets / "portraits" / "ada lovelace.png"
     assert searched["portrait_sha256"] == _sha(portrait.read_bytes())
+
+
+
+POINTS = [(118.0, 130.5), (182.25, 130.0), (150.0, 170.0), (128.0, 205.0), (172.0, 205.75)]
+
+
+def test_face_points_and_reply_cap(studio, tmp_path):
+    """A persona with five face points (a picture whose face cannot be found) and a reply cap: the library file,
+    the Unity export (embedded and by path) and the OBS export carry the points to the options the client opens
+    with, next to their portrait; a file without a portrait leaves the options' points alone; broken points are
+    Invalid."""
+    store, persona, _, portrait = studio
+    drawn = persona.model_copy(update={"name": "Drawn Fox", "face_points": POINTS, "max_reply_sentences": 2})
+    lib = store.save(drawn)
+    unity = _export_unity(drawn, tmp_path / "unity", True, "tcp://127.0.0.1:7999")
+    doc = json.loads(unity.read_text("utf-8"))
+    assert doc["face_points"] == [list(p) for p in POINTS]
+    by_path = _write(tmp_path / "unity" / "by_path.unity.json", json.dumps({**doc, "portrait_base64": None}))
+    obs = export.export_obs(drawn, tmp_path / "obs")
+    no_portrait = _write(tmp_path / "np.json", json.dumps({**json.loads(lib.read_text("utf-8")), "portrait": None}))
+    results = _load(lib, unity, by_path, obs, no_portrait)
+    for got in results:
+        assert got["ok"] is True, got
+        _assert_persona(got["persona"], drawn)
+        assert got["persona"]["max_reply_sentences"] == 2 and got["options"]["persona"]["max_reply_sentences"] == 2
+        assert got["face_points"] == [list(p) for p in POINTS], got
+    for got in results[:4]:
+        assert got["options"]["face_points"] == got["face_points"], "the points go with their portrait"
+        assert got["portrait_sha256"] == _sha(portrait.read_bytes())
+    assert results[4]["portrait_len"] == -1 and results[4]["options"]["face_points"] is None
+
+    bad = json.loads(lib.read_text("utf-8"))
+    cases = {"four": POINTS[:4], "three_numbers": [[1, 2, 3]] * 5, "string": [["1", 2]] * 5, "flat": [1.0] * 10,
+             "bool": [[True, 2]] * 5, "not_a_list": "eyes"}
+    got = _load(*(_write(tmp_path / "bad" / f"{c}.json", json.dumps({**bad, "face_points": v})) for c, v in cases.items()))
+    for case, g in zip(cases, got):
+        assert g["ok"] is False and g["error"] == "Invalid" and "face_points" in g["message"], (case, g)
+        if case not in ("string", "bool"):      # pydantic's lax floats take "1" and true; the C# reader wants numbers
+            with pytest.raises(personas.PersonaStoreError):        # the studio refuses the others too
+                personas.parse_persona(json.dumps({**bad, "face_points": cases[case]}))
 
 
 def _write(path: Path, data: bytes | str) -> Path:

@@ -99,6 +99,47 @@ def test_typed_encoders_cover_client_requests(results):
         assert f"client_{kind}" in encoded
 
 
+def test_open_with_face_points_and_reply_cap_matches_python(tmp_path):
+    """`open` with five face points, video_size 512 and a reply cap: the C# typed encoder writes exactly the bytes
+    sdk.protocol's codec writes (points as float64 pairs, whole numbers included), the core decodes them to the
+    same header; points that are not five [x, y] pairs are refused with the code the Python decoder gives."""
+    import msgpack
+
+    from sdk.protocol import ProtocolError
+    from sdk.protocol.codec import decode_client, encode
+    from sdk.protocol.messages import Open, Persona
+
+    persona = Persona(name="Fox", max_reply_sentences=3)
+    good = {
+        "client_open_face_points": Open(req=7, persona=persona, has_portrait=True, video_size=512,
+                                        face_points=[(118, 130.5), (182.25, 130), (150, 170), (128, 205), (172, 205.75)]),
+        "client_open_face_points_odd_floats": Open(req=2**40, has_portrait=True,
+                                                   face_points=[(0.1, 1e-7), (123456.789, -0.0), (1 / 3, 2 / 3),
+                                                                (5e300, 7), (-12.5, 4096)]),
+    }
+    header = encode(good["client_open_face_points"])[0]
+    base = msgpack.unpackb(header)
+    bad = {f"client_open_face_points_{k}": msgpack.packb({**base, "face_points": v})
+           for k, v in {"four": [[1.0, 2.0]] * 4, "triple": [[1.0, 2.0, 3.0]] * 5, "flat": [1.0] * 10,
+                        "text": "eyes", "map": [{"x": 1.0, "y": 2.0}] * 5}.items()}
+    headers = {name: encode(msg)[0] for name, msg in good.items()} | bad
+    for name, raw in headers.items():
+        (tmp_path / f"{name}.msgpack").write_bytes(raw)
+    (tmp_path / "manifest.tsv").write_text("".join(f"{name}\tclient\t2\t100\t\n" for name in headers))
+    proc = mb.run_mono(mb.program("VectorCheck"), str(tmp_path), str(tmp_path / "manifest.tsv"), timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = {r["name"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    for name, msg in good.items():
+        r = got[name]
+        assert r["valid"] is True, r
+        assert r["typed_encoder_hex"] == r["reencoded_hex"] == headers[name].hex(), name
+        assert r["header"]["face_points"] == [list(p) for p in msg.model_dump()["face_points"]]
+        assert r["header"]["persona"]["max_reply_sentences"] == msg.persona.max_reply_sentences
+    for name in bad:
+        with pytest.raises(ProtocolError) as err:
+            decode_client([headers[name], b"x" * 100])
+        assert got[name]["valid"] is False and got[name]["error_code"] == err.value.code.value, got[name]
+
 def test_core_units():
     proc = mb.run_mono(mb.program("CoreTests"), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -36,6 +36,12 @@ namespace Xstreamer.Avatar.Core
         public Persona Persona = new Persona();
         /// <summary>Portrait image file bytes (PNG/JPEG), or null for the persona's default.</summary>
         public byte[] Portrait;
+        /// <summary>
+        /// Only for a portrait in which the daemon finds no face (a drawing, a mascot; it refuses those with
+        /// invalid_portrait): five points placing the face, in the portrait's pixels (left eye centre, right eye
+        /// centre, nose tip, left mouth corner, right mouth corner, as the picture shows them). null: none.
+        /// </summary>
+        public FacePoint[] FacePoints;
         /// <summary>Side of the square video frames to ask for: 256 or 512 (open.video_size).</summary>
         public int VideoSize = ProtocolV1.FrameSize;
         /// <summary>Jitter buffer target (see <see cref="LatencyPresets"/>).</summary>

@@ -29,9 +29,12 @@ namespace Xstreamer.Avatar.Core
         private MultipartMessage _mediaMsg, _controlMsg;
         private long _allocStart, _allocBytes;
 
+        /// <summary>A core for <paramref name="options"/> (not started: see <see cref="Start"/>). Throws
+        /// ArgumentException when options.FacePoints are not five finite points.</summary>
         public AvatarStreamCore(AvatarStreamOptions options)
         {
             _opt = options ?? new AvatarStreamOptions();
+            FacePoints.Check(_opt.FacePoints);   // refused here, on the caller's thread, not by the network thread
             Audio = new AudioJitterBuffer(_opt.JitterTargetMs, _opt.OutputSampleRate);
             Video = new VideoFrameQueue();
             Motion = new MotionFrameQueue();
@@ -249,7 +252,7 @@ namespace Xstreamer.Avatar.Core
 
             req = Interlocked.Increment(ref _req);
             bool portrait = _opt.Portrait != null && _opt.Portrait.Length > 0;
-            byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait, _opt.VideoSize);
+            byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait, _opt.VideoSize, portrait ? _opt.FacePoints : null);
             t.SendControl(portrait ? new[] { open, _opt.Portrait } : new[] { open });
             reply = WaitReply(t, req, _opt.OpenTimeoutMs);
             if (reply == null) return;

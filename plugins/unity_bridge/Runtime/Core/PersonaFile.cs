@@ -1,8 +1,8 @@
 // Loads the persona files the studio writes, so a scene can use the persona (and portrait) edited there:
 //   * a library persona, <config>/personas/<slug>.json (format: sdk/persona_file.py): the Persona fields at the
-//     top level plus "portrait" (an image path, or null);
+//     top level plus "portrait" (an image path, or null) and "face_points" (five [x, y] points or null);
 //   * a Unity export, <slug>.unity.json (studio_gui/export.py, "format": "xstreamer-unity", "version": 1):
-//     "persona": {...}, "portrait_base64", "portrait_path", "control_endpoint", "client_name",
+//     "persona": {...}, "portrait_base64", "portrait_path", "face_points", "control_endpoint", "client_name",
 //     "jitter_target_ms", "output_sample_rate".
 // The portrait comes from portrait_base64 when present, else from the path: relative paths resolve against
 // the JSON file's folder, absolute ones are used as they are. Every failure is a PersonaFileException whose
@@ -65,6 +65,8 @@ namespace Xstreamer.Avatar.Core
         public byte[] Portrait { get; private set; }
         /// <summary>Where the portrait came from: "base64", the resolved absolute path, or null.</summary>
         public string PortraitSource { get; private set; }
+        /// <summary>Five points placing the face in the portrait (where the daemon finds none), or null.</summary>
+        public FacePoint[] FacePoints { get; private set; }
         /// <summary>Unity exports only (else null / 0): the daemon's control endpoint and client name.</summary>
         public string ControlEndpoint { get; private set; }
         public string ClientName { get; private set; }
@@ -127,15 +129,20 @@ namespace Xstreamer.Avatar.Core
         }
 
         /// <summary>
-        /// Fill <paramref name="options"/> with what the file defines: the persona, the portrait (when it has
-        /// one) and, when <paramref name="connection"/> is true, a Unity export's endpoint, client name, jitter
-        /// target and output rate.
+        /// Fill <paramref name="options"/> with what the file defines: the persona, the portrait with its face
+        /// points (when it has one: points belong to their picture, so a file without a portrait leaves the
+        /// options' portrait and points alone) and, when <paramref name="connection"/> is true, a Unity export's
+        /// endpoint, client name, jitter target and output rate.
         /// </summary>
         public void ApplyTo(AvatarStreamOptions options, bool connection = true)
         {
             if (options == null) throw new ArgumentNullException("options");
             options.Persona = Persona;
-            if (Portrait != null) options.Portrait = Portrait;
+            if (Portrait != null)
+            {
+                options.Portrait = Portrait;
+                options.FacePoints = FacePoints;
+            }
             if (!connection) return;
             if (ControlEndpoint != null) options.ControlEndpoint = ControlEndpoint;
             if (ClientName != null) options.ClientName = ClientName;
@@ -189,6 +196,7 @@ namespace Xstreamer.Avatar.Core
                 portraitBase64 = Str(top, "portrait_base64", source, int.MaxValue);
             }
             f.Persona = ReadPersona(personaMap, source);
+            f.FacePoints = ReadFacePoints(top, source);
             if (!string.IsNullOrEmpty(portraitBase64))
             {
                 try { f.Portrait = Convert.FromBase64String(portraitBase64); }
@@ -223,6 +231,35 @@ namespace Xstreamer.Avatar.Core
             if (p.Name.Trim().Length == 0) throw Invalid(source, "persona.name: must not be blank");
             if (p.SystemPrompt.Trim().Length == 0) throw Invalid(source, "persona.system_prompt: must not be blank");
             return p;
+        }
+
+        /// <summary>"face_points": null/absent, or five [x, y] pairs of finite numbers.</summary>
+        private static FacePoint[] ReadFacePoints(MsgMap m, string source)
+        {
+            object v;
+            if (!m.TryGetValue("face_points", out v) || v == null) return null;
+            var list = v as System.Collections.Generic.List<object>;
+            if (list == null || list.Count != ProtocolV1.FacePointCount)
+                throw Invalid(source, "face_points: should be " + ProtocolV1.FacePointCount + " [x, y] points (eye centres, nose tip, mouth corners) or null");
+            var points = new FacePoint[list.Count];
+            for (int i = 0; i < list.Count; i++)
+            {
+                var xy = list[i] as System.Collections.Generic.List<object>;
+                double x, y;
+                if (xy == null || xy.Count != 2 || !Number(xy[0], out x) || !Number(xy[1], out y))
+                    throw Invalid(source, "face_points." + i + ": should be an [x, y] pair of numbers");
+                points[i] = new FacePoint(x, y);
+            }
+            return points;
+        }
+
+        private static bool Number(object v, out double d)
+        {
+            d = 0;
+            if (v is long) d = (long)v;
+            else if (v is double) d = (double)v;
+            else return false;
+            return !double.IsNaN(d) && !double.IsInfinity(d);
         }
 
         private static string ResolvePortrait(string path, string[] dirs, string source)

@@ -38,6 +38,8 @@ namespace Xstreamer.Avatar.Core
         /// <summary>The largest Persona.max_reply_sentences (sdk.protocol.MAX_REPLY_SENTENCES).</summary>
         public const int MaxReplySentences = 20;
         public const int MaxPortraitBytes = 16 * 1024 * 1024;
+        /// <summary>open.face_points holds exactly this many points (eye centres, nose tip, mouth corners).</summary>
+        public const int FacePointCount = 5;
         public const int MaxHeaderBytes = 64 * 1024;
     }
 
@@ -125,6 +127,43 @@ namespace Xstreamer.Avatar.Core
                 Greeting = (string)m["greeting"], Voice = (string)m["voice"], Model = (string)m["model"],
                 Character = (string)m["character"], MaxReplySentences = (int)(long)m["max_reply_sentences"],
             };
+        }
+    }
+
+    /// <summary>
+    /// A point in the portrait's pixels (x to the right, y down from the top-left corner). Five of them (left eye
+    /// centre, right eye centre, nose tip, left mouth corner, right mouth corner; "left" as the picture shows it)
+    /// place the face where the daemon cannot find one (open.face_points).
+    /// </summary>
+    [Serializable]
+    public struct FacePoint
+    {
+        public double X, Y;
+        public FacePoint(double x, double y) { X = x; Y = y; }
+        public override string ToString() { return "[" + X.ToString(System.Globalization.CultureInfo.InvariantCulture) + ", " +
+                                                   Y.ToString(System.Globalization.CultureInfo.InvariantCulture) + "]"; }
+    }
+
+    /// <summary>Checks of open.face_points (mirror of messages.Open.face_points: none, or five [x, y] points).</summary>
+    public static class FacePoints
+    {
+        /// <summary>Why <paramref name="points"/> cannot be sent (null: they can; null points mean "none").</summary>
+        public static string Problem(FacePoint[] points)
+        {
+            if (points == null) return null;
+            if (points.Length != ProtocolV1.FacePointCount)
+                return "face points need exactly " + ProtocolV1.FacePointCount + " points (eye centres, nose tip, mouth corners), not " + points.Length;
+            for (int i = 0; i < points.Length; i++)
+                if (double.IsNaN(points[i].X) || double.IsInfinity(points[i].X) || double.IsNaN(points[i].Y) || double.IsInfinity(points[i].Y))
+                    return "face point " + i + " is not a finite number";
+            return null;
+        }
+
+        /// <summary>Throws ArgumentException when <paramref name="points"/> cannot be sent.</summary>
+        public static void Check(FacePoint[] points)
+        {
+            string problem = Problem(points);
+            if (problem != null) throw new ArgumentException(problem);
         }
     }
 

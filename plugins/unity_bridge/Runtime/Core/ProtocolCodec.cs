@@ -162,13 +162,27 @@ namespace Xstreamer.Avatar.Core
             return w.ToArray();
         }
 
-        public static byte[] EncodeOpen(long req, Persona persona, bool hasPortrait, int videoSize = ProtocolV1.FrameSize)
+        /// <summary>
+        /// open: the persona, whether a portrait blob follows, the video side (256 or 512) and, for a portrait whose
+        /// face cannot be found, its five <paramref name="facePoints"/> (null: none). Throws ArgumentException for
+        /// points that are not five finite pairs.
+        /// </summary>
+        public static byte[] EncodeOpen(long req, Persona persona, bool hasPortrait, int videoSize = ProtocolV1.FrameSize,
+                                        FacePoint[] facePoints = null)
         {
+            FacePoints.Check(facePoints);
             var w = Start("open", req, 7);
             w.Write("persona"); (persona ?? new Persona()).WriteTo(w);
             w.Write("has_portrait"); w.Write(hasPortrait);
             w.Write("video_size"); w.Write((long)videoSize);
-            w.Write("face_points"); w.WriteNil();
+            w.Write("face_points");
+            if (facePoints == null) w.WriteNil();
+            else
+            {
+                // pydantic dumps list[tuple[float, float]] as arrays of two float64
+                w.WriteArrayHeader(facePoints.Length);
+                foreach (FacePoint p in facePoints) { w.WriteArrayHeader(2); w.Write(p.X); w.Write(p.Y); }
+            }
             return w.ToArray();
         }
 

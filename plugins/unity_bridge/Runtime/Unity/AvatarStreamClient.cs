@@ -41,12 +41,19 @@ namespace Xstreamer.Avatar
         [SerializeField] private string voice = "joe";
         [Tooltip("Model preset name (tiny / default / paper).")]
         [SerializeField] private string model = "default";
+        [Tooltip("A reply stops after this many sentences (0: no cap but the model's own).")]
+        [Range(0, ProtocolV1.MaxReplySentences)] [SerializeField] private int maxReplySentences = 0;
         [Tooltip("Built-in gallery character id (empty: use the portrait).")]
         [SerializeField] private string character = "";
         [Tooltip("Portrait image (PNG/JPEG) imported as a TextAsset: rename the file to .bytes.")]
         [SerializeField] private TextAsset portrait;
         [Tooltip("Or a portrait file path (absolute, or relative to StreamingAssets).")]
         [SerializeField] private string portraitPath = "";
+        [Tooltip("Only for a portrait in which no face is found (a drawing, a mascot; the daemon refuses it with invalid_portrait " +
+                 "otherwise): five points in the picture's pixels, x right and y down from its top-left corner: left eye centre, " +
+                 "right eye centre, nose tip, left mouth corner, right mouth corner (left as the picture shows it). Empty: none. " +
+                 "The studio's Place face points… writes them into an exported settings file.")]
+        [SerializeField] private Vector2[] facePoints = new Vector2[0];
 
         [Header("Events (main thread)")]
         public UnityEvent<string> onConnectionState = new UnityEvent<string>();
@@ -89,6 +96,7 @@ namespace Xstreamer.Avatar
             {
                 Name = personaName, SystemPrompt = systemPrompt, Greeting = greeting ?? "", Voice = voice,
                 Model = model, Character = string.IsNullOrEmpty(character) ? null : character,
+                MaxReplySentences = maxReplySentences,
             };
         }
 
@@ -99,6 +107,23 @@ namespace Xstreamer.Avatar
             string path = Path.IsPathRooted(portraitPath) ? portraitPath : Path.Combine(Application.streamingAssetsPath, portraitPath);
             try { return File.ReadAllBytes(path); }
             catch (Exception e) { Debug.LogError("[xstreamer] cannot read portrait " + path + ": " + e.Message); return null; }
+        }
+
+        /// <summary>The inspector's face points (null when none are set); throws FacePointsException unless five.</summary>
+        public FacePoint[] BuildFacePoints()
+        {
+            if (facePoints == null || facePoints.Length == 0) return null;
+            var points = new FacePoint[facePoints.Length];
+            for (int i = 0; i < points.Length; i++) points[i] = new FacePoint(facePoints[i].x, facePoints[i].y);
+            string problem = FacePoints.Problem(points);
+            if (problem != null) throw new FacePointsException(problem);
+            return points;
+        }
+
+        /// <summary>The inspector's Face Points cannot be sent (not five finite points).</summary>
+        public sealed class FacePointsException : ArgumentException
+        {
+            public FacePointsException(string message) : base(message) { }
         }
 
         private static string Resolve(string path)
@@ -117,7 +142,8 @@ namespace Xstreamer.Avatar
         /// <summary>
         /// The options the next Connect() uses: the inspector fields, overridden by the settings file when one
         /// is set. Throws PersonaFileException (typed: NotFound, Malformed, Invalid, PortraitNotFound, ...) when
-        /// that file cannot be used.
+        /// that file cannot be used, FacePointsException when the inspector's Face Points are not five points, and
+        /// ArgumentException for unusable CURVE key files.
         /// </summary>
         public AvatarStreamOptions BuildOptions()
         {
@@ -137,7 +163,12 @@ namespace Xstreamer.Avatar
                 file.ApplyTo(options, useFileConnection);
                 LoadedSettings = file;
             }
-            if (options.Portrait == null) options.Portrait = LoadPortrait();
+            if (options.Portrait == null)
+            {
+                // the inspector's portrait, with the inspector's face points (a file's portrait brings its own)
+                options.Portrait = LoadPortrait();
+                options.FacePoints = BuildFacePoints();
+            }
             if (!string.IsNullOrEmpty(serverKeyFile))
             {
                 // throws ArgumentException (a missing or malformed certificate): Connect() reports it
@@ -163,6 +194,12 @@ namespace Xstreamer.Avatar
                 // A wrong settings file must not silently connect with the inspector's persona.
                 Debug.LogError("[xstreamer] settings file: " + e.Message);
                 onError.Invoke("settings_file: " + e.Error + ": " + e.Message);
+                return;
+            }
+            catch (FacePointsException e)
+            {
+                Debug.LogError("[xstreamer] face points: " + e.Message);
+                onError.Invoke("face_points: " + e.Message);
                 return;
             }
             catch (ArgumentException e)

@@ -25,6 +25,14 @@ namespace Xstreamer.Avatar.Tests
                    ", \"max_reply_sentences\": " + p.MaxReplySentences + "}";
         }
 
+        private static string Points(FacePoint[] pts)
+        {
+            if (pts == null) return "null";
+            var parts = new string[pts.Length];
+            for (int i = 0; i < pts.Length; i++) parts[i] = "[" + JsonOut.Value(pts[i].X) + ", " + JsonOut.Value(pts[i].Y) + "]";
+            return "[" + string.Join(", ", parts) + "]";
+        }
+
         private static int Main(string[] args)
         {
             foreach (string arg in args)
@@ -41,10 +49,12 @@ namespace Xstreamer.Avatar.Tests
                     Console.WriteLine(head + ", \"ok\": true, \"unity_export\": " + (f.IsUnityExport ? "true" : "false") +
                         ", \"persona\": " + PersonaJson(f.Persona) +
                         ", \"portrait_source\": " + JsonOut.Value(f.PortraitSource) +
+                        ", \"face_points\": " + Points(f.FacePoints) +
                         ", \"portrait_len\": " + (f.Portrait == null ? -1 : f.Portrait.Length) +
                         ", \"portrait_sha256\": " + (f.Portrait == null ? "null" : JsonOut.Str(Sha256(f.Portrait))) +
                         ", \"options\": {\"persona\": " + PersonaJson(o.Persona) +
                         ", \"portrait_sha256\": " + (o.Portrait == null ? "null" : JsonOut.Str(Sha256(o.Portrait))) +
+                        ", \"face_points\": " + Points(o.FacePoints) +
                         ", \"control_endpoint\": " + JsonOut.Str(o.ControlEndpoint) + ", \"client_name\": " + JsonOut.Str(o.ClientName) +
                         ", \"jitter_target_ms\": " + o.JitterTargetMs + ", \"output_sample_rate\": " + o.OutputSampleRate + "}}");
                 }

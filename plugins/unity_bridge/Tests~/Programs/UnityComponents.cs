@@ -36,6 +36,9 @@ namespace Xstreamer.Avatar.Tests
     {
         private readonly string[] _channels;
         private readonly Queue<List<byte[]>> _replies = new Queue<List<byte[]>>();
+        /// <summary>The last open request as the daemon decoded it (its normalized header), and its blob count.</summary>
+        public volatile Message LastOpen;
+        public volatile int LastOpenBlobs = -1;
         public ScriptedDaemon(string[] motionChannels) { _channels = motionChannels; }
         public void ConnectControl(string endpoint) { }
         public void ConnectMedia(string endpoint) { }
@@ -53,6 +56,8 @@ namespace Xstreamer.Avatar.Tests
                     w.Write("version"); w.Write(1L); w.Write("server"); w.Write("scripted"); w.Write("media_endpoint"); w.Write("tcp://127.0.0.1:9");
                     break;
                 case "open":
+                    LastOpenBlobs = frames.Count - 1;
+                    LastOpen = m;
                     w.WriteMapHeader(6);
                     w.Write("v"); w.Write(1L); w.Write("type"); w.Write("opened"); w.Write("req"); w.Write(m.Req);
                     w.Write("session"); w.Write("s1"); w.Write("topic"); w.Write("xs1/s1");
@@ -114,6 +119,7 @@ namespace Xstreamer.Avatar.Tests
                 Run("client_shutdown_bounded_and_reconnect", () => Shutdown(clients));
                 Run("blendshapes_by_arkit_name_at_the_audio_clock", () => Blendshapes(clients));
                 Run("material_property_per_pipeline_and_rgba", () => Materials(clients));
+                Run("inspector_reply_cap_and_face_points", () => InspectorOpen(clients));
                 if (args.Length >= 4) Run("settings_file_errors_are_typed_events", () => Settings(args));
             }
             catch (Exception e)
@@ -361,6 +367,71 @@ namespace Xstreamer.Avatar.Tests
             Check(got.w == 1f && head.localPosition.x == 0f, "disabling restores the head's own pose");
         }
 
+        /// <summary>The inspector's reply cap and face points reach the open request (as the daemon decodes it).</summary>
+        private static void InspectorOpen(List<AvatarStreamClient> all)
+        {
+            string png = System.IO.Path.GetTempFileName();
+            System.IO.File.WriteAllBytes(png, new byte[] { 0x89, 0x50, 0x4e, 0x47, 1, 2, 3 });
+            try
+            {
+                var points = new[] { new Vector2(118f, 130.5f), new Vector2(182.25f, 130f), new Vector2(150f, 170f), new Vector2(128f, 205f), new Vector2(172f, 205.75f) };
+                Func<Vector2[], string, int, Message> open = (pts, portrait, cap) =>
+                {
+                    var daemon = new ScriptedDaemon(new string[0]);
+                    var errors = new List<string>();
+                    var c = StubHarness.Add<AvatarStreamClient>(new GameObject("npc-open"), x =>
+                    {
+                        StubHarness.Set(x, "portraitPath", portrait);
+                        StubHarness.Set(x, "facePoints", pts);
+                        StubHarness.Set(x, "maxReplySentences", cap);
+                        x.TransportFactory = () => daemon;
+                        x.onError.AddListener(e => errors.Add(e));
+                    });
+                    all.Add(c);
+                    var sw = Stopwatch.StartNew();
+                    while (c.Core != null && daemon.LastOpen == null && sw.ElapsedMilliseconds < 10000) System.Threading.Thread.Sleep(5);
+                    c.Shutdown();
+                    if (daemon.LastOpen == null) throw new Exception("FAILED: no open reached the daemon: " + string.Join(" | ", errors.ToArray()));
+                    Check(daemon.LastOpenBlobs == (portrait == "" ? 0 : 1), "the portrait travels as the open's blob");
+                    return daemon.LastOpen;
+                };
+                Message m = open(points, png, 3);
+                Check((long)((MsgMap)m.Fields["persona"])["max_reply_sentences"] == 3, "Max Reply Sentences reaches persona.max_reply_sentences");
+                var sent = (List<object>)m.Fields["face_points"];
+                bool same = sent != null && sent.Count == 5;
+                for (int i = 0; same && i < 5; i++)
+                {
+                    var xy = (List<object>)sent[i];
+                    same = (double)xy[0] == points[i].x && (double)xy[1] == points[i].y;
+                }
+                Check(same && (bool)m.Fields["has_portrait"], "the inspector's five Face Points go with its portrait in open.face_points");
+                m = open(new Vector2[0], png, 0);
+                Check(m.Fields["face_points"] == null && (long)((MsgMap)m.Fields["persona"])["max_reply_sentences"] == 0, "no Face Points: face_points null; cap 0");
+                m = open(points, "", 0);
+                Check(m.Fields["face_points"] == null && !(bool)m.Fields["has_portrait"], "points without a portrait are not sent");
+
+                var errs = new List<string>();
+                var bad = StubHarness.Add<AvatarStreamClient>(new GameObject("npc-four"), x =>
+                {
+                    StubHarness.Set(x, "portraitPath", png);
+                    StubHarness.Set(x, "facePoints", new[] { points[0], points[1], points[2], points[3] });
+                    x.TransportFactory = () => new NullTransport();
+                    x.onError.AddListener(e => errs.Add(e));
+                });
+                all.Add(bad);
+                Check(errs.Count == 1 && errs[0].StartsWith("face_points: ") && errs[0].Contains("exactly 5"), "four Face Points: onError face_points: " + string.Join(" | ", errs.ToArray()));
+                Check(bad.Core == null, "four Face Points do not connect");
+                bool typed = false;
+                try { bad.BuildOptions(); } catch (AvatarStreamClient.FacePointsException) { typed = true; }
+                Check(typed, "BuildOptions throws FacePointsException");
+                bool refused = false;
+                try { new AvatarStreamCore(new AvatarStreamOptions { FacePoints = new[] { new FacePoint(double.NaN, 1) } }); }
+                catch (ArgumentException) { refused = true; }
+                Check(refused, "the core refuses points that are not five finite pairs");
+            }
+            finally { System.IO.File.Delete(png); }
+        }
+
         private static void Materials(List<AvatarStreamClient> all)
         {
             Check(AvatarVideoOutput.PickTextureProperty(StubHarness.MakeMaterial("_BaseMap", "_MainTex"), "") == "_BaseMap", "URP Lit: _BaseMap");
@@ -514,6 +585,7 @@ namespace Xstreamer.Avatar.Tests
             Console.WriteLine("SETTINGS {\"name\": " + JsonOut.Str(o.Persona.Name) + ", \"system_prompt\": " + JsonOut.Str(o.Persona.SystemPrompt) +
                               ", \"greeting\": " + JsonOut.Str(o.Persona.Greeting) + ", \"voice\": " + JsonOut.Str(o.Persona.Voice) +
                               ", \"model\": " + JsonOut.Str(o.Persona.Model) + ", \"character\": " + JsonOut.Value(o.Persona.Character) +
+                              ", \"max_reply_sentences\": " + o.Persona.MaxReplySentences +
                               ", \"control_endpoint\": " + JsonOut.Str(o.ControlEndpoint) + ", \"client_name\": " + JsonOut.Str(o.ClientName) +
                               ", \"jitter_target_ms\": " + o.JitterTargetMs + ", \"output_sample_rate\": " + o.OutputSampleRate +
                               ", \"portrait_len\": " + (o.Portrait == null ? -1 : o.Portrait.Length) +

@@ -86,6 +86,16 @@ namespace Xstreamer.Avatar.Tests
             return "{\"type\": " + JsonOut.Str(kind) + ", \"utt\": " + h.Utt + ", \"seq\": " + h.Seq + ", \"pts\": " + h.Pts + rest + "}";
         }
 
+        /// <summary>A validated open.face_points (null or five [x, y] doubles) as the encoder takes it.</summary>
+        private static FacePoint[] Points(object v)
+        {
+            var list = v as List<object>;
+            if (list == null) return null;
+            var pts = new FacePoint[list.Count];
+            for (int i = 0; i < pts.Length; i++) { var xy = (List<object>)list[i]; pts[i] = new FacePoint((double)xy[0], (double)xy[1]); }
+            return pts;
+        }
+
         /// <summary>Re-encode a decoded client request with the typed encoders the client really uses.</summary>
         private static string EncodeTyped(Message m)
         {
@@ -99,7 +109,10 @@ namespace Xstreamer.Avatar.Tests
                     var versions = (List<object>)f["versions"];
                     if (versions.Count != 1) return null;   // the client only ever offers [1]
                     b = ProtocolCodec.EncodeHello(req, (string)f["client"]); break;
-                case "open": b = ProtocolCodec.EncodeOpen(req, Persona.FromMap((MsgMap)f["persona"]), (bool)f["has_portrait"]); break;
+                case "open":
+                    b = ProtocolCodec.EncodeOpen(req, Persona.FromMap((MsgMap)f["persona"]), (bool)f["has_portrait"],
+                                                 (int)(long)f["video_size"], Points(f["face_points"]));
+                    break;
                 case "chat": case "speak": b = ProtocolCodec.EncodeText(m.Type, req, (string)f["session"], (string)f["text"]); break;
                 case "interrupt": case "close": b = ProtocolCodec.EncodeSessionOnly(m.Type, req, (string)f["session"]); break;
                 case "set_persona": b = ProtocolCodec.EncodeSetPersona(req, (string)f["session"], Persona.FromMap((MsgMap)f["persona"])); break;
