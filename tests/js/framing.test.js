@@ -3,12 +3,15 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const { validateMedia } = require(path.join(__dirname, '..', '..', 'plugins', 'obs_source', 'web', 'framing.js'));
+// the protocol version the page validates against: that of the golden vectors (tests/vectors)
+const V = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'vectors', 'media_video_rgba512.json'))).header.v;
 
 function video(format, size) {
-  const h = { v: 1, session: 's1', utt: 1, seq: 0, pts: 0, type: 'video', width: size, height: size };
+  const h = { v: V, session: 's1', utt: 1, seq: 0, pts: 0, type: 'video', width: size, height: size };
   if (format !== undefined) h.format = format;
   return h;
 }

@@ -285,7 +285,9 @@
     stats.transportMs = Math.round((nowWall() - fr.publishedMs) * 10) / 10;
     if (h.type === 'audio') onAudio(h, fr.payload);
     else if (h.type === 'video') onVideo(h, fr.payload, fr.publishedMs);
-    else if (h.type === 'event' && (h.event === 'interrupted' || h.event === 'session_closed')) flushAll();
+    else if (h.type === 'event' && (h.event === 'interrupted' || h.event === 'session_closed' || h.event === 'lost')) {
+      flushAll();                           // 'lost' (protocol v2): a daemon restart cut the reply off
+    }
   }
 
   function connect() {
