@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn as nn
 
+from engine_core.actor.batch import BatchRunner, StreamPass, stack_inputs
 from engine_core.actor.graphs import BlockStack, PassInputs, run_blocks
 from engine_core.actor.kv_cache import KVCache
 from engine_core.actor.layers import EAGER, Block, BlockOps, sigma_embedding
@@ -77,6 +79,19 @@ def blank_pass(cfg: ModelConfig, m: int, device: torch.device | str,
     return x, torch.zeros(1, m, device=device, dtype=dtype), cond
 
 
+class _Prepared(NamedTuple):
+    """A pass's tokens [B,L,D] and layout: positions [L,3], chunk of each token [L], sigma per noise group [B,G],
+    group of each token [L], token slot of each token [L] (or None), identity tokens in front (no cache: P, else 0)."""
+
+    tokens: torch.Tensor
+    pos: torch.Tensor
+    q_chunk: torch.Tensor
+    group_sigma: torch.Tensor
+    token_group: torch.Tensor
+    q_slot: torch.Tensor | None
+    n_id: int
+
+
 @dataclass
 class ActorOutput:
     """velocity [B, m, Fl, C, h, w]; text_logits [B, m, F, Vt] / audio_logits [B, m, F, Va] when asked (on the T
@@ -99,6 +114,8 @@ class Actor(nn.Module):
         self.fuse: bool | None = None  # inference passes' pointwise regions compiled (engine_core/fusion.py);
                                        # None: on CUDA only
         self._stacks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # KVCache -> its BlockStack
+        self._batch = BatchRunner()  # several streams' passes as one (forward_many; actor/batch.py)
+        self.batched_last = False    # whether the last forward_many ran as one batched pass
         a, t = cfg.actor, cfg.thinker
         d = a.width
         self.patch_in = nn.Linear(cfg.token_dim, d)
@@ -218,6 +235,21 @@ class Actor(nn.Module):
         With a cache, the block stack stages the keys/values of the first `write_tokens` tokens into it and runs
         through the cache's CUDA graphs where `cuda_graphs` is on (engine_core/actor/graphs.py); `kv_hook` (no
         cache: the identity prefill) receives every layer's keys/values instead."""
+        inp = self._pass_inputs(tokens, pos, q_chunk, group_sigma, token_group, cond, first_chunk, cache, q_slot)
+        ops = self.block_ops(tokens.device)
+        if cache is None:
+            return run_blocks(self.blocks, inp, None, self.attn_impl, tokens.shape[1] if kv_hook else 0, kv_hook,
+                              ops)
+        stack = self._stacks.get(cache)
+        if stack is None:
+            stack = self._stacks[cache] = BlockStack()
+        return stack.run(self.blocks, inp, cache, self.attn_impl, write_tokens, cache.append, self.cuda_graphs,
+                         ops)
+
+    def _pass_inputs(self, tokens: torch.Tensor, pos: torch.Tensor, q_chunk: torch.Tensor, group_sigma: torch.Tensor,
+                     token_group: torch.Tensor, cond: ChunkCond | None, first_chunk: int, cache: KVCache | None,
+                     q_slot: torch.Tensor | None = None) -> PassInputs:
+        """The block stack's inputs of one pass (`_run`'s arguments): RoPE angles, masks, Thinker context."""
         dev = tokens.device
         cos, sin = self.rope.angles(pos.to(dev))
         emb = self.sigma_mlp(sigma_embedding(group_sigma, tokens.shape[-1]).to(tokens.dtype))   # [B,G,D]
@@ -244,16 +276,7 @@ class Actor(nn.Module):
         if self.tokens is not None and q_slot is not None and cond is not None:
             cross_mask = self.tokens.cross_mask(cross_mask, q_chunk, q_slot, ctx_chunk)
         ctx_cos, ctx_sin = self.rope.angles(ctx_pos)
-        inp = PassInputs(tokens, emb, token_group.to(dev), cos, sin, self_mask, ctx, ctx_cos, ctx_sin, cross_mask)
-        ops = self.block_ops(dev)
-        if cache is None:
-            return run_blocks(self.blocks, inp, None, self.attn_impl, tokens.shape[1] if kv_hook else 0, kv_hook,
-                              ops)
-        stack = self._stacks.get(cache)
-        if stack is None:
-            stack = self._stacks[cache] = BlockStack()
-        return stack.run(self.blocks, inp, cache, self.attn_impl, write_tokens, cache.append, self.cuda_graphs,
-                         ops)
+        return PassInputs(tokens, emb, token_group.to(dev), cos, sin, self_mask, ctx, ctx_cos, ctx_sin, cross_mask)
 
     def block_ops(self, device: torch.device) -> BlockOps:
         """The blocks' pointwise regions for a pass on `device`: fused where `fuse` wants them, except while
@@ -313,10 +336,23 @@ class Actor(nn.Module):
 
         x [B,m,Fl,C,h,w] noisy latents; sigma [B,m] noise level per chunk (0 = clean, 1 = pure noise).
         """
+        if write_chunks and cache is None:
+            raise ValueError("write_chunks needs a cache")
+        p = self._prepare(x, sigma, cond, first_chunk, cache, identity)
+        h = self._run(p.tokens, p.pos, p.q_chunk, p.group_sigma, p.token_group, cond, first_chunk, cache,
+                      write_tokens=write_chunks * self.cfg.chunk_tokens, q_slot=p.q_slot)
+        if write_chunks:
+            cache.commit(list(range(first_chunk, first_chunk + write_chunks)))
+        return self._outputs(h[:, p.n_id:], x.shape[0], x.shape[1], heads)
+
+    def _prepare(self, x: torch.Tensor, sigma: torch.Tensor, cond: ChunkCond, first_chunk: int,
+                 cache: KVCache | None, identity: torch.Tensor | None) -> _Prepared:
+        """A pass's tokens and their layout (positions relative to the cache's origin, moved up first when the pass
+        would reach past `position_span`; without a cache, the identity tokens first)."""
         cfg = self.cfg
         b, m = x.shape[:2]
         dev = x.device
-        lc, f = cfg.chunk_tokens, cfg.chunk_frames
+        lc = cfg.chunk_tokens
         tokens = self._chunk_tokens(x, cond, first_chunk)                              # [B, m*Lc, D]
         if cache is not None and first_chunk + m - cache.origin > cfg.actor.position_span:
             self.rebase(cache, max(0, first_chunk - cfg.window - 1))
@@ -340,14 +376,13 @@ class Actor(nn.Module):
                 q_slot = torch.cat([torch.full((n_id,), -1, device=dev), q_slot])
         if q_slot is not None:                                     # token slots: a noise group of their own, sigma 0
             group_sigma, token_group = self.tokens.clean_group(group_sigma, token_group, q_slot)
-        if write_chunks and cache is None:
-            raise ValueError("write_chunks needs a cache")
-        h = self._run(tokens, pos, q_chunk, group_sigma, token_group, cond, first_chunk, cache,
-                      write_tokens=write_chunks * lc, q_slot=q_slot)
-        if write_chunks:
-            cache.commit(list(range(first_chunk, first_chunk + write_chunks)))
-        h = self.norm_out(h[:, n_id:]).view(b, m, lc, -1)                                # [B,m,Lc,D]
-        t0 = cfg.token_slots
+        return _Prepared(tokens, pos, q_chunk, group_sigma, token_group, q_slot, n_id)
+
+    def _outputs(self, h: torch.Tensor, b: int, m: int, heads: bool) -> ActorOutput:
+        """The block stack's output over the chunks' tokens [B, m*Lc, D] -> velocity (and the heads' logits)."""
+        cfg = self.cfg
+        f, t0 = cfg.chunk_frames, cfg.token_slots
+        h = self.norm_out(h).view(b, m, cfg.chunk_tokens, -1)                           # [B,m,Lc,D]
         vel = self.unpatchify(self.velocity_out(h[:, :, t0 + f:]).view(b, m, cfg.latent_frames,
                                                                        cfg.tokens_per_frame, -1))
         out = ActorOutput(velocity=vel)
@@ -356,6 +391,49 @@ class Actor(nn.Module):
             out.text_logits = self.text_head(hh) if self.text_head is not None else None
             out.audio_logits = self.audio_head(hh) if self.audio_head is not None else None
         return out
+
+    @torch.no_grad()
+    def forward_many(self, passes: Sequence[StreamPass]) -> list[torch.Tensor]:
+        """The velocities [1, m, Fl, C, h, w] of several streams' passes, each over its own KV cache, computed as ONE
+        pass of batch len(passes) (engine_core/actor/batch.py): the passes must have the same number of chunks and
+        write the same number (`batch_key`). Each stream's positions, masks and cache are its own, so each gets the
+        numbers its own `forward` would give (tests/test_actor_batch.py); on CUDA a batch replays a graph captured
+        per batch size (`warm_batch_graphs`), and a batch of a shape not captured runs stream by stream."""
+        self.batched_last = len(passes) > 1 and self._batchable(passes)
+        if not self.batched_last:
+            return [self(p.x, p.sigma, p.cond, p.first, cache=p.cache, write_chunks=p.write).velocity
+                    for p in passes]
+        lc = self.cfg.chunk_tokens
+        inputs = []
+        for p in passes:
+            q = self._prepare(p.x, p.sigma, p.cond, p.first, p.cache, None)
+            inputs.append(self._pass_inputs(q.tokens, q.pos, q.q_chunk, q.group_sigma, q.token_group, p.cond, p.first,
+                                            p.cache, q.q_slot))
+        inp = stack_inputs(inputs)
+        caches = [p.cache for p in passes]
+        write = passes[0].write
+        h = self._batch.run(self.blocks, inp, caches, self.attn_impl, write * lc, self.block_ops(inp.x.device),
+                            graphs=self.cuda_graphs)
+        for p in passes:
+            if write:
+                p.cache.commit(list(range(p.first, p.first + write)))
+        m = passes[0].x.shape[1]
+        return [self._outputs(h[i:i + 1], 1, m, False).velocity for i in range(len(passes))]
+
+    def batch_key(self, p: StreamPass) -> tuple:
+        """Passes with equal keys can run as one batch (`forward_many`): chunks, chunks written, batch rows."""
+        return (p.x.shape[0], p.x.shape[1], p.write)
+
+    def _batchable(self, passes: Sequence[StreamPass]) -> bool:
+        keys = {self.batch_key(p) for p in passes}
+        if len(keys) != 1 or passes[0].x.shape[0] != 1 or any(not p.cache.has_sink for p in passes):
+            return False
+        return self._batch.can_run(next(self.parameters()).device, len(passes), passes[0].x.shape[1],
+                                   passes[0].write, all(self._spans_for(p) for p in passes), self.cuda_graphs)
+
+    def _spans_for(self, p: StreamPass) -> bool:
+        """Whether `p`'s pass attends without a mask (a full cache: masks.ChunkSpans)."""
+        return (self.spans and p.x.shape[1] <= p.cache.window and p.cache.full(p.first) and self.tokens is None)
 
     @classmethod
     def build(cls, cfg: ModelConfig, device: torch.device | str, dtype: torch.dtype, attn_impl: str = "sdpa") -> Actor:
@@ -390,6 +468,19 @@ class Actor(nn.Module):
                     cache.win_k.copy_(saved[2])
                     cache.win_v.copy_(saved[3])
         return self.graph_shapes(cache)
+
+    @torch.no_grad()
+    def warm_batch_graphs(self, max_batch: int, all_shapes: bool = False) -> int:
+        """CUDA: capture the graphs of batched passes (`forward_many`) for every batch size 2..max_batch: the pass of a
+        stream's steady state (steps + 1 chunks writing one, after a full cache), or with `all_shapes` every shape a
+        stream meets. A batch of another shape runs stream by stream, each from its own graphs. No-op off CUDA (the
+        CPU batches any shape eagerly). Returns how many batch shapes have a graph."""
+        n = self.cfg.steps + 1
+        if all_shapes:
+            shapes = [(m, w, s) for s in (True, False) for m in range(1, n + 1) for w in ((1, 0) if m < n else (1,))]
+        else:
+            shapes = [(n, 1, True), (n, 1, False)]
+        return self._batch.warm(self, max_batch, shapes)
 
     def graph_shapes(self, cache: KVCache) -> int:
         """How many pass shapes of `cache`'s stream have a CUDA graph (0 off CUDA or with graphs off)."""

@@ -95,6 +95,25 @@ class InFlight:
 
 
 @dataclass
+class PassPlan:
+    """One streaming pass laid out by `PyramidDenoiser.plan`: its chunks ([pending clean] + in flight), whether it
+    writes the first one's keys/values (`write` = 1 or 0), the inputs x [B,m,Fl,C,h,w], sigma [B,m], cond, the
+    index of its first chunk, and the stream's KV cache."""
+
+    chunks: list[InFlight]
+    write: int
+    x: torch.Tensor
+    sigma: torch.Tensor
+    cond: ChunkCond
+    first: int
+    cache: KVCache
+
+    def args(self) -> tuple[torch.Tensor, torch.Tensor, ChunkCond, int]:
+        """(x, sigma, cond, first chunk): `Actor.forward`'s positional arguments."""
+        return self.x, self.sigma, self.cond, self.first
+
+
+@dataclass
 class PyramidDenoiser:
     """Streaming pyramid: each `advance` is exactly one Actor forward pass (see the module docstring)."""
 
@@ -141,12 +160,11 @@ class PyramidDenoiser:
         return ChunkCond(torch.cat([c.speech for c in chunks], 1), torch.cat(hid, 1), torch.cat(frm, 1),
                          torch.cat(msk, 1), toks)
 
-    @torch.no_grad()
-    def advance(self, new: InFlight | None) -> InFlight | None:
-        """One pass: [pending clean chunk at noise 0 (writes the cache)] + in-flight chunks + `new` at noise 1.
-
-        Returns the chunk that became clean in this pass (its x holds the clean latents), or None.
-        """
+    def plan(self, new: InFlight | None) -> PassPlan | None:
+        """The first half of `advance`: `new` enters (at noise 1) and the pass over [pending clean chunk at noise 0]
+        + the chunks in flight is laid out; None when nothing is in flight (no pass). The pass itself is the
+        caller's (`actor(*plan.args(), cache=...)`, or one batched with other streams' passes:
+        engine_core/engine/stepper.py); `finish` takes its velocity."""
         if new is not None:
             if new.index != self.next_index():
                 raise ValueError(f"chunk {new.index} entered, expected {self.next_index()}")
@@ -160,14 +178,19 @@ class PyramidDenoiser:
         sig = torch.stack([self.sigmas[c.step] if c is not self.pending_clean else self.sigmas[-1]
                            for c in chunks]).view(1, -1).expand(chunks[0].x.shape[0], -1)
         x = torch.cat([c.x for c in chunks], dim=1)
-        out = self.actor(x, sig.to(x.device, x.dtype), self._cond(chunks), chunks[0].index, cache=self.cache,
-                         write_chunks=write)
+        return PassPlan(chunks, write, x, sig.to(x.device, x.dtype), self._cond(chunks), chunks[0].index, self.cache)
+
+    def finish(self, plan: PassPlan | None, velocity: torch.Tensor | None) -> InFlight | None:
+        """The second half of `advance`: each chunk of the pass steps along its velocity [B, m, ...]; returns the chunk
+        that became clean (its x holds the clean latents), or None."""
+        if plan is None:
+            return None
         self.passes += 1
         self.pending_clean = None
         finished = None
-        for i, c in enumerate(chunks[write:], start=write):
+        for i, c in enumerate(plan.chunks[plan.write:], start=plan.write):
             ds = self.sigmas[c.step + 1] - self.sigmas[c.step]
-            c.x = c.x + ds * out.velocity[:, i:i + 1]
+            c.x = c.x + ds * velocity[:, i:i + 1]
             c.step += 1
         if self.in_flight and self.in_flight[0].step >= self.steps:
             finished = self.in_flight.pop(0)
@@ -176,6 +199,18 @@ class PyramidDenoiser:
         keep = (live[0].index if live else self.next_index()) - self.actor.cfg.cross_chunks
         self._hidden = {k: v for k, v in self._hidden.items() if k >= keep}
         return finished
+
+    @torch.no_grad()
+    def advance(self, new: InFlight | None) -> InFlight | None:
+        """One pass: [pending clean chunk at noise 0 (writes the cache)] + in-flight chunks + `new` at noise 1.
+
+        Returns the chunk that became clean in this pass (its x holds the clean latents), or None.
+        """
+        plan = self.plan(new)
+        if plan is None:
+            return None
+        out = self.actor(*plan.args(), cache=self.cache, write_chunks=plan.write)
+        return self.finish(plan, out.velocity)
 
     @torch.no_grad()
     def write_pending(self) -> None:

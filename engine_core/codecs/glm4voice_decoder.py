@@ -20,6 +20,7 @@ blocks (no click at the seam). Two ways to cut a block's end (`overlap`):
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import fields
 from pathlib import Path
@@ -190,6 +191,7 @@ class Glm4VoiceDecoder(TokenSpeechDecoder):
         self.device, self.overlap = torch.device(device), overlap
         self.sample_rate = hift.c.sampling_rate
         self._streams: dict[str, dict] = {}
+        self._lock = threading.Lock()    # one decode at a time: sessions share the flow's graphs and buffers
         n_overlap = flow.c.mel_frames(OVERLAP_TOKENS) if overlap else 0
         self._overlap = n_overlap
         self._fade = torch.from_numpy(np.hamming(2 * n_overlap).astype(np.float32)) if n_overlap else None
@@ -221,7 +223,11 @@ class Glm4VoiceDecoder(TokenSpeechDecoder):
     @torch.inference_mode()
     def decode(self, stream_id: str, tokens: list[int], finalize: bool) -> np.ndarray:
         """float32 [n] speech for `tokens` (codes 0..16383), continuing the stream; `finalize` ends it (nothing held
-        back; an empty block with it flushes what is held)."""
+        back; an empty block with it flushes what is held). Thread-safe: the sessions' Thinker threads take turns."""
+        with self._lock:
+            return self._decode(stream_id, tokens, finalize)
+
+    def _decode(self, stream_id: str, tokens: list[int], finalize: bool) -> np.ndarray:
         st, dev = self._streams[stream_id], self.device
         new = torch.zeros(1, 80, 0, device=dev)
         if tokens:

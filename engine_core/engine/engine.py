@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from engine_core.actor.model import Actor
 from engine_core.checkpoint import ACTOR_FILE, VAE_FILE, load_state_checked, read_actor_checkpoint
 from engine_core.config import PRESET_WEIGHTS, TEST_PRESETS, ModelConfig, speech_driven
 from engine_core.engine.inputs import check_persona, decode_portrait
+from engine_core.engine.stepper import Stepper
 from engine_core.errors import BackendUnavailableError, CheckpointError, ConfigError
 from engine_core.thinker.base import Thinker
 from engine_core.thinker.features import silence_features
@@ -110,7 +110,7 @@ class Engine:
         self.vae = vae
         self.device = device
         self.warnings = list(warnings or [])
-        self.lock = threading.Lock()          # sessions share the model; the daemon may run several
+        self.stepper = Stepper(self)          # the block loop of every session of this engine (engine/stepper.py)
 
     @classmethod
     def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",

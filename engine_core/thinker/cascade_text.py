@@ -21,6 +21,7 @@ import torch
 from .base import Conversation, Gate, go_on
 from .context import fit_history, prompt_budget
 from .hf_cache import cache_kwargs
+from .lm_slots import SlotLM
 
 BREVITY = "Answer in one or two short, spoken sentences. Do not use lists, markdown or emojis."
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
@@ -128,8 +129,12 @@ class StreamingLM:
     """Greedy (or seeded sampling) streaming generation with piece cutting."""
 
     def __init__(self, model, tokenizer, max_new_tokens: int = 72, repetition_penalty: float = 1.15,
-                 temperature: float = 0.0, seed: int = 0, context_tokens: int | None = None) -> None:
+                 temperature: float = 0.0, seed: int = 0, context_tokens: int | None = None,
+                 slots: SlotLM | None = None) -> None:
+        """`slots`: the replies of every session decoded as one batch (thinker/lm_slots.py); None: each reply on its
+        own with transformers' DynamicCache (the reference)."""
         self.model, self.tok = model, tokenizer
+        self.slots = slots
         self.max_new_tokens = max_new_tokens
         # The LM's context (SmolLM2: 8192 positions); a prompt may use all of it but the reply's tokens.
         self.context_tokens = int(context_tokens or getattr(model.config, "max_position_embeddings", 2048))
@@ -176,11 +181,28 @@ class StreamingLM:
         """Generate the reply to `messages`, yielding each piece as soon as it is complete; `gate` is asked
         before each token (False: stop at once, nothing more is yielded). With `max_sentences` > 0 the decode
         ends once that many sentences were yielded."""
+        gen = torch.Generator().manual_seed(self.seed)
+        prompt = self.prompt_ids(messages)
+        if self.slots is not None:
+            slot = self.slots.take()
+            try:
+                yield from self._pieces(slot.prefill(prompt)[0], slot.step, gate, max_sentences, gen)
+            finally:
+                slot.close()
+            return
         from transformers import DynamicCache
 
-        gen = torch.Generator().manual_seed(self.seed)
         cache = DynamicCache()
-        logits, _ = decode_step(self.model, self.prompt_ids(messages), cache)
+        logits, _ = decode_step(self.model, prompt, cache)
+
+        def step(t: int) -> tuple[torch.Tensor, torch.Tensor]:
+            logits, h = decode_step(self.model, torch.tensor([[t]]), cache)
+            return logits, h[0]
+        yield from self._pieces(logits, step, gate, max_sentences, gen)
+
+    def _pieces(self, logits: torch.Tensor, step: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+                gate: Gate | None, max_sentences: int, gen: torch.Generator) -> Iterator[Piece]:
+        """The decode loop of `stream_pieces` from the prompt's logits; `step(token) -> (logits, hidden [H])`."""
         tokens: list[int] = []
         starts: list[int] = []            # char offset of each token in `text`
         hiddens: list[torch.Tensor] = []
@@ -191,9 +213,9 @@ class StreamingLM:
                 break
             if not go_on(gate):
                 return
-            logits, h = decode_step(self.model, torch.tensor([[t]]), cache)
+            logits, h = step(t)
             tokens.append(t)
-            hiddens.append(h[0])
+            hiddens.append(h)
             new_text = self.tok.decode(tokens, skip_special_tokens=True)
             starts.append(min(len(text), len(new_text)))
             text = new_text

@@ -79,6 +79,9 @@ class Glm4VoiceThinker(Thinker):
     step_weights:       the "fast" decode step's weights: "bf16" (the model's own) or "int8" (weight-only int8,
                         half the bytes a token reads, made once and shared by the decoders: glm_fast.py,
                         docs/performance.md); the prompt's prefill always runs on the model's own.
+    batch_slots:        > 0: the replies in flight (every session's) decode as one batch, a row each of a static
+                        cache of this many rows, one step for all (glm_batch.py; continuous batching); a reply past
+                        the rows gets a decoder of its own. 0: each reply its own decoder ("fast" only).
     """
 
     speech_feature_size = SPEECH_FEATURE_SIZE
@@ -88,7 +91,7 @@ class Glm4VoiceThinker(Thinker):
                  temperature: float = 0.2, top_p: float = 0.8, max_new_tokens: int = 2000, seed: int = 0,
                  persona_in_system: bool = True, decode_impl: str = "fast", max_context: int = 8192,
                  asr: Callable[[np.ndarray, int], str] | None = None, full_text_blocks: bool = False,
-                 step_weights: str = "bf16") -> None:
+                 step_weights: str = "bf16", batch_slots: int = 0) -> None:
         if speech_decoder is None and not allow_silent_audio:
             raise BackendUnavailableError(
                 "glm4voice needs the GLM-4-Voice speech decoder (decoder_dir: the published glm-4-voice-decoder); pass "
@@ -112,6 +115,8 @@ class Glm4VoiceThinker(Thinker):
         self.asr = asr
         self._fast_free: list = []   # idle GlmFastDecoders (static cache of max_context tokens each), built on use
         self._fast_lock = threading.Lock()
+        self.batch_slots = batch_slots if decode_impl == "fast" else 0
+        self._batch = None           # glm_batch.GlmBatchDecoder: every session's reply decoded as one batch
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -262,6 +267,19 @@ class Glm4VoiceThinker(Thinker):
         fast.warm()
         return fast
 
+    def _batcher(self):
+        """The batched decoder of every session's replies (built on first use, sharing the int8 step weights)."""
+        from engine_core.thinker.glm_batch import GlmBatchDecoder
+        from engine_core.thinker.glm_fast import int8_step_weights
+
+        with self._fast_lock:
+            if self._batch is None:
+                if self.step_weights == "int8" and self._int8 is None:
+                    self._int8 = int8_step_weights(self.model)
+                self._batch = GlmBatchDecoder(self.model, slots=self.batch_slots, max_len=self.max_context,
+                                              step_weights=self._int8)
+            return self._batch
+
     def _give_back(self, fast) -> None:
         with self._fast_lock:
             self._fast_free.append(fast)
@@ -273,7 +291,9 @@ class Glm4VoiceThinker(Thinker):
         copies') is then not paid by the first user. At the paper's shape on an H200 the process's first reply
         had its speech ready ~67 ms later than the next ones. The reply's draws come
         from its own seeded generator, so the replies after it are the ones they would have been."""
-        if self.decode_impl == "fast":
+        if self.batch_slots:
+            self._batcher().warm()
+        elif self.decode_impl == "fast":
             self._give_back(self._take_fast())
         if reply if reply is not None else self.device.type == "cuda":
             first_block = TEXT_PER_BLOCK + BLOCK_SCHEDULE[0]
@@ -284,6 +304,13 @@ class Glm4VoiceThinker(Thinker):
     def _decoding(self, prompt_ids: list[int]) -> Decoding:
         """A reply's decoder state (glm4voice_decode.Decoding): "fast" (a static cache of this Thinker's own, the
         free one holding most of the prompt) or "hf" (the transformers reference)."""
+        if self.batch_slots:
+            slot = self._batcher().take(prompt_ids)
+            if slot is not None:
+                if len(prompt_ids) >= slot.max_len:
+                    self._batch.give_back(slot)
+                    raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context holds {slot.max_len}")
+                return Decoding.fast(slot, lambda: self._batch.give_back(slot))
         if self.decode_impl == "fast":
             fast = self._take_fast(prompt_ids)
             if len(prompt_ids) >= fast.max_len:

@@ -62,6 +62,7 @@ def _cascade(**kw: Any) -> "Thinker":
 
 
 # ---- glm4voice: GLM-4-Voice-9B (the paper preset)
+BATCH_SLOTS = 8      # on CUDA, rows of the batched decode step (thinker/glm_batch.py): replies decoded as one batch
 def _glm4voice(**kw: Any) -> "Thinker":
     """Glm4VoiceThinker.from_pretrained(model_dir, ...) when `model_dir` is given, else
     from_config(cfg=None, ...) (random weights)."""
@@ -79,6 +80,7 @@ def _glm4voice_from_config(cfg: "ModelConfig", device: str, random_weights: bool
     decodes no speech of its own (the Actor's tokens are decoded)."""
     t = cfg.thinker
     decode_audio = not cfg.actor.token_stream
+    batch_slots = BATCH_SLOTS if str(device).startswith("cuda") else 0   # every session's replies as one batch
     if random_weights:   # full shape, random weights: timing only (the benchmark says so); the published speech
         # decoder's shapes with random weights (its speech is noise); each text block full, as a trained model's
         # (13 text tokens before a reply's first audio)
@@ -88,7 +90,8 @@ def _glm4voice_from_config(cfg: "ModelConfig", device: str, random_weights: bool
 
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         return _glm4voice(device=device, dtype=dtype, speech_decoder=Glm4VoiceDecoder.random(device),
-                          full_text_blocks=True, step_weights=t.step_weights, decode_audio=decode_audio)
+                          full_text_blocks=True, step_weights=t.step_weights, decode_audio=decode_audio,
+                          batch_slots=batch_slots)
     path = t.path or os.environ.get("XSTREAMER_GLM4VOICE_DIR")
     if not path:
         raise BackendUnavailableError("the glm4voice Thinker needs GLM-4-Voice's published files: --glm4voice DIR "
@@ -97,7 +100,7 @@ def _glm4voice_from_config(cfg: "ModelConfig", device: str, random_weights: bool
 
     parts = find_parts(path)
     return _glm4voice(model_dir=parts.lm, decoder_dir=parts.decoder, speech_tokenizer_dir=parts.speech_tokenizer,
-                      device=device, step_weights=t.step_weights, decode_audio=decode_audio)
+                      device=device, step_weights=t.step_weights, decode_audio=decode_audio, batch_slots=batch_slots)
 
 
 _register("toy", _toy, _toy_from_config)
