@@ -114,6 +114,30 @@ def _words_by_characters(text: str, audio: np.ndarray, spans: list[tuple[str, in
     return out
 
 
+def _quiet_session(model_path: Path):
+    """Piper's ONNX session on one thread that sleeps when idle: by default onnxruntime runs a pool of a thread per
+    core that spins between operators, and with several sessions speaking on a 2-core machine those pools fought
+    the rest of the engine (measured: 783 ms of CPU per sentence by default, 427 ms with this, under load;
+    docs/performance.md, "Many sessions")."""
+    import onnxruntime
+
+    model: str | bytes = str(model_path)
+    try:                     # the phoneme alignment output, as PiperVoice.load(include_alignments=True) adds it
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        graph = onnx.load(str(model_path))
+        add_alignment_output(graph)
+        model = graph.SerializeToString()
+    except (ImportError, ValueError):        # (no onnx, or a voice file patched already)
+        pass
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 class PiperSpeech(TextSpeechDecoder):
     """The Piper `joe` voice (en_US, medium, 22,050 Hz) with phoneme-duration word alignment."""
 
@@ -127,6 +151,7 @@ class PiperSpeech(TextSpeechDecoder):
         if model_path is None:
             model_path, config_path = find_joe_voice()
         self.voice = PiperVoice.load(model_path, config_path=config_path, include_alignments=True)
+        self.voice.session = _quiet_session(Path(model_path))
         self.sample_rate = int(self.voice.config.sample_rate)
         if self.sample_rate != SAMPLE_RATE:
             raise BackendUnavailableError(f"Piper voice runs at {self.sample_rate} Hz, need {SAMPLE_RATE}")

@@ -24,9 +24,11 @@ at once).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,9 +65,13 @@ class Stepper:
     """Runs the block loop of an engine's sessions, several at once (module docstring). One per Engine
     (`Engine.stepper`); a session of an engine without one gets its own."""
 
-    def __init__(self, engine: Any, max_batch: int = 8) -> None:
+    def __init__(self, engine: Any, max_batch: int = 8, decode_threads: int | None = None) -> None:
         self.engine = engine
         self.max_batch = max_batch      # most streams in one batched Actor pass
+        device = torch.device(getattr(engine, "device", "cpu"))
+        if decode_threads is None:      # the CPU: frames are drawn on both cores; CUDA: one thread (shared graphs)
+            decode_threads = min(2, os.cpu_count() or 1) if device.type == "cpu" else 1
+        self._decoders = ThreadPoolExecutor(decode_threads, "xs-decode") if decode_threads > 1 else None
         self.stream = new_stream(getattr(engine, "device", "cpu"), ACTOR_PRIORITY)   # the block loop's CUDA stream
         self.stats = StepStats()
         self._cv = threading.Condition()
@@ -163,14 +169,26 @@ class Stepper:
                             entering[sid] = s._refill()
                     except Exception as exc:
                         out[sid] = exc
-            for sid, chunk in finished.items():
-                try:
-                    out[sid] = by_id[sid]._end(chunk)
-                except Exception as exc:
-                    out[sid] = exc
+            out.update(self._ends({sid: (by_id[sid], chunk) for sid, chunk in finished.items()}))
         self.stats.steps += 1
         self.stats.chunks += len(finished)
         return out
+
+    def _ends(self, finished: dict[int, tuple[Session, Any]]) -> dict[int, Any]:
+        """Steps 4.+5. for each session with a clean chunk -> {id: AVChunk or exception}; on the CPU several sessions'
+        frames are drawn in parallel (`decode_threads`: the portrait renderer and the codecs are numpy/OpenCV/torch
+        code that releases the GIL for its heavy parts)."""
+        def end(session: Session, chunk: Any) -> Any:
+            try:
+                with torch.inference_mode():
+                    return session._end(chunk)
+            except Exception as exc:
+                return exc
+
+        if self._decoders is None or len(finished) < 2:
+            return {sid: end(s, c) for sid, (s, c) in finished.items()}
+        futures = {sid: self._decoders.submit(end, s, c) for sid, (s, c) in finished.items()}
+        return {sid: f.result() for sid, f in futures.items()}
 
     def _passes(self, plans: dict[int, Any], out: dict[int, Any]) -> dict[int, torch.Tensor]:
         """Step 3: every plan's pass, those of one shape batched (at most `max_batch` a batch) -> {id: velocity}.
