@@ -55,7 +55,8 @@ class PortraitRenderer:
     def render(self, frame: np.ndarray) -> np.ndarray:
         """One motion frame (float [NUM_CHANNELS]) -> uint8 [S, S, C] (C as the portrait's)."""
         frame = np.asarray(frame, np.float64)
-        verts = self.rig.vertices(frame)
+        face = self.rig.face_points(frame)
+        verts = self.rig.vertices(frame, face)
         out = self.image.copy()
         moved = np.abs(verts - self.rig.rest).max(1) > 1e-3
         if moved.any():
@@ -66,7 +67,6 @@ class PortraitRenderer:
             mapy = (self._gy[y0:y1, x0:x1] + dy) * 2.0
             warped = cv2.remap(self._up, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             out[y0:y1, x0:x1] = restore_detail(warped, mapx, mapy)
-        face = self.rig.face_points(frame)
         opening = FaceRig.new_gap(face)
         if opening > 0.004:
             draw_mouth(out, verts, self.rig, opening, self.skin, self.flat)

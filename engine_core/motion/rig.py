@@ -277,11 +277,12 @@ class FaceRig:
         posed = face_pts + self.head_weight[:, None] * (moved - face_pts)
         return posed @ self.to_px.T + self.centre
 
-    def vertices(self, frame: np.ndarray) -> np.ndarray:
-        """Every vertex's pixel position [V, 2] for one motion frame (channels of sdk.protocol.MOTION_CHANNELS)."""
+    def vertices(self, frame: np.ndarray, face: np.ndarray | None = None) -> np.ndarray:
+        """Every vertex's pixel position [V, 2] for one motion frame (channels of sdk.protocol.MOTION_CHANNELS);
+        `face`: its `face_points`, when the caller has them already."""
         f = np.asarray(frame, np.float64)
         k = NUM_BLENDSHAPES
-        head = self.pose(self.face_points(f), f[k], f[k + 1], f[k + 2], f[k + 3], f[k + 4])
+        head = self.pose(self.face_points(f) if face is None else face, f[k], f[k + 1], f[k + 2], f[k + 3], f[k + 4])
         return np.concatenate([head, self.rest[N_HEAD:]])
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Train the embedded default (SmallVAE + Actor) on a lent GPU, in pieces of at most ~8 minutes.
+# Train the pixel model (SmallVAE + Actor: docs/pixel-model.md) on a lent GPU, in pieces of at most ~8 minutes.
 #   here:   xstreamer data bank --out .bank/bank.npz --utterances 330 --identities 4000 --seed 1
-#   there:  bash scripts/train_default.sh vae 2.5      # render the corpus (if absent), train the VAE
-#           bash scripts/train_default.sh actor 5       # train (or resume) the Actor for 5 minutes
+#   there:  bash scripts/train_pixel.sh vae 2.5      # render the corpus (if absent), train the VAE
+#           bash scripts/train_pixel.sh actor 5       # train (or resume) the Actor for 5 minutes
 #   env:    CLIPS WORKERS RUN VAE BATCH LR MOUTH_WEIGHT SAMPLER_LEVELS INIT (fine-tune from these Actor weights)
 # Results (weights, loss logs and curves) are copied to $OUT (or ./runs/out).
 set -euo pipefail
@@ -16,13 +16,13 @@ if [[ ! -f $CORPUS/manifest.json ]]; then
 fi
 case $STAGE in
   vae)
-    $XS train --what vae --data "$CORPUS" --preset default --out "$RUN/vae" --device cuda --batch 32 \
+    $XS train --what vae --data "$CORPUS" --preset pixel --out "$RUN/vae" --device cuda --batch 32 \
         --max-minutes "$MINUTES" --resume --no-progress
     cp "$RUN/vae/vae.safetensors" "$RUN/vae/loss.jsonl" "$OUTDIR/" ; cp "$RUN/vae/loss.png" "$OUTDIR/vae_loss.png" || true
     mv "$OUTDIR/loss.jsonl" "$OUTDIR/vae_loss.jsonl" ;;
   actor)
     VAE=${VAE:-$RUN/vae/vae.safetensors}
-    $XS train --what actor --data "$CORPUS" --preset default --out "$RUN/actor" --vae "$VAE" --device cuda \
+    $XS train --what actor --data "$CORPUS" --preset pixel --out "$RUN/actor" --vae "$VAE" --device cuda \
         --batch "${BATCH:-32}" --lr "${LR:-3e-4}" --mouth-weight "${MOUTH_WEIGHT:-0}" --sampler-levels "${SAMPLER_LEVELS:-0}" ${INIT:+--init "$INIT"} \
         --max-minutes "$MINUTES" --resume --no-progress
     cp "$RUN/actor/actor.safetensors" "$OUTDIR/"; cp "$RUN/actor/loss.jsonl" "$OUTDIR/actor_loss.jsonl"
