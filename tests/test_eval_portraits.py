@@ -41,6 +41,7 @@ def test_a_faithful_render_scores_as_one(setup):
     assert 0.85 < m["sharpness"] < 1.3
     assert m["eye_band_psnr"] > 40 and m["eye_band_psnr_posed"] < m["eye_band_psnr"]   # the sway moves the band
     assert m["jaw_open_vowels"] > 0.6 and m["jaw_pbm"] < 0.05 and m["pbm_shut_share"] == 1.0
+    assert m["lips_open_vowels"] > 0.15 and m["lips_pbm"] < 0.01
     assert m["open_vowels"] == 3 and m["pbm"] == 3
     rows, cols = eye_band(p.landmarks, p.size)
     assert rows.start < p.landmarks[36:48, 1].min() < p.landmarks[36:48, 1].max() < rows.stop
@@ -55,7 +56,7 @@ def test_a_blurred_copy_and_a_mouth_on_the_wrong_phonemes_score_worse(setup):
     for idx in phoneme_frames(PHONEMES, 50, ("PBM",)):
         wrong[idx, INDEX["jawOpen"]] = 0.7
     m = measure(p, frames, wrong, PHONEMES, r, with_id_sim=False)
-    assert m["jaw_pbm"] > m["jaw_open_vowels"] and m["pbm_shut_share"] == 0.0
+    assert m["jaw_pbm"] > m["jaw_open_vowels"] and m["lips_pbm"] > m["lips_open_vowels"] and m["pbm_shut_share"] == 0.0
 
 
 def test_the_strip_shows_the_portrait_then_chosen_frames(setup):

@@ -9,8 +9,9 @@ and the frames are measured against the portrait itself:
     head's pose, i.e. while only the face moves; `eye_band_psnr_posed` is the same band of the frames as made
     (the head sways and nods, so the band moves: a measure of how much, not of fidelity);
   - id_sim: cosine of dlib's 128-d face embeddings, portrait vs frames;
-  - open vowels vs p/b/m: the jawOpen channel at frames of open vowels (viseme AA, O) and of p/b/m (PBM), and the
-    share of p/b/m phonemes whose frames the mouth is nearly shut at (jawOpen < 0.15).
+  - open vowels vs p/b/m: how far the lips are apart as drawn (the rig's inner-lip gap, in inter-ocular units,
+    beyond the portrait's own) at the widest frame of each open vowel (viseme AA, O) and the narrowest of each p/b/m
+    (PBM), and the share of p/b/m whose lips meet (gap < SHUT); the jawOpen channel at both, for reference.
 Also `--frames-png`: a strip of the portrait and frames at chosen moments, for docs/default-model.md.
 """
 
@@ -26,7 +27,7 @@ from engine_core.data.synth.visemes import viseme_of
 from engine_core.motion.channels import INDEX, NUM_BLENDSHAPES
 
 OPEN_VISEMES, CLOSED_VISEMES = ("AA", "O"), ("PBM",)
-SHUT = 0.15
+SHUT = 0.03          # lips this close (inter-ocular units) are shut
 
 
 def lapvar(img: np.ndarray) -> float:
@@ -75,8 +76,11 @@ def measure(portrait, frames: np.ndarray, motion: np.ndarray, phonemes: list, re
     band = [psnr(renderer.render(m)[rows, cols], rest[rows, cols]) for m in still[open_eyes][::3]]
     posed = [psnr(f[rows, cols], rest[rows, cols]) for f in frames[open_eyes][::3]]
     jaw = motion[:, INDEX["jawOpen"]]
-    opened = [float(jaw[i].max()) for i in phoneme_frames(phonemes, len(jaw), OPEN_VISEMES)]
-    closed = [float(jaw[i].min()) for i in phoneme_frames(phonemes, len(jaw), CLOSED_VISEMES)]
+    rig = renderer.rig
+    gap = np.array([rig.mouth_gap(rig.face_points(m)) - rig.rest_gap for m in motion])
+    open_idx = phoneme_frames(phonemes, len(jaw), OPEN_VISEMES)
+    pbm_idx = phoneme_frames(phonemes, len(jaw), CLOSED_VISEMES)
+    opened, closed = [float(gap[i].max()) for i in open_idx], [float(gap[i].min()) for i in pbm_idx]
     out = {
         "frames": int(len(frames)),
         "sharpness": float(np.mean(sharp)),
@@ -84,9 +88,11 @@ def measure(portrait, frames: np.ndarray, motion: np.ndarray, phonemes: list, re
         "eye_band_psnr": float(np.median(band)) if band else None,
         "eye_band_psnr_min": float(np.min(band)) if band else None,
         "eye_band_psnr_posed": float(np.median(posed)) if posed else None,
-        "jaw_open_vowels": float(np.mean(opened)) if opened else None,
-        "jaw_pbm": float(np.mean(closed)) if closed else None,
+        "lips_open_vowels": float(np.mean(opened)) if opened else None,
+        "lips_pbm": float(np.mean(closed)) if closed else None,
         "pbm_shut_share": float(np.mean([c < SHUT for c in closed])) if closed else None,
+        "jaw_open_vowels": float(np.mean([jaw[i].max() for i in open_idx])) if open_idx else None,
+        "jaw_pbm": float(np.mean([jaw[i].min() for i in pbm_idx])) if pbm_idx else None,
         "open_vowels": len(opened),
         "pbm": len(closed),
     }
@@ -96,7 +102,8 @@ def measure(portrait, frames: np.ndarray, motion: np.ndarray, phonemes: list, re
 
 
 def strip(portrait, frames: np.ndarray, motion: np.ndarray, phonemes: list, height: int = 192) -> np.ndarray:  # noqa: ANN001
-    """The portrait, then frames at an open vowel, a p/b/m, a blink and two others, side by side (RGB)."""
+    """The portrait, then five frames: at the widest open vowel, a p/b/m, a blink (where there are such), then
+    evenly spread ones, side by side (RGB, always six tiles)."""
     jaw = motion[:, INDEX["jawOpen"]]
     picks = []
     opened = phoneme_frames(phonemes, len(jaw), OPEN_VISEMES)
@@ -109,7 +116,7 @@ def strip(portrait, frames: np.ndarray, motion: np.ndarray, phonemes: list, heig
     blinks = np.flatnonzero(motion[:, INDEX["eyeBlinkLeft"]] > 0.8)
     if len(blinks):
         picks.append(int(blinks[0]))
-    picks += [len(frames) // 3, 2 * len(frames) // 3]
+    picks += [int(i) for i in np.linspace(0, len(frames) - 1, 7)[1:-1]]    # then evenly spread frames
     tiles = [portrait.image] + [frames[i] for i in picks[:5]]
     tiles = [cv2.resize(np.ascontiguousarray(t[..., :3]), (height, height), interpolation=cv2.INTER_AREA) for t in tiles]
     return np.concatenate(tiles, axis=1)

@@ -25,7 +25,9 @@ _RATE = 200
 
 VISEME_SHAPES: dict[str, dict[str, float]] = {
     "sil": {},
-    "PBM": {"mouthPressLeft": 0.5, "mouthPressRight": 0.5, "mouthRollLower": 0.25, "mouthRollUpper": 0.2},
+    # p/b/m: the lips meet whatever the jaw does (mouthClose undoes the jaw's opening of the lips), pressed
+    "PBM": {"mouthClose": 0.6, "mouthPressLeft": 0.5, "mouthPressRight": 0.5, "mouthRollLower": 0.25,
+            "mouthRollUpper": 0.2},
     "FV": {"jawOpen": 0.1, "mouthRollLower": 0.6},
     "TH": {"jawOpen": 0.2},
     "DNL": {"jawOpen": 0.27, "mouthStretchLeft": 0.1, "mouthStretchRight": 0.1},
