@@ -22,6 +22,7 @@ import torch
 
 from engine_core.config import ModelConfig
 from engine_core.data.synth.motion_tracks import motion_track
+from engine_core.data.synth.speech_bank import token_frames
 from engine_core.motion.codec import MotionCodec
 from engine_core.thinker.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from engine_core.thinker.features import silence_features, speech_features
@@ -46,17 +47,6 @@ def character_landmarks(identities: list[list[int]], limit: int = 400) -> np.nda
     return np.stack([normalised(landmarks68(sample_identity(i, a))) for i, a in identities[:limit]])
 
 
-def _token_frames(text: str, words: list, token_chars: list[int], lead_s: float) -> np.ndarray:
-    spans, pos = [], 0
-    for w, s, e in words:
-        at = text.find(w, pos)
-        at = pos if at < 0 else at
-        spans.append((at, at + len(w), (s + e) / 2))
-        pos = at + len(w)
-    return np.asarray([int((lead_s + next((m for a, b, m in spans if c < b), spans[-1][2] if spans else 0.0)) * 25)
-                       for c in token_chars], np.int64)
-
-
 def utterance_features(arrays, u: int) -> torch.Tensor:
     """float32 [T, 80] speech features of utterance `u` on whole frames (from a compact bank, or its audio)."""
     if f"features_{u}" in arrays:
@@ -79,7 +69,7 @@ def motion_clip(meta: dict, arrays, u: int, faces: np.ndarray, rng: np.random.Ge
     motion = motion_track(plan["text"], [tuple(p) for p in plan["phonemes"]], [tuple(w) for w in plan["words"]],
                           n_frames, offset, rng)
     hidden = torch.from_numpy(arrays[f"hidden_{u}"].astype(np.float32))
-    frames = _token_frames(plan["text"], plan["words"], plan["token_chars"], offset)
+    frames = token_frames(plan["text"], plan["words"], plan["token_chars"], offset)
     face = faces[int(rng.integers(len(faces)))].astype(np.float64)
     face = face + rng.uniform(0.0, 0.6) * (MEAN_FACE - face) + rng.normal(0.0, IDENTITY_JITTER, face.shape)
     return ClipTensors(latents=MotionCodec.encode_motion(motion).half(), speech=speech_feats,

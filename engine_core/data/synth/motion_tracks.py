@@ -18,10 +18,8 @@ import re
 
 import numpy as np
 
-from engine_core.data.synth.visemes import FPS, blink_track, viseme_of
+from engine_core.data.synth.visemes import FPS, blink_track, per_frame, viseme_track
 from engine_core.motion.channels import INDEX, NUM_CHANNELS
-
-_RATE = 200
 
 VISEME_SHAPES: dict[str, dict[str, float]] = {
     "sil": {},
@@ -58,32 +56,11 @@ def _shape_matrix() -> tuple[list[str], np.ndarray]:
 
 
 def mouth_channels(phonemes: list[tuple[str, float, float]], num_frames: int, offset: float = 0.0) -> np.ndarray:
-    """float32 [num_frames, NUM_CHANNELS]: the mouth blendshapes of the speech (other channels 0). Phonemes are
-    (symbol, start_s, end_s) from the speech's start, placed at `offset` seconds; a word gap shorter than 80 ms
-    keeps the mouth where it was (as `visemes.mouth_tracks`)."""
+    """float32 [num_frames, NUM_CHANNELS]: the mouth blendshapes of the speech (other channels 0), smoothed as
+    `visemes.mouth_tracks` smooths the drawn corpus's mouths (so jawOpen follows their opening)."""
     names, shapes = _shape_matrix()
-    n = max(1, int(np.ceil(num_frames * _RATE / FPS)))
-    idx = np.zeros(n, np.int64)                                     # 0 = "sil"
-    prev = "sil"
-    for ph, s, e in phonemes:
-        v = viseme_of(ph)
-        if ph == " " and e - s < 0.08:
-            v = prev
-        a, b = int(round((s + offset) * _RATE)), int(round((e + offset) * _RATE))
-        a, b = max(0, a), min(n, max(b, a + 1))
-        if a < n:
-            idx[a:b] = names.index(v)
-        prev = v
-    tgt = shapes[idx]                                                # [n, K]
-    sigma = 0.03 * _RATE
-    k = np.arange(-int(3 * sigma), int(3 * sigma) + 1)
-    ker = np.exp(-0.5 * (k / sigma) ** 2)
-    ker /= ker.sum()
-    pad = len(k) // 2
-    padded = np.pad(tgt, ((pad, pad), (0, 0)), mode="edge")
-    sm = np.stack([np.convolve(padded[:, c], ker, mode="valid") for c in range(NUM_CHANNELS)], 1)
-    per = _RATE // FPS
-    return sm[: num_frames * per].reshape(num_frames, per, NUM_CHANNELS).mean(1).astype(np.float32)
+    idx = np.array([names.index(v) for v in viseme_track(phonemes, num_frames, offset)])
+    return per_frame(shapes[idx], num_frames)
 
 
 def _bump(n: int, centre: float, width: float) -> np.ndarray:

@@ -77,7 +77,7 @@ def build_bank(out: Path, utterances: int, seed: int = 0, identities: int = 4000
     return {"utterances": utterances, "identities": len(chars), "bytes": out.stat().st_size}
 
 
-def _token_frames(text: str, words: list, token_chars: list[int], lead_s: float) -> np.ndarray:
+def token_frames(text: str, words: list, token_chars: list[int], lead_s: float) -> np.ndarray:
     """Frame (25 Hz, from the clip's start) of each token: the middle of the word its first character is in."""
     spans, pos = [], 0
     for w, s, e in words:
@@ -111,7 +111,7 @@ def _render_one(args: tuple[str, int, int, str]) -> dict:
     clip.meta.update({"id": cid, "split": "train", "identity_id": identity, "sentence_id": plan["sentence"]})
     write_clip(clip, Path(out) / rel)
     lead_audio = round(lead * SAMPLE_RATE) / SAMPLE_RATE
-    frames = _token_frames(plan["text"], plan["words"], plan["token_chars"], lead_audio)
+    frames = token_frames(plan["text"], plan["words"], plan["token_chars"], lead_audio)
     np.savez(Path(out) / rel / "hidden.npz", hidden=bank["z"][f"hidden_{u}"].astype(np.float32),
              frames=np.clip(frames, 0, clip.frames.shape[0] - 1))
     assert clip.audio.shape[0] == clip.frames.shape[0] * SAMPLES_PER_FRAME

@@ -43,15 +43,14 @@ def viseme_of(phoneme: str) -> str:
     return _PHONEME_VISEME.get(phoneme[:1], "sil") if phoneme else "sil"
 
 
-def mouth_tracks(phonemes: list[tuple[str, float, float]], num_frames: int, offset: float = 0.0
-                 ) -> dict[str, np.ndarray]:
-    """Per-frame float32 [num_frames] tracks 'mouth_open', 'mouth_width', 'mouth_round' in [0,1].
+def viseme_track(phonemes: list[tuple[str, float, float]], num_frames: int, offset: float = 0.0) -> list[str]:
+    """The viseme at each 200 Hz instant of `num_frames` frames ('sil' outside the speech).
 
     phonemes: (symbol, start_s, end_s) relative to the speech start, placed at `offset` seconds in the clip.
     A word gap ' ' shorter than 80 ms keeps the previous mouth target (no closing between words).
     """
     n = max(1, int(np.ceil(num_frames * _RATE / FPS)))
-    tgt = np.tile(np.array(VISEMES["sil"], np.float32), (n, 1))
+    track = ["sil"] * n
     prev = "sil"
     for ph, s, e in phonemes:
         v = viseme_of(ph)
@@ -60,17 +59,32 @@ def mouth_tracks(phonemes: list[tuple[str, float, float]], num_frames: int, offs
         a, b = int(round((s + offset) * _RATE)), int(round((e + offset) * _RATE))
         a, b = max(0, a), min(n, max(b, a + 1))
         if a < n:
-            tgt[a:b] = VISEMES[v]
+            track[a:b] = [v] * (b - a)
         prev = v
+    return track
+
+
+def per_frame(targets: np.ndarray, num_frames: int) -> np.ndarray:
+    """200 Hz targets [n, C] smoothed by a 30 ms Gaussian (coarticulation) and averaged per 40 ms frame ->
+    float32 [num_frames, C] clipped to [0, 1]."""
     sigma = 0.03 * _RATE
     k = np.arange(-int(3 * sigma), int(3 * sigma) + 1)
     ker = np.exp(-0.5 * (k / sigma) ** 2)
     ker /= ker.sum()
     pad = len(k) // 2
-    sm = np.stack([np.convolve(np.pad(tgt[:, c], pad, mode="edge"), ker, mode="valid") for c in range(3)], 1)
+    c = targets.shape[1]
+    sm = np.stack([np.convolve(np.pad(targets[:, j], pad, mode="edge"), ker, mode="valid") for j in range(c)], 1)
     per = _RATE // FPS
-    sm = sm[: num_frames * per].reshape(num_frames, per, 3).mean(1)
-    sm = np.clip(sm, 0.0, 1.0).astype(np.float32)
+    sm = sm[: num_frames * per].reshape(num_frames, per, c).mean(1)
+    return np.clip(sm, 0.0, 1.0).astype(np.float32)
+
+
+def mouth_tracks(phonemes: list[tuple[str, float, float]], num_frames: int, offset: float = 0.0
+                 ) -> dict[str, np.ndarray]:
+    """Per-frame float32 [num_frames] tracks 'mouth_open', 'mouth_width', 'mouth_round' in [0,1] of the speech's
+    visemes (`viseme_track`: phonemes from the speech's start, placed at `offset` seconds)."""
+    tgt = np.array([VISEMES[v] for v in viseme_track(phonemes, num_frames, offset)], np.float32)
+    sm = per_frame(tgt, num_frames)
     return {"mouth_open": sm[:, 0], "mouth_width": sm[:, 1], "mouth_round": sm[:, 2]}
 
 
