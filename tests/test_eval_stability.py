@@ -53,3 +53,26 @@ def test_frozen_only_counts_during_speech_and_blank_frames():
     frames[30] = 0
     frames[31] = 255
     assert blank_frames(frames) == 2
+
+
+def test_a_head_that_drifts_away_is_caught_and_one_that_sways_in_place_is_not():
+    """A motion-space stream's head pose (fed with the frames) is judged per minute: swaying about the same place
+    passes, a head that has turned 5 degrees and slid by a tenth of the face by the last minute fails."""
+    from engine_core.motion.channels import INDEX, NUM_CHANNELS
+
+    frames, audio = _stream(3)
+    t = np.arange(len(frames))
+    sway = np.zeros((len(frames), NUM_CHANNELS), np.float32)
+    sway[:, INDEX["headYaw"]] = 3 * np.sin(t / 7.0)
+    drift = sway.copy()
+    drift[:, INDEX["headYaw"]] += np.linspace(0, 5, len(frames))
+    drift[:, INDEX["headX"]] += np.linspace(0, 0.1, len(frames))
+    reports = {}
+    for name, motion in (("sway", sway), ("drift", drift)):
+        mon = StreamMonitor(frames[0], face_box(P), mouth_box(P), minute_s=N / 25)
+        for k in range(0, len(frames), 25):
+            mon.feed(frames[k:k + 25], audio[k * 882:(k + 25) * 882], motion[k:k + 25])
+        reports[name] = mon.report()
+    assert reports["sway"]["drift"]["head_pose_mean"]["ok"] is True
+    assert reports["drift"]["drift"]["head_pose_mean"]["ok"] is False and not reports["drift"]["stable"]
+    assert len(reports["sway"]["minutes"][0]["head_pose_mean"]) == 5

@@ -172,7 +172,7 @@ def _stream(session, portrait_box: dict, minutes: float, portrait: np.ndarray) -
             session.speak(sentence_text(10 * int(rng.integers(NUM_SENTENCES // 10))))
             k += 1
         ch = session.next_chunk()
-        mon.feed(ch.frames, ch.audio)
+        mon.feed(ch.frames, ch.audio, ch.motion)
         done += ch.num_frames
     rep = mon.report()
     rep["utterances"] = k

@@ -18,7 +18,7 @@ from engine_core.eval.identity import ssim
 from engine_core.eval.lipsync import audio_mouth_corr, frame_loudness_db
 from engine_core.eval.mouth import luminance, mouth_opening
 from engine_core.eval.sharpness import cpbd_frames
-from sdk.protocol.constants import SAMPLES_PER_FRAME
+from sdk.protocol.constants import MOTION_BLENDSHAPES, SAMPLES_PER_FRAME
 
 FPS = 25
 JUDGED = {"cpbd": +1, "identity_ssim": +1, "audio_mouth_corr": +1}
@@ -61,6 +61,10 @@ def minute_metrics(frames: np.ndarray, audio: np.ndarray, portrait: np.ndarray, 
             "audio_mouth_corr": audio_mouth_corr(audio, mo, max_lag=2), "mean_abs_frame_diff": diff}
 
 
+HEAD = slice(len(MOTION_BLENDSHAPES), len(MOTION_BLENDSHAPES) + 5)     # headYaw, headPitch, headRoll, headX, headY
+HEAD_DRIFT = (2.0, 2.0, 2.0, 0.03, 0.03)      # degrees / face widths a minute's mean head pose may move from minute 1
+
+
 class StreamMonitor:
     """Feed a long stream chunk by chunk; keeps one minute in memory at a time.
 
@@ -80,10 +84,14 @@ class StreamMonitor:
         self.blank = 0
         self._prev: np.ndarray | None = None
         self._run = 1
+        self._motion: list[np.ndarray] = []       # a motion-space model's head pose, per frame, this minute
 
-    def feed(self, frames: np.ndarray, audio: np.ndarray) -> None:
-        """Append frames [t,H,W,3] and their audio [t*882]."""
-        f = np.asarray(frames)
+    def feed(self, frames: np.ndarray, audio: np.ndarray, motion: np.ndarray | None = None) -> None:
+        """Append frames [t,H,W,3] and their audio [t*882] (and, for a motion-space model, their motion [t, K]:
+        the head pose's mean per minute is then reported and judged for drift)."""
+        f = np.asarray(frames)[..., :3]
+        if motion is not None:
+            self._motion.append(np.asarray(motion)[:, HEAD])
         voiced = frame_loudness_db(audio, len(f)) > -40.0
         for k in range(len(f)):
             if self._prev is not None and voiced[k] and np.array_equal(f[k], self._prev):
@@ -104,6 +112,11 @@ class StreamMonitor:
 
     def _close(self, f: np.ndarray, a: np.ndarray) -> None:
         m = minute_metrics(f, a, self.portrait, self.face_box, self.mouth_box)
+        if self._motion:
+            head = np.concatenate(self._motion)
+            take, rest = head[: len(f)], head[len(f):]
+            self._motion = [rest] if len(rest) else []
+            m["head_pose_mean"] = [round(float(v), 3) for v in take.mean(0)]     # yaw, pitch, roll, x, y
         self.minutes.append({"minute": len(self.minutes) + 1, **m})
 
     def report(self, tolerance: float = 0.10) -> dict:
@@ -126,6 +139,12 @@ class StreamMonitor:
             drift[k] = {"first": a, "last": b, "worse_by": float(worse), "ok": good}
         frozen = self.frozen + (self._run if self._run >= self.frozen_run else 0)
         unjudged = [k for k, d in drift.items() if d["ok"] is None]  # NaN metric: cannot vouch for it
+        if "head_pose_mean" in first and "head_pose_mean" in last:     # the head stays where it was: no drift
+            moved = np.abs(np.subtract(last["head_pose_mean"], first["head_pose_mean"]))
+            good = bool((moved <= HEAD_DRIFT).all())
+            drift["head_pose_mean"] = {"first": first["head_pose_mean"], "last": last["head_pose_mean"],
+                                       "limit": list(HEAD_DRIFT), "ok": good}
+            ok &= good
         return {"minutes": self.minutes, "drift": drift, "drift_ok": bool(ok), "unjudged": unjudged,
                 "frozen_frames": int(frozen), "blank_frames": int(self.blank),
                 "stable": bool(ok and not unjudged and frozen == 0 and self.blank == 0), "tolerance": tolerance}
