@@ -88,7 +88,7 @@ def test_replies_stepped_together_get_what_each_gets_alone():
     def decode(prompt: list[int], n: int) -> list[torch.Tensor]:
         slot = lm.take()
         try:
-            logits, _ = slot.prefill(torch.tensor([prompt]))
+            logits, _ = slot.resume(prompt)
             out = [logits]
             for _ in range(n):
                 logits, _ = slot.step(int(torch.argmax(logits)))
@@ -122,6 +122,34 @@ def test_a_reply_away_is_waited_for_once_then_not():
     assert seen == [1] * 6
     batcher.close("a")
     batcher.close("b")
+
+
+def test_a_slot_keeps_the_conversation_for_the_next_turn():
+    """A next prompt that starts with what a free slot holds (the last prompt and its reply) takes that slot (not the
+    other free one) and prefills only the rest, with the numbers of a whole prefill."""
+    model = _tiny_llama()
+    lm = SlotLM(model)
+    spare = lm.take([1, 2])
+    first = [5, 6, 7, 8, 9]
+    slot = lm.take(first)
+    spare.resume([1, 2, 3])
+    spare.close()
+    logits, _ = slot.resume(first)
+    reply = []
+    for _ in range(4):
+        t = int(torch.argmax(logits))
+        reply.append(t)
+        logits, _ = slot.step(t)
+    slot.close()
+    turn2 = first + reply + [40, 41, 42]
+    again = lm.take(turn2)
+    assert again is slot
+    logits, hidden = again.resume(turn2)
+    assert again.reused == len(first) + len(reply)
+    ref = _reference(model, turn2, [])
+    torch.testing.assert_close(logits, ref[0][0].float(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(hidden, ref[0][1][again.reused:].float(), rtol=1e-4, atol=1e-4)
+    again.close()
 
 
 @pytest.mark.engine

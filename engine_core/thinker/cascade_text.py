@@ -184,9 +184,10 @@ class StreamingLM:
         gen = torch.Generator().manual_seed(self.seed)
         prompt = self.prompt_ids(messages)
         if self.slots is not None:
-            slot = self.slots.take()
+            ids = prompt[0].tolist()
+            slot = self.slots.take(ids)
             try:
-                yield from self._pieces(slot.prefill(prompt)[0], slot.step, gate, max_sentences, gen)
+                yield from self._pieces(slot.resume(ids)[0], slot.step, gate, max_sentences, gen)
             finally:
                 slot.close()
             return

@@ -41,6 +41,8 @@ class LmSlot:
     def __init__(self, owner: SlotLM) -> None:
         self.owner = owner
         self.length = 0
+        self.known: list[int] = []        # the token ids at positions [0, length)
+        self.reused = 0                   # positions the last `resume` kept
         self.k: list[torch.Tensor] = []
         self.v: list[torch.Tensor] = []
 
@@ -62,8 +64,24 @@ class LmSlot:
 
     def reset(self) -> None:
         self.length = 0
+        self.known = []
+
+    def cached_prefix(self, prompt: list[int]) -> int:
+        """How many of `prompt`'s first ids the slot holds at their positions."""
+        n, limit = 0, min(len(self.known), len(prompt))
+        while n < limit and self.known[n] == prompt[n]:
+            n += 1
+        return n
 
     # -- the reply's side (its own thread) -----------------------------------------------------------------------
+    def resume(self, prompt: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prefill `prompt` keeping the longest prefix of it the slot already holds (a conversation's next prompt
+        starts with its last one: the persona's system prompt and the turns before) -> (logits [V] of the next token,
+        hidden of the positions computed)."""
+        keep = min(self.cached_prefix(prompt), len(prompt) - 1)      # at least one token computed, for its logits
+        self.length, self.known, self.reused = keep, self.known[:keep], keep
+        return self.prefill(torch.tensor([prompt[keep:]]))
+
     def prefill(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids [1, n] after what the slot holds -> (logits [V] of the next token, hidden [n, D] of the inputs).
         Runs alone (a prompt is many tokens: batching it with one-token steps would hold those up)."""
@@ -76,7 +94,6 @@ class LmSlot:
         return self.owner.batcher.step(self, token)
 
     def open(self) -> None:
-        self.reset()
         self.owner.batcher.open(self)
 
     def close(self) -> None:
@@ -102,9 +119,15 @@ class SlotLM:
         self._free: list[LmSlot] = []
         self._lock = threading.Lock()
 
-    def take(self) -> LmSlot:
+    def take(self, prompt: list[int] | None = None) -> LmSlot:
+        """A slot for a reply: the free one holding most of `prompt` already (`LmSlot.resume` reuses it), or a new
+        one."""
         with self._lock:
-            slot = self._free.pop() if self._free else LmSlot(self)
+            if self._free:
+                slot = max(self._free, key=lambda s: s.cached_prefix(prompt or []))
+                self._free.remove(slot)
+            else:
+                slot = LmSlot(self)
         slot.open()
         return slot
 
@@ -151,8 +174,9 @@ class SlotLM:
             o = torch.cat(outs).transpose(1, 2).reshape(b, n, -1)
             x = x + attn.o_proj(o)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
-        for s in slots:
+        for r, s in enumerate(slots):
             s.length += n
+            s.known.extend(int(t) for t in ids[r])
         return self.norm(x)
 
 
