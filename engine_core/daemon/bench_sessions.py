@@ -10,13 +10,15 @@ verbatim; `chat`: the Thinker writes it), read until it ends (or is interrupted 
 a session that keeps real time gets 25 a second; one the engine cannot keep up with gets fewer) and the gaps over
 200 ms between two frames, and times each reply from the request to its first audio/video packet ("first packet
 under load": the other sessions talk meanwhile). Memory: the daemon's resident set (and on CUDA the GPU memory
-nvidia-smi reports for it), the most seen during the window. The N sessions are closed before the next count.
+nvidia-smi reports for it), the most seen during the window. CPU: the cores the daemon used during the window (its
+CPU seconds / the window), and the machine's load average at the end (other processes take cores too). The N sessions are closed before the next count.
 Prints one table row per count (and writes JSON with --json); nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -55,6 +57,16 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (0 where /proc is not there)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _gpu_mb(pid: int) -> float:
@@ -132,10 +144,15 @@ def run_count(daemon: DaemonProcess, n: int, mode: str, seconds: float, reply_s:
     opened.wait(600)
     start[0] = time.monotonic() + 1.0
     opened.wait(600)
+    pid = daemon.pid or 0
+    time.sleep(max(0.0, start[0] - time.monotonic()))
+    cpu0, own0 = _cpu_s(pid), time.process_time()
     rss = gpu = 0.0
+    cpu_s = own_s = 0.0
     while any(t.is_alive() for t in threads):
-        pid = daemon.pid or 0
-        rss, gpu = max(rss, _rss_mb(pid)), max(gpu, _gpu_mb(pid) if gpu >= 0 else 0.0)
+        rss, gpu = max(rss, _rss_mb(pid)), max(gpu, _gpu_mb(pid))
+        if time.monotonic() <= start[0] + seconds:
+            cpu_s, own_s = _cpu_s(pid) - cpu0, time.process_time() - own0
         time.sleep(1.0)
     for t in threads:
         t.join()
@@ -146,7 +163,9 @@ def run_count(daemon: DaemonProcess, n: int, mode: str, seconds: float, reply_s:
             "fps_all": [round(f, 1) for f in fps], "gaps": sum(r.gaps for r in runs),
             "first_packet_ms_median": round(statistics.median(firsts), 1) if firsts else None,
             "first_packet_ms_p95": round(p95, 1) if p95 is not None else None, "replies": len(firsts),
-            "rss_mb": round(rss, 1), "gpu_mb": round(gpu, 1), "errors": [r.error for r in runs if r.error]}
+            "rss_mb": round(rss, 1), "gpu_mb": round(gpu, 1), "daemon_cpu_cores": round(cpu_s / seconds, 2),
+            "client_cpu_cores": round(own_s / seconds, 2), "load_avg": round(os.getloadavg()[0], 2),
+            "errors": [r.error for r in runs if r.error]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -170,13 +189,14 @@ def main(argv: list[str] | None = None) -> dict:
     daemon = DaemonProcess(model=args.model, extra_args=extra, ready_timeout=900).start()
     try:
         print(f"{'sessions':>8} {'fps min/median':>15} {'gaps':>5} {'first packet median':>20} {'p95':>7} "
-              f"{'replies':>7} {'RSS MB':>8} {'GPU MB':>8}", flush=True)
+              f"{'replies':>7} {'RSS MB':>8} {'GPU MB':>8} {'daemon CPU':>10} {'load':>5}", flush=True)
         for n in counts:
             row = run_count(daemon, n, args.mode, args.seconds, args.reply_s)
             rows.append(row)
             print(f"{n:>8} {row['fps_min']:>7}/{row['fps_median']:<7} {row['gaps']:>5} "
                   f"{row['first_packet_ms_median']!s:>20} {row['first_packet_ms_p95']!s:>7} {row['replies']:>7} "
-                  f"{row['rss_mb']:>8} {row['gpu_mb']:>8}" + (f"  errors: {row['errors']}" if row['errors'] else ""),
+                  f"{row['rss_mb']:>8} {row['gpu_mb']:>8} {row['daemon_cpu_cores']:>10} {row['load_avg']:>5}"
+                  + (f"  errors: {row['errors']}" if row['errors'] else ""),
                   flush=True)
             time.sleep(2.0)                               # the closed sessions' workers exit
     finally:
