@@ -121,12 +121,19 @@ class BatchRunner:
         self._stack = BlockStack()
         self._kv: GatheredKV | None = None
         self._warmed: set[tuple[int, int, int, bool]] = set()    # (batch, chunks, written, spans)
+        self.enabled = True
+
+    def disable(self) -> None:
+        """No more batched passes (after a failure): `can_run` says no."""
+        self.enabled = False
 
     @property
     def max_batch(self) -> int:
         return self._kv.max_batch if self._kv is not None else 0
 
     def can_run(self, device: torch.device, batch: int, chunks: int, write: int, spans: bool, graphs: bool) -> bool:
+        if not self.enabled:
+            return False
         if device.type != "cuda" or not graphs:
             return True
         return (batch, chunks, write, spans) in self._warmed

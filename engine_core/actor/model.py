@@ -25,6 +25,7 @@ Two ways to call `forward`:
 
 from __future__ import annotations
 
+import logging
 import weakref
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
@@ -42,6 +43,8 @@ from engine_core.actor.rope import (Rope3D, cond_position_ids, identity_position
                                     video_position_ids)
 from engine_core.config import ModelConfig
 from engine_core.fusion import fused, wanted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -412,8 +415,16 @@ class Actor(nn.Module):
         inp = stack_inputs(inputs)
         caches = [p.cache for p in passes]
         write = passes[0].write
-        h = self._batch.run(self.blocks, inp, caches, self.attn_impl, write * lc, self.block_ops(inp.x.device),
-                            graphs=self.cuda_graphs)
+        try:
+            h = self._batch.run(self.blocks, inp, caches, self.attn_impl, write * lc, self.block_ops(inp.x.device),
+                                graphs=self.cuda_graphs)
+        except Exception:      # nothing was committed: each stream's own pass instead, and no batches from now on
+            log.exception("a batched Actor pass failed: streams pass one by one from now on")
+            self._batch.disable()
+            for p in passes:
+                p.cache._staged.clear()
+            self.batched_last = False
+            return [self(p.x, p.sigma, p.cond, p.first, cache=p.cache, write_chunks=p.write).velocity for p in passes]
         for p in passes:
             if write:
                 p.cache.commit(list(range(p.first, p.first + write)))
@@ -471,6 +482,15 @@ class Actor(nn.Module):
 
     @torch.no_grad()
     def warm_batch_graphs(self, max_batch: int, all_shapes: bool = False) -> int:
+        """(A failure is logged and leaves batches off: streams pass one by one, each from its own graphs.)"""
+        try:
+            return self._warm_batch_graphs(max_batch, all_shapes)
+        except Exception:
+            log.exception("the batched passes' graphs could not be captured: streams pass one by one")
+            self._batch.disable()
+            return 0
+
+    def _warm_batch_graphs(self, max_batch: int, all_shapes: bool = False) -> int:
         """CUDA: capture the graphs of batched passes (`forward_many`) for every batch size 2..max_batch: the pass of a
         stream's steady state (steps + 1 chunks writing one, after a full cache), or with `all_shapes` every shape a
         stream meets. A batch of another shape runs stream by stream, each from its own graphs. No-op off CUDA (the

@@ -178,15 +178,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default=None, help="the daemon's --device (default: its own)")
     ap.add_argument("--random-weights", action="store_true", help="the daemon's --random-weights (timing only)")
     ap.add_argument("--daemon-args", default="", help="more arguments for `xstreamer serve`, space-separated")
-    ap.add_argument("--json", dest="json_path", default=None)
+    ap.add_argument("--log", default=None, help="write the daemon's output (its log) to this file")
+    ap.add_argument("--json", dest="json_path", default=None, help="write the results here (after every row)")
     args = ap.parse_args(argv)
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
     extra = ["--max-sessions", str(max(counts))]
     extra += ["--device", args.device] if args.device else []
     extra += ["--random-weights"] if args.random_weights else []
     extra += args.daemon_args.split()
-    rows = []
-    daemon = DaemonProcess(model=args.model, extra_args=extra, ready_timeout=900).start()
+    rows: list[dict] = []
+    log = open(args.log, "w", buffering=1) if args.log else None
+    t0 = time.monotonic()
+    daemon = DaemonProcess(model=args.model, extra_args=extra, ready_timeout=900,
+                           on_line=(lambda line: log.write(line + "\n")) if log else None).start()
+    ready_s = round(time.monotonic() - t0, 1)
+    print(f"daemon ready in {ready_s} s ({args.model}, {args.mode})", flush=True)
+    result = {"model": args.model, "mode": args.mode, "device": args.device, "random_weights": args.random_weights,
+              "seconds": args.seconds, "daemon_args": args.daemon_args, "ready_s": ready_s, "rows": rows}
     try:
         print(f"{'sessions':>8} {'fps min/median':>15} {'gaps':>5} {'first packet median':>20} {'p95':>7} "
               f"{'replies':>7} {'RSS MB':>8} {'GPU MB':>8} {'daemon CPU':>10} {'load':>5}", flush=True)
@@ -198,12 +206,12 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{row['rss_mb']:>8} {row['gpu_mb']:>8} {row['daemon_cpu_cores']:>10} {row['load_avg']:>5}"
                   + (f"  errors: {row['errors']}" if row['errors'] else ""),
                   flush=True)
+            write_json(args.json_path, result)
             time.sleep(2.0)                               # the closed sessions' workers exit
     finally:
         daemon.stop()
-    result = {"model": args.model, "mode": args.mode, "device": args.device, "random_weights": args.random_weights,
-              "seconds": args.seconds, "daemon_args": args.daemon_args, "rows": rows}
-    write_json(args.json_path, result)
+        if log is not None:
+            log.close()
     return result
 
 

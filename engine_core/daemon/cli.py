@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices,
                              thinker_weights=args.thinker_weights, glm4voice=getattr(args, "glm4voice", None),
                              actor_tokens=None if getattr(args, "actor_tokens", None) is None
-                             else args.actor_tokens == "on", **extra)
+                             else args.actor_tokens == "on", max_batch=args.max_sessions, **extra)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1

@@ -116,7 +116,7 @@ class Engine:
     def load(cls, model: str = "tiny", device: str = "cpu", attn_impl: str = "sdpa",
              devices: list[str] | str | None = None, dtype: torch.dtype | None = None,
              random_weights: bool = False, thinker_weights: str | None = None,
-             actor_tokens: bool | None = None, glm4voice: str | None = None) -> Engine:
+             actor_tokens: bool | None = None, glm4voice: str | None = None, max_batch: int | None = None) -> Engine:
         """Load a preset name ("tiny" | "default" | "paper" | "voice") or a checkpoint directory.
 
         devices: optional [thinker_device, actor_device] or "cuda:0,cuda:1" (Thinker and Actor+VAE on separate
@@ -131,6 +131,9 @@ class Engine:
         None: the config's). Off, the Thinker's tokens, text and speech are streamed (the Actor reads them).
         glm4voice: a directory with GLM-4-Voice's published parts (engine_core/thinker/glm4voice_files.py), for a
         model whose Thinker is glm4voice (config `thinker.path`; None: the config's, else XSTREAMER_GLM4VOICE_DIR).
+        max_batch: sessions the engine's Stepper may pass through the Actor as one batch (None: the Stepper's 8); on
+        CUDA the batched passes' graphs are captured now for every batch size up to it (engine/stepper.py; without
+        it, none are, and on CUDA sessions pass one by one).
         """
         thinker_device = device
         if isinstance(devices, str):
@@ -189,7 +192,12 @@ class Engine:
         decoder = getattr(thinker, "speech_decoder", None)
         if hasattr(decoder, "warm"):
             decoder.warm()           # CUDA: the speech decoder's graphs for a reply's first blocks
-        return cls(cfg, thinker, actor, vae, device, warnings)
+        engine = cls(cfg, thinker, actor, vae, device, warnings)
+        if max_batch is not None:
+            engine.stepper.max_batch = max(1, max_batch)
+            if max_batch > 1:
+                actor.warm_batch_graphs(max_batch)   # CUDA: the steady pass of 2..max_batch sessions (no-op elsewhere)
+        return engine
 
     def open_session(self, portrait: bytes | None = None, persona=None, face_points=None,
                      video_size: int = FRAME_SIZE):

@@ -19,6 +19,7 @@ token stream speaks instead) the segments are silent and the decoder is left to 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
@@ -36,6 +37,8 @@ from .features import SPEECH_FEATURE_SIZE, speech_features
 from .glm4voice_format import (FRAMES_PER_AUDIO_TOKEN, TEXT_PER_BLOCK, Glm4VoiceVocab, InterleaveState,
                                audio_string, fit_prompt, format_prompt, is_audio_content)
 from .glm4voice_decode import Decoding, HostCopy, draw_token
+
+log = logging.getLogger(__name__)
 
 # audio tokens per emitted segment: first, second, then every later one. The first, 13 tokens = 26 frames, holds
 # one whole 1 s (25-frame) chunk, so a reply's first chunk can enter the Actor from the first segment.
@@ -292,8 +295,12 @@ class Glm4VoiceThinker(Thinker):
         had its speech ready ~67 ms later than the next ones. The reply's draws come
         from its own seeded generator, so the replies after it are the ones they would have been."""
         if self.batch_slots:
-            self._batcher().warm()
-        elif self.decode_impl == "fast":
+            try:
+                self._batcher().warm()
+            except Exception:              # (its graphs could not be made: each reply decodes on its own, as before)
+                log.exception("the batched decode step could not be warmed: replies decode one by one")
+                self.batch_slots, self._batch = 0, None
+        if not self.batch_slots and self.decode_impl == "fast":
             self._give_back(self._take_fast())
         if reply if reply is not None else self.device.type == "cuda":
             first_block = TEXT_PER_BLOCK + BLOCK_SCHEDULE[0]
@@ -304,6 +311,8 @@ class Glm4VoiceThinker(Thinker):
     def _decoding(self, prompt_ids: list[int]) -> Decoding:
         """A reply's decoder state (glm4voice_decode.Decoding): "fast" (a static cache of this Thinker's own, the
         free one holding most of the prompt) or "hf" (the transformers reference)."""
+        if self.batch_slots and self._batcher().broken:       # (a batched step failed: one by one from now on)
+            self.batch_slots = 0
         if self.batch_slots:
             slot = self._batcher().take(prompt_ids)
             if slot is not None:

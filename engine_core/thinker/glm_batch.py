@@ -81,8 +81,11 @@ class GlmSlot:
             ready = torch.cuda.Event()
             ready.record()
         logits, hidden, done = self.owner.batcher.step(self, (ids, ready))
-        if done is not None:
-            torch.cuda.current_stream().wait_event(done)
+        if done is not None:                          # (made on the decoder's stream, read on this one)
+            here = torch.cuda.current_stream()
+            here.wait_event(done)
+            logits.record_stream(here)
+            hidden.record_stream(here)
         self.length += 1
         if told:
             self.tell(None if token is None else [token])
@@ -118,6 +121,7 @@ class GlmBatchDecoder:
         self._free = [GlmSlot(self, r) for r in range(slots)]
         self._lock = threading.Lock()
         self._stage_lock = threading.Lock()
+        self.broken = False                   # a batched step failed: the Thinker stops taking rows (glm4voice.py)
         self.batcher: StepBatcher[GlmSlot] = StepBatcher(self._run, gather_s)
 
     # -- rows ----------------------------------------------------------------------------------------------------
@@ -187,7 +191,14 @@ class GlmBatchDecoder:
         return product(hidden[:, -1], w.head), hidden[:, -1]
 
     def _run(self, rows: list[tuple[GlmSlot, tuple[torch.Tensor, torch.cuda.Event | None]]]) -> list[tuple]:
-        """One batched step for the rows that asked (StepBatcher's `run`)."""
+        """One batched step for the rows that asked (StepBatcher's `run`); a failure marks the decoder `broken`."""
+        try:
+            return self._step(rows)
+        except Exception:
+            self.broken = True
+            raise
+
+    def _step(self, rows: list[tuple[GlmSlot, tuple[torch.Tensor, torch.cuda.Event | None]]]) -> list[tuple]:
         pos = [self.scratch] * self.slots
         for slot, _ in rows:
             pos[slot.row] = slot.length
