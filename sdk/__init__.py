@@ -1,3 +1,3 @@
-"""xstreamer SDK: protocol v1 and the Python clients. Imports without torch."""
+"""xstreamer SDK: protocol v2 and the Python clients. Imports without torch."""
 
 __version__ = "0.1.0"

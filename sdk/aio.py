@@ -4,32 +4,37 @@
         s = await client.open_session()
         utt = await s.speak("Hello!")
         async for pkt, payload in s.packets(timeout=5):
-            if pkt.type == "event" and pkt.event == "utterance_end" and pkt.utt == utt:
+            if pkt.type == "event" and pkt.utt == utt and pkt.event in END_EVENTS:
                 break
         await s.close()
 
-Requests are serialised by an asyncio.Lock; a heartbeat task pings when idle and reconnects (hello, re-open
-the sessions with the same persona/portrait, resubscribe) when the daemon stops answering or restarted.
+Requests are serialised by an asyncio.Lock; a heartbeat task pings when idle and reconnects when the daemon
+stops answering or restarted (hello, `resume` each session with its secret, or open it again: its running
+utterances end `lost`, its utterance ids continue), as `sdk.client.Client` does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
+from collections import deque
 from typing import Any, AsyncIterator, Callable
 
 import numpy as np
 import zmq
 import zmq.asyncio
 
-from sdk.client import media_endpoint_for, pcm16_bytes, point_sub
-from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
-                        error_from_reply)
+from sdk.client import LOST_REASON, RECONNECT_ON, check_size, media_endpoint_for, pcm16_bytes, point_sub
+from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotOwnerError, NotWelcomedError,
+                        UnknownSessionError, error_from_reply)
+from sdk.keys import ClientKeys
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
 from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE
 from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
-                                   Persona, Ping, SetPersona, Speak, Welcome)
+                                   Persona, Ping, Resume, SetPersona, Speak, Welcome)
+from sdk.utterances import Utterances
 
 
 class AsyncSessionHandle:
@@ -43,6 +48,8 @@ class AsyncSessionHandle:
         self.options = dict(options or {})
         self.info: Opened = opened
         self.closed = False
+        self.utterances = Utterances()
+        self._local: deque[tuple[Any, bytes | None]] = deque()    # `lost` events, delivered first
         self._sub: zmq.asyncio.Socket | None = None
         self._sub_endpoint = ""
         self._topic = ""
@@ -61,20 +68,26 @@ class AsyncSessionHandle:
         return self._client.media_endpoint
 
     def _subscribe(self, endpoint: str, topic: str) -> None:
-        self._sub = point_sub(self._client._ctx, self._sub, endpoint, topic, self._sub_endpoint, self._topic)
+        self._sub = point_sub(self._client._ctx, self._sub, endpoint, topic, self._sub_endpoint, self._topic,
+                              self._client.keys)
         self._sub_endpoint, self._topic = endpoint, topic
 
-    def _rebind(self, opened: Opened) -> None:
+    def _rebind(self, opened: Opened, resumed: bool) -> None:
+        if not resumed:
+            lost = self.utterances.lose_all(self.info.session, LOST_REASON)
+            self._local.extend((pkt, None) for pkt in lost)
         self.info = opened
         self._subscribe(self._client.media_endpoint, opened.topic)
 
     async def chat(self, text: str) -> int:
         """A user turn in text; returns the reply's utterance id."""
-        return (await self._client._session_call(self, lambda sid: Chat(session=sid, text=text))).utt
+        ack = await self._client._session_call(self, lambda sid: Chat(session=sid, text=text))
+        return self.utterances.issued(ack.utt)
 
     async def speak(self, text: str) -> int:
         """Say `text` verbatim; returns its utterance id."""
-        return (await self._client._session_call(self, lambda sid: Speak(session=sid, text=text))).utt
+        ack = await self._client._session_call(self, lambda sid: Speak(session=sid, text=text))
+        return self.utterances.issued(ack.utt)
 
     async def hear(self, pcm: np.ndarray, sample_rate: int, final: bool = False) -> int | None:
         """Send user voice (int16 mono); with final=True returns the reply's utterance id."""
@@ -82,7 +95,7 @@ class AsyncSessionHandle:
         ack = await self._client._session_call(
             self, lambda sid: Audio(session=sid, sample_rate=sample_rate, final=final), blob,
             timeout=max(self._client.timeout, 30.0) if final else None)
-        return ack.utt if final else None
+        return self.utterances.issued(ack.utt) if final else None
 
     async def interrupt(self) -> None:
         """Barge-in: stop the current reply."""
@@ -112,20 +125,25 @@ class AsyncSessionHandle:
         """The next (packet, payload) or None after `timeout` seconds; malformed messages are skipped."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.closed:
+            if self._local:
+                return self._local.popleft()
             left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
             sub = self._sub
             if sub is not None and await sub.poll(max(0, int(left * 1000))):
                 frames = await sub.recv_multipart()
                 try:
-                    return decode_media(frames)
+                    item = decode_media(frames, topic=self._topic.encode("ascii"))
                 except ProtocolError:
                     continue
+                self.utterances.seen(item[0])
+                return item
             if deadline is not None and time.monotonic() >= deadline:
                 return None
         raise ClientClosedError("session handle is closed")
 
     async def packets(self, timeout: float | None = None) -> AsyncIterator[tuple[Any, bytes | None]]:
-        """Async-iterate (packet, payload); DaemonTimeoutError (a TimeoutError) after `timeout` s of silence."""
+        """Async-iterate (packet, payload); DaemonTimeoutError (a TimeoutError) after `timeout` s of silence.
+        """
         while not self.closed:
             item = await self.recv(timeout)
             if item is None:
@@ -144,13 +162,14 @@ class AsyncClient:
 
     def __init__(self, control: str = DEFAULT_CONTROL, client_name: str = "", timeout: float = 5.0,
                  auto_reconnect: bool = True, on_reconnect: Callable[["AsyncClient"], Any] | None = None,
-                 heartbeat: bool = True):
+                 heartbeat: bool = True, keys: ClientKeys | str | os.PathLike[str] | None = None):
         self.control = control
         self.client_name = client_name
         self.timeout = timeout
         self.auto_reconnect = auto_reconnect
         self.on_reconnect = on_reconnect
         self.heartbeat = heartbeat
+        self.keys = ClientKeys.coerce(keys)
         self.welcome: Welcome | None = None
         self.media_endpoint = ""
         self.reconnects = 0
@@ -178,6 +197,8 @@ class AsyncClient:
             self._dealer.close(linger=0)
         self._dealer = self._ctx.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.LINGER, 0)
+        if self.keys is not None:
+            self.keys.apply(self._dealer)
         self._dealer.connect(self.control)
 
     async def _hello(self) -> None:
@@ -214,6 +235,7 @@ class AsyncClient:
     async def _roundtrip(self, msg: Any, blobs: tuple[bytes, ...], timeout: float) -> Any:
         if self._closed or self._dealer is None:
             raise ClientClosedError("client is closed or not connected")
+        check_size(msg, blobs)
         req = next(self._req)
         msg = msg.model_copy(update={"req": req})
         await self._dealer.send_multipart(encode(msg, *blobs))
@@ -250,7 +272,7 @@ class AsyncClient:
         async with self._lock:
             try:
                 return await self._roundtrip(build(handle.id), blobs, timeout or self.timeout)
-            except (DaemonTimeoutError, NotWelcomedError, UnknownSessionError):
+            except RECONNECT_ON:
                 if not self.auto_reconnect:
                     raise
                 await self._reconnect_locked()
@@ -270,10 +292,21 @@ class AsyncClient:
         self._handles.append(h)
         return h
 
-    async def _open_locked(self, persona: Persona | None, portrait: bytes | None, options: dict) -> Opened:
-        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None, **options)
+    async def resume_session(self, session: str, secret: str, persona: Persona | None = None,
+                             portrait: bytes | None = None) -> AsyncSessionHandle:
+        """Hold a session another connection opened (its id and secret); see Client.resume_session."""
+        opened: Opened = await self._request(Resume(session=session, secret=secret))
+        h = AsyncSessionHandle(self, opened, persona, portrait)
+        self._handles.append(h)
+        return h
+
+    async def _open_locked(self, persona: Persona | None, portrait: bytes | None, options: dict[str, Any],
+                           first_utt: int = 1) -> Opened:
+        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None, first_utt=first_utt,
+                   **options)
         blobs = (portrait,) if portrait is not None else ()
-        return await self._roundtrip(msg, blobs, max(self.timeout, 30.0))
+        opened: Opened = await self._roundtrip(msg, blobs, max(self.timeout, 30.0))
+        return opened
 
     def _forget(self, handle: AsyncSessionHandle) -> None:
         if handle in self._handles:
@@ -283,8 +316,14 @@ class AsyncClient:
         self._new_dealer()
         await self._hello()
         for h in list(self._handles):
-            if not h.closed:
-                h._rebind(await self._open_locked(h.persona, h.portrait, h.options))
+            if h.closed:
+                continue
+            try:
+                h._rebind(await self._roundtrip(Resume(session=h.id, secret=h.info.secret), (), self.timeout),
+                          resumed=True)
+            except (UnknownSessionError, NotOwnerError):
+                reopened = await self._open_locked(h.persona, h.portrait, h.options, h.utterances.next_utt)
+                h._rebind(reopened, resumed=False)
         self.reconnects += 1
         if self.on_reconnect is not None:
             try:
@@ -304,7 +343,7 @@ class AsyncClient:
                 try:
                     live = [h for h in self._handles if not h.closed]
                     await self._roundtrip(Ping(session=live[0].id if live else None), (), max(2.0, 2 * period))
-                except (DaemonTimeoutError, NotWelcomedError, UnknownSessionError):
+                except RECONNECT_ON:
                     if self.auto_reconnect:
                         try:
                             await self._reconnect_locked()

@@ -1,38 +1,49 @@
-"""Synchronous Python client of the xstreamer daemon (protocol v1 over ZeroMQ; no torch).
+"""Synchronous Python client of the xstreamer daemon (protocol v2 over ZeroMQ; no torch).
 
     from sdk.client import Client
     with Client("tcp://127.0.0.1:7570", client_name="my-app") as client:
         with client.open_session(persona=Persona(name="Ada")) as s:
             utt = s.chat("Hello!")
             for pkt, payload in s.packets(timeout=5):
-                if pkt.type == "event" and pkt.event == "utterance_end" and pkt.utt == utt:
+                if pkt.type == "event" and pkt.utt == utt and pkt.event in END_EVENTS:
                     break
 
 Control requests go over one DEALER socket (serialised by a lock, so handles may be used from several
-threads); each session handle reads its media from its own SUB socket. A heartbeat thread pings the daemon
-when the client is otherwise silent; when the daemon stops answering (restart), the client reconnects:
-hello again, re-open every session with the same persona and portrait, resubscribe (`reconnects` counts it,
-`on_reconnect(client)` is called). After a reconnect a session's `id`/`topic` change and seq/pts restart.
+threads); each session handle reads its media from its own SUB socket, subscribed to the session's private
+topic. A heartbeat thread pings the daemon when the client is otherwise silent. When the daemon stops
+answering or no longer knows this connection, the client reconnects: a new connection says hello and `resume`s
+each session with its secret; a session the daemon lost (a restart) is opened again with the same persona and
+portrait, its running utterances end with a `lost` event, and its utterance ids continue after the old ones
+(`reconnects` counts reconnects, `on_reconnect(client)` is called).
+
+With `keys` (a client bundle made by `xstreamer keys client`, or sdk.keys.ClientKeys) both sockets use CURVE.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import zmq
 
-from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotWelcomedError, UnknownSessionError,
-                        error_from_reply)
+from sdk.errors import (ClientClosedError, DaemonTimeoutError, InvalidInputError, NotOwnerError,
+                        NotWelcomedError, UnknownSessionError, error_from_reply)
+from sdk.keys import ClientKeys
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
-from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE
-from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
-                                   Persona, Ping, SetPersona, Speak, Welcome)
+from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE, MAX_MESSAGE_BYTES
+from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, ErrorCode, Hello, Interrupt,
+                                   Open, Opened, Persona, Ping, Resume, SetPersona, Speak, Welcome)
+from sdk.utterances import Utterances
 
 Packet = tuple[Any, "bytes | None"]
+# Errors after which the client reconnects (the daemon restarted, dropped this connection, or is down).
+RECONNECT_ON = (DaemonTimeoutError, NotWelcomedError, UnknownSessionError, NotOwnerError)
+LOST_REASON = "lost: the daemon's session ended (restart); the session was opened again"
 
 
 def media_endpoint_for(control: str, media: str) -> str:
@@ -54,11 +65,21 @@ def pcm16_bytes(pcm: np.ndarray) -> bytes:
     return a.astype("<i2").tobytes()
 
 
+def check_size(msg: Any, blobs: tuple[bytes, ...]) -> None:
+    """Refuse, before sending, a message the daemon's socket would drop unanswered (MAX_MESSAGE_BYTES)."""
+    size = sum(len(b) for b in blobs)
+    if size > MAX_MESSAGE_BYTES:
+        code = {"open": ErrorCode.INVALID_PORTRAIT, "audio": ErrorCode.INVALID_AUDIO}.get(msg.type,
+                                                                                          ErrorCode.MALFORMED)
+        raise InvalidInputError(code, f"{msg.type} carries {size} bytes; a message may carry at most "
+                                      f"{MAX_MESSAGE_BYTES} (the portrait at most 16 MiB)")
+
+
 _Sock = TypeVar("_Sock", bound=zmq.Socket)
 
 
 def point_sub(ctx: "zmq.Context[_Sock]", sub: _Sock | None, endpoint: str, topic: str, old_endpoint: str,
-              old_topic: str) -> _Sock:
+              old_topic: str, keys: ClientKeys | None = None) -> _Sock:
     """(Re)point a session's SUB socket at `endpoint` / `topic` and return it: a new socket when the endpoint
     changed (after a daemon restart), else the old one moved from `old_topic` to `topic`. Works for
     `zmq.Context` and `zmq.asyncio.Context` alike (the sync and asyncio clients share it)."""
@@ -68,10 +89,13 @@ def point_sub(ctx: "zmq.Context[_Sock]", sub: _Sock | None, endpoint: str, topic
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, 4000)
+        if keys is not None:
+            keys.apply(sub)
         sub.connect(endpoint)
-    elif old_topic:
+    elif old_topic and old_topic != topic:
         sub.setsockopt(zmq.UNSUBSCRIBE, old_topic.encode("ascii"))
-    sub.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+    if topic != old_topic or endpoint != old_endpoint:
+        sub.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
     return sub
 
 
@@ -86,20 +110,22 @@ class SessionHandle:
         self.options = dict(options or {})
         self.info: Opened = opened
         self.closed = False
+        self.utterances = Utterances()
+        self._local: deque[Packet] = deque()        # packets made here (`lost` events), delivered first
         self._sub_lock = threading.Lock()
-        self._sub: zmq.Socket | None = None
+        self._sub: zmq.Socket[Any] | None = None
         self._sub_endpoint = ""
         self._topic = ""
         self._subscribe(client.media_endpoint, opened.topic)
 
     @property
     def id(self) -> str:
-        """The session id (changes after a reconnect)."""
+        """The session id (changes when the session had to be opened again after a restart)."""
         return self.info.session
 
     @property
     def topic(self) -> str:
-        """The media topic ("xs1/" + id)."""
+        """The session's private media topic ("xs2/" + its media key)."""
         return self.info.topic
 
     @property
@@ -108,21 +134,30 @@ class SessionHandle:
 
     def _subscribe(self, endpoint: str, topic: str) -> None:
         with self._sub_lock:
-            self._sub = point_sub(self._client._ctx, self._sub, endpoint, topic, self._sub_endpoint, self._topic)
+            self._sub = point_sub(self._client._ctx, self._sub, endpoint, topic, self._sub_endpoint,
+                                  self._topic, self._client.keys)
             self._sub_endpoint, self._topic = endpoint, topic
 
-    def _rebind(self, opened: Opened) -> None:
+    def _rebind(self, opened: Opened, resumed: bool) -> None:
+        """After a reconnect: the same session (resumed) or a new one in its place (its running utterances are
+        lost: each gets a `lost` event)."""
+        if not resumed:
+            lost = self.utterances.lose_all(self.info.session, LOST_REASON)
+            with self._sub_lock:
+                self._local.extend((pkt, None) for pkt in lost)
         self.info = opened
         self._subscribe(self._client.media_endpoint, opened.topic)
 
     # ---- requests
     def chat(self, text: str) -> int:
         """A user turn in text; returns the utterance id the reply's media will carry."""
-        return self._client._session_call(self, lambda sid: Chat(session=sid, text=text)).utt
+        ack = self._client._session_call(self, lambda sid: Chat(session=sid, text=text))
+        return self.utterances.issued(ack.utt)
 
     def speak(self, text: str) -> int:
         """The avatar says `text` verbatim; returns its utterance id."""
-        return self._client._session_call(self, lambda sid: Speak(session=sid, text=text)).utt
+        ack = self._client._session_call(self, lambda sid: Speak(session=sid, text=text))
+        return self.utterances.issued(ack.utt)
 
     def hear(self, pcm: np.ndarray, sample_rate: int, final: bool = False) -> int | None:
         """Send a chunk of the user's voice (int16 mono, ≤ 10 s). With final=True the turn ends and the
@@ -131,7 +166,7 @@ class SessionHandle:
         ack = self._client._session_call(self, lambda sid: Audio(session=sid, sample_rate=sample_rate,
                                                                  final=final), blob,
                                           timeout=max(self._client.timeout, 30.0) if final else None)
-        return ack.utt if final else None
+        return self.utterances.issued(ack.utt) if final else None
 
     def interrupt(self) -> None:
         """Barge-in: stop the current reply (queued media is flushed; an `interrupted` event follows)."""
@@ -167,13 +202,17 @@ class SessionHandle:
                 raise ClientClosedError("session handle is closed")
             left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
             with self._sub_lock:
+                if self._local:
+                    return self._local.popleft()
                 sub = self._sub
                 if sub is not None and sub.poll(max(0, int(left * 1000))):
                     frames = sub.recv_multipart()
                     try:
-                        return decode_media(frames)
+                        item = decode_media(frames, topic=self._topic.encode("ascii"))
                     except ProtocolError:
                         continue
+                    self.utterances.seen(item[0])
+                    return item
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 
@@ -198,19 +237,20 @@ class Client:
 
     def __init__(self, control: str = DEFAULT_CONTROL, client_name: str = "", timeout: float = 5.0,
                  auto_reconnect: bool = True, on_reconnect: Callable[["Client"], None] | None = None,
-                 heartbeat: bool = True):
+                 heartbeat: bool = True, keys: ClientKeys | str | os.PathLike[str] | None = None):
         self.control = control
         self.client_name = client_name
         self.timeout = timeout
         self.auto_reconnect = auto_reconnect
         self.on_reconnect = on_reconnect
         self.heartbeat = heartbeat
+        self.keys = ClientKeys.coerce(keys)
         self.welcome: Welcome | None = None
         self.media_endpoint = ""
         self.reconnects = 0
-        self._ctx = zmq.Context()
+        self._ctx: zmq.Context[Any] = zmq.Context()
         self._lock = threading.RLock()
-        self._dealer: zmq.Socket | None = None
+        self._dealer: zmq.Socket[Any] | None = None
         self._req = itertools.count(1)
         self._handles: list[SessionHandle] = []
         self._closed = False
@@ -235,10 +275,12 @@ class Client:
             self._dealer.close(linger=0)
         self._dealer = self._ctx.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.LINGER, 0)
+        if self.keys is not None:
+            self.keys.apply(self._dealer)
         self._dealer.connect(self.control)
 
     def _hello(self) -> None:
-        w = self._request(Hello(versions=[PROTOCOL_VERSION], client=self.client_name), retry=False)
+        w = self._roundtrip(Hello(versions=[PROTOCOL_VERSION], client=self.client_name), (), self.timeout)
         self.welcome = w
         self.media_endpoint = media_endpoint_for(self.control, w.media_endpoint)
 
@@ -272,6 +314,7 @@ class Client:
             raise ClientClosedError("client is closed")
         if self._dealer is None:
             raise ClientClosedError("client is not connected (call connect())")
+        check_size(msg, blobs)
         req = next(self._req)
         msg = msg.model_copy(update={"req": req})
         self._dealer.send_multipart(encode(msg, *blobs))
@@ -308,14 +351,14 @@ class Client:
         with self._lock:
             try:
                 return self._roundtrip(build(handle.id), blobs, timeout or self.timeout)
-            except (DaemonTimeoutError, NotWelcomedError, UnknownSessionError):
+            except RECONNECT_ON:
                 if not self.auto_reconnect:
                     raise
                 self._reconnect()
                 return self._roundtrip(build(handle.id), blobs, timeout or self.timeout)
 
     def ping(self, session: str | None = None) -> Any:
-        """Round-trip a ping; returns the Pong."""
+        """Round-trip a ping; returns the Pong (`sessions`: how many this connection holds)."""
         return self._request(Ping(session=session))
 
     def open_session(self, persona: Persona | None = None, portrait: bytes | None = None,
@@ -329,10 +372,23 @@ class Client:
         self._handles.append(h)
         return h
 
-    def _open(self, persona: Persona | None, portrait: bytes | None, options: dict, retry: bool = True) -> Opened:
-        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None, **options)
+    def resume_session(self, session: str, secret: str, persona: Persona | None = None,
+                       portrait: bytes | None = None) -> SessionHandle:
+        """Hold a session another connection opened, with its id and the `secret` of its `opened` (e.g. the
+        OBS bridge on the studio's session): this client then gets its media and may control it. `persona`
+        and `portrait` are what it is opened with again should the daemon lose it."""
+        opened: Opened = self._request(Resume(session=session, secret=secret))
+        h = SessionHandle(self, opened, persona, portrait)
+        self._handles.append(h)
+        return h
+
+    def _open(self, persona: Persona | None, portrait: bytes | None, options: dict[str, Any],
+              retry: bool = True, first_utt: int = 1) -> Opened:
+        msg = Open(persona=persona or Persona(), has_portrait=portrait is not None, first_utt=first_utt,
+                   **options)
         blobs = (portrait,) if portrait is not None else ()
-        return self._request(msg, *blobs, timeout=max(self.timeout, 30.0), retry=retry)
+        opened: Opened = self._request(msg, *blobs, timeout=max(self.timeout, 30.0), retry=retry)
+        return opened
 
     def _forget(self, handle: SessionHandle) -> None:
         if handle in self._handles:
@@ -340,13 +396,21 @@ class Client:
 
     # ---- reconnect and heartbeats
     def _reconnect(self) -> None:
-        """New DEALER, hello, re-open every session (same persona/portrait), resubscribe."""
+        """New DEALER, hello, then each session: resumed with its secret, or (the daemon lost it) opened again
+        with the same persona/portrait and the next utterance id, its running utterances ending `lost`."""
         with self._lock:
             self._new_dealer()
             self._hello()
             for h in list(self._handles):
-                if not h.closed:
-                    h._rebind(self._open(h.persona, h.portrait, h.options, retry=False))
+                if h.closed:
+                    continue
+                try:
+                    h._rebind(self._roundtrip(Resume(session=h.id, secret=h.info.secret), (), self.timeout),
+                              resumed=True)
+                except (UnknownSessionError, NotOwnerError):
+                    reopened = self._open(h.persona, h.portrait, h.options, retry=False,
+                                          first_utt=h.utterances.next_utt)
+                    h._rebind(reopened, resumed=False)
             self.reconnects += 1
         if self.on_reconnect is not None:
             try:
@@ -366,9 +430,9 @@ class Client:
                     if self._closed:
                         return
                     live = [h for h in self._handles if not h.closed]
-                    # Pinging with a session id detects a restarted daemon (it answers unknown_session).
+                    # Pinging with a session id detects a restarted daemon (it answers not_welcomed/unknown).
                     self._roundtrip(Ping(session=live[0].id if live else None), (), max(2.0, 2 * period))
-            except (DaemonTimeoutError, NotWelcomedError, UnknownSessionError):
+            except RECONNECT_ON:
                 if not self.auto_reconnect:
                     continue
                 try:

@@ -17,6 +17,14 @@ class UnknownSessionError(ProtocolError):
     """The session does not exist (closed, timed out, or the daemon restarted)."""
 
 
+class NotOwnerError(ProtocolError):
+    """The session belongs to another connection (the SDK resumes its own sessions with their secret)."""
+
+
+class RateLimitedError(ProtocolError):
+    """Too many requests a second from this connection, or too many turns queued in the session."""
+
+
 class InvalidInputError(ProtocolError):
     """The daemon refused an input: portrait, persona, text or audio (see `.code`)."""
 
@@ -26,10 +34,11 @@ class TooManySessionsError(ProtocolError):
 
 
 class DaemonTimeoutError(ProtocolError, TimeoutError):
-    """No reply from the daemon in time (it is down, or busy). `.code` is ErrorCode.INTERNAL."""
+    """No reply (or no media) from the daemon in time: it is down, restarting or busy. `.code` is
+    ErrorCode.UNAVAILABLE, a code the daemon itself never sends."""
 
     def __init__(self, message: str = "", session: str | None = None, req: int = 0):
-        super().__init__(ErrorCode.INTERNAL, message, session=session, req=req)
+        super().__init__(ErrorCode.UNAVAILABLE, message, session=session, req=req)
 
 
 class ClientClosedError(XStreamerError):
@@ -40,6 +49,8 @@ _BY_CODE: dict[ErrorCode, type[ProtocolError]] = {
     ErrorCode.UNSUPPORTED_VERSION: UnsupportedVersionError,
     ErrorCode.NOT_WELCOMED: NotWelcomedError,
     ErrorCode.UNKNOWN_SESSION: UnknownSessionError,
+    ErrorCode.NOT_OWNER: NotOwnerError,
+    ErrorCode.RATE_LIMITED: RateLimitedError,
     ErrorCode.INVALID_PORTRAIT: InvalidInputError,
     ErrorCode.INVALID_PERSONA: InvalidInputError,
     ErrorCode.EMPTY_TEXT: InvalidInputError,
@@ -59,5 +70,6 @@ def error_from_reply(err: Any) -> ProtocolError:
 
 
 __all__ = ["XStreamerError", "ProtocolError", "UnsupportedVersionError", "NotWelcomedError",
-           "UnknownSessionError", "InvalidInputError", "TooManySessionsError", "DaemonTimeoutError",
+           "UnknownSessionError", "NotOwnerError", "RateLimitedError", "InvalidInputError",
+           "TooManySessionsError", "DaemonTimeoutError",
            "ClientClosedError", "error_from_reply"]

@@ -52,7 +52,7 @@ def test_a_closing_session_is_unknown_to_ping_before_its_worker_exits(slow_daemo
     daemon, engine = slow_daemon
     raw = RawControl(daemon.control_endpoint)
     try:
-        assert raw.call(Hello(req=1)).type == "welcome"
+        assert raw.call(Hello(req=1, versions=[2])).type == "welcome"
         a, b = raw.call(Open(req=2), timeout=60), raw.call(Open(req=3), timeout=60)
         assert raw.call(Ping(req=4, session=a.session)).sessions == 2
         assert raw.call(Close(req=5, session=a.session)).type == "ack"

@@ -61,7 +61,7 @@ def test_vanished_client_does_not_delay_another_and_its_session_times_out(daemon
     raw = RawControl(daemon.control)
     gone_sub, watcher = ctx.socket(zmq.SUB), ctx.socket(zmq.SUB)
     try:
-        assert raw.call(Hello(req=1)).type == "welcome"
+        assert raw.call(Hello(req=1, versions=[2])).type == "welcome"
         opened = raw.call(Open(req=2))
         for sock in (gone_sub, watcher):
             sock.connect(daemon.media)
@@ -114,7 +114,7 @@ def test_silent_client_loses_its_session_heartbeating_one_keeps_it(daemon):
     sub = ctx.socket(zmq.SUB)
     raw = RawControl(daemon.control)
     try:
-        assert raw.call(Hello(req=1)).type == "welcome"
+        assert raw.call(Hello(req=1, versions=[2])).type == "welcome"
         opened = raw.call(Open(req=2))
         sub.connect(daemon.media)
         sub.setsockopt(zmq.SUBSCRIBE, opened.topic.encode())

@@ -17,7 +17,9 @@ import aiohttp
 import pytest
 
 from plugins.obs_source.procs import BridgeProc, Daemon
-from sdk.protocol.codec import decode_media, topic_for, unpack_header
+from sdk.protocol.codec import decode_media, unpack_header
+
+pytestmark = pytest.mark.process
 
 pytestmark = pytest.mark.process
 
@@ -165,8 +167,8 @@ async def _collect(bridge: BridgeProc, session_id: str, want: int) -> tuple[list
                 published_ms, hlen = struct.unpack(">dI", raw[4:16])
                 header, payload = raw[16:16 + hlen], raw[16 + hlen:]
                 kind = unpack_header(header)["type"]
-                frames = [topic_for(session_id), header] + ([payload] if kind in ("audio", "video") else [])
-                pkt, _ = decode_media(frames)   # the bridge forwards protocol v1 headers verbatim
+                frames = [b"xs2/any", header] + ([payload] if kind in ("audio", "video") else [])
+                pkt, _ = decode_media(frames)   # the bridge forwards protocol headers verbatim
                 media.append((pkt, len(payload), published_ms))
             async with http_session.post(bridge.api("interrupt"), json={}) as resp:
                 assert resp.status == 200
@@ -218,7 +220,8 @@ def test_bridge_attaches_to_an_existing_session(daemon):
     client.connect()
     try:
         owned = client.open_session()
-        bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--session", owned.id))
+        bridge = BridgeProc.start(XSTREAMER, daemon.control,
+                                  extra=("--session", owned.id, "--secret", owned.info.secret))
         try:
             wait_for(lambda: http("GET", bridge.api("health"))[1]["session"] == owned.id, what="the attach")
             headers = asyncio.run(_first_frames(bridge, 10))

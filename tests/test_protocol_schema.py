@@ -1,4 +1,4 @@
-"""`xstreamer protocol schema` prints a JSON Schema naming every v1 message; `xstreamer protocol tables` is
+"""`xstreamer protocol schema` prints a JSON Schema naming every message; `xstreamer protocol tables` is
 what docs/protocol.md's generated reference holds (no torch: the SDK's own command)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _models(union) -> list[type]:
 
 def test_schema_names_every_message_type():
     schema = json.loads(xs("protocol", "schema"))
-    assert schema["protocol_version"] == m.PROTOCOL_VERSION == 1
+    assert schema["protocol_version"] == m.PROTOCOL_VERSION == 2
     for group, union in GROUPS.items():
         part = schema[group]
         expected = {model.model_fields["type"].default: model.__name__ for model in _models(union)}
@@ -46,7 +46,7 @@ def test_schema_names_every_message_type():
             definition = part["$defs"][model_name]
             props = definition["properties"]
             assert props["type"]["const"] == type_name
-            assert props["v"]["const"] == 1                        # every header carries the version
+            assert props["v"]["const"] == 2                        # every header carries the version
             assert set(props) == set(getattr(m, model_name).model_fields), model_name
         assert len(part["oneOf"]) == len(expected)
     # the media headers carry session / utt / seq / pts; Error carries every ErrorCode
@@ -56,7 +56,7 @@ def test_schema_names_every_message_type():
     codes = schema["server_messages"]["$defs"]["ErrorCode"]["enum"]
     assert codes == [c.value for c in m.ErrorCode]
     total = sum(len(_models(u)) for u in GROUPS.values())
-    assert total == 9 + 5 + 6
+    assert total == 10 + 5 + 6
 
 
 def test_docs_hold_the_generated_tables():

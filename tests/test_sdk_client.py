@@ -83,7 +83,7 @@ def test_reconnect_after_daemon_restart_and_asyncio_client():
                 return "".join(text), u, pong.sessions
 
         text, u, sessions = asyncio.run(aio_round())
-        assert text == "Async hello." and u >= 1 and sessions == 2
+        assert text == "Async hello." and u >= 1 and sessions == 1     # pong counts this connection's only
 
         # --- restart the daemon on the same ports: the client must notice, re-hello, re-open, resubscribe
         d1.stop()
@@ -93,7 +93,7 @@ def test_reconnect_after_daemon_restart_and_asyncio_client():
             while client.reconnects == 0 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert client.reconnects >= 1 and calls and calls[0] >= 1
-            assert s.id != old_id and s.topic == "xs1/" + s.id
+            assert s.id != old_id and s.topic.startswith("xs2/")
             utt2 = s.speak("After the restart.")
             st = collect_until(s, is_end(utt2), timeout=90)
             new = [p for p in st.packets if p[0].session == s.id]

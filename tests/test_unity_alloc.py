@@ -24,6 +24,7 @@ from sdk.protocol import codec, messages as m  # noqa: E402
 pytestmark = MONO
 
 SESSION = "alloc-test-session"
+TOPIC = codec.topic_for("0123456789abcdef0123456789abcdef")     # the session's media topic (v2: a key)
 WARMUP, MEASURED = 250, 750
 
 
@@ -51,15 +52,16 @@ class FakeDaemon(threading.Thread):
                 return
             pts = i * 882
             self.xpub.send_multipart(codec.encode_media(
-                m.AudioPacket(session=SESSION, utt=1, seq=seq, pts=pts), pcm))
+                m.AudioPacket(session=SESSION, utt=1, seq=seq, pts=pts), pcm, topic=TOPIC))
             self.xpub.send_multipart(codec.encode_media(
-                m.VideoPacket(session=SESSION, utt=1, seq=seq + 1, pts=pts), rgb))
+                m.VideoPacket(session=SESSION, utt=1, seq=seq + 1, pts=pts), rgb, topic=TOPIC))
             self.xpub.send_multipart(codec.encode_media(
-                m.MotionPacket(session=SESSION, utt=1, seq=seq + 2, pts=pts), motion))
+                m.MotionPacket(session=SESSION, utt=1, seq=seq + 2, pts=pts), motion, topic=TOPIC))
             seq += 3
             if i % 25 == 0:
                 self.xpub.send_multipart(codec.encode_media(
-                    m.StatePacket(session=SESSION, utt=1, seq=seq, pts=pts, state="speaking", fps=25.0)))
+                    m.StatePacket(session=SESSION, utt=1, seq=seq, pts=pts, state="speaking", fps=25.0),
+                    topic=TOPIC))
                 seq += 1
             time.sleep(0.010)   # 2.5x real time: fast, yet the queues stay as shallow as a real stream keeps them
 
@@ -78,10 +80,10 @@ class FakeDaemon(threading.Thread):
             ident, *frames = self.router.recv_multipart()
             msg, _ = codec.decode_client(frames)
             if msg.type == "hello":
-                reply = m.Welcome(req=msg.req, version=1, server="fake",
+                reply = m.Welcome(req=msg.req, version=m.PROTOCOL_VERSION, server="fake",
                                   media_endpoint=self.xpub.last_endpoint.decode())
             elif msg.type == "open":
-                reply = m.Opened(req=msg.req, session=SESSION, topic=codec.topic_for(SESSION).decode(),
+                reply = m.Opened(req=msg.req, session=SESSION, topic=TOPIC.decode(), secret="not-a-secret",
                                  motion_channels=list(m.MOTION_CHANNELS))
             elif msg.type == "ping":
                 reply = m.Pong(req=msg.req, sessions=1)

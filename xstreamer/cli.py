@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from sdk.protocol.messages import PROTOCOL_VERSION
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("engine_core.daemon.cli", "run the inference daemon (ZeroMQ control + media sockets)"),
@@ -22,12 +24,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("engine_core.data.cli", "make datasets (`xstreamer data synth ...`)"),
     "obs": ("plugins.obs_source.bridge", "serve the OBS Browser Source page for a daemon's session"),
     "protocol": ("sdk.protocol.cli", "protocol tools (`xstreamer protocol schema`)"),
+    "keys": ("xstreamer.commands.keys", "make CURVE keys to serve off loopback (`xstreamer keys init DIR`)"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xstreamer", description="A live, talking, thinking digital human.")
-    parser.add_argument("--version", action="version", version="xstreamer 0.1.0 (protocol v1)")
+    parser.add_argument("--version", action="version",
+                        version=f"xstreamer 0.1.0 (protocol v{PROTOCOL_VERSION})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
     for name, (module, help_text) in COMMANDS.items():

@@ -103,8 +103,6 @@ def main(argv: list[str] | None = None) -> dict:
                            on_exit=lambda sid: None, subscribe_wait_s=0.5)
     seen.outbox(worker.outbox)
     sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.connect(endpoint)
     rows = []
 
     def drain(seconds: float) -> None:
@@ -114,6 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
                 sub.recv_multipart()
     try:
         worker.start()
+        worker.publishing.wait(120)            # the XPUB takes a subscription only to a live session's topic
+        sub.setsockopt(zmq.SUBSCRIBE, worker.outbox.topic)
+        sub.connect(endpoint)
         drain(args.settle_s)                                   # the idle stream settles at its lead
         for _ in range(args.replies):
             while not sub.poll(100):                           # ask just after a packet, as a client would

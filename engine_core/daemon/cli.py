@@ -6,6 +6,10 @@ When both sockets are bound it prints exactly one line to stdout and flushes it:
 
 (port 0 picks a free port; the line shows the real one). Logs go to stderr.
 
+Off loopback (`--host` other than 127.0.0.1/::1/localhost) it refuses to start unless given `--keys DIR`
+(CURVE on both sockets; `xstreamer keys`) or `--insecure` (plain ZeroMQ to anyone who can reach the address,
+logged loudly).
+
 With `--exit-with-stdin` (what sdk/launcher.py passes) the daemon also stops when its standard input closes:
 the launcher holds the pipe's other end, so the daemon ends with the process that started it
 (engine_core/daemon/parent_watch.py).
@@ -20,12 +24,19 @@ import signal
 import sys
 import threading
 
-from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, LEAD_MS,
-                                    SESSION_TIMEOUT_S)
+from sdk.protocol.constants import (CLIENT_RATE, CLIENT_SESSIONS, DEFAULT_CONTROL_PORT, DEFAULT_HOST,
+                                    DEFAULT_MEDIA_PORT, LEAD_MS, SESSION_QUEUE, SESSION_TIMEOUT_S)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: loopback only)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="interface to bind (default: loopback; others need --keys or --insecure)")
+    parser.add_argument("--keys", default=None, metavar="DIR",
+                        help="CURVE keys made by `xstreamer keys` (server keypair + authorized client keys): "
+                             "both sockets encrypt and only listed clients get in")
+    parser.add_argument("--insecure", action="store_true",
+                        help="serve plain ZeroMQ off loopback WITHOUT keys: anyone who can reach the address "
+                             "can use the daemon (a loud warning is logged)")
     parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT,
                         help="ROUTER port (0 = any free port)")
     parser.add_argument("--media-port", type=int, default=DEFAULT_MEDIA_PORT,
@@ -36,6 +47,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="split the model: Thinker on the first device, Actor + VAE on the second "
                              "(e.g. cuda:0,cuda:1); overrides --device")
     parser.add_argument("--max-sessions", type=int, default=8, help="sessions served at once")
+    parser.add_argument("--client-sessions", type=int, default=CLIENT_SESSIONS,
+                        help="sessions one client connection may hold")
+    parser.add_argument("--client-rate", type=float, default=CLIENT_RATE,
+                        help="requests a second one client connection may send (bursts of twice that)")
+    parser.add_argument("--session-queue", type=int, default=SESSION_QUEUE,
+                        help="turns (chat/speak/voice) of one session accepted and not yet ended")
     parser.add_argument("--session-timeout", type=float, default=SESSION_TIMEOUT_S,
                         help="close a session whose client sent nothing for this many seconds")
     parser.add_argument("--lead-ms", type=float, default=LEAD_MS,
@@ -69,8 +86,19 @@ def _device(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.max_sessions < 1:
-        print("error: --max-sessions must be at least 1", file=sys.stderr)
+    if min(args.max_sessions, args.client_sessions, args.session_queue) < 1 or args.client_rate <= 0:
+        print("error: --max-sessions, --client-sessions, --session-queue and --client-rate must be positive",
+              file=sys.stderr)
+        return 2
+    from .memory import limit_arenas
+    from .security import ServePolicyError, serve_policy
+
+    limit_arenas()     # before any thread allocates: freed session memory can then go back to the OS
+
+    try:   # before the model loads: a refused option costs nothing
+        policy = serve_policy(args.host, args.keys, args.insecure)
+    except ServePolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
     serving = threading.Event()
@@ -95,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = DaemonConfig(host=args.host, control_port=args.control_port, media_port=args.media_port,
                        model_name=args.model, max_sessions=args.max_sessions,
                        session_timeout_s=args.session_timeout, lead_ms=args.lead_ms,
-                       sndhwm=args.sndhwm)
-    daemon = Daemon(engine, cfg)
+                       sndhwm=args.sndhwm, client_sessions=args.client_sessions,
+                       client_rate=args.client_rate, client_burst=int(max(1, 2 * args.client_rate)),
+                       session_queue=args.session_queue)
+    daemon = Daemon(engine, cfg, keys=policy.keys)
     try:
         daemon.start()
     except Exception as exc:

@@ -1,15 +1,21 @@
 """The media side of the daemon: per-session timed outboxes and the one thread that owns the XPUB socket.
 
-Session workers put packets into their session's `Outbox` with a wall-clock due time (real-time pacing on
-the session's audio clock); the `MediaPublisher` thread sends every packet when it falls due, assigns the
+Session workers put packets into their session's `Outbox` with a wall-clock due time (real-time pacing on the
+session's audio clock); the `MediaPublisher` thread sends every packet when it falls due, assigns the
 per-session `seq`, answers subscriptions with the session's latest `state` (a last-value cache for late
 joiners), publishes a `state` packet about once a second per session, and never blocks: a slow or vanished
 subscriber only fills its own ZeroMQ pipe (SNDHWM), where PUB drops whole messages for it alone.
+
+Media is private to its session's holders: the XPUB runs in manual mode (ZMQ_XPUB_MANUAL), so a subscription
+reaches libzmq only when the publisher accepts it, and it accepts nothing but the exact topic of a live
+session. That topic is "xs2/" + an unguessable media key (128 random bits) handed out only in the owner's
+`opened`: subscribing to "" or "xs2/" gets nothing, and no packet's topic names a session id.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -19,6 +25,7 @@ from typing import Any, Callable
 import zmq
 
 from sdk.protocol import encode_media, topic_for
+from sdk.protocol.messages import TOPIC_PREFIX
 from sdk.protocol.constants import SAMPLE_RATE
 from sdk.protocol.messages import MediaPacket, StatePacket
 
@@ -60,9 +67,9 @@ class Outbox:
     continuous on the wire while packets never pile up late.
     """
 
-    def __init__(self, session: str, sample_rate: int = SAMPLE_RATE):
+    def __init__(self, session: str, topic: bytes | None = None, sample_rate: int = SAMPLE_RATE):
         self.session = session
-        self.topic = topic_for(session)
+        self.topic = topic if topic is not None else topic_for(new_media_key())
         self.sample_rate = sample_rate
         self.lock = threading.Lock()
         self.items: deque[OutItem] = deque()
@@ -91,7 +98,8 @@ class Outbox:
             return 0.0 if self.t0 is None else self.due(self.next_pts) - now
 
     def put_chunk(self, packets: ChunkPackets, n_samples: int, late_slack_s: float = 0.08) -> None:
-        """Queue one chunk's packets (sorted; see ChunkPackets): their pts are set here, on the session clock."""
+        """Queue one chunk's packets (sorted; see ChunkPackets): their pts are set here, on the session clock.
+        """
         now = time.monotonic()
         with self.lock:
             if self.t0 is None or self.due(self.next_pts) < now - late_slack_s:
@@ -109,7 +117,8 @@ class Outbox:
             self.items.append(OutItem(0.0, packet.model_copy(update={"pts": pts})))
 
     def flush(self) -> int:
-        """Drop every queued packet (interrupt/close); the pts of the next chunk continues from the last sent."""
+        """Drop every queued packet (interrupt/close); the pts of the next chunk continues from the last sent.
+        """
         with self.lock:
             return self._flush_locked()
 
@@ -145,9 +154,11 @@ class Outbox:
 class MediaPublisher(threading.Thread):
     """Owns the XPUB socket; publishes every session's packets when due. Thread-safe `add`/`remove`."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, sndhwm: int = 250, state_interval_s: float = 1.0):
+    def __init__(self, ctx: zmq.Context, endpoint: str, sndhwm: int = 250, state_interval_s: float = 1.0,
+                 secure: Callable[[zmq.Socket], None] | None = None):
         super().__init__(name="xs-media", daemon=True)
         self.ctx = ctx
+        self._secure = secure           # makes the socket a CURVE server (before bind), with keys
         self.state_interval_s = state_interval_s
         self._outboxes: dict[str, Outbox] = {}
         self._lock = threading.Lock()
@@ -157,19 +168,17 @@ class MediaPublisher(threading.Thread):
         self._endpoint_req = endpoint
         self._sndhwm = sndhwm
         self.endpoint = ""
-        self.wildcard_subscribers = 0
+        self.refused_subscriptions = 0   # subscriptions to anything but a live session's exact topic
 
     # ---- called from other threads
     def add(self, box: Outbox) -> None:
         box.last_state = time.monotonic()   # the first state goes to the first subscriber (seq 0)
         with self._lock:
-            self._outboxes[box.session] = box
-            if self.wildcard_subscribers > 0:
-                box.subscribed.set()
+            self._outboxes[box.topic] = box
 
-    def remove(self, session: str) -> None:
+    def remove(self, topic: bytes) -> None:
         with self._lock:
-            self._outboxes.pop(session, None)
+            self._outboxes.pop(topic, None)
 
     def start_and_wait(self, timeout: float = 10.0) -> str:
         """Start the thread, wait until the socket is bound; returns the bound endpoint."""
@@ -188,8 +197,12 @@ class MediaPublisher(threading.Thread):
         try:
             sock = self.ctx.socket(zmq.XPUB)
             sock.setsockopt(zmq.SNDHWM, self._sndhwm)
-            sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+            sock.setsockopt(zmq.XPUB_MANUAL, 1)        # we decide which subscriptions libzmq honours
+            sock.setsockopt(zmq.XPUB_VERBOSER, 1)      # every (un)subscription reaches us, duplicates too
+            sock.setsockopt(zmq.MAXMSGSIZE, 4096)      # subscriptions (and CURVE handshakes) are short
             sock.setsockopt(zmq.LINGER, 0)
+            if self._secure is not None:
+                self._secure(sock)
             sock.bind(self._endpoint_req)
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         except BaseException as exc:  # reported to start_and_wait
@@ -224,7 +237,7 @@ class MediaPublisher(threading.Thread):
             if now - box.last_state >= self.state_interval_s and not box.finished:
                 self._send_state(sock, box)
             if box.finished and nxt is None:
-                self.remove(box.session)
+                self.remove(box.topic)
         return soonest
 
     def _send_state(self, sock: zmq.Socket, box: Outbox) -> None:
@@ -238,7 +251,8 @@ class MediaPublisher(threading.Thread):
 
     def _send(self, sock: zmq.Socket, box: Outbox, item: OutItem) -> None:
         try:
-            frames = encode_media(item.packet.model_copy(update={"seq": box.seq}), item.payload)
+            packet = item.packet.model_copy(update={"seq": box.seq})
+            frames = encode_media(packet, item.payload, topic=box.topic)
         except Exception:
             log.exception("could not encode a %s packet of session %s", item.kind, box.session)
             return
@@ -258,23 +272,33 @@ class MediaPublisher(threading.Thread):
             box.last_utt = item.utt
 
     def _read_subscriptions(self, sock: zmq.Socket) -> None:
+        """Honour a subscription only to the exact topic of a live session (XPUB_MANUAL: setsockopt right
+        after the recv applies to the subscriber that sent it); unsubscriptions are passed on."""
         while True:
             try:
                 msg = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if not msg:
+            if not msg or msg[0] not in (0, 1):
                 continue
-            subscribe, prefix = msg[0] == 1, bytes(msg[1:])
-            if prefix == b"" or prefix == b"x" or prefix == b"xs" or prefix == b"xs1" or prefix == b"xs1/":
-                with self._lock:
-                    self.wildcard_subscribers += 1 if subscribe else -1
-            if not subscribe:
+            topic = bytes(msg[1:])
+            if msg[0] == 0:
+                if topic.startswith(TOPIC_PREFIX):
+                    sock.setsockopt(zmq.UNSUBSCRIBE, topic)
                 continue
-            for box in self._boxes():
-                if box.topic.startswith(prefix):
-                    box.subscribed.set()
-                    self._send_state(sock, box)   # last-value cache for a late joiner
+            with self._lock:
+                box = self._outboxes.get(topic)
+            if box is None or box.finished:
+                self.refused_subscriptions += 1
+                continue
+            sock.setsockopt(zmq.SUBSCRIBE, topic)
+            box.subscribed.set()
+            self._send_state(sock, box)   # last-value cache for a late joiner
+
+
+def new_media_key() -> str:
+    """An unguessable media key (128 random bits, hex): a session's topic is "xs2/" + key."""
+    return secrets.token_hex(16)
 
 
 def describe(box: Any) -> str:

@@ -1,44 +1,52 @@
 """The daemon: one control thread owning the ROUTER socket, one media thread owning the XPUB socket, and one
 worker thread per session (engine_core.daemon.session_worker).
 
-The control loop never dies on a message: every request is decoded and handled inside a catch-all, and a
-bad one gets a typed `error` reply (protocol v1 ErrorCode) while the daemon goes on. Slow engine calls
-(opening a session: portrait analysis; the final chunk of user audio: transcription) run off the control
-thread and post their reply through a queue that the control loop drains.
+The control loop never dies on a message: every request is decoded and handled inside a catch-all, and a bad
+one gets a typed `error` reply (protocol ErrorCode) while the daemon goes on. Handlers sit in a table keyed by
+the client message's model class. Slow engine calls (opening a session: portrait analysis; the final chunk of
+user audio: transcription) run off the control thread and post their reply through a queue that the control
+loop drains.
+
+Trust (docs/security.md): a session belongs to the connection (ROUTER routing id) that opened it; any other
+connection naming it gets `not_owner`, unless it has shown the session's `secret` in a `resume` (the owner's
+own reconnect, or a second program of the same user, e.g. the OBS bridge on the studio's session): it then
+holds the session too. Each connection is limited in sessions, requests a second and turns queued per session;
+`pong` counts only the asking connection's sessions. Off loopback both sockets run CURVE (security.py).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import queue
 import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Union
 
-import msgpack
 import numpy as np
 import zmq
 
-from sdk.protocol import ProtocolError, decode_client, encode, format_ready_line
-from sdk.protocol.constants import (DEFAULT_CONTROL_PORT, DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS,
-                                    LEAD_MS, SESSION_TIMEOUT_S)
-from sdk.protocol.messages import (MAX_PORTRAIT_BYTES, SUPPORTED_VERSIONS, Ack, Audio, Chat, Close, Error,
-                                   ErrorCode, Hello, Interrupt, Open, Opened, Ping, Pong, SetPersona, Speak,
-                                   Welcome)
+from sdk.keys import ServerKeys
+from sdk.protocol import (ProtocolError, check_portrait_header, decode_client, encode, format_ready_line,
+                          peek_req)
+from sdk.protocol.constants import (CLIENT_BURST, CLIENT_RATE, CLIENT_SESSIONS, DEFAULT_CONTROL_PORT,
+                                    DEFAULT_HOST, DEFAULT_MEDIA_PORT, HEARTBEAT_MS, LEAD_MS,
+                                    MAX_MESSAGE_BYTES, MAX_TURN_AUDIO_SECONDS, SESSION_QUEUE,
+                                    SESSION_TIMEOUT_S)
+from sdk.protocol.messages import (SUPPORTED_VERSIONS, Ack, Audio, Chat, Close, Error, ErrorCode, Hello,
+                                   Interrupt, Open, Opened, Ping, Pong, Resume, SetPersona, Speak, Welcome)
 
+from .clients import Client, TokenBucket
 from .media import MediaPublisher
+from .security import Curve
 from .session_worker import SessionWorker
 
 log = logging.getLogger("xstreamer.daemon")
 
 Reply = Union[Welcome, Opened, Ack, Pong, Error]
-
-
-def _unknown(sid: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no session {sid!r}", session=sid)
 
 
 def error_code_of(exc: BaseException) -> ErrorCode:
@@ -55,10 +63,8 @@ def error_code_of(exc: BaseException) -> ErrorCode:
         return ErrorCode.INTERNAL
 
 
-@dataclass
-class _Client:
-    welcomed: bool = False
-    last_seen: float = field(default_factory=time.monotonic)
+def _unknown(sid: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no session {sid!r}", session=sid)
 
 
 @dataclass
@@ -66,7 +72,7 @@ class Request:
     """One decoded client message as a handler sees it: who sent it, the typed message, its blobs."""
 
     ident: bytes            # the ROUTER routing id of the client's connection
-    client: _Client
+    client: Client
     msg: Any                # a sdk.protocol.messages client model (its type picked the handler)
     blobs: list[bytes]
 
@@ -84,33 +90,40 @@ class DaemonConfig:
     heartbeat_ms: int = HEARTBEAT_MS
     lead_ms: float = LEAD_MS
     sndhwm: int = 250
+    client_sessions: int = CLIENT_SESSIONS      # sessions one connection may hold
+    client_rate: float = CLIENT_RATE            # its requests a second (average) ...
+    client_burst: int = CLIENT_BURST            # ... and at once
+    session_queue: int = SESSION_QUEUE          # turns of one session accepted and not yet ended
 
 
 class Daemon:
-    """`Daemon(engine, config).start()` binds both sockets and starts the threads; `stop()` ends them."""
+    """`Daemon(engine, config, keys).start()` binds both sockets and starts the threads; `stop()` ends them.
+    With `keys` (sdk.keys.ServerKeys) both sockets are CURVE servers letting in only authorized clients."""
 
-    def __init__(self, engine: Any, config: DaemonConfig | None = None):
+    def __init__(self, engine: Any, config: DaemonConfig | None = None, keys: ServerKeys | None = None):
         self.engine = engine
         self.cfg = config or DaemonConfig()
-        self.ctx = zmq.Context()
+        self.ctx: zmq.Context[Any] = zmq.Context()
+        self.curve = Curve(self.ctx, keys) if keys is not None else None
         self.control_endpoint = ""
         self.media_endpoint = ""
         self.workers: dict[str, SessionWorker] = {}
-        self._owner: dict[str, bytes] = {}          # session -> client identity that opened it
-        self._clients: dict[bytes, _Client] = {}
+        self._clients: dict[bytes, Client] = {}
         self._replies: queue.Queue[tuple[bytes, Reply]] = queue.Queue()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xs-slow")
         self._publisher = MediaPublisher(self.ctx, f"tcp://{self.cfg.host}:{self.cfg.media_port}",
-                                         sndhwm=self.cfg.sndhwm)
-        self._router: zmq.Socket | None = None
+                                         sndhwm=self.cfg.sndhwm,
+                                         secure=self.curve.secure if self.curve is not None else None)
+        self._router: zmq.Socket[Any] | None = None
         self._thread: threading.Thread | None = None
         self.messages = 0
         self.errors = 0
         self._handlers: dict[type, Callable[[Request], Reply | None]] = {
-            Hello: self._hello, Ping: self._ping, Open: self._open, Chat: self._chat, Speak: self._speak,
-            Audio: self._audio, Interrupt: self._interrupt, SetPersona: self._set_persona, Close: self._close}
+            Hello: self._hello, Ping: self._ping, Open: self._open, Resume: self._resume, Chat: self._chat,
+            Speak: self._speak, Audio: self._audio, Interrupt: self._interrupt, SetPersona: self._set_persona,
+            Close: self._close}
 
     # ---- lifecycle
     def start(self) -> None:
@@ -118,7 +131,11 @@ class Daemon:
         router = self.ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        router.setsockopt(zmq.MAXMSGSIZE, MAX_PORTRAIT_BYTES + 1024 * 1024)
+        router.setsockopt(zmq.ROUTER_HANDOVER, 0)          # a connection never takes over a live routing id
+        router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)   # larger: dropped by libzmq before allocation
+        router.setsockopt(zmq.RCVHWM, 64)                  # bounds what one connection can queue up
+        if self.curve is not None:
+            self.curve.secure(router)
         router.bind(f"tcp://{self.cfg.host}:{self.cfg.control_port}")
         self.control_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._router = router   # handed over to the control thread; never touched here again
@@ -144,6 +161,8 @@ class Daemon:
         self._publisher.stop()
         self._publisher.join(2)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.curve is not None:
+            self.curve.stop()
         self.ctx.term()
 
     # ---- the control thread
@@ -169,7 +188,7 @@ class Daemon:
         finally:
             router.close(linger=0)
 
-    def _send(self, router: zmq.Socket, ident: bytes, msg: Reply) -> None:
+    def _send(self, router: zmq.Socket[Any], ident: bytes, msg: Reply) -> None:
         if isinstance(msg, Error) and msg.session is not None and len(msg.session) > 128:
             msg = msg.model_copy(update={"session": None})   # never echo huge junk back
         try:
@@ -177,7 +196,7 @@ class Daemon:
         except zmq.ZMQError:
             log.debug("reply to a vanished client dropped")
 
-    def _drain_replies(self, router: zmq.Socket) -> None:
+    def _drain_replies(self, router: zmq.Socket[Any]) -> None:
         while True:
             try:
                 ident, msg = self._replies.get_nowait()
@@ -185,21 +204,28 @@ class Daemon:
                 return
             self._send(router, ident, msg)
 
-    def _on_message(self, router: zmq.Socket, frames: list[bytes]) -> None:
+    def _on_message(self, router: zmq.Socket[Any], frames: list[bytes]) -> None:
         """Handle one ROUTER message: [identity, header, *blobs]. Never raises."""
         self.messages += 1
         ident = frames[0] if frames else b""
         req = 0
         reply: Reply | None
         try:
-            req = _peek_req(frames[1] if len(frames) > 1 else b"")
-            client = self._clients.setdefault(ident, _Client())
+            req = peek_req(frames[1] if len(frames) > 1 else b"")
+            client = self._clients.get(ident)
+            if client is None:
+                bucket = TokenBucket(self.cfg.client_rate, self.cfg.client_burst)
+                client = self._clients[ident] = Client(bucket)
             client.last_seen = time.monotonic()
+            if not client.bucket.take():
+                client.refused += 1
+                raise ProtocolError(ErrorCode.RATE_LIMITED, f"more than {self.cfg.client_rate:g} requests a "
+                                                            f"second from this connection")
             msg, blobs = decode_client(frames[1:])
             reply = self._handlers[type(msg)](Request(ident, client, msg, blobs))
         except ProtocolError as exc:
             self.errors += 1
-            reply = Error(req=req, code=exc.code, message=exc.message[:1000], session=exc.session)
+            reply = Error(req=exc.req or req, code=exc.code, message=exc.message[:1000], session=exc.session)
         except Exception as exc:  # an engine error or a bug: typed reply, daemon goes on
             self.errors += 1
             code = error_code_of(exc)
@@ -219,44 +245,91 @@ class Daemon:
                                  f"daemon speaks {list(SUPPORTED_VERSIONS)}")
         r.client.welcomed = True
         return Welcome(req=msg.req, version=max(common),
-                       server=f"xstreamer/0.1.0 model={self.cfg.model_name}", media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
+                       server=f"xstreamer/0.1.0 model={self.cfg.model_name}",
+                       media_endpoint=self.media_endpoint, heartbeat_ms=self.cfg.heartbeat_ms,
                        session_timeout_s=self.cfg.session_timeout_s)
 
     def _ping(self, r: Request) -> Reply:
+        """Before hello a pong says nothing (0 sessions; naming a session: not_welcomed); after it, the number
+        of sessions this connection holds."""
         msg = r.msg
-        if msg.session is not None and self._live(msg.session) is None:
-            raise _unknown(msg.session)
-        live = sum(not w.closing for w in list(self.workers.values()))
-        return Pong(req=msg.req, sessions=live, state="ok")
+        if not r.client.welcomed:
+            if msg.session is not None:
+                raise ProtocolError(ErrorCode.NOT_WELCOMED, "send hello first", req=msg.req)
+            return Pong(req=msg.req, sessions=0, state="ok")
+        if msg.session is not None:
+            self._owned(r.ident, msg.session)
+        return Pong(req=msg.req, sessions=len(self._held_by(r.ident)), state="ok")
 
     def _welcomed(self, r: Request) -> None:
         if not r.client.welcomed:
             raise ProtocolError(ErrorCode.NOT_WELCOMED, "send hello first")
 
-    def _worker(self, r: Request) -> SessionWorker:
-        """The worker of the open session a session request names (ProtocolError otherwise)."""
-        self._welcomed(r)
-        worker = self._live(r.msg.session)
+    def _live(self, sid: str) -> SessionWorker | None:
+        """The worker of a session its client may still use: None once it is closing (from the close or the
+        timeout on, its session_closed may be out while the worker still releases the engine session)."""
+        worker = self.workers.get(sid)
+        return None if worker is None or worker.closing else worker
+
+    def _held_by(self, ident: bytes) -> list[SessionWorker]:
+        with self._lock:
+            return [w for w in self.workers.values() if ident in w.holders and not w.closing]
+
+    def _owned(self, ident: bytes, sid: str) -> SessionWorker:
+        """The live worker of session `sid` if this connection holds it (else unknown_session / not_owner)."""
+        worker = self._live(sid)
         if worker is None:
-            raise _unknown(r.msg.session)
+            raise _unknown(sid)
+        if ident not in worker.holders:
+            raise ProtocolError(ErrorCode.NOT_OWNER, "the session belongs to another connection (resume it "
+                                                     "with its secret)", session=sid)
+        return worker
+
+    def _worker(self, r: Request) -> SessionWorker:
+        """The worker of the open session a session request names, held by the sender (ProtocolError else)."""
+        self._welcomed(r)
+        worker = self._owned(r.ident, r.msg.session)
         if worker.session is None:
             raise ProtocolError(ErrorCode.UNKNOWN_SESSION, "session is still opening", session=r.msg.session)
         return worker
 
+    def _room_for_a_turn(self, worker: SessionWorker) -> None:
+        if worker.queued() >= self.cfg.session_queue:
+            raise ProtocolError(ErrorCode.RATE_LIMITED, f"{worker.queued()} turns of this session are queued "
+                                f"(at most {self.cfg.session_queue}); wait for one to end",
+                                session=worker.sid)
+
     def _chat(self, r: Request) -> Reply:
-        return Ack(req=r.msg.req, session=r.msg.session, utt=int(self._worker(r).session.chat(r.msg.text)))
+        worker = self._worker(r)
+        self._room_for_a_turn(worker)
+        utt = worker.accepted(worker.session.chat(r.msg.text))
+        return Ack(req=r.msg.req, session=r.msg.session, utt=utt)
 
     def _speak(self, r: Request) -> Reply:
-        return Ack(req=r.msg.req, session=r.msg.session, utt=int(self._worker(r).session.speak(r.msg.text)))
+        worker = self._worker(r)
+        self._room_for_a_turn(worker)
+        utt = worker.accepted(worker.session.speak(r.msg.text))
+        return Ack(req=r.msg.req, session=r.msg.session, utt=utt)
 
     def _audio(self, r: Request) -> Reply | None:
-        msg, s = r.msg, self._worker(r).session
+        msg, worker = r.msg, self._worker(r)
+        s = worker.session
+        seconds = len(r.blobs[0]) / 2 / msg.sample_rate
+        if worker.turn_audio_s + seconds > MAX_TURN_AUDIO_SECONDS:
+            raise ProtocolError(ErrorCode.INVALID_AUDIO, f"the turn's audio would last "
+                                f"{worker.turn_audio_s + seconds:.1f} s (at most "
+                                f"{MAX_TURN_AUDIO_SECONDS:g} s); end the turn (final: true)",
+                                session=msg.session)
+        if msg.final:
+            self._room_for_a_turn(worker)
         pcm = np.frombuffer(r.blobs[0], dtype="<i2").astype(np.int16)
         if msg.final:   # transcription: off the control thread
-            self._pool.submit(self._slow_call, r.ident, msg.req, msg.session,
+            worker.turn_audio_s = 0.0
+            self._pool.submit(self._slow_call, r.ident, msg.req, worker,
                               lambda: s.hear(pcm, msg.sample_rate, final=True))
             return None
         s.hear(pcm, msg.sample_rate, final=False)
+        worker.turn_audio_s += seconds
         return Ack(req=msg.req, session=msg.session, utt=0)
 
     def _interrupt(self, r: Request) -> Reply:
@@ -271,85 +344,103 @@ class Daemon:
         self._worker(r).close("client")
         return Ack(req=r.msg.req, session=r.msg.session)
 
-    def _live(self, sid: str) -> SessionWorker | None:
-        """The worker of a session its client may still use: None once it is closing (from the close or the
-        timeout on, its session_closed may be out while the worker still releases the engine session)."""
-        worker = self.workers.get(sid)
-        return None if worker is None or worker.closing else worker
-
-    def _slow_call(self, ident: bytes, req: int, sid: str, fn: Callable[[], Any]) -> None:
+    def _slow_call(self, ident: bytes, req: int, worker: SessionWorker, fn: Callable[[], Any]) -> None:
+        sid = worker.sid
         try:
-            utt = fn()
-            self._replies.put((ident, Ack(req=req, session=sid, utt=int(utt or 0))))
+            utt = worker.accepted(fn())
+            self._replies.put((ident, Ack(req=req, session=sid, utt=utt)))
         except Exception as exc:
             self._replies.put((ident, Error(req=req, code=error_code_of(exc), message=str(exc)[:1000],
                                             session=sid)))
 
+    def _room_for_a_session(self, ident: bytes) -> None:
+        with self._lock:
+            live = [w for w in self.workers.values() if not w.closing]
+        if len(live) >= self.cfg.max_sessions:
+            raise ProtocolError(ErrorCode.TOO_MANY_SESSIONS,
+                                f"the daemon runs at most {self.cfg.max_sessions} sessions")
+        held = sum(ident in w.holders for w in live)
+        if held >= self.cfg.client_sessions:
+            raise ProtocolError(ErrorCode.TOO_MANY_SESSIONS,
+                                f"this connection holds {held} sessions (at most {self.cfg.client_sessions})")
+
     def _open(self, r: Request) -> Reply | None:
         self._welcomed(r)
         msg, ident = r.msg, r.ident
+        self._room_for_a_session(ident)
+        portrait = r.blobs[0] if r.blobs else None
+        if portrait is not None:
+            check_portrait_header(portrait)        # the declared pixel count, before anything decodes it
+        sid = "s" + secrets.token_hex(8)
+        persona = msg.persona
+
+        def reply(ok: bool, payload: Any) -> None:
+            if ok:
+                worker.opened = Opened(
+                    req=msg.req, session=sid, topic=worker.topic, secret=worker.secret,
+                    sample_rate=int(payload.sample_rate), fps=int(payload.fps), width=payload.video_size,
+                    height=payload.video_size, video_format=payload.video_format,
+                    motion_channels=list(payload.motion_channels), model=self.cfg.model_name,
+                    warnings=[str(w) for w in getattr(payload, "warnings", [])])
+                self._replies.put((ident, worker.opened))
+            else:
+                code = error_code_of(payload)
+                if code is ErrorCode.INTERNAL:
+                    log.error("opening a session failed: %r", payload)
+                text = payload.message if isinstance(payload, ProtocolError) else str(payload)
+                self._replies.put((ident, Error(req=msg.req, code=code, message=text[:1000])))
+
+        def opener() -> Any:
+            return self.engine.open_session(portrait=portrait, persona=persona, face_points=msg.face_points,
+                                            video_size=msg.video_size)
+
+        worker = SessionWorker(
+            sid, opener, self._publisher,
+            lead_s=self.cfg.lead_ms / 1000.0, model_name=self.cfg.model_name, reply=reply,
+            on_exit=self._on_worker_exit, first_utt=msg.first_utt, holder=ident)
         with self._lock:
-            if len(self.workers) >= self.cfg.max_sessions:
-                return Error(req=msg.req, code=ErrorCode.TOO_MANY_SESSIONS,
-                             message=f"the daemon runs at most {self.cfg.max_sessions} sessions")
-            sid = "s" + secrets.token_hex(6)
-            portrait = r.blobs[0] if (msg.has_portrait and r.blobs) else None
-            persona = msg.persona
-
-            def reply(ok: bool, payload: Any) -> None:
-                if ok:
-                    self._replies.put((ident, Opened(
-                        req=msg.req, session=sid, topic="xs1/" + sid, sample_rate=int(payload.sample_rate),
-                        fps=int(payload.fps), width=payload.video_size, height=payload.video_size,
-                        video_format=payload.video_format, motion_channels=list(payload.motion_channels),
-                        model=self.cfg.model_name, warnings=[str(w) for w in getattr(payload, "warnings", [])])))
-                else:
-                    code = error_code_of(payload)
-                    if code is ErrorCode.INTERNAL:
-                        log.error("opening a session failed: %r", payload)
-                    text = payload.message if isinstance(payload, ProtocolError) else str(payload)
-                    self._replies.put((ident, Error(req=msg.req, code=code, message=text[:1000])))
-
-            worker = SessionWorker(
-                sid, lambda: self.engine.open_session(portrait=portrait, persona=persona, face_points=msg.face_points,
-                                                      video_size=msg.video_size), self._publisher,
-                lead_s=self.cfg.lead_ms / 1000.0, model_name=self.cfg.model_name, reply=reply,
-                on_exit=self._on_worker_exit)
             self.workers[sid] = worker
-            self._owner[sid] = ident
         worker.start()
         return None   # the worker replies (Opened or Error) once the engine session exists
+
+    def _resume(self, r: Request) -> Reply:
+        """A new connection of the same client (or another program it gave the secret) holds the session too:
+        the `secret` from `opened` proves it."""
+        self._welcomed(r)
+        msg = r.msg
+        worker = self._live(msg.session)
+        if worker is None:
+            raise _unknown(msg.session)
+        if not hmac.compare_digest(worker.secret.encode(), msg.secret.encode()):
+            raise ProtocolError(ErrorCode.NOT_OWNER, "wrong secret for this session", session=msg.session)
+        if worker.opened is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_SESSION, "session is still opening", session=msg.session)
+        if r.ident not in worker.holders:
+            self._room_for_a_session(r.ident)
+            log.info("session %s resumed by another connection", worker.sid)
+            worker.holders.add(r.ident)
+        return worker.opened.model_copy(update={"req": msg.req})
 
     def _on_worker_exit(self, sid: str) -> None:
         with self._lock:
             self.workers.pop(sid, None)
-            self._owner.pop(sid, None)
 
     def _sweep_timeouts(self) -> None:
-        """Close sessions whose client sent nothing for session_timeout_s; forget silent clients."""
+        """Close sessions none of whose holders sent anything for session_timeout_s (a holder silent that long
+        lets go of them); forget silent connections."""
         now = time.monotonic()
         timeout = self.cfg.session_timeout_s
         with self._lock:
-            owned = list(self._owner.items())
-        for sid, ident in owned:
-            client = self._clients.get(ident)
-            if client is None or now - client.last_seen > timeout:
-                w = self.workers.get(sid)
-                if w is not None and not w.closing:
-                    log.info("session %s: client silent for %.0f s, closing", sid, timeout)
+            workers = list(self.workers.values())
+        for w in workers:
+            gone = {i for i in w.holders
+                    if i not in self._clients or now - self._clients[i].last_seen > timeout}
+            if gone and not w.closing:
+                if gone == w.holders:
+                    log.info("session %s: client silent for %.0f s, closing", w.sid, timeout)
                     w.close("timeout")
-        busy = set(i for _, i in owned)
+                else:
+                    w.holders -= gone
+        busy = set().union(*(w.holders for w in workers)) if workers else set()
         for ident in [i for i, c in self._clients.items() if now - c.last_seen > max(timeout, 60) and i not in busy]:
             self._clients.pop(ident, None)
-
-
-def _peek_req(raw: bytes) -> int:
-    """Best-effort `req` of a header that may be invalid (so the error reply can be correlated)."""
-    try:
-        if len(raw) > 65536:
-            return 0
-        obj = msgpack.unpackb(raw, raw=False)
-        req = obj.get("req", 0) if isinstance(obj, dict) else 0
-        return req if isinstance(req, int) and not isinstance(req, bool) and 0 <= req < 2 ** 63 else 0
-    except Exception:
-        return 0

@@ -1,27 +1,31 @@
 """One thread per daemon session: opens the engine session, then runs the block loop (`next_chunk`) with
 real-time pacing and a bounded lead, turning each AVChunk into timed media packets in the session's Outbox.
 
-Generation runs ahead of publication by at most `lead_s` seconds of media, then waits; an interrupt
-flushes the queued (not yet published) packets so the barge-in takes effect within one chunk. A reply out of
-silence does not wait for the lead to drain: the worker wakes whenever the Thinker queues speech
-(`Session.on_speech`) and runs the block loop as soon as a reply's first chunk's speech is there
-(`Session.reply_ready`); that chunk takes the queued idle media's place (`Outbox.skip_idle`), so the lead never
-delays an answer. (Until v12b it looked every 10 ms instead.)
+Generation runs ahead of publication by at most `lead_s` seconds of media, then waits; an interrupt flushes
+the queued (not yet published) packets so the barge-in takes effect within one chunk. A reply out of silence
+does not wait for the lead to drain: the worker wakes whenever the Thinker queues speech (`Session.on_speech`)
+and runs the block loop as soon as a reply's first chunk's speech is there (`Session.reply_ready`); that chunk
+takes the queued idle media's place (`Outbox.skip_idle`), so the lead never delays an answer. (Until v12b it
+looked every 10 ms instead.)
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+from sdk.protocol import topic_for
 from sdk.protocol.constants import SAMPLES_PER_FRAME
-from sdk.protocol.messages import AudioPacket, EventPacket, MotionPacket, StatePacket, TextPacket, VideoPacket
+from sdk.protocol.messages import (AudioPacket, EventPacket, MotionPacket, Opened, StatePacket, TextPacket,
+                                   VideoPacket)
 
-from .media import ChunkPackets, MediaPublisher, Outbox, describe
+from .media import ChunkPackets, MediaPublisher, Outbox, describe, new_media_key
+from .memory import release_memory
 
 log = logging.getLogger("xstreamer.daemon.session")
 
@@ -29,12 +33,13 @@ log = logging.getLogger("xstreamer.daemon.session")
 _RANK = {"interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "motion": 5, "utterance_end": 6}
 
 
-def chunk_packets(chunk: Any, session: str) -> tuple[ChunkPackets, int]:
+def chunk_packets(chunk: Any, session: str, utt_offset: int = 0) -> tuple[ChunkPackets, int]:
     """AVChunk -> ([(offset samples, packet, payload)], n_samples), in publication order (see ChunkPackets).
 
     Every 40 ms frame gives one audio packet (882 PCM16 samples), one video packet (RGB24, or RGBA32 for a
     transparent portrait) and, for a motion-space model, one motion packet (float32 channels), all with the same
-    pts; texts and events are placed at their own pts (clipped into the chunk).
+    pts; texts and events are placed at their own pts (clipped into the chunk). The engine numbers a session's
+    utterances from 1; on the wire they start at the session's `first_utt` (utt_offset + 1).
     """
     n = chunk.num_frames
     n_samples = n * SAMPLES_PER_FRAME
@@ -46,7 +51,7 @@ def chunk_packets(chunk: Any, session: str) -> tuple[ChunkPackets, int]:
     if audio.shape != (n_samples,):
         raise ValueError(f"chunk audio has shape {audio.shape}, expected ({n_samples},)")
     h, w = int(frames.shape[1]), int(frames.shape[2])
-    utt = int(chunk.utt)
+    utt = wire_utt(chunk.utt, utt_offset)
     keyed: list[tuple[int, int, int, Any, bytes | None]] = []    # (offset, rank, arrival, packet, payload)
 
     def add(off: int, rank: str, packet: Any, payload: bytes | None = None) -> None:
@@ -71,10 +76,19 @@ def chunk_packets(chunk: Any, session: str) -> tuple[ChunkPackets, int]:
         if e.event not in _RANK:
             continue
         off = min(max(0, int(e.pts) - int(chunk.pts)), last)
-        add(off, e.event, EventPacket(session=session, utt=int(e.utt), seq=0, pts=off, event=e.event,
-                                      reason=str(e.reason or "")))
+        add(off, e.event, EventPacket(session=session, utt=wire_utt(e.utt, utt_offset), seq=0, pts=off,
+                                      event=e.event, reason=str(e.reason or "")))
     keyed.sort(key=lambda k: k[:3])
     return [(off, packet, payload) for off, _, _, packet, payload in keyed], n_samples
+
+
+def wire_utt(engine_utt: int, utt_offset: int) -> int:
+    """The utterance id on the wire of an engine utterance id (0, idle, stays 0)."""
+    return int(engine_utt) + utt_offset if engine_utt else 0
+
+
+def _closed_opener() -> Any:
+    raise RuntimeError("session closed")
 
 
 class SessionWorker(threading.Thread):
@@ -86,9 +100,15 @@ class SessionWorker(threading.Thread):
 
     def __init__(self, sid: str, opener: Callable[[], Any], publisher: MediaPublisher, *, lead_s: float,
                  model_name: str, reply: Callable[[bool, Any], None], on_exit: Callable[[str], None],
-                 subscribe_wait_s: float = 1.5):
+                 subscribe_wait_s: float = 1.5, first_utt: int = 1, holder: bytes = b""):
         super().__init__(name=f"xs-session-{sid}", daemon=True)
         self.sid = sid
+        self.holders = {holder}                  # ROUTER routing ids of the connections holding it (control)
+        self.secret = secrets.token_urlsafe(24)  # lets a new connection of that client `resume` it
+        self.utt_offset = first_utt - 1
+        self.pending: set[int] = set()           # wire utt ids acknowledged and not yet ended
+        self.turn_audio_s = 0.0                  # user audio of the turn in progress (control thread)
+        self.opened: Opened | None = None        # the `opened` reply (a `resume` gets it again)
         self.opener = opener
         self.publisher = publisher
         self.lead_s = lead_s
@@ -97,20 +117,41 @@ class SessionWorker(threading.Thread):
         self.on_exit = on_exit
         self.subscribe_wait_s = subscribe_wait_s
         self.session: Any = None
-        self.outbox = Outbox(sid)
+        self.outbox = Outbox(sid, topic_for(new_media_key()))
         self.outbox.state_fn = self._state
         self._closing = threading.Event()
         self._wake = threading.Event()
+        self._pending_lock = threading.Lock()
+        self.publishing = threading.Event()      # set once the outbox is live (its topic can be subscribed)
         self.close_reason = "client"
         self.gen_fps = 0.0
         self.chunks = 0
 
+    @property
+    def topic(self) -> str:
+        """The session's media topic (ASCII): only its owner learns it, from `opened`."""
+        return self.outbox.topic.decode("ascii")
+
     # ---- called from the control thread
+    def accepted(self, engine_utt: int | None) -> int:
+        """The wire id of a turn the engine accepted (chat/speak/final audio); counted until it ends."""
+        utt = wire_utt(engine_utt or 0, self.utt_offset)
+        if utt:
+            with self._pending_lock:
+                self.pending.add(utt)
+        return utt
+
+    def queued(self) -> int:
+        with self._pending_lock:
+            return len(self.pending)
+
     def interrupt(self) -> None:
-        """Barge-in: stop the reply in the engine and drop every queued packet."""
+        """Barge-in: stop the reply in the engine and drop every queued packet (and every queued turn)."""
         if self.session is not None:
             self.session.interrupt()
         self.outbox.flush()
+        with self._pending_lock:
+            self.pending.clear()
         self._wake.set()
 
     def close(self, reason: str = "client") -> None:
@@ -140,7 +181,10 @@ class SessionWorker(threading.Thread):
             self.reply(False, exc)
             self.on_exit(self.sid)
             return
+        finally:
+            self.opener = _closed_opener   # (it holds the portrait's bytes)
         self.publisher.add(self.outbox)
+        self.publishing.set()
         self.session.on_speech(self._wake.set)           # a reply's speech wakes the worker out of its lead wait
         self.reply(True, self.session)
         try:
@@ -166,9 +210,14 @@ class SessionWorker(threading.Thread):
             chunk = self.session.next_chunk()
             if self._closing.is_set():
                 break
-            packets, n_samples = chunk_packets(chunk, self.sid)
+            packets, n_samples = chunk_packets(chunk, self.sid, self.utt_offset)
             if any(e.event == "utterance_start" for e in chunk.events):
                 box.skip_idle()
+            ended = {wire_utt(e.utt, self.utt_offset) for e in chunk.events
+                     if e.event in ("utterance_end", "interrupted")}
+            if ended:
+                with self._pending_lock:
+                    self.pending -= ended
             box.put_chunk(packets, n_samples)
             now = time.monotonic()
             dt = max(1e-6, now - t_last)
@@ -189,5 +238,7 @@ class SessionWorker(threading.Thread):
             self.session.close()
         except Exception:
             log.exception("closing engine session %s", self.sid)
+        self.session = None            # the engine session's memory is not held by this record ...
+        release_memory()               # ... and what it freed goes back to the OS (daemon/memory.py)
         log.info("closed (%s): %s", self.close_reason, describe(box))
         self.on_exit(self.sid)

@@ -1,7 +1,7 @@
 """`xstreamer obs`: the OBS Browser Source bridge (a thin ZeroMQ client of the daemon + a local web server).
 
     xstreamer obs [--connect tcp://127.0.0.1:7570 | --start-daemon [--model default]] [--port 8765]
-                  [--persona FILE] [--portrait IMG] [--session ID] [--exit-with-stdin]
+                  [--persona FILE] [--portrait IMG] [--session ID --secret S] [--keys DIR] [--exit-with-stdin]
                   [--twitch-channel NAME [--twitch-nick LOGIN] [--chat-prefix !ask] [--chat-mods-only] ...]
 
 Prints the page's URL, with its token, as the first line of its output (`http://127.0.0.1:PORT/?token=...`),
@@ -264,6 +264,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "used when --portrait is not given)")
     parser.add_argument("--portrait", type=Path, help="portrait image (PNG/JPEG) for the session")
     parser.add_argument("--session", help="attach to this existing session instead of opening one")
+    parser.add_argument("--secret", default=os.environ.get("XSTREAMER_SESSION_SECRET", ""),
+                        help="the --session's secret (from its `opened`; default: $XSTREAMER_SESSION_SECRET)")
+    parser.add_argument("--keys", default=None, metavar="DIR",
+                        help="CURVE client keys (a folder from `xstreamer keys client`), for a --keys daemon")
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when standard input closes (the OBS script keeps a pipe open on it)")
     chat = parser.add_argument_group("viewer chat (Twitch)")
@@ -368,7 +372,7 @@ async def serve(args: argparse.Namespace, platform: lifecycle.Platform | None = 
                "start_daemon": args.model if args.start_daemon else None,
                "twitch_channel": args.twitch_channel or None}
     link = DaemonLink(None if args.start_daemon else args.connect, persona=persona, portrait=portrait,
-                      session=args.session, log=log)
+                      session=args.session, log=log, secret=args.secret, keys=args.keys)
     own = OwnDaemon(args.model, link.set_endpoint, log=log) if args.start_daemon else None
     chat = chat_relay(args, link, environ)
     guard = Guard(token, args.host, args.port)

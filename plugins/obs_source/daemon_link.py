@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from sdk.aio import AsyncClient, AsyncSessionHandle
 from sdk.errors import ClientClosedError, DaemonTimeoutError
-from sdk.protocol import Persona, ProtocolError, pack_header, topic_for
+from sdk.protocol import Persona, ProtocolError, pack_header
 from sdk.protocol.messages import Opened
 
 STALL_S = 2.5          # no media packet for this long: the daemon is gone (it publishes `state` ~1/s)
@@ -37,7 +37,8 @@ class DaemonLink:
     """One daemon session as seen by the bridge (see the module docstring)."""
 
     def __init__(self, endpoint: str | None, persona: Persona | None = None, portrait: bytes | None = None,
-                 session: str | None = None, log: Callable[[str], None] = print) -> None:
+                 session: str | None = None, log: Callable[[str], None] = print, secret: str = "",
+                 keys: Any = None) -> None:
         self.endpoint = endpoint or ""
         self._endpoint_known = asyncio.Event()
         if endpoint:
@@ -45,6 +46,8 @@ class DaemonLink:
         self.persona = persona or Persona()
         self.portrait = portrait
         self.attach = session
+        self.attach_secret = secret      # protocol v2: attaching needs the session's secret (its `opened`)
+        self.keys = keys                 # CURVE client keys (sdk.keys.ClientKeys or a bundle folder), or None
         self.log = log
         self.on_packet: Callable[[bytes, bytes | None, float], None] = lambda h, p, t: None
         self.on_state: Callable[[], None] = lambda: None
@@ -142,11 +145,10 @@ class DaemonLink:
 
     async def _serve_once(self) -> None:
         self._client = AsyncClient(self.endpoint, client_name="xstreamer-obs", timeout=TIMEOUT_S,
-                                   on_reconnect=self._reconnected)
+                                   on_reconnect=self._reconnected, keys=self.keys)
         await self._client.connect()
         if self.attach:
-            opened = Opened(session=self.attach, topic=topic_for(self.attach).decode("ascii"))
-            self._handle = AsyncSessionHandle(self._client, opened, None, None)
+            self._handle = await self._client.resume_session(self.attach, self.attach_secret)
         else:
             self._handle = await self._client.open_session(persona=self.persona, portrait=self.portrait)
         self._counts["connects"] += 1

@@ -31,20 +31,30 @@ MOTION_BLENDSHAPES = (
 MOTION_HEAD = ("headYaw", "headPitch", "headRoll", "headX", "headY")
 MOTION_CHANNELS = MOTION_BLENDSHAPES + MOTION_HEAD
 
-MAX_HEADER_BYTES = 64 * 1024  # a message's msgpack header frame
-
 # ---- limits on what a client may send (the daemon refuses more with a typed error; the engine checks too)
+MAX_HEADER_BYTES = 64 * 1024   # a message's msgpack header frame (larger: MALFORMED, `req` still echoed)
 MAX_TEXT_CHARS = 2000          # a chat/speak text (longer: TEXT_TOO_LONG); every Thinker takes this much
 MAX_PROMPT_CHARS = 4000        # a persona's system prompt and greeting
 MAX_NAME_CHARS = 80            # a persona's name, voice, model and character
 MAX_REPLY_SENTENCES = 20       # the largest `Persona.max_reply_sentences` (0: no cap but the model's own)
 VOICES = ("joe",)              # the voices `Persona.voice` may name (the shipped models speak with Piper joe)
-MAX_PORTRAIT_BYTES = 16 * 1024 * 1024    # the portrait image file
+MAX_PORTRAIT_BYTES = 16 * 1024 * 1024    # the portrait image file (PNG or JPEG)
 MAX_PORTRAIT_PIXELS = 40_000_000         # a portrait's width x height, checked from its header before decoding
 MAX_AUDIO_SECONDS = 10.0       # user audio in one `audio` message, at the rate that message declares
+MAX_TURN_AUDIO_SECONDS = 60.0  # user audio in one turn (the messages up to `final`)
 MIN_AUDIO_RATE = 8000          # the sample rates an `audio` message may declare
 MAX_AUDIO_RATE = 48000
-MAX_AUDIO_SAMPLES = int(SAMPLE_RATE * MAX_AUDIO_SECONDS)   # one message at the audio clock's rate (22,050 Hz)
+MAX_AUDIO_SAMPLES = int(MAX_AUDIO_RATE * MAX_AUDIO_SECONDS)   # one message at the highest rate
+# A whole control message: larger ones never reach the daemon (ZMQ_MAXMSGSIZE: the connection is dropped
+# without a reply), so a client checks this itself before sending; up to it, an oversized blob gets a typed
+# error that names its `req`.
+MAX_MESSAGE_BYTES = MAX_PORTRAIT_BYTES + 4 * 1024 * 1024
+
+# ---- per-client limits (defaults of `xstreamer serve`; over one: TOO_MANY_SESSIONS / RATE_LIMITED)
+CLIENT_SESSIONS = 4            # sessions one connection may hold open
+CLIENT_RATE = 100.0            # requests a second a connection may send on average ...
+CLIENT_BURST = 200             # ... and at once
+SESSION_QUEUE = 4              # chat/speak/voice turns of one session accepted but not yet ended
 
 # ---- ports and endpoints (loopback only by default)
 DEFAULT_HOST = "127.0.0.1"

@@ -10,7 +10,7 @@ class XStreamerError(Exception):
 
 
 class ProtocolError(XStreamerError):
-    """A message broke protocol v1, or the daemon answered with an `error` message."""
+    """A message broke the protocol, or the daemon answered with an `error` message."""
 
     def __init__(self, code: ErrorCode, message: str = "", session: str | None = None, req: int = 0):
         super().__init__(f"[{code.value}] {message}")

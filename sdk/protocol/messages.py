@@ -1,4 +1,4 @@
-"""Protocol v1 messages: the single source of truth for the wire format.
+"""Protocol v2 messages: the single source of truth for the wire format.
 
 Every message is a ZeroMQ multipart message whose *header* frame is a msgpack map validated by one of
 the pydantic models below; large binary data (portrait bytes, PCM16 audio, RGB24 video) travels in the
@@ -8,10 +8,12 @@ Sockets (see docs/protocol.md):
 
 * control: the daemon binds a ROUTER, each client connects a DEALER.
   client -> daemon:  [header, *blobs]        daemon -> client:  [header, *blobs]
-* media: the daemon binds a PUB; a client SUBscribes to its session's topic.
-  daemon -> client:  [topic, header, payload?]      topic = b"xs1/" + session id (ASCII)
+* media: the daemon binds an XPUB (manual mode); a client SUBscribes to its session's topic, an unguessable
+  key handed out only in `opened` (any other subscription is ignored).
+  daemon -> client:  [topic, header, payload?]      topic = b"xs2/" + media key (ASCII)
 
-Every header carries ``v`` (the protocol version) and ``type``. Media headers also carry ``session``,
+Every header carries ``v`` (the protocol version) and ``type``; every field is strictly typed (an integer is
+never "7", 7.0 or true). Media headers also carry ``session``,
 ``utt`` (utterance id, 0 while idle), ``seq`` (per-session counter over every media packet: a gap means
 packets were dropped) and ``pts`` (presentation time in samples of the session's audio clock).
 """
@@ -21,16 +23,17 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from .constants import (FPS, FRAME_SIZE, MAX_AUDIO_RATE, MAX_AUDIO_SAMPLES, MAX_NAME_CHARS,  # noqa: F401
                         MAX_PORTRAIT_BYTES, MAX_PROMPT_CHARS, MAX_REPLY_SENTENCES, MAX_TEXT_CHARS,
                         MIN_AUDIO_RATE, MOTION_BLENDSHAPES, MOTION_CHANNELS, MOTION_HEAD, SAMPLE_RATE,
-                        SAMPLES_PER_FRAME, VIDEO_FORMATS, VIDEO_SIZES, VOICES)
+                        SAMPLES_PER_FRAME, VIDEO_FORMATS, VIDEO_SIZES, VOICES, HEARTBEAT_MS,
+                        SESSION_TIMEOUT_S)
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
-TOPIC_PREFIX = b"xs1/"
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = (2,)
+TOPIC_PREFIX = b"xs2/"
 
 
 class ErrorCode(str, Enum):
@@ -40,19 +43,22 @@ class ErrorCode(str, Enum):
     MALFORMED = "malformed"                  # not msgpack, not a map, wrong field types, missing blob
     UNKNOWN_TYPE = "unknown_type"
     UNKNOWN_SESSION = "unknown_session"
+    NOT_OWNER = "not_owner"                  # the session belongs to another connection (resume it: secret)
     NOT_WELCOMED = "not_welcomed"            # a request before hello
     INVALID_PORTRAIT = "invalid_portrait"    # not an image, no face, several faces, face too small
     INVALID_PERSONA = "invalid_persona"
     EMPTY_TEXT = "empty_text"
     TEXT_TOO_LONG = "text_too_long"
     INVALID_AUDIO = "invalid_audio"
-    TOO_MANY_SESSIONS = "too_many_sessions"
+    TOO_MANY_SESSIONS = "too_many_sessions"  # the daemon's or this connection's limit
+    RATE_LIMITED = "rate_limited"            # too many requests a second, or too many turns queued
     INTERNAL = "internal"
+    UNAVAILABLE = "unavailable"              # client side only: no answer from the daemon (down, restarting)
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[1] = 1
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    v: Literal[2] = 2
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -62,6 +68,7 @@ class _Msg(BaseModel):
 class Persona(BaseModel):
     """Who the avatar is. Stored by the studio as JSON; read by the OBS script and the Unity bridge."""
 
+    # (Not strict like the messages: persona files are read with it too, and StoredPersona extends it.)
     model_config = ConfigDict(extra="forbid")
     name: str = Field(default="Avatar", min_length=1, max_length=MAX_NAME_CHARS)
     system_prompt: str = Field(default="You are a friendly, concise assistant.", min_length=1,
@@ -83,7 +90,7 @@ class Hello(_Msg):
 
     type: Literal["hello"] = "hello"
     req: int = 0
-    versions: list[int] = Field(default_factory=lambda: [PROTOCOL_VERSION], min_length=1, max_length=16)
+    versions: list[int] = Field(min_length=1, max_length=16)
     client: str = Field(default="", max_length=120)
 
 
@@ -97,7 +104,20 @@ class Open(_Msg):
     video_size: Literal[256, 512] = FRAME_SIZE    # side of the square video frames (one of VIDEO_SIZES)
     # where the portrait's face cannot be found: five [x, y] points in its pixels (eye centres, nose tip, mouth
     # corners; each pair left to right in the image)
-    face_points: list[tuple[float, float]] | None = Field(default=None, min_length=5, max_length=5)
+    face_points: list[Annotated[tuple[float, float], Strict(False)]] | None = Field(
+        default=None, min_length=5, max_length=5)      # (a pair arrives as a msgpack array: a list)
+    # The session's first utterance id (a client re-opening after a restart passes its last + 1: no repeats).
+    first_utt: int = Field(default=1, ge=1, le=2 ** 31)
+
+
+class Resume(_Msg):
+    """Hold a session opened by another (earlier) connection of this client, e.g. after its connection was
+    dropped: the `secret` from its `opened`. Answered by `opened` (the same session, topic and secret)."""
+
+    type: Literal["resume"] = "resume"
+    req: int = 0
+    session: str
+    secret: str = Field(max_length=128)
 
 
 class Chat(_Msg):
@@ -174,8 +194,8 @@ class Welcome(_Msg):
     version: int
     server: str
     media_endpoint: str
-    heartbeat_ms: int = 1000
-    session_timeout_s: float = 30.0
+    heartbeat_ms: int = HEARTBEAT_MS
+    session_timeout_s: float = SESSION_TIMEOUT_S
 
 
 class Opened(_Msg):
@@ -184,7 +204,8 @@ class Opened(_Msg):
     type: Literal["opened"] = "opened"
     req: int = 0
     session: str
-    topic: str                  # the SUB topic (ASCII): "xs1/" + session
+    topic: str                  # the SUB topic (ASCII): "xs2/" + the session's media key (sent only here)
+    secret: str                 # lets a new connection of this client `resume` the session: keep it private
     sample_rate: int = SAMPLE_RATE
     fps: int = FPS
     width: int = FRAME_SIZE
@@ -206,7 +227,7 @@ class Ack(_Msg):
 
 
 class Pong(_Msg):
-    """Answer to ping (also before hello): the number of sessions the daemon serves."""
+    """Answer to ping (also before hello): the number of sessions this connection holds (0 before hello)."""
 
     type: Literal["pong"] = "pong"
     req: int = 0
@@ -219,13 +240,13 @@ class Error(_Msg):
 
     type: Literal["error"] = "error"
     req: int = 0
-    code: ErrorCode
+    code: ErrorCode = Field(strict=False)     # (the wire carries the code's string)
     message: str = ""
     session: str | None = None
     supported_versions: list[int] = Field(default_factory=lambda: list(SUPPORTED_VERSIONS))
 
 
-ClientMessage = Annotated[Union[Hello, Open, Chat, Speak, Audio, Interrupt, SetPersona, Close, Ping],
+ClientMessage = Annotated[Union[Hello, Open, Resume, Chat, Speak, Audio, Interrupt, SetPersona, Close, Ping],
                           Field(discriminator="type")]
 ServerMessage = Annotated[Union[Welcome, Opened, Ack, Pong, Error], Field(discriminator="type")]
 
@@ -242,7 +263,7 @@ class _Media(_Msg):
 
 
 class AudioPacket(_Media):
-    """Payload: `samples` PCM16 little-endian mono samples at `sample_rate` (40 ms in v1)."""
+    """Payload: `samples` PCM16 little-endian mono samples at `sample_rate` (40 ms)."""
 
     type: Literal["audio"] = "audio"
     sample_rate: int = SAMPLE_RATE
@@ -277,10 +298,11 @@ class TextPacket(_Media):
 
 
 class EventPacket(_Media):
-    """utterance_start / utterance_end (reason "error: ..." if it failed) / interrupted / session_closed."""
+    """utterance_start / utterance_end (reason "error: ..." if it failed) / interrupted / session_closed;
+    `lost` is made by a client library, never sent: its utterance was cut off by a daemon restart."""
 
     type: Literal["event"] = "event"
-    event: Literal["utterance_start", "utterance_end", "interrupted", "session_closed"]
+    event: Literal["utterance_start", "utterance_end", "interrupted", "session_closed", "lost"]
     reason: str = ""
 
 
@@ -296,3 +318,7 @@ class StatePacket(_Media):
 
 MediaPacket = Annotated[Union[AudioPacket, VideoPacket, MotionPacket, TextPacket, EventPacket, StatePacket],
                         Field(discriminator="type")]
+
+# The events after which an utterance's packets stop: a receive loop waiting for utterance `u` ends at the
+# first event packet with `utt == u` and `event in END_EVENTS`.
+END_EVENTS = ("utterance_end", "interrupted", "lost")

@@ -1,5 +1,5 @@
 // Node tests (node --test tests/js) of the OBS page's msgpack decoder and bridge framing against the
-// protocol v1 golden vectors in tests/vectors (see tests/vectors/README.md).
+// protocol v2 golden vectors in tests/vectors (see tests/vectors/README.md).
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');

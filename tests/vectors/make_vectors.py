@@ -1,4 +1,4 @@
-"""Generate the protocol v1 golden test vectors (deterministic): `python tests/vectors/make_vectors.py`.
+"""Generate the protocol v2 golden test vectors (deterministic): `python tests/vectors/make_vectors.py`.
 
 For every vector NAME it writes NAME.msgpack (the exact bytes of the header frame) and NAME.json (what a
 decoder must make of it). The format is described in tests/vectors/README.md; the Python, C# and
@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 
 from sdk.protocol import messages as m  # noqa: E402
 from sdk.protocol.codec import pack_header, topic_for  # noqa: E402
+from sdk.protocol.constants import MAX_TEXT_CHARS as MAX_TEXT  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 HEX_KEY = "$hex"   # a bytes value inside a header is written to JSON as {"$hex": "<lowercase hex>"}
@@ -77,8 +78,12 @@ def raw(obj: dict) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
+KEY = "0123456789abcdef0123456789abcdef"     # a session's media key (the daemon draws 128 random bits)
+SECRET = "Zx9-secret-from-opened_0123456789ab"  # a session's secret (the daemon draws 192 random bits)
+
+
 def valid(name: str, direction: str, msg: Any, payload_len: int = 0, note: str = "") -> None:
-    topic = topic_for(msg.session) if direction == "media" else None
+    topic = topic_for(KEY) if direction == "media" else None
     add(name, direction, pack_header(msg), valid=True, payload_len=payload_len, topic=topic, note=note)
 
 
@@ -87,11 +92,14 @@ def build() -> None:
     persona = m.Persona(name="Ada", system_prompt="You are Ada, a cheerful guide.", greeting="Hi! I am Ada.",
                         voice="joe", model="tiny", character=None)
     # ---- client -> daemon
-    valid("client_hello", "client", m.Hello(req=1, versions=[1], client="vector-test/1.0"))
+    valid("client_hello", "client", m.Hello(req=1, versions=[2], client="vector-test/1.0"))
     valid("client_hello_multi", "client", m.Hello(req=2, versions=[3, 2, 1], client=""))
     valid("client_open_default", "client", m.Open(req=3))
     valid("client_open_portrait", "client", m.Open(req=4, persona=persona, has_portrait=True), payload_len=1000,
           note="payload frame = the portrait file bytes (not a real image in this vector)")
+    valid("client_open_first_utt", "client", m.Open(req=14, video_size=512, first_utt=8),
+          note="re-opening after a daemon restart: utterance ids continue at 8")
+    valid("client_resume", "client", m.Resume(req=15, session=S, secret=SECRET))
     valid("client_chat", "client", m.Chat(req=5, session=S, text="Hello there! Ünïcödé ✓"))
     valid("client_speak", "client", m.Speak(req=6, session=S, text="Welcome to the stream."))
     valid("client_audio", "client", m.Audio(req=7, session=S, sample_rate=16000, final=False), payload_len=640)
@@ -103,15 +111,21 @@ def build() -> None:
     valid("client_ping", "client", m.Ping(req=12))
     valid("client_ping_session", "client", m.Ping(req=13, session=S))
     # ---- daemon -> client
-    valid("server_welcome", "server", m.Welcome(req=1, version=1, server="xstreamer/0.1.0 model=tiny",
+    valid("server_welcome", "server", m.Welcome(req=1, version=2, server="xstreamer/0.1.0 model=tiny",
                                                 media_endpoint="tcp://127.0.0.1:7571", heartbeat_ms=1000,
                                                 session_timeout_s=30.0))
-    valid("server_opened", "server", m.Opened(req=4, session=S, topic="xs1/" + S, model="tiny",
+    valid("server_opened", "server", m.Opened(req=4, session=S, topic=topic_for(KEY).decode(),
+                                              secret=SECRET, model="tiny",
                                               warnings=["portrait: face is small"]))
     valid("server_ack", "server", m.Ack(req=5, session=S, utt=3))
     valid("server_pong", "server", m.Pong(req=12, sessions=2, state="ok"))
     valid("server_error", "server", m.Error(req=2, code=m.ErrorCode.UNSUPPORTED_VERSION,
-                                            message="no common protocol version", supported_versions=[1]))
+                                            message="no common protocol version", supported_versions=[2]))
+    valid("server_error_not_owner", "server", m.Error(req=6, code=m.ErrorCode.NOT_OWNER,
+                                                      message="the session belongs to another connection",
+                                                      session=S))
+    valid("server_error_rate_limited", "server", m.Error(req=7, code=m.ErrorCode.RATE_LIMITED,
+                                                         message="more than 100 requests a second"))
     valid("server_error_session", "server", m.Error(req=5, code=m.ErrorCode.UNKNOWN_SESSION,
                                                     message="no session 'zz'", session="zz"))
     # ---- media (daemon -> subscribers)
@@ -126,7 +140,7 @@ def build() -> None:
                                               role="assistant", final=False))
     valid("media_text_user", "media", m.TextPacket(session=S, utt=4, seq=200, pts=200000,
                                                    text="what's up", role="user", final=True))
-    for ev in ("utterance_start", "utterance_end", "interrupted", "session_closed"):
+    for ev in ("utterance_start", "utterance_end", "interrupted", "session_closed", "lost"):
         valid(f"media_event_{ev}", "media", m.EventPacket(session=S, utt=3, seq=123, pts=106722, event=ev,
                                                           reason="client" if ev == "interrupted" else ""))
     valid("media_state", "media", m.StatePacket(session=S, utt=0, seq=7, pts=4410, state="idle", fps=25.0,
@@ -145,49 +159,60 @@ def build() -> None:
     bad("invalid_not_a_map", "client", raw([1, "chat"]), E.MALFORMED)
     bad("invalid_missing_version", "client", raw({k: v for k, v in chat.items() if k != "v"}), E.MALFORMED)
     bad("invalid_version_bool", "client", raw({**chat, "v": True}), E.MALFORMED)
-    bad("invalid_unsupported_version", "client", raw({**chat, "v": 2}), E.UNSUPPORTED_VERSION)
+    bad("invalid_unsupported_version", "client", raw({**chat, "v": 1}), E.UNSUPPORTED_VERSION)
     bad("invalid_hello_version_99", "client", raw({"v": 99, "type": "hello", "req": 1, "versions": [99]}),
         E.UNSUPPORTED_VERSION)
     bad("invalid_missing_field", "client", raw({k: v for k, v in chat.items() if k != "text"}), E.MALFORMED)
     bad("invalid_wrong_type", "client", raw({**chat, "text": 5}), E.MALFORMED)
     bad("invalid_wrong_type_req", "client", raw({**chat, "req": "five"}), E.MALFORMED)
+    bad("invalid_req_string_digits", "client", raw({**chat, "req": "7"}), E.MALFORMED)
+    bad("invalid_req_float", "client", raw({**chat, "req": 7.0}), E.MALFORMED)
+    bad("invalid_req_bool", "client", raw({**chat, "req": True}), E.MALFORMED)
+    bad("invalid_hello_no_versions", "client", raw({"v": 2, "type": "hello", "req": 1}), E.MALFORMED)
+    bad("invalid_hello_empty_versions", "client", raw({"v": 2, "type": "hello", "req": 1, "versions": []}),
+        E.MALFORMED)
+    bad("invalid_audio_final_int", "client", raw({**m.Audio(session=S).model_dump(), "final": 1}),
+        E.MALFORMED, payload_len=640)
     bad("invalid_extra_field", "client", raw({**chat, "colour": "red"}), E.MALFORMED)
-    bad("invalid_unknown_type", "client", raw({"v": 1, "type": "dance", "req": 1}), E.UNKNOWN_TYPE)
-    bad("invalid_missing_type", "client", raw({"v": 1, "req": 1}), E.UNKNOWN_TYPE)
+    bad("invalid_unknown_type", "client", raw({"v": 2, "type": "dance", "req": 1}), E.UNKNOWN_TYPE)
+    bad("invalid_missing_type", "client", raw({"v": 2, "req": 1}), E.UNKNOWN_TYPE)
     bad("invalid_server_type_from_client", "client", pack_header(m.Pong(req=1)), E.UNKNOWN_TYPE)
     bad("invalid_empty_text", "client", pack_header(m.Chat(req=1, session=S, text="   ")), E.EMPTY_TEXT)
-    bad("invalid_text_too_long", "client", pack_header(m.Speak(req=1, session=S, text="a" * 4001)),
+    bad("invalid_text_too_long", "client", pack_header(m.Speak(req=1, session=S, text="a" * (MAX_TEXT + 1))),
         E.TEXT_TOO_LONG)
     bad("invalid_chat_extra_frame", "client", pack_header(m.Chat(req=1, session=S, text="hi")), E.MALFORMED,
         payload_len=10)
     bad("invalid_open_portrait_missing", "client", pack_header(m.Open(req=1, has_portrait=True)), E.MALFORMED)
+    bad("invalid_open_extra_frame", "client", pack_header(m.Open(req=1)), E.MALFORMED, payload_len=10,
+        note="an open without has_portrait takes no blob")
     bad("invalid_audio_odd_bytes", "client", pack_header(m.Audio(req=1, session=S)), E.INVALID_AUDIO,
         payload_len=641)
     bad("invalid_audio_no_blob", "client", pack_header(m.Audio(req=1, session=S)), E.INVALID_AUDIO)
     bad("invalid_audio_rate", "client", raw({**m.Audio(session=S).model_dump(), "sample_rate": 1000}),
         E.MALFORMED, payload_len=640)
-    bad("invalid_server_unknown_type", "server", raw({"v": 1, "type": "surprise", "req": 0}), E.UNKNOWN_TYPE)
+    bad("invalid_audio_too_long_8k", "client", pack_header(m.Audio(req=1, session=S, sample_rate=8000)),
+        E.INVALID_AUDIO, payload_len=8000 * 2 * 10 + 2, note="10 s + 1 sample at the declared 8 kHz")
+    bad("invalid_server_unknown_type", "server", raw({"v": 2, "type": "surprise", "req": 0}), E.UNKNOWN_TYPE)
     bad("invalid_server_unsupported_version", "server", raw({**m.Pong().model_dump(), "v": 7}),
         E.UNSUPPORTED_VERSION)
     audio = m.AudioPacket(session=S, utt=1, seq=1, pts=882)
     video = m.VideoPacket(session=S, utt=1, seq=2, pts=882)
     bad("invalid_media_audio_size", "media", pack_header(audio), E.MALFORMED, payload_len=882 * 2 - 2,
-        topic=topic_for(S), note="payload size mismatch")
+        topic=topic_for(KEY), note="payload size mismatch")
     bad("invalid_media_video_size", "media", pack_header(video), E.MALFORMED, payload_len=256 * 256 * 3 + 3,
-        topic=topic_for(S), note="payload size mismatch")
-    bad("invalid_media_video_no_payload", "media", pack_header(video), E.MALFORMED, topic=topic_for(S))
+        topic=topic_for(KEY), note="payload size mismatch")
+    bad("invalid_media_video_no_payload", "media", pack_header(video), E.MALFORMED, topic=topic_for(KEY))
     bad("invalid_media_text_with_payload", "media",
         pack_header(m.TextPacket(session=S, utt=1, seq=3, pts=882, text="x")), E.MALFORMED, payload_len=4,
-        topic=topic_for(S))
-    bad("invalid_media_topic_mismatch", "media", pack_header(audio), E.MALFORMED, payload_len=882 * 2,
-        topic=b"xs1/other")
+        topic=topic_for(KEY))
     bad("invalid_media_negative_seq", "media", raw({**audio.model_dump(), "seq": -1}), E.MALFORMED,
-        payload_len=882 * 2, topic=topic_for(S))
+        payload_len=882 * 2, topic=topic_for(KEY))
     bad("invalid_media_unknown_event", "media",
         raw({**m.EventPacket(session=S, utt=1, seq=4, pts=0, event="interrupted").model_dump(), "event": "boom"}),
-        E.MALFORMED, topic=topic_for(S))
-    bad("invalid_media_unsupported_version", "media", raw({**audio.model_dump(), "v": 2}),
-        E.UNSUPPORTED_VERSION, payload_len=882 * 2, topic=topic_for(S))
+        E.MALFORMED, topic=topic_for(KEY))
+    bad("invalid_media_unsupported_version", "media", raw({**audio.model_dump(), "v": 1}),
+        E.UNSUPPORTED_VERSION, payload_len=882 * 2, topic=topic_for(KEY))
+
 
 
 def main() -> int:

@@ -73,6 +73,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                              "Thinker's are streamed (default: the model's; in-process only)")
     parser.add_argument("--connect", help=f"control endpoint of a running daemon, e.g. {DEFAULT_CONTROL}")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for media (with --connect)")
+    parser.add_argument("--keys", default=None, metavar="DIR",
+                        help="CURVE client keys (a folder from `xstreamer keys client`), for a --keys daemon")
 
 
 def join_text(pieces: list[str]) -> str:
@@ -187,7 +189,7 @@ def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
 
     texts: list[str] = []
     motion = MotionLog(args.motion)
-    with Client(args.connect, client_name=f"xstreamer-{mode}", timeout=10.0) as client:
+    with Client(args.connect, client_name=f"xstreamer-{mode}", timeout=10.0, keys=args.keys) as client:
         with client.open_session(persona=persona, portrait=portrait, face_points=args.face_points,
                                  video_size=args.size) as session:
             utt = session.speak(args.text) if mode == "speak" else session.chat(args.text)
@@ -196,6 +198,8 @@ def _via_daemon(args: argparse.Namespace, mode: str, persona: Any, portrait: byt
                 for pkt, payload in session.packets(timeout=args.timeout):
                     if pkt.type == "event" and pkt.utt == utt and pkt.event == "utterance_start":
                         started = True
+                    if pkt.type == "event" and pkt.utt == utt and pkt.event == "lost":
+                        raise RuntimeError(f"the daemon lost this utterance ({pkt.reason})")
                     if not started:
                         continue
                     if pkt.type == "text" and pkt.role == "assistant":

@@ -2,8 +2,8 @@
  *
  *   offset 0   4 bytes   magic "XSB1"
  *   offset 4   f64 BE    wall-clock ms (Unix epoch) when the bridge received the packet from the daemon
- *   offset 12  u32 BE    H = length of the protocol v1 msgpack header
- *   offset 16  H bytes   the media packet's msgpack header (protocol v1, verbatim)
+ *   offset 12  u32 BE    H = length of the protocol msgpack header
+ *   offset 16  H bytes   the media packet's msgpack header (protocol v2, verbatim)
  *   offset 16+H          the packet's payload (PCM16 LE audio, RGB24 or RGBA32 video), possibly empty
  *
  * parseFrame(ArrayBuffer|Uint8Array) -> {publishedMs, header, payload: Uint8Array}; throws Error on bad input.
@@ -42,7 +42,7 @@
     video: { width: 'int', height: 'int', format: ['rgb24', 'rgba32'] },
     motion: { channels: 'int' },
     text: { role: ['assistant', 'user'], text: 'str', final: 'bool' },
-    event: { event: ['utterance_start', 'utterance_end', 'interrupted', 'session_closed'], reason: 'str' },
+    event: { event: ['utterance_start', 'utterance_end', 'interrupted', 'session_closed', 'lost'], reason: 'str' },
     state: { state: ['idle', 'thinking', 'speaking', 'closed'], fps: 'num', lead_ms: 'num', model: 'str' },
   };
   const REQUIRED = { text: ['text'], event: ['event'], state: ['state'] };
@@ -57,13 +57,13 @@
     return false;
   }
 
-  /* Check a media header (protocol v1) like the Python codec does. Returns null when valid, otherwise
+  /* Check a media header (protocol v2) like the Python codec does. Returns null when valid, otherwise
    * {code: 'malformed'|'unsupported_version'|'unknown_type', message}. `topic` is checked when given. */
   function validateMedia(h, payloadLen, topic) {
     const bad = (code, message) => ({ code: code, message: message });
     if (h === null || typeof h !== 'object' || Array.isArray(h)) return bad('malformed', 'header is not a map');
     if (!Number.isInteger(h.v)) return bad('malformed', "no integer 'v'");
-    if (h.v !== 1) return bad('unsupported_version', 'protocol version ' + h.v);
+    if (h.v !== 2) return bad('unsupported_version', 'protocol version ' + h.v);
     const extra = FIELDS[h.type];
     if (!extra) return bad('unknown_type', 'unknown media type ' + h.type);
     for (const k of Object.keys(h)) {
@@ -74,7 +74,7 @@
     for (const k of ['session', 'utt', 'seq', 'pts'].concat(REQUIRED[h.type] || [])) {
       if (!(k in h)) return bad('malformed', 'missing field ' + k);
     }
-    if (topic !== undefined && topic !== 'xs1/' + h.session) return bad('malformed', 'topic does not match the session');
+    if (topic !== undefined && topic.indexOf('xs2/') !== 0) return bad('malformed', 'not a v2 media topic');
     let expected = null;
     if (h.type === 'audio') expected = 2 * ('samples' in h ? h.samples : 882);
     if (h.type === 'video') {

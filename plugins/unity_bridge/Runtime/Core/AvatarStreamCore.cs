@@ -272,7 +272,7 @@ namespace Xstreamer.Avatar.Core
             Volatile.Write(ref _motionChannels, opened.MotionChannels);
             Volatile.Write(ref _videoFormat, opened.VideoFormat);
             Interlocked.Exchange(ref _lastSeq, -1);
-            _topic = ProtocolCodec.TopicFor(opened.Session);
+            _topic = System.Text.Encoding.ASCII.GetBytes(opened.Topic);    // the session's private media topic
             _sessionBytes = System.Text.Encoding.UTF8.GetBytes(opened.Session);
             t.Subscribe(_topic);
             Volatile.Write(ref _session, opened.Session);

@@ -1,4 +1,4 @@
-// Protocol v1 constants, error codes and typed messages (mirror of sdk/protocol/messages.py, the source
+// Protocol v2 constants, error codes and typed messages (mirror of sdk/protocol/messages.py, the source
 // of truth). Every decoded message keeps its normalized header (defaults filled, pydantic field order)
 // in Fields; typed properties read from it. No reflection anywhere (IL2CPP / AOT safe).
 using System;
@@ -6,11 +6,12 @@ using System.Collections.Generic;
 
 namespace Xstreamer.Avatar.Core
 {
-    /// <summary>Constants of protocol v1.</summary>
+    /// <summary>Constants of the protocol (v2; the class keeps its v1 name for source compatibility).</summary>
     public static class ProtocolV1
     {
-        public const int Version = 1;
-        public const string TopicPrefix = "xs1/";
+        public const int Version = 2;
+        /// <summary>Media topics are this prefix + the session's media key (from opened.topic; never derived).</summary>
+        public const string TopicPrefix = "xs2/";
         public const int SampleRate = 22050;
         public const int Fps = 25;
         public const int SamplesPerFrame = SampleRate / Fps; // 882 samples = 40 ms
@@ -48,6 +49,7 @@ namespace Xstreamer.Avatar.Core
     {
         UnsupportedVersion, Malformed, UnknownType, UnknownSession, NotWelcomed, InvalidPortrait,
         InvalidPersona, EmptyText, TextTooLong, InvalidAudio, TooManySessions, Internal,
+        NotOwner, RateLimited, Unavailable,
     }
 
     /// <summary>Conversion between <see cref="ErrorCode"/> and its wire string.</summary>
@@ -57,7 +59,7 @@ namespace Xstreamer.Avatar.Core
         {
             "unsupported_version", "malformed", "unknown_type", "unknown_session", "not_welcomed",
             "invalid_portrait", "invalid_persona", "empty_text", "text_too_long", "invalid_audio",
-            "too_many_sessions", "internal",
+            "too_many_sessions", "internal", "not_owner", "rate_limited", "unavailable",
         };
 
         public static string ToWire(ErrorCode c) { return Wire[(int)c]; }
@@ -255,6 +257,8 @@ namespace Xstreamer.Avatar.Core
         public OpenedMessage(MsgMap f) : base("opened", f) { }
         public string Session { get { return S("session"); } }
         public string Topic { get { return S("topic"); } }
+        /// <summary>Lets a new connection `resume` the session (keep it private).</summary>
+        public string Secret { get { return S("secret"); } }
         public int SampleRate { get { return (int)L("sample_rate"); } }
         public int Fps { get { return (int)L("fps"); } }
         public int Width { get { return (int)L("width"); } }

@@ -1,4 +1,4 @@
-// Encoding and decoding of protocol v1 multipart messages (mirror of sdk/protocol/codec.py).
+// Encoding and decoding of protocol v2 multipart messages (mirror of sdk/protocol/codec.py).
 // Decoding never throws anything but ProtocolException, whatever the bytes.
 using System;
 using System.Collections.Generic;
@@ -23,7 +23,7 @@ namespace Xstreamer.Avatar.Core
                 throw new ProtocolException(ErrorCode.Malformed, "header lacks an integer 'v' (protocol version)");
             if (!(v is long) || (long)v != ProtocolV1.Version)
                 throw new ProtocolException(ErrorCode.UnsupportedVersion,
-                    "protocol version " + v + " is not supported (supported: [1])");
+                    "protocol version " + v + " is not supported (supported: [" + ProtocolV1.Version + "])");
             return map;
         }
 
@@ -63,8 +63,8 @@ namespace Xstreamer.Avatar.Core
             }
             else if (type == "open")
             {
-                if ((bool)f["has_portrait"] && (blobs != 1 || frames[1].Length == 0))
-                    throw new ProtocolException(ErrorCode.Malformed, "open with has_portrait needs exactly one non-empty blob");
+                if (blobs != ((bool)f["has_portrait"] ? 1 : 0) || (blobs == 1 && frames[1].Length == 0))
+                    throw new ProtocolException(ErrorCode.Malformed, "open takes one non-empty blob with has_portrait, none without");
                 if (blobs > 0 && frames[1].Length > ProtocolV1.MaxPortraitBytes)
                     throw new ProtocolException(ErrorCode.InvalidPortrait, "portrait is larger than 16 MiB");
             }
@@ -72,15 +72,15 @@ namespace Xstreamer.Avatar.Core
             {
                 if (blobs != 1 || frames[1].Length % 2 != 0)
                     throw new ProtocolException(ErrorCode.InvalidAudio, "audio needs one blob of PCM16 (an even byte count)", session);
-                if (frames[1].Length / 2 > ProtocolV1.SampleRate * 10)
-                    throw new ProtocolException(ErrorCode.InvalidAudio, "audio message longer than 10 s", session);
+                if (frames[1].Length / 2 > (long)f["sample_rate"] * 10)
+                    throw new ProtocolException(ErrorCode.InvalidAudio, "audio message longer than 10 s at its sample_rate", session);
             }
             if (type != "open" && type != "audio" && blobs > 0)
                 throw new ProtocolException(ErrorCode.Malformed, type + " takes no binary frames");
             return new Message(type, f);
         }
 
-        /// <summary>The topic frame of a session: "xs1/" + session id (ASCII).</summary>
+        /// <summary>The topic frame of a media key: "xs2/" + key (ASCII). A session's topic is opened.topic.</summary>
         public static byte[] TopicFor(string session)
         {
             var b = new byte[ProtocolV1.TopicPrefix.Length + session.Length];
@@ -112,11 +112,8 @@ namespace Xstreamer.Avatar.Core
                 case "event": pkt = new EventPacket(f); break;
                 default: pkt = new StatePacket(f); break;
             }
-            byte[] topic;
-            try { topic = TopicFor(pkt.Session); }
-            catch (ProtocolException) { topic = null; }
-            if (topic == null || !BytesEqual(topic, frames[0]))
-                throw new ProtocolException(ErrorCode.Malformed, "topic does not match the packet's session");
+            if (!StartsWith(frames[0], ProtocolV1.TopicPrefix))
+                throw new ProtocolException(ErrorCode.Malformed, "not a v2 media topic");
             byte[] data = frames.Count == 3 ? frames[2] : null;
             long expected = -1;
             var audio = pkt as AudioPacket;
@@ -134,12 +131,13 @@ namespace Xstreamer.Avatar.Core
             return pkt;
         }
 
-        private static bool BytesEqual(byte[] a, byte[] b)
+        private static bool StartsWith(byte[] a, string prefix)
         {
-            if (a == null || b == null || a.Length != b.Length) return false;
-            for (int i = 0; i < a.Length; i++) if (a[i] != b[i]) return false;
+            if (a == null || a.Length < prefix.Length) return false;
+            for (int i = 0; i < prefix.Length; i++) if (a[i] != (byte)prefix[i]) return false;
             return true;
         }
+
 
         // ---------------------------------------------------------------------------------------------
         // Client requests, byte-compatible with pydantic's model_dump order + msgpack.packb.
@@ -163,15 +161,16 @@ namespace Xstreamer.Avatar.Core
         }
 
         /// <summary>
-        /// open: the persona, whether a portrait blob follows, the video side (256 or 512) and, for a portrait whose
-        /// face cannot be found, its five <paramref name="facePoints"/> (null: none). Throws ArgumentException for
-        /// points that are not five finite pairs.
+        /// open: the persona, whether a portrait blob follows, the video side (256 or 512), for a portrait whose
+        /// face cannot be found its five <paramref name="facePoints"/> (null: none), and the session's first
+        /// utterance id (after a daemon restart: the last id + 1). Throws ArgumentException for points that are
+        /// not five finite pairs.
         /// </summary>
         public static byte[] EncodeOpen(long req, Persona persona, bool hasPortrait, int videoSize = ProtocolV1.FrameSize,
-                                        FacePoint[] facePoints = null)
+                                        FacePoint[] facePoints = null, long firstUtt = 1)
         {
             FacePoints.Check(facePoints);
-            var w = Start("open", req, 7);
+            var w = Start("open", req, 8);
             w.Write("persona"); (persona ?? new Persona()).WriteTo(w);
             w.Write("has_portrait"); w.Write(hasPortrait);
             w.Write("video_size"); w.Write((long)videoSize);
@@ -183,6 +182,16 @@ namespace Xstreamer.Avatar.Core
                 w.WriteArrayHeader(facePoints.Length);
                 foreach (FacePoint p in facePoints) { w.WriteArrayHeader(2); w.Write(p.X); w.Write(p.Y); }
             }
+            w.Write("first_utt"); w.Write(firstUtt);
+            return w.ToArray();
+        }
+
+        /// <summary>resume: hold a session another connection opened, with the secret of its opened.</summary>
+        public static byte[] EncodeResume(long req, string session, string secret)
+        {
+            var w = Start("resume", req, 5);
+            w.Write("session"); w.Write(session);
+            w.Write("secret"); w.Write(secret);
             return w.ToArray();
         }
 

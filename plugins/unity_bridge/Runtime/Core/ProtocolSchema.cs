@@ -1,6 +1,6 @@
-// Table-driven validation of protocol v1 headers, mirroring the pydantic models of
-// sdk/protocol/messages.py in "lax" mode (the mode the Python codec uses): ints accept integral floats,
-// bools and numeric strings; strings accept UTF-8 bytes; extra keys are refused. The result is a
+// Table-driven validation of protocol v2 headers, mirroring the pydantic models of
+// sdk/protocol/messages.py in their strict mode: ints take msgpack integers only, bools true/false only;
+// strings accept UTF-8 bytes; extra keys are refused. The result is a
 // normalized map: every field present (defaults filled), in pydantic's field order.
 using System;
 using System.Collections.Generic;
@@ -32,7 +32,7 @@ namespace Xstreamer.Avatar.Core
         { return FieldSpec.F(n, k, d, req); }
         private static FieldSpec Req(string n, FieldKind k) { return FieldSpec.F(n, k, null, true); }
 
-        private static readonly FieldSpec V = F("v", FieldKind.Int, 1L).Range(1, 1);
+        private static readonly FieldSpec V = F("v", FieldKind.Int, 2L).Range(2, 2);
         private static readonly FieldSpec ReqId = F("req", FieldKind.Int, 0L);
         private static FieldSpec TypeF(string t) { return F("type", FieldKind.Literal, t).Of(t); }
 
@@ -49,12 +49,15 @@ namespace Xstreamer.Avatar.Core
 
         private static readonly Dictionary<string, FieldSpec[]> Client = new Dictionary<string, FieldSpec[]>
         {
-            { "hello", new[] { V, TypeF("hello"), ReqId, F("versions", FieldKind.IntList, null).Range(1, 16),
+            { "hello", new[] { V, TypeF("hello"), ReqId, Req("versions", FieldKind.IntList).Range(1, 16),
                                F("client", FieldKind.Str, "").Range(0, 120) } },
             { "open", new[] { V, TypeF("open"), ReqId, F("persona", FieldKind.Persona),
                               F("has_portrait", FieldKind.Bool, false),
                               F("video_size", FieldKind.Int, (long)ProtocolV1.FrameSize).Range(256, 512),
-                              F("face_points", FieldKind.OptPoints, null) } },
+                              F("face_points", FieldKind.OptPoints, null),
+                              F("first_utt", FieldKind.Int, 1L).Range(1, 1L << 31) } },
+            { "resume", new[] { V, TypeF("resume"), ReqId, Req("session", FieldKind.Str),
+                                Req("secret", FieldKind.Str).Range(0, 128) } },
             { "chat", new[] { V, TypeF("chat"), ReqId, Req("session", FieldKind.Str), Req("text", FieldKind.Str) } },
             { "speak", new[] { V, TypeF("speak"), ReqId, Req("session", FieldKind.Str), Req("text", FieldKind.Str) } },
             { "audio", new[] { V, TypeF("audio"), ReqId, Req("session", FieldKind.Str),
@@ -73,6 +76,7 @@ namespace Xstreamer.Avatar.Core
                                  Req("media_endpoint", FieldKind.Str), F("heartbeat_ms", FieldKind.Int, 1000L),
                                  F("session_timeout_s", FieldKind.Float, 30.0) } },
             { "opened", new[] { V, TypeF("opened"), ReqId, Req("session", FieldKind.Str), Req("topic", FieldKind.Str),
+                                Req("secret", FieldKind.Str),
                                 F("sample_rate", FieldKind.Int, (long)ProtocolV1.SampleRate),
                                 F("fps", FieldKind.Int, (long)ProtocolV1.Fps),
                                 F("width", FieldKind.Int, (long)ProtocolV1.FrameSize),
@@ -110,7 +114,7 @@ namespace Xstreamer.Avatar.Core
             { "text", MediaBase("text", F("role", FieldKind.Literal, "assistant").Of("assistant", "user"),
                                 Req("text", FieldKind.Str), F("final", FieldKind.Bool, false)) },
             { "event", MediaBase("event", Req("event", FieldKind.Literal).Of("utterance_start", "utterance_end",
-                                 "interrupted", "session_closed"), F("reason", FieldKind.Str, "")) },
+                                 "interrupted", "session_closed", "lost"), F("reason", FieldKind.Str, "")) },
             { "state", MediaBase("state", Req("state", FieldKind.Literal).Of("idle", "thinking", "speaking", "closed"),
                                  F("fps", FieldKind.Float, 0.0), F("lead_ms", FieldKind.Float, 0.0),
                                  F("model", FieldKind.Str, "")) },
@@ -188,7 +192,7 @@ namespace Xstreamer.Avatar.Core
                 case FieldKind.Int:
                 {
                     long x;
-                    if (!LaxInt(v, out x)) throw Bad(where, s.Name, "Input should be a valid integer");
+                    if (!StrictInt(v, out x)) throw Bad(where, s.Name, "Input should be a valid integer");
                     if (x < s.Min || x > s.Max) throw Bad(where, s.Name, "Input is out of range");
                     return x;
                 }
@@ -200,9 +204,8 @@ namespace Xstreamer.Avatar.Core
                 }
                 case FieldKind.Bool:
                 {
-                    bool b;
-                    if (!LaxBool(v, out b)) throw Bad(where, s.Name, "Input should be a valid boolean");
-                    return b;
+                    if (!(v is bool)) throw Bad(where, s.Name, "Input should be a valid boolean");
+                    return (bool)v;
                 }
                 case FieldKind.OptStr:
                     if (v == null) return null;
@@ -236,7 +239,7 @@ namespace Xstreamer.Avatar.Core
                         if (s.Kind == FieldKind.IntList)
                         {
                             long x;
-                            if (!LaxInt(item, out x)) throw Bad(where, s.Name, "Input should be a valid integer");
+                            if (!StrictInt(item, out x)) throw Bad(where, s.Name, "Input should be a valid integer");
                             outList.Add(x);
                         }
                         else
@@ -275,6 +278,15 @@ namespace Xstreamer.Avatar.Core
         }
 
         private static string[] ToArray(IList<string> l) { var a = new string[l.Count]; l.CopyTo(a, 0); return a; }
+
+        /// <summary>Protocol v2 integers: a msgpack integer only (not a float, a bool or a numeric string).</summary>
+        internal static bool StrictInt(object v, out long x)
+        {
+            x = 0;
+            if (v is long) { x = (long)v; return true; }
+            if (v is ulong && (ulong)v <= long.MaxValue) { x = (long)(ulong)v; return true; }
+            return false;
+        }
 
         internal static bool LaxInt(object v, out long x)
         {

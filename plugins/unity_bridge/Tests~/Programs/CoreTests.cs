@@ -274,7 +274,7 @@ namespace Xstreamer.Avatar.Tests
             string[] types = { "audio", "video", "motion", "state", "vid", "" };
             var fields = new Dictionary<string, object>
             {
-                { "v", 1L }, { "session", "s1" }, { "utt", 3L }, { "seq", 10L }, { "pts", 882L }, { "sample_rate", 22050L },
+                { "v", (long)ProtocolV1.Version }, { "session", "s1" }, { "utt", 3L }, { "seq", 10L }, { "pts", 882L }, { "sample_rate", 22050L },
                 { "samples", 882L }, { "width", 4L }, { "height", 2L }, { "format", "rgb24" }, { "channels", 5L }, { "extra", 1L },
             };
             var keys = new List<string>(fields.Keys);
@@ -302,7 +302,7 @@ namespace Xstreamer.Avatar.Tests
                 bool fast = FastMediaHeader.TryParse(header, 0, header.Length, System.Text.Encoding.ASCII.GetBytes("s1"), out h);
                 long payload = fast ? h.ExpectedPayload : r.Next(0, 40);
                 if (payload < 0 || payload > 1 << 20) continue;
-                var frames = new List<byte[]> { System.Text.Encoding.ASCII.GetBytes("xs1/s1"), header, new byte[payload] };
+                var frames = new List<byte[]> { System.Text.Encoding.ASCII.GetBytes("xs2/k1"), header, new byte[payload] };
                 MediaPacket p = null;
                 try { byte[] data; p = ProtocolCodec.DecodeMedia(frames, out data); }
                 catch (ProtocolException) { }

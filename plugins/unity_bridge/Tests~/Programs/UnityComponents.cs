@@ -52,24 +52,24 @@ namespace Xstreamer.Avatar.Tests
             {
                 case "hello":
                     w.WriteMapHeader(6);
-                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("welcome"); w.Write("req"); w.Write(m.Req);
-                    w.Write("version"); w.Write(1L); w.Write("server"); w.Write("scripted"); w.Write("media_endpoint"); w.Write("tcp://127.0.0.1:9");
+                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("welcome"); w.Write("req"); w.Write(m.Req);
+                    w.Write("version"); w.Write(2L); w.Write("server"); w.Write("scripted"); w.Write("media_endpoint"); w.Write("tcp://127.0.0.1:9");
                     break;
                 case "open":
                     LastOpenBlobs = frames.Count - 1;
                     LastOpen = m;
-                    w.WriteMapHeader(6);
-                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("opened"); w.Write("req"); w.Write(m.Req);
-                    w.Write("session"); w.Write("s1"); w.Write("topic"); w.Write("xs1/s1");
+                    w.WriteMapHeader(7);
+                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("opened"); w.Write("req"); w.Write(m.Req);
+                    w.Write("session"); w.Write("s1"); w.Write("topic"); w.Write("xs2/k1"); w.Write("secret"); w.Write("k");
                     w.Write("motion_channels"); w.WriteArrayHeader(_channels.Length); foreach (string c in _channels) w.Write(c);
                     break;
                 case "ping":
                     w.WriteMapHeader(3);
-                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("pong"); w.Write("req"); w.Write(m.Req);
+                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("pong"); w.Write("req"); w.Write(m.Req);
                     break;
                 default:
                     w.WriteMapHeader(4);
-                    w.Write("v"); w.Write(1L); w.Write("type"); w.Write("ack"); w.Write("req"); w.Write(m.Req); w.Write("session"); w.Write("s1");
+                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("ack"); w.Write("req"); w.Write(m.Req); w.Write("session"); w.Write("s1");
                     break;
             }
             lock (_replies) _replies.Enqueue(new List<byte[]> { w.ToArray() });

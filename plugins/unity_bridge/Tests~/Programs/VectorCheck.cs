@@ -70,10 +70,14 @@ namespace Xstreamer.Avatar.Tests
         /// leaves the packet to the full validator), under the same conditions as AvatarStreamCore.</summary>
         private static string Fast(List<byte[]> frames, string topic)
         {
-            if (!topic.StartsWith("xs1/") || frames.Count != 3) return "null";
+            if (!topic.StartsWith(ProtocolV1.TopicPrefix) || frames.Count != 3) return "null";
             var m = new MultipartMessage();
             m.CopyFrom(frames);
-            byte[] session = System.Text.Encoding.UTF8.GetBytes(topic.Substring(4));
+            // v2: the topic is the media key, not the session; the core expects the session of its opened.
+            string expected = "";
+            try { var raw = MsgPackReader.Unpack(frames[1]) as MsgMap; object s; if (raw != null && raw.TryGetValue("session", out s) && s is string) expected = (string)s; }
+            catch (MsgPackException) { }
+            byte[] session = System.Text.Encoding.UTF8.GetBytes(expected);
             MediaHeader h;
             if (!m.FrameEquals(0, System.Text.Encoding.UTF8.GetBytes(topic)) ||
                 !FastMediaHeader.TryParse(m.Buffer, m.Offset(1), m.Length(1), session, out h) || h.ExpectedPayload != m.Length(2))
@@ -107,12 +111,13 @@ namespace Xstreamer.Avatar.Tests
             {
                 case "hello":
                     var versions = (List<object>)f["versions"];
-                    if (versions.Count != 1) return null;   // the client only ever offers [1]
+                    if (versions.Count != 1) return null;   // the client only ever offers [its version]
                     b = ProtocolCodec.EncodeHello(req, (string)f["client"]); break;
                 case "open":
                     b = ProtocolCodec.EncodeOpen(req, Persona.FromMap((MsgMap)f["persona"]), (bool)f["has_portrait"],
-                                                 (int)(long)f["video_size"], Points(f["face_points"]));
+                                                 (int)(long)f["video_size"], Points(f["face_points"]), (long)f["first_utt"]);
                     break;
+                case "resume": b = ProtocolCodec.EncodeResume(req, (string)f["session"], (string)f["secret"]); break;
                 case "chat": case "speak": b = ProtocolCodec.EncodeText(m.Type, req, (string)f["session"], (string)f["text"]); break;
                 case "interrupt": case "close": b = ProtocolCodec.EncodeSessionOnly(m.Type, req, (string)f["session"]); break;
                 case "set_persona": b = ProtocolCodec.EncodeSetPersona(req, (string)f["session"], Persona.FromMap((MsgMap)f["persona"])); break;
