@@ -21,7 +21,8 @@ pytestmark = MONO
 CHECKS = ["filterread_zeros_resample_clock", "streamingclip_filter_passes_through",
           "video_flip_drop_late_hold_when_starved", "streamingclip_clock_counts_played_samples",
           "client_shutdown_bounded_and_reconnect", "blendshapes_by_arkit_name_at_the_audio_clock",
-          "material_property_per_pipeline_and_rgba", "inspector_reply_cap_and_face_points"]
+          "material_property_per_pipeline_and_rgba", "inspector_reply_cap_and_face_points",
+          "restart_loses_running_replies_ids_continue"]
 
 
 def test_components_behave():

@@ -52,10 +52,11 @@ def _chunk_frames() -> int:
 class Daemon:
     """`xstreamer serve --model MODEL` (tiny) as a subprocess; waits for its ready line."""
 
-    def __init__(self, control_port: int = 0, media_port: int = 0, model: str = "tiny"):
+    def __init__(self, control_port: int = 0, media_port: int = 0, model: str = "tiny",
+                 extra: tuple[str, ...] = ()):
         cmd = [sys.executable, "-m", "xstreamer", "serve", "--model", model,
                "--control-port", str(control_port),
-               "--media-port", str(media_port), "--log-level", "WARNING"]
+               "--media-port", str(media_port), "--log-level", "WARNING", *extra]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env)
@@ -152,6 +153,9 @@ def run_live(command: list[str], cwd: str | None = None, portrait: str | None = 
 
 
 def check_live(tags: dict, out: str) -> None:
+    nobody = tags["NO_DAEMON"]            # nothing listens: one `unavailable` error for the whole outage
+    assert nobody["connected"] is False and len(nobody["errors"]) == 1, nobody
+    assert nobody["errors"][0].startswith("unavailable: no welcome from the daemon"), nobody
     assert tags["BAD_PORTRAIT"] == {"kind": "Error", "code": "invalid_portrait"}, out
     assert tags["PORTRAIT"]["bytes"] == PORTRAIT.stat().st_size > 1000
     persona = tags["PERSONA"]
@@ -164,14 +168,27 @@ def check_live(tags: dict, out: str) -> None:
 
     _check_in_step(tags["SAY"])
 
+    resumed = tags["RESUMED"]             # the connection dropped mid-reply: the same session, taken back
+    assert resumed["session"] == tags["READY"]["session"] and resumed["resumed"] is True, resumed
+    assert resumed["resumes"] == 1 and resumed["reopens"] == 0, resumed
+    assert resumed["end"] == "UtteranceEnd", "the reply went on after the resume"
+    assert all(e.startswith("Error utt=0 text=test: the connection dropped") for e in resumed["errors"]), resumed
+
     intr = tags["INTERRUPT"]
     assert "Interrupted" in intr["summary"]["events"], out
     assert intr["audio_after_interrupted"] <= _chunk_frames(), out
     assert intr["playing_utt"] != intr["utt"], "the interrupted reply is still playing"
     assert intr["errors"] == [], "error events before the daemon restart"
 
-    again = tags["RESTARTED"]
-    assert again["reconnects"] >= 1
+    again = tags["RESTARTED"]             # the daemon restarted mid-reply: opened again, the reply lost
+    assert again["reconnects"] >= 1 and again["reopens"] == 1
+    assert again["session"] != tags["READY"]["session"]
+    assert [u for u, _ in again["lost"]] == [again["running_utt"]], again
+    assert again["lost"][0][1].startswith("lost:"), again
+    # besides the lost reply, at most the outage itself (a restart slower than the 3 s liveness timeout)
+    others = [e for e in again["errors"] if not e.startswith("UtteranceLost")]
+    assert len(others) <= 1 and all(e.endswith("code=unavailable") for e in others), again["errors"]
+    assert again["utt"] > again["running_utt"], "utterance ids continue after the restart (open.first_utt)"
     _check_in_step(again["summary"])
     disposed = tags["DISPOSED"]
     assert disposed["state"] == "Closed" and disposed["ms"] < DISPOSE_MS, disposed
@@ -346,3 +363,35 @@ def test_live_motion_default_model(tmp_path):
     tags = run_live_motion("default", tmp_path, face_points=False)
     assert tags["READY"]["ready"] is True, tags["READY"]
     print("live motion (default):", check_live_motion(tags["MOTION"]))
+
+
+def test_live_curve_keys(tmp_path):
+    """A daemon serving with CURVE (`serve --keys`, ironhouse, keys made by `xstreamer keys`): the core with the
+    daemon's public key and an authorized client's secret certificate (the files of `xstreamer keys client`, as
+    the client's Server Key File / Client Secret Key File take them) opens a session and hears a reply; a client
+    key taken off the daemon's list, or no keys at all, gets a typed transport error and no welcome."""
+    keys = tmp_path / "keys"
+    for args in (("init", str(keys)), ("client", str(keys), "unity"), ("client", str(keys), "revoked")):
+        r = subprocess.run([sys.executable, "-m", "xstreamer", "keys", *args], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+    (keys / "authorized" / "revoked.key").unlink()
+    bundle, revoked = keys / "clients" / "unity", keys / "clients" / "revoked"
+    daemon = Daemon(extra=("--keys", str(keys)))
+    try:
+        proc = subprocess.run(["mono", "--debug", str(mb.program("LiveCurve")), daemon.control,
+                               str(bundle / "server.key"), str(bundle / "client.key_secret"),
+                               str(revoked / "client.key_secret")], capture_output=True, text=True, timeout=400)
+    finally:
+        daemon.kill()
+    tags = {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
+            if " {" in line}
+    assert proc.returncode == 0 and "FAIL" not in tags, proc.stdout[-3000:] + proc.stderr[-3000:]
+    good = tags["GOOD"]
+    assert good["ready"] and good["ended"] and good["errors"] == [], good
+    assert good["audio"] >= 10 and good["video"] >= 10, good
+    for tag, needle in (("REVOKED", "CURVE refused by the daemon"), ("NO_KEYS", "security mismatch")):
+        got = tags[tag]
+        assert got["welcomed"] is False and got["ready"] is False, got
+        assert got["errors"] and all(e.startswith("transport: ") for e in got["errors"]), got
+        assert any(needle in e for e in got["errors"]), got

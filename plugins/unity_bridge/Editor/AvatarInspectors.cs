@@ -30,6 +30,7 @@ namespace Xstreamer.Avatar.Editor
             EditorGUILayout.LabelField("Daemon", core.DaemonState);
             EditorGUILayout.LabelField("Audio buffered", core.Audio.BufferedMs.ToString("0") + " ms (underruns " + core.Audio.Underruns + ")");
             EditorGUILayout.LabelField("Packets lost / discarded", core.PacketsLost + " / " + core.PacketsDiscarded);
+            EditorGUILayout.LabelField("Reconnects (resumed / opened again)", core.Reconnects + " (" + core.Resumes + " / " + core.Reopens + ")");
             EditorGUILayout.LabelField("Motion channels", core.MotionChannels.Length.ToString());
             _line = EditorGUILayout.TextField("Line", _line);
             EditorGUILayout.BeginHorizontal();

@@ -10,9 +10,13 @@ namespace Xstreamer.Avatar.Core
     public enum AvatarEventKind
     {
         ConnectionChanged, SessionOpened, Ack, UtteranceStart, UtteranceEnd, Interrupted, Text, Error, SessionClosed,
+        /// <summary>A reply that was running when its session was lost to a daemon restart (protocol v2's `lost`,
+        /// made by the client): it gets no UtteranceEnd. Text says why.</summary>
+        UtteranceLost,
     }
 
-    /// <summary>An event produced on the network thread and dispatched on the consumer's thread.</summary>
+    /// <summary>An event produced on the network thread and dispatched on the consumer's thread. For SessionOpened,
+    /// Final is true when the session was resumed on a new connection (the same session), false when opened.</summary>
     public sealed class AvatarEvent
     {
         public AvatarEventKind Kind;

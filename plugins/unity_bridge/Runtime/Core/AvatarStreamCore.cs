@@ -1,7 +1,8 @@
-// The Unity-independent client: a network thread that speaks protocol v1 to the daemon (hello, open,
-// requests, heartbeats, reconnect after a daemon restart) and feeds the audio jitter buffer and the video
-// frame queue. The thread never calls into Unity: events are queued and raised by DispatchEvents() on
-// the caller's thread (Unity: from Update()).
+// The Unity-independent client: a network thread that speaks protocol v2 to the daemon (hello, open,
+// requests, heartbeats; after a lost connection: a new one that resumes the session with its secret, or
+// opens it again after a daemon restart, ending the replies that were running with a `lost` event) and feeds
+// the audio jitter buffer and the video and motion queues. The thread never calls into Unity: events are
+// queued and raised by DispatchEvents() on the caller's thread (Unity: from Update()).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -24,6 +25,16 @@ namespace Xstreamer.Avatar.Core
         private long _lastSeq = -1;
         private volatile int _state = (int)ConnectionState.Disconnected;
         private string _session;
+        // The session this core holds across connections (its id and the secret of its opened, for `resume`),
+        // the utterances running in it (acknowledged or started, not yet ended) and the highest utterance id
+        // seen (a session opened again continues after it: open.first_utt). Network thread only.
+        private string _heldSession, _secret;
+        private readonly HashSet<long> _running = new HashSet<long>();
+        private long _highestUtt;
+        private readonly HashSet<long> _interruptReqs = new HashSet<long>();
+        private volatile bool _outage;   // an outage was reported (unavailable, or the transport's own error)
+        /// <summary>Why a running reply ended without its end: its session was lost (a daemon restart).</summary>
+        public const string LostReason = "lost: the daemon's session ended (restart); the session was opened again";
         private ITransport _transport;
         private byte[] _topic, _sessionBytes;      // the open session's media topic and id (UTF-8)
         private MultipartMessage _mediaMsg, _controlMsg;
@@ -61,6 +72,9 @@ namespace Xstreamer.Avatar.Core
         public int AudioPackets, VideoFrames, MotionFrames;
         /// <summary>Media packets missing (seq gaps), and packets dropped after an interrupt.</summary>
         public int PacketsLost, PacketsDiscarded, Reconnects;
+        /// <summary>Connections that took the held session back with `resume` (no restart), and sessions opened
+        /// again because the daemon had lost them (a restart).</summary>
+        public int Resumes, Reopens;
         /// <summary>Last daemon state string ("idle", "speaking", ...).</summary>
         public volatile string DaemonState = "";
 
@@ -71,6 +85,8 @@ namespace Xstreamer.Avatar.Core
         public event Action<string> SessionOpened;
         public event Action<long, long> Acked;                // req, utt
         public event Action<long> UtteranceStarted, UtteranceEnded, Interrupted;
+        /// <summary>A reply that was running when its session was lost (daemon restart): it will not end otherwise.</summary>
+        public event Action<long> UtteranceLost;
         public event Action<string, string, bool, long> TextReceived;   // role, text, final, utt
         public event Action<string, string> ErrorReceived;   // code, message
 
@@ -106,7 +122,11 @@ namespace Xstreamer.Avatar.Core
             Audio.Flush();
             Video.Flush();
             Motion.Flush();
-            return Enqueue(req => s => ProtocolCodec.EncodeSessionOnly("interrupt", req, s), null);
+            return Enqueue(req => s =>
+            {
+                _interruptReqs.Add(req);   // its ack ends every turn acknowledged before it (cut or dropped from the queue)
+                return ProtocolCodec.EncodeSessionOnly("interrupt", req, s);
+            }, null);
         }
 
         private long Enqueue(Func<long, Func<string, byte[]>> make, string text)
@@ -149,6 +169,7 @@ namespace Xstreamer.Avatar.Core
                     case AvatarEventKind.UtteranceStart: if (UtteranceStarted != null) UtteranceStarted(e.Utt); break;
                     case AvatarEventKind.UtteranceEnd: if (UtteranceEnded != null) UtteranceEnded(e.Utt); break;
                     case AvatarEventKind.Interrupted: if (Interrupted != null) Interrupted(e.Utt); break;
+                    case AvatarEventKind.UtteranceLost: if (UtteranceLost != null) UtteranceLost(e.Utt); break;
                     case AvatarEventKind.Text: if (TextReceived != null) TextReceived(e.Role, e.Text, e.Final, e.Utt); break;
                     case AvatarEventKind.Error: if (ErrorReceived != null) ErrorReceived(e.Code, e.Text); break;
                     case AvatarEventKind.SessionClosed: if (ErrorReceived != null) ErrorReceived("session_closed", e.Text); break;
@@ -184,13 +205,13 @@ namespace Xstreamer.Avatar.Core
                 t = _opt.TransportFactory != null ? _opt.TransportFactory() : new ZmtpTransport(new ZmtpOptions
                 {
                     Curve = _opt.Curve, AllocationProbe = _opt.AllocationProbe,
-                    OnError = message => PostError("transport", message),
+                    OnError = TransportError,
                 });
                 _transport = t;
                 while (!_stop)
                 {
                     try { RunConnection(t); }
-                    catch (TransportException e) { PostError("transport", e.Message); }
+                    catch (TransportException e) { TransportError(e.Message); }
                     catch (ProtocolException e) { PostError(ErrorCodes.ToWire(e.Code), e.Detail); }
                     t.CloseSockets();
                     Volatile.Write(ref _session, null);
@@ -242,43 +263,109 @@ namespace Xstreamer.Avatar.Core
             long req = Interlocked.Increment(ref _req);
             t.SendControl(new[] { ProtocolCodec.EncodeHello(req, _opt.ClientName) });
             Message reply = WaitReply(t, req, _opt.HelloTimeoutMs);
-            if (reply == null) return;
+            if (reply == null)
+            {
+                Outage("no welcome from the daemon at " + _opt.ControlEndpoint + " within " + _opt.HelloTimeoutMs + " ms; retrying");
+                return;
+            }
             var err = reply as ErrorMessage;
             if (err != null) { PostError(err.CodeWire, err.Text); _wake.WaitOne(1000); return; }
             var welcome = reply as WelcomeMessage;
             if (welcome == null) throw new ProtocolException(ErrorCode.Malformed, "expected welcome, got " + reply.Type);
+            _outage = false;
             SetState(ConnectionState.Connected);
             t.ConnectMedia(FixMediaHost(welcome.MediaEndpoint, _opt.ControlEndpoint));
 
-            req = Interlocked.Increment(ref _req);
-            bool portrait = _opt.Portrait != null && _opt.Portrait.Length > 0;
-            byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait, _opt.VideoSize, portrait ? _opt.FacePoints : null);
-            t.SendControl(portrait ? new[] { open, _opt.Portrait } : new[] { open });
-            reply = WaitReply(t, req, _opt.OpenTimeoutMs);
-            if (reply == null) return;
-            err = reply as ErrorMessage;
-            if (err != null) { PostError(err.CodeWire, err.Text); _wake.WaitOne(2000); return; }
-            var opened = reply as OpenedMessage;
-            if (opened == null) throw new ProtocolException(ErrorCode.Malformed, "expected opened, got " + reply.Type);
-
-            Audio.Flush();
-            Video.Flush();
-            Motion.Flush();
-            Audio.Clock.Reset();
-            // utterance ids belong to a session: a re-opened session (a restarted daemon counts from 1 again)
-            // must not drop its replies because an old one with the same id was interrupted
-            Interlocked.Exchange(ref _droppedUtt, -1);
-            Interlocked.Exchange(ref _latestUtt, 0);
+            // The session this core held on an earlier connection: take it back with its secret. The daemon
+            // answers opened (the same session, topic and secret) or, when it no longer has it (a restart),
+            // unknown_session / not_owner: then it is opened again below and its running replies are lost.
+            OpenedMessage opened = null;
+            if (_heldSession != null && _secret != null)
+            {
+                req = Interlocked.Increment(ref _req);
+                t.SendControl(new[] { ProtocolCodec.EncodeResume(req, _heldSession, _secret) });
+                reply = WaitReply(t, req, _opt.HelloTimeoutMs);
+                if (reply == null) return;
+                err = reply as ErrorMessage;
+                if (err != null && err.Code != ErrorCode.UnknownSession && err.Code != ErrorCode.NotOwner)
+                {
+                    PostError(err.CodeWire, err.Text);
+                    _wake.WaitOne(1000);
+                    return;
+                }
+                opened = reply as OpenedMessage;
+                if (opened == null && err == null) throw new ProtocolException(ErrorCode.Malformed, "expected opened, got " + reply.Type);
+            }
+            bool resumed = opened != null;
+            if (!resumed)
+            {
+                req = Interlocked.Increment(ref _req);
+                bool portrait = _opt.Portrait != null && _opt.Portrait.Length > 0;
+                byte[] open = ProtocolCodec.EncodeOpen(req, _opt.Persona, portrait, _opt.VideoSize, portrait ? _opt.FacePoints : null,
+                                                       _highestUtt + 1);
+                t.SendControl(portrait ? new[] { open, _opt.Portrait } : new[] { open });
+                reply = WaitReply(t, req, _opt.OpenTimeoutMs);
+                if (reply == null) return;
+                err = reply as ErrorMessage;
+                if (err != null) { PostError(err.CodeWire, err.Text); _wake.WaitOne(2000); return; }
+                opened = reply as OpenedMessage;
+                if (opened == null) throw new ProtocolException(ErrorCode.Malformed, "expected opened, got " + reply.Type);
+                LoseRunning();   // the replies of the session the daemon lost end here, before the new session's events
+                Audio.Flush();
+                Video.Flush();
+                Motion.Flush();
+                Audio.Clock.Reset();
+                Interlocked.Exchange(ref _droppedUtt, -1);
+                Interlocked.Exchange(ref _latestUtt, 0);
+                Interlocked.Exchange(ref _lastSeq, -1);   // a new session's seq starts at 0
+                if (_heldSession != null) Reopens++;
+            }
+            else Resumes++;   // the same session: its buffers, clock and seq go on (packets sent meanwhile count as lost)
+            _heldSession = opened.Session;
+            _secret = opened.Secret;
             Volatile.Write(ref _motionChannels, opened.MotionChannels);
             Volatile.Write(ref _videoFormat, opened.VideoFormat);
-            Interlocked.Exchange(ref _lastSeq, -1);
             _topic = System.Text.Encoding.ASCII.GetBytes(opened.Topic);    // the session's private media topic
             _sessionBytes = System.Text.Encoding.UTF8.GetBytes(opened.Session);
-            t.Subscribe(_topic);
             Volatile.Write(ref _session, opened.Session);
-            Post(new AvatarEvent { Kind = AvatarEventKind.SessionOpened, Session = opened.Session });
+            t.Subscribe(_topic);
+            Post(new AvatarEvent { Kind = AvatarEventKind.SessionOpened, Session = opened.Session, Final = resumed });
             SetState(ConnectionState.Ready);
             ServeSession(t, opened.Session, Math.Max(100, welcome.HeartbeatMs));
+        }
+
+        /// <summary>The transport says why the daemon cannot be reached (refused keys, a security mismatch, ...):
+        /// that explains the outage, so no `unavailable` follows it. Any thread.</summary>
+        private void TransportError(string message)
+        {
+            PostError("transport", message);
+            _outage = true;
+        }
+
+        /// <summary>The daemon does not answer: one `unavailable` error per outage (not one per retry).</summary>
+        private void Outage(string message)
+        {
+            if (_outage) return;
+            _outage = true;
+            PostError(ErrorCodes.ToWire(ErrorCode.Unavailable), message);
+        }
+
+        /// <summary>End every running reply of the lost session with an UtteranceLost event.</summary>
+        private void LoseRunning()
+        {
+            var lost = new List<long>(_running);
+            lost.Sort();
+            _running.Clear();
+            _interruptReqs.Clear();
+            foreach (long u in lost) Post(new AvatarEvent { Kind = AvatarEventKind.UtteranceLost, Utt = u, Text = LostReason });
+        }
+
+        /// <summary>Network thread: an utterance id acknowledged or seen in media.</summary>
+        private void NoteUtt(long utt, bool running)
+        {
+            if (utt <= 0) return;
+            if (utt > _highestUtt) _highestUtt = utt;
+            if (running) _running.Add(utt);
         }
 
         private void ServeSession(ITransport t, string session, int heartbeatMs)
@@ -308,7 +395,12 @@ namespace Xstreamer.Avatar.Core
                     lastPing = now;
                     t.SendControl(new[] { ProtocolCodec.EncodePing(Interlocked.Increment(ref _req), session) });
                 }
-                if (now - lastHeard > liveness) { Reconnects++; return; }
+                if (now - lastHeard > liveness)
+                {
+                    Outage("no answer from the daemon for " + (now - lastHeard) + " ms; reconnecting");
+                    Reconnects++;
+                    return;
+                }
             }
             Goodbye(t, session);
         }
@@ -352,6 +444,8 @@ namespace Xstreamer.Avatar.Core
             var ack = m as AckMessage;
             if (ack != null)
             {
+                if (_interruptReqs.Remove(ack.Req)) _running.Clear();
+                NoteUtt(ack.Utt, true);
                 if (ack.Utt > 0) Interlocked.Exchange(ref _latestUtt, ack.Utt);
                 Post(new AvatarEvent { Kind = AvatarEventKind.Ack, Req = ack.Req, Utt = ack.Utt });
                 return true;
@@ -359,8 +453,15 @@ namespace Xstreamer.Avatar.Core
             var err = m as ErrorMessage;
             if (err != null)
             {
+                // the daemon no longer knows this connection or session (a restart), or the session is not ours
+                // on this connection: a new connection resumes it, or opens it again (not an error for the
+                // application: it sees the reconnect, and UtteranceLost for replies the restart cut off)
+                if (err.Code == ErrorCode.UnknownSession || err.Code == ErrorCode.NotWelcomed || err.Code == ErrorCode.NotOwner)
+                {
+                    Reconnects++;
+                    return false;
+                }
                 PostError(err.CodeWire, err.Text);
-                if (err.Code == ErrorCode.UnknownSession || err.Code == ErrorCode.NotWelcomed) { Reconnects++; return false; }
             }
             return true;
         }
@@ -428,10 +529,14 @@ namespace Xstreamer.Avatar.Core
                 else OnVideo(h.Pts, h.Utt, h.Seq, (int)h.Width, (int)h.Height, h.BytesPerPixel, m.Buffer, m.Offset(2), m.Length(2), dropped);
                 return;
             }
+            // v2: only the session's own private topic is ours (the daemon sends no other; a stale subscription
+            // of an earlier session would be dropped here)
+            if (topic == null || m.Count < 1 || !m.FrameEquals(0, topic)) { PacketsDiscarded++; return; }
             byte[] payload;
             MediaPacket p;
             try { p = ProtocolCodec.DecodeMedia(m.ToList(), out payload); }
             catch (ProtocolException e) { PostError(ErrorCodes.ToWire(e.Code), "bad media packet: " + e.Detail); return; }
+            if (p.Session != Volatile.Read(ref _session)) { PacketsDiscarded++; return; }
             HandleMedia(p, payload);
         }
 
@@ -439,6 +544,7 @@ namespace Xstreamer.Avatar.Core
         {
             long last = Interlocked.Exchange(ref _lastSeq, seq);
             if (last >= 0 && seq > last + 1) PacketsLost += (int)(seq - last - 1);
+            if (utt > _highestUtt) _highestUtt = utt;
             if (utt > 0 && utt > Interlocked.Read(ref _latestUtt)) Interlocked.Exchange(ref _latestUtt, utt);
         }
 
@@ -499,10 +605,12 @@ namespace Xstreamer.Avatar.Core
                 var e = new AvatarEvent { Utt = p.Utt, Pts = p.Pts, Text = ev.Reason };
                 switch (ev.Event)
                 {
-                    case "utterance_start": e.Kind = AvatarEventKind.UtteranceStart; break;
-                    case "utterance_end": e.Kind = AvatarEventKind.UtteranceEnd; Audio.Drain(); break;
+                    case "utterance_start": e.Kind = AvatarEventKind.UtteranceStart; NoteUtt(p.Utt, true); break;
+                    case "utterance_end": e.Kind = AvatarEventKind.UtteranceEnd; _running.Remove(p.Utt); Audio.Drain(); break;
+                    case "lost": e.Kind = AvatarEventKind.UtteranceLost; _running.Remove(p.Utt); break;   // (made by clients, not sent)
                     case "interrupted":
                         e.Kind = AvatarEventKind.Interrupted;
+                        _running.Remove(p.Utt);
                         Interlocked.Exchange(ref _droppedUtt, p.Utt);
                         Audio.Flush();
                         Video.Flush(p.Utt);

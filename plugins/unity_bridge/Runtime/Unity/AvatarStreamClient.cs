@@ -61,6 +61,8 @@ namespace Xstreamer.Avatar
         public UnityEvent<int> onUtteranceStart = new UnityEvent<int>();
         public UnityEvent<int> onUtteranceEnd = new UnityEvent<int>();
         public UnityEvent<int> onInterrupted = new UnityEvent<int>();
+        [Tooltip("A reply that was running when the daemon restarted: it ends here instead of with onUtteranceEnd.")]
+        public UnityEvent<int> onUtteranceLost = new UnityEvent<int>();
         public UnityEvent<string> onAssistantText = new UnityEvent<string>();
         public UnityEvent<string> onUserTranscript = new UnityEvent<string>();
         public UnityEvent<string> onError = new UnityEvent<string>();
@@ -217,6 +219,7 @@ namespace Xstreamer.Avatar
                 _core.UtteranceStarted += u => onUtteranceStart.Invoke((int)u);
                 _core.UtteranceEnded += u => onUtteranceEnd.Invoke((int)u);
                 _core.Interrupted += u => onInterrupted.Invoke((int)u);
+                _core.UtteranceLost += u => onUtteranceLost.Invoke((int)u);
                 _core.TextReceived += (role, text, final, utt) =>
                 {
                     if (role == "user") onUserTranscript.Invoke(text); else onAssistantText.Invoke(text);

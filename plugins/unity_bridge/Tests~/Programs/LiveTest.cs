@@ -1,6 +1,8 @@
-// Live end-to-end check against a real daemon: connect, open with a portrait, set the persona, say,
-// interrupt, survive a restart, dispose within a bound, then a second core in the same process (a second
-// Play in the editor) connects, speaks and receives media.
+// Live end-to-end check against a real daemon: connect, open with a portrait, set the persona, say, lose the
+// connection mid-reply (the session is resumed with its secret on a new one and the reply goes on), interrupt,
+// survive a restart mid-reply (the session is opened again, the running reply ends with UtteranceLost, ids
+// continue), dispose within a bound, then a second core in the same process (a second Play in the editor)
+// connects, speaks and receives media.
 // It prints facts as "TAG {json}" lines; tests/test_unity_live.py asserts on them and restarts the daemon
 // when it reads "RESTART_ME". A playout thread plays the audio in real time (48 kHz, 20 ms blocks) and
 // shows video frames by the audio clock, exactly as the Unity components do.
@@ -13,8 +15,29 @@ using Xstreamer.Avatar.Core;
 
 namespace Xstreamer.Avatar.Tests
 {
+    /// <summary>The real transport, whose connection the test can drop (as a network fault would): the next Poll throws.</summary>
+    internal sealed class DroppableTransport : ITransport
+    {
+        private readonly ZmtpTransport _inner = new ZmtpTransport(new ZmtpOptions());
+        public volatile bool DropNow;
+        public void ConnectControl(string endpoint) { _inner.ConnectControl(endpoint); }
+        public void ConnectMedia(string endpoint) { _inner.ConnectMedia(endpoint); }
+        public void CloseSockets() { _inner.CloseSockets(); }
+        public void Subscribe(byte[] topic) { _inner.Subscribe(topic); }
+        public bool SendControl(IList<byte[]> frames) { return _inner.SendControl(frames); }
+        public TransportReady Poll(int timeoutMs)
+        {
+            if (DropNow) { DropNow = false; throw new TransportException("test: the connection dropped"); }
+            return _inner.Poll(timeoutMs);
+        }
+        public bool TryReceiveControl(out List<byte[]> frames) { return _inner.TryReceiveControl(out frames); }
+        public bool TryReceiveMedia(out List<byte[]> frames) { return _inner.TryReceiveMedia(out frames); }
+        public void Dispose() { _inner.Dispose(); }
+    }
+
     internal static class LiveTest
     {
+        private static DroppableTransport _transport;
         private sealed class Rec { public string Type, Session; public long Utt, Pts, Seq; public int Samples; public long AfterInterrupt; }
 
         private static readonly object Lock = new object();
@@ -38,6 +61,7 @@ namespace Xstreamer.Avatar.Tests
                 ControlEndpoint = endpoint, ClientName = "xstreamer-unity-livetest", JitterTargetMs = 80,
                 Persona = new Persona { Name = "Npc", Model = "tiny" }, Portrait = portrait, HelloTimeoutMs = 2000,
                 LivenessTimeoutMs = 3000, OpenTimeoutMs = 120000,
+                TransportFactory = () => _transport = new DroppableTransport(),
             };
             var core = new AvatarStreamCore(opt);
             core.MediaObserver = (p, payload) =>
@@ -81,7 +105,7 @@ namespace Xstreamer.Avatar.Tests
         private static string Errors()
         {
             var list = new List<string>();
-            lock (Lock) foreach (AvatarEvent e in Events) if (e.Kind == AvatarEventKind.Error || e.Kind == AvatarEventKind.SessionClosed) list.Add(JsonOut.Str(e.ToString()));
+            lock (Lock) foreach (AvatarEvent e in Events) if (e.Kind == AvatarEventKind.Error || e.Kind == AvatarEventKind.SessionClosed || e.Kind == AvatarEventKind.UtteranceLost) list.Add(JsonOut.Str(e.ToString()));
             return "[" + string.Join(", ", list.ToArray()) + "]";
         }
 
@@ -89,6 +113,21 @@ namespace Xstreamer.Avatar.Tests
         {
             byte[] portrait = System.IO.File.ReadAllBytes(args[1]);
             Player player;
+
+            // No daemon at all (nothing listens on port 1): one `unavailable` error for the outage, not one per retry.
+            var none = new AvatarStreamCore(new AvatarStreamOptions { ControlEndpoint = "tcp://127.0.0.1:1", HelloTimeoutMs = 300, ReconnectDelayMs = 50 });
+            none.Start();
+            Thread.Sleep(2500);
+            var noneErrors = new List<string>();
+            bool connected = false;
+            AvatarEvent ne;
+            while (none.TryDequeueEvent(out ne))
+            {
+                if (ne.Kind == AvatarEventKind.Error) noneErrors.Add(JsonOut.Str(ne.Code + ": " + ne.Text));
+                if (ne.Kind == AvatarEventKind.ConnectionChanged && ne.State == ConnectionState.Connected) connected = true;
+            }
+            none.Dispose();
+            Log("NO_DAEMON", "{\"errors\": [" + string.Join(", ", noneErrors.ToArray()) + "], \"connected\": " + (connected ? "true" : "false") + "}");
 
             // The portrait travels with open: a broken one is refused by the daemon (typed error, no session).
             AvatarStreamCore bad = NewCore(args[0], System.Text.Encoding.ASCII.GetBytes("this is not an image"), out player);
@@ -235,6 +274,22 @@ namespace Xstreamer.Avatar.Tests
             Log("SAY", Summary(utt1, session1));
             var sw = Stopwatch.StartNew();
 
+            // 1b. The connection drops mid-reply (the daemon keeps running): a new connection resumes the
+            // session with the secret of its opened; the reply goes on and ends on the same session.
+            long uttR = SayAndWaitAck(core, "This reply goes on while the connection is dropped and taken up again.");
+            WaitEvent(core, e => e.Kind == AvatarEventKind.UtteranceStart && e.Utt == uttR, 60000);
+            sw.Restart();
+            while (sw.ElapsedMilliseconds < 30000 && CountAudio(uttR) < 3) Thread.Sleep(5);
+            int lostBefore = core.PacketsLost;
+            _transport.DropNow = true;
+            AvatarEvent reopened = WaitEvent(core, e => e.Kind == AvatarEventKind.SessionOpened, 60000);
+            AvatarEvent endR = WaitEvent(core, e => (e.Kind == AvatarEventKind.UtteranceEnd || e.Kind == AvatarEventKind.UtteranceLost) && e.Utt == uttR, 120000);
+            WaitPlayed(core, uttR, session1);
+            Log("RESUMED", "{\"utt\": " + uttR + ", \"session\": " + JsonOut.Str(reopened.Session) + ", \"resumed\": " + (reopened.Final ? "true" : "false") +
+                ", \"end\": " + JsonOut.Str(endR.Kind.ToString()) + ", \"resumes\": " + core.Resumes + ", \"reopens\": " + core.Reopens +
+                ", \"lost_packets\": " + (core.PacketsLost - lostBefore) + ", \"errors\": " + Errors() + "}");
+            lock (Lock) Events.Clear();   // the dropped connection's transport error is expected
+
             // 2. Interrupt a long reply shortly after its first audio.
             long utt2 = SayAndWaitAck(core, "Let me tell you a very long story about the old mill by the river, the miller, his three sons, " +
                                            "the great flood of the northern valley and the bridge that was built after it, stone by stone.");
@@ -250,16 +305,26 @@ namespace Xstreamer.Avatar.Tests
             Log("INTERRUPT", "{\"utt\": " + utt2 + ", \"errors\": " + Errors() + ", \"audio_after_interrupted\": " + after + ", \"playing_utt\": " + core.Audio.PlayingUtt + ", \"discarded\": " + core.PacketsDiscarded +
                 ", \"summary\": " + Summary(utt2, session1) + "}");
 
-            // 3. Daemon restart: the wrapper kills and restarts it; we must reconnect and speak again.
+            // 3. Daemon restart mid-reply: the wrapper kills and restarts it; we must reconnect, open the session
+            // again (the reply that was running ends with UtteranceLost, ids continue after it) and speak again.
             lock (Lock) Shown.Clear();
+            long uttL = SayAndWaitAck(core, "This long reply is cut off by a daemon restart, so it never ends on its own, " +
+                                            "and the client must end it itself when the session comes back.");
+            WaitEvent(core, e => e.Kind == AvatarEventKind.UtteranceStart && e.Utt == uttL, 60000);
+            sw.Restart();
+            while (sw.ElapsedMilliseconds < 30000 && CountAudio(uttL) < 3) Thread.Sleep(5);
             Log("RESTART_ME", "{}");
             WaitEvent(core, e => e.Kind == AvatarEventKind.ConnectionChanged && e.State != ConnectionState.Ready, 60000);
             WaitEvent(core, e => e.Kind == AvatarEventKind.ConnectionChanged && e.State == ConnectionState.Ready, 180000);
             string session2 = core.Session;
+            var lost = new List<string>();
+            lock (Lock) foreach (AvatarEvent e in Events) if (e.Kind == AvatarEventKind.UtteranceLost) lost.Add("[" + e.Utt + ", " + JsonOut.Str(e.Text) + "]");
             long utt3 = SayAndWaitAck(core, "I am back.");
             WaitEvent(core, e => e.Kind == AvatarEventKind.UtteranceEnd && e.Utt == utt3, 120000);
             WaitPlayed(core, utt3, session2);
-            Log("RESTARTED", "{\"session\": " + JsonOut.Str(session2) + ", \"reconnects\": " + core.Reconnects + ", \"summary\": " + Summary(utt3, session2) + "}");
+            Log("RESTARTED", "{\"session\": " + JsonOut.Str(session2) + ", \"reconnects\": " + core.Reconnects + ", \"reopens\": " + core.Reopens +
+                ", \"running_utt\": " + uttL + ", \"lost\": [" + string.Join(", ", lost.ToArray()) + "]" +
+                ", \"utt\": " + utt3 + ", \"errors\": " + Errors() + ", \"summary\": " + Summary(utt3, session2) + "}");
             return 0;
         }
 

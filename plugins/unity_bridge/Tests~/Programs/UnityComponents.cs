@@ -36,40 +36,82 @@ namespace Xstreamer.Avatar.Tests
     {
         private readonly string[] _channels;
         private readonly Queue<List<byte[]>> _replies = new Queue<List<byte[]>>();
+        private long _utt;
+        private int _opens;
+        private string _session = "";
         /// <summary>The last open request as the daemon decoded it (its normalized header), and its blob count.</summary>
         public volatile Message LastOpen;
         public volatile int LastOpenBlobs = -1;
+        /// <summary>Set: the daemon "restarted": it no longer knows the connection (ping: not_welcomed) nor the
+        /// session (resume: unknown_session), and numbers utterances from the open's first_utt.</summary>
+        public volatile bool Restarted;
+        public int Resumes, Hellos;
         public ScriptedDaemon(string[] motionChannels) { _channels = motionChannels; }
         public void ConnectControl(string endpoint) { }
         public void ConnectMedia(string endpoint) { }
         public void CloseSockets() { }
         public void Subscribe(byte[] topic) { }
+
+        private static MsgPackWriter Reply(string type, long req, int fields)
+        {
+            var w = new MsgPackWriter();
+            w.WriteMapHeader(fields + 3);
+            w.Write("v"); w.Write((long)ProtocolV1.Version); w.Write("type"); w.Write(type); w.Write("req"); w.Write(req);
+            return w;
+        }
+
+        private static MsgPackWriter Error(long req, string code)
+        {
+            MsgPackWriter w = Reply("error", req, 2);
+            w.Write("code"); w.Write(code); w.Write("message"); w.Write("scripted " + code);
+            return w;
+        }
+
+        private MsgPackWriter Opened(long req)
+        {
+            MsgPackWriter w = Reply("opened", req, 4);
+            w.Write("session"); w.Write(_session); w.Write("topic"); w.Write("xs2/k" + _opens); w.Write("secret"); w.Write("secret" + _opens);
+            w.Write("motion_channels"); w.WriteArrayHeader(_channels.Length); foreach (string c in _channels) w.Write(c);
+            return w;
+        }
+
         public bool SendControl(IList<byte[]> frames)
         {
             Message m = ProtocolCodec.DecodeClient(frames);
-            var w = new MsgPackWriter();
+            MsgPackWriter w;
             switch (m.Type)
             {
                 case "hello":
-                    w.WriteMapHeader(6);
-                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("welcome"); w.Write("req"); w.Write(m.Req);
-                    w.Write("version"); w.Write(2L); w.Write("server"); w.Write("scripted"); w.Write("media_endpoint"); w.Write("tcp://127.0.0.1:9");
+                    Hellos++;
+                    w = Reply("welcome", m.Req, 3);
+                    w.Write("version"); w.Write((long)ProtocolV1.Version); w.Write("server"); w.Write("scripted"); w.Write("media_endpoint"); w.Write("tcp://127.0.0.1:9");
                     break;
                 case "open":
                     LastOpenBlobs = frames.Count - 1;
                     LastOpen = m;
-                    w.WriteMapHeader(7);
-                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("opened"); w.Write("req"); w.Write(m.Req);
-                    w.Write("session"); w.Write("s1"); w.Write("topic"); w.Write("xs2/k1"); w.Write("secret"); w.Write("k");
-                    w.Write("motion_channels"); w.WriteArrayHeader(_channels.Length); foreach (string c in _channels) w.Write(c);
+                    _opens++;
+                    _session = "s" + _opens;
+                    _utt = (long)m.Fields["first_utt"] - 1;
+                    Restarted = false;
+                    w = Opened(m.Req);
+                    break;
+                case "resume":
+                    if (Restarted || (string)m.Fields["session"] != _session) { w = Error(m.Req, "unknown_session"); break; }
+                    if ((string)m.Fields["secret"] != "secret" + _opens) { w = Error(m.Req, "not_owner"); break; }
+                    Resumes++;
+                    w = Opened(m.Req);
                     break;
                 case "ping":
-                    w.WriteMapHeader(3);
-                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("pong"); w.Write("req"); w.Write(m.Req);
+                    if (Restarted) { w = Error(m.Req, "not_welcomed"); break; }
+                    w = Reply("pong", m.Req, 0);
+                    break;
+                case "chat": case "speak":
+                    w = Reply("ack", m.Req, 2);
+                    w.Write("session"); w.Write(_session); w.Write("utt"); w.Write(++_utt);
                     break;
                 default:
-                    w.WriteMapHeader(4);
-                    w.Write("v"); w.Write(2L); w.Write("type"); w.Write("ack"); w.Write("req"); w.Write(m.Req); w.Write("session"); w.Write("s1");
+                    w = Reply("ack", m.Req, 1);
+                    w.Write("session"); w.Write(_session);
                     break;
             }
             lock (_replies) _replies.Enqueue(new List<byte[]> { w.ToArray() });
@@ -120,6 +162,7 @@ namespace Xstreamer.Avatar.Tests
                 Run("blendshapes_by_arkit_name_at_the_audio_clock", () => Blendshapes(clients));
                 Run("material_property_per_pipeline_and_rgba", () => Materials(clients));
                 Run("inspector_reply_cap_and_face_points", () => InspectorOpen(clients));
+                Run("restart_loses_running_replies_ids_continue", () => LostReplies(clients));
                 if (args.Length >= 4) Run("settings_file_errors_are_typed_events", () => Settings(args));
             }
             catch (Exception e)
@@ -430,6 +473,47 @@ namespace Xstreamer.Avatar.Tests
                 Check(refused, "the core refuses points that are not five finite pairs");
             }
             finally { System.IO.File.Delete(png); }
+        }
+
+        /// <summary>Protocol v2 after a daemon restart: the replies acknowledged and not ended get onUtteranceLost (the
+        /// ones an interrupt's ack ended do not), the session is opened again with first_utt after every id seen.</summary>
+        private static void LostReplies(List<AvatarStreamClient> all)
+        {
+            var daemon = new ScriptedDaemon(new string[0]);
+            var lost = new List<int>();
+            var acks = new Dictionary<long, long>();
+            var opened = new List<string>();
+            var errors = new List<string>();
+            var c = StubHarness.Add<AvatarStreamClient>(new GameObject("npc-restart"), x =>
+            {
+                x.TransportFactory = () => daemon;
+                x.onUtteranceLost.AddListener(u => lost.Add(u));
+                x.onSessionOpened.AddListener(sid => opened.Add(sid));
+                x.onError.AddListener(e => errors.Add(e));
+            });
+            all.Add(c);
+            c.Core.Acked += (req, utt) => acks[req] = utt;
+            Func<Func<bool>, bool> until = cond =>
+            {
+                var sw = Stopwatch.StartNew();
+                while (sw.ElapsedMilliseconds < 10000) { StubHarness.Send(c, "Update"); if (cond()) return true; System.Threading.Thread.Sleep(5); }
+                return false;
+            };
+            Check(until(() => c.State == ConnectionState.Ready), "the scripted session opens");
+            long a = c.Say("one"), b = c.Say("two");
+            Check(until(() => acks.ContainsKey(a) && acks.ContainsKey(b)), "two turns acknowledged");
+            c.Interrupt();
+            long d = c.Say("three");
+            Check(until(() => acks.ContainsKey(d)), "a turn after the interrupt acknowledged (utt " + (acks.ContainsKey(d) ? acks[d] : -1) + ")");
+            daemon.Restarted = true;
+            Check(until(() => opened.Count == 2 && c.State == ConnectionState.Ready), "the session opened again after the restart: " + string.Join(",", opened.ToArray()));
+            Check(lost.Count == 1 && lost[0] == acks[d], "only the running reply is lost (the interrupt's ack ended the others): [" +
+                  string.Join(",", lost.ConvertAll(x => x.ToString()).ToArray()) + "] of " + acks[a] + "," + acks[b] + "," + acks[d]);
+            Check((long)daemon.LastOpen.Fields["first_utt"] == acks[d] + 1, "open.first_utt continues after every id seen: " + daemon.LastOpen.Fields["first_utt"]);
+            Check(c.Core.Reopens == 1 && c.Core.Resumes == 0 && errors.Count == 0, "reopened once, no error event: " + string.Join(" | ", errors.ToArray()));
+            long f = c.Say("four");
+            Check(until(() => acks.ContainsKey(f)) && acks[f] == acks[d] + 1, "the next reply's id follows the lost one's");
+            c.Shutdown();
         }
 
         private static void Materials(List<AvatarStreamClient> all)
