@@ -15,8 +15,7 @@ namespace Xstreamer.Avatar.Core
         UtteranceLost,
     }
 
-    /// <summary>An event produced on the network thread and dispatched on the consumer's thread. For SessionOpened,
-    /// Final is true when the session was resumed on a new connection (the same session), false when opened.</summary>
+    /// <summary>An event produced on the network thread and dispatched on the consumer's thread.</summary>
     public sealed class AvatarEvent
     {
         public AvatarEventKind Kind;
@@ -24,6 +23,9 @@ namespace Xstreamer.Avatar.Core
         public long Utt, Req, Pts;
         public string Session, Role, Text, Code;
         public bool Final;
+        /// <summary>SessionOpened: true when a new connection took the same session back (`resume`), false when it
+        /// was opened (first, or again after a daemon restart).</summary>
+        public bool Resumed;
 
         public override string ToString()
         {

@@ -329,7 +329,7 @@ namespace Xstreamer.Avatar.Core
             _sessionBytes = System.Text.Encoding.UTF8.GetBytes(opened.Session);
             Volatile.Write(ref _session, opened.Session);
             t.Subscribe(_topic);
-            Post(new AvatarEvent { Kind = AvatarEventKind.SessionOpened, Session = opened.Session, Final = resumed });
+            Post(new AvatarEvent { Kind = AvatarEventKind.SessionOpened, Session = opened.Session, Resumed = resumed });
             SetState(ConnectionState.Ready);
             ServeSession(t, opened.Session, Math.Max(100, welcome.HeartbeatMs));
         }

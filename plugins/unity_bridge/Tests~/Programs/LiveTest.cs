@@ -285,7 +285,7 @@ namespace Xstreamer.Avatar.Tests
             AvatarEvent reopened = WaitEvent(core, e => e.Kind == AvatarEventKind.SessionOpened, 60000);
             AvatarEvent endR = WaitEvent(core, e => (e.Kind == AvatarEventKind.UtteranceEnd || e.Kind == AvatarEventKind.UtteranceLost) && e.Utt == uttR, 120000);
             WaitPlayed(core, uttR, session1);
-            Log("RESUMED", "{\"utt\": " + uttR + ", \"session\": " + JsonOut.Str(reopened.Session) + ", \"resumed\": " + (reopened.Final ? "true" : "false") +
+            Log("RESUMED", "{\"utt\": " + uttR + ", \"session\": " + JsonOut.Str(reopened.Session) + ", \"resumed\": " + (reopened.Resumed ? "true" : "false") +
                 ", \"end\": " + JsonOut.Str(endR.Kind.ToString()) + ", \"resumes\": " + core.Resumes + ", \"reopens\": " + core.Reopens +
                 ", \"lost_packets\": " + (core.PacketsLost - lostBefore) + ", \"errors\": " + Errors() + "}");
             lock (Lock) Events.Clear();   // the dropped connection's transport error is expected
