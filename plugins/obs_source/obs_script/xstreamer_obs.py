@@ -106,7 +106,8 @@ class CoHost:
         self.spec = BridgeSpec(
             port=get_i("bridge_port") or DEFAULT_PORT, token=token,
             start_daemon=obs.obs_data_get_bool(settings, "start_daemon"), model=get_s("model") or "default",
-            connect=get_s("daemon") or DEFAULT_DAEMON, persona=get_s("persona"), portrait=get_s("portrait"),
+            connect=get_s("daemon") or DEFAULT_DAEMON, keys=get_s("keys"), persona=get_s("persona"),
+            portrait=get_s("portrait"),
             twitch_channel=get_s("twitch_channel").lstrip("#"), twitch_nick=get_s("twitch_nick"),
             twitch_oauth=get_s("twitch_oauth"), chat_prefix=get_s("chat_prefix"),
             chat_mods_only=obs.obs_data_get_bool(settings, "chat_mods_only"),
@@ -560,6 +561,8 @@ def script_properties() -> Any:
     obs.obs_properties_add_bool(advanced, "start_daemon", "Start the daemon myself")
     obs.obs_properties_add_text(advanced, "model", "Model preset", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_text(advanced, "daemon", "Daemon address (when not started here)", obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_path(advanced, "keys", "CURVE keys folder (a daemon off this PC)", obs.OBS_PATH_DIRECTORY,
+                                "", None)
     obs.obs_properties_add_int(advanced, "bridge_port", "Bridge port", 1024, 65535, 1)
     obs.obs_properties_add_path(advanced, "xstreamer", "xstreamer (venv folder; empty: find it)",
                                 obs.OBS_PATH_DIRECTORY, "", None)

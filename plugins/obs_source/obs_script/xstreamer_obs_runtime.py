@@ -111,6 +111,7 @@ class BridgeSpec:
     start_daemon: bool = True
     model: str = "default"
     connect: str = ""
+    keys: str = ""                  # CURVE client folder (`xstreamer keys client DIR NAME`) for a daemon off loopback
     persona: str = ""
     portrait: str = ""
     twitch_channel: str = ""
@@ -124,6 +125,8 @@ class BridgeSpec:
     def args(self) -> list[str]:
         argv = ["obs", "--port", str(self.port), "--exit-with-stdin"]
         argv += ["--start-daemon", "--model", self.model] if self.start_daemon else ["--connect", self.connect]
+        if self.keys and not self.start_daemon:
+            argv += ["--keys", self.keys]
         if self.persona:
             argv += ["--persona", self.persona]
         if self.portrait:
