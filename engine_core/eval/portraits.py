@@ -127,7 +127,7 @@ def run_portraits(model: str, portraits: list[str], sentences: int, size: int, o
     """Speak `sentences` held-out sentences with each portrait; write and return the per-portrait metrics."""
     from engine_core.data.synth.sentences import NUM_SENTENCES, sentence_text
     from engine_core.engine import Engine
-    from engine_core.eval.cli import generate_utterance
+    from engine_core.eval.utterance import generate_utterance
     from engine_core.eval.voice import CorpusVoice
     from sdk.portrait import load_portrait
     from sdk.portrait.characters import character
