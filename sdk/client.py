@@ -34,7 +34,7 @@ import zmq
 from sdk.errors import (ClientClosedError, DaemonTimeoutError, InvalidInputError, NotOwnerError,
                         NotWelcomedError, UnknownSessionError, error_from_reply)
 from sdk.keys import ClientKeys
-from sdk.protocol import ProtocolError, decode_media, decode_server, encode
+from sdk.protocol import ProtocolError, decode_media, decode_server, encode, motion_values
 from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE, MAX_MESSAGE_BYTES
 from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, ErrorCode, Hello, Interrupt,
                                    Open, Opened, Persona, Ping, Resume, SetPersona, Speak, Welcome)
@@ -215,6 +215,11 @@ class SessionHandle:
                     return item
             if deadline is not None and time.monotonic() >= deadline:
                 return None
+
+    def motion(self, packet: Any, payload: bytes | None) -> dict[str, float]:
+        """The named channel values of a `motion` packet of this session ({"jawOpen": 0.4, ..., "headYaw": -2.1}),
+        in the order of `info.motion_channels`; ProtocolError for another packet or a payload of another size."""
+        return motion_values(packet, payload, self.info.motion_channels)
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Iterate (packet model, payload) of this session; raises TimeoutError (DaemonTimeoutError) when no

@@ -15,7 +15,7 @@ from sdk.client import Client
 from sdk.errors import InvalidInputError
 from sdk.launcher import DaemonProcess
 from sdk.portrait.characters import character
-from sdk.protocol import ErrorCode
+from sdk.protocol import ErrorCode, ProtocolError
 from sdk.protocol.messages import MOTION_CHANNELS
 from test_daemon_helpers import check_continuity, collect_until, is_end
 
@@ -51,6 +51,10 @@ def test_every_frame_carries_its_motion(daemon):
             values = np.frombuffer(payload, "<f4")
             assert p.channels == len(MOTION_CHANNELS) == len(values) and np.isfinite(values).all()
             assert (values[:21] >= 0).all() and (values[:21] <= 1).all()          # blendshape weights
+            named = s.motion(p, payload)
+            assert list(named) == list(MOTION_CHANNELS) and named["jawOpen"] == pytest.approx(float(values[0]))
+        with pytest.raises(ProtocolError):
+            s.motion(video[motion[0][0].pts], b"")                                  # not a motion packet
         kinds = [p.type for p, _, _ in st.packets if p.pts == motion[0][0].pts and p.type != "state"]
         assert kinds.index("video") < kinds.index("motion")                        # video, then its motion
 

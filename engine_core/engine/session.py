@@ -129,8 +129,10 @@ class Session:
             sigmas = sigma_schedule(cfg.steps, cfg.inference_shift).to(dev)
         self.portrait = portrait
         self.video_size = int(portrait.size)                          # frames are video_size x video_size
-        self.video_format = "rgba32" if portrait.has_alpha else "rgb24"
-        self.motion_channels = list(MOTION_CHANNELS) if engine.config.vae.kind == "motion" else []
+        motion = engine.config.vae.kind == "motion"
+        # alpha comes through where the portrait's own pixels are drawn (the motion renderer); a pixel codec makes RGB
+        self.video_format = "rgba32" if portrait.has_alpha and motion else "rgb24"
+        self.motion_channels = list(MOTION_CHANNELS) if motion else []
         self.denoiser = PyramidDenoiser(engine.actor, self.cache, sigmas)
         # the Actor's own text and speech (actor.token_stream): engine/actor_voice.py
         self.voice = ActorVoice(engine, self.cache, cfg.seed + 2) if engine.actor.tokens is not None else None

@@ -11,6 +11,8 @@ can make the decoder allocate is bounded (MAX_HEADER_BYTES and msgpack's per-obj
 
 from __future__ import annotations
 
+import struct
+
 from typing import Any, Sequence
 
 import msgpack
@@ -211,6 +213,18 @@ def decode_media(frames: Sequence[bytes], topic: bytes | None = None) -> tuple[A
     if expected is None and payload is not None:
         raise ProtocolError(ErrorCode.MALFORMED, f"{pkt.type} packets carry no payload")
     return pkt, payload
+
+
+def motion_values(packet: Any, payload: bytes | None, names: Sequence[str]) -> dict[str, float]:
+    """A `motion` packet's payload as {channel name: value}, the names being the session's
+    `opened.motion_channels` (ProtocolError(MALFORMED) for another packet type or a payload of another size)."""
+    if getattr(packet, "type", None) != "motion" or payload is None:
+        raise ProtocolError(ErrorCode.MALFORMED, "not a motion packet with its payload")
+    if len(payload) != 4 * len(names) or packet.channels != len(names):
+        raise ProtocolError(ErrorCode.MALFORMED, f"motion packet of {len(payload) // 4} values for "
+                                                 f"{len(names)} channel names")
+    values = struct.unpack(f"<{len(names)}f", payload)
+    return dict(zip(names, values))
 
 
 def json_schema() -> dict[str, Any]:
