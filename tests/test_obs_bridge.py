@@ -232,3 +232,59 @@ def test_bridge_attaches_to_an_existing_session(daemon):
             bridge.stop()
     finally:
         client.close()
+
+
+# Five points placing a face in the 300x300 no-face picture below (eye centres, nose tip, mouth corners).
+NOFACE_POINTS = [[118.0, 130.0], [182.0, 130.0], [150.0, 170.0], [128.0, 205.0], [172.0, 205.0]]
+
+
+def _noface_png(path: Path) -> Path:
+    """A picture in which no face can be found (noise): a daemon opens it only with its five points."""
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(1).integers(60, 200, (300, 300, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_persona_face_points_open_a_portrait_without_a_findable_face(tmp_path, daemon):
+    """A persona exported by the studio for OBS carries the five face points of a portrait whose face cannot be
+    found; the bridge sends them with `open`, so the session opens. Without them the daemon refuses the portrait
+    (invalid_portrait, /health says why); with another --portrait the file's points are not sent."""
+    from studio_gui.export import export_obs
+    from studio_gui.personas import StoredPersona
+
+    picture = _noface_png(tmp_path / "drawn.png")
+    bare = export_obs(StoredPersona(name="Fox", model="tiny", portrait=str(picture)), tmp_path / "bare")
+    pointed = export_obs(StoredPersona(name="Fox", model="tiny", portrait=str(picture), face_points=NOFACE_POINTS),
+                         tmp_path / "pointed")
+    assert json.loads(pointed.read_text())["face_points"] == NOFACE_POINTS, "the studio's OBS export keeps them"
+
+    bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--persona", str(bare)))
+    try:
+        health = wait_for(lambda: (h := http("GET", bridge.api("health"))[1])["error"] and h, 60,
+                          "the daemon's refusal in /health")
+        assert health["daemon"] is False and health["session"] is None and health["face_points"] is None
+        assert "five points" in health["error"], health["error"]
+    finally:
+        bridge.stop()
+
+    bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--persona", str(pointed)))
+    try:
+        health = wait_for(lambda: (h := http("GET", bridge.api("health"))[1])["daemon"] and h, 60, "a session")
+        assert health["session"] and health["face_points"] == NOFACE_POINTS and health["error"] is None
+        assert health["portrait"] == str((pointed.parent / json.loads(pointed.read_text())["portrait"]).resolve())
+        status, body = http("POST", bridge.api("speak"), b'{"text": "I have a face now."}')
+        assert status == 200 and body["utt"] >= 1
+    finally:
+        bridge.stop()
+
+    other = tmp_path / "ada.png"
+    other.write_bytes((ROOT / "sdk" / "portrait" / "gallery" / "ada.png").read_bytes())
+    bridge = BridgeProc.start(XSTREAMER, daemon.control, extra=("--persona", str(pointed), "--portrait", str(other)))
+    try:
+        health = wait_for(lambda: (h := http("GET", bridge.api("health"))[1])["daemon"] and h, 60, "a session")
+        assert health["face_points"] is None and health["portrait"] == str(other.resolve())
+        assert any("not in --portrait" in line for line in bridge.proc.log), bridge.proc.log[-5:]
+    finally:
+        bridge.stop()

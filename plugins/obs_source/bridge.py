@@ -20,7 +20,8 @@ then serves on 127.0.0.1 (every request but the page's scripts needs the token; 
 channel's chat and answers the lines that pass the filters (chat_relay.py); a Twitch OAuth token, for a login
 other than the anonymous read-only one, comes from $XSTREAMER_TWITCH_OAUTH, never from the command line.
 --persona takes a protocol Persona JSON file or a studio library file (<config>/personas/<slug>.json: the same
-fields plus "portrait", an image path used when --portrait is not given).
+fields plus "portrait", an image path used when --portrait is not given, and "face_points", five [x, y] points
+sent with `open` where that portrait's face cannot be found).
 Imports nothing from engine_core: it talks to the daemon only through the SDK (see daemon_link.py).
 """
 
@@ -183,6 +184,7 @@ class Bridge:
             "endpoint": self.link.endpoint or None, "pages": len(self.pages),
             "error": self.link.last_error or (self.own.error if self.own else None),
             "persona": self.link.persona.name, "portrait": self.portrait and str(self.portrait),
+            "face_points": self.link.face_points,
             "options": self.options, "pid": os.getpid(),
             "daemon_process": self.own.info() if self.own else None,
             "chat": self.chat.info() if self.chat else None,
@@ -283,12 +285,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     chat.add_argument("--twitch-cafile", help="trust this CA file for --twitch-server instead of the system's")
 
 
-def load_persona(path: Path | None) -> tuple[Persona, Path | None]:
-    """(persona, portrait path) from a persona file (`sdk.persona_file`: a protocol Persona, or a studio library
-    file whose "portrait" is an image path, absolute or relative to the file), or the default persona and no
-    portrait. Raises ValueError with a clear message."""
+def load_persona(path: Path | None) -> tuple[Persona, Path | None, list[list[float]] | None]:
+    """(persona, portrait path, face points) from a persona file (`sdk.persona_file`: a protocol Persona, or a
+    studio library file whose "portrait" is an image path, absolute or relative to the file, and whose
+    "face_points" place the face in that portrait where it cannot be found), or the default persona, no portrait
+    and no points. Raises ValueError with a clear message."""
     if path is None:
-        return Persona(), None
+        return Persona(), None, None
     path = path.expanduser()
     try:
         data = path.read_bytes()
@@ -299,10 +302,25 @@ def load_persona(path: Path | None) -> tuple[Persona, Path | None]:
     except PersonaFileError as exc:
         raise ValueError(f"persona file {path} is not a valid persona: {exc}") from None
     persona, portrait = stored.to_persona(), stored.portrait
+    points = None if stored.face_points is None else [[float(x), float(y)] for x, y in stored.face_points]
     if not portrait:
-        return persona, None
+        return persona, None, points
     image = Path(portrait).expanduser()
-    return persona, image if image.is_absolute() else path.parent / image
+    return persona, image if image.is_absolute() else path.parent / image, points
+
+
+def face_points_for(points: list[list[float]] | None, persona_portrait: Path | None,
+                    portrait: Path | None) -> tuple[list[list[float]] | None, str | None]:
+    """(points, why not): the persona file's face points if they belong to the portrait the session opens with,
+    the file's own (not another one given by --portrait); otherwise None and the reason, for the log."""
+    if points is None:
+        return None, None
+    if persona_portrait is None:
+        return None, "the persona file has face points but no portrait: its points are not used"
+    if portrait is not None and resolved(portrait) != resolved(persona_portrait):
+        return None, (f"the persona file's face points place the face in {persona_portrait}, not in --portrait "
+                      f"{portrait}: not used")
+    return points, None
 
 
 def load_portrait(path: Path | None) -> bytes | None:
@@ -355,7 +373,7 @@ async def serve(args: argparse.Namespace, platform: lifecycle.Platform | None = 
     environ = dict(os.environ) if environ is None else environ
     if args.start_daemon and args.session:
         raise ValueError("--start-daemon opens its own session; --session attaches to another client's")
-    persona, persona_portrait = load_persona(args.persona)
+    persona, persona_portrait, persona_points = load_persona(args.persona)
     portrait_path = args.portrait or persona_portrait
     try:
         portrait = load_portrait(portrait_path)
@@ -363,6 +381,7 @@ async def serve(args: argparse.Namespace, platform: lifecycle.Platform | None = 
         if args.portrait is None:   # the persona file named it
             raise ValueError(f"{exc} (the portrait named by persona file {args.persona})") from None
         raise
+    face_points, points_note = face_points_for(persona_points, persona_portrait, args.portrait)
     try:
         token = make_token(environ)
     except TokenError as exc:
@@ -372,7 +391,8 @@ async def serve(args: argparse.Namespace, platform: lifecycle.Platform | None = 
                "start_daemon": args.model if args.start_daemon else None,
                "twitch_channel": args.twitch_channel or None}
     link = DaemonLink(None if args.start_daemon else args.connect, persona=persona, portrait=portrait,
-                      session=args.session, log=log, secret=args.secret, keys=args.keys)
+                      session=args.session, log=log, secret=args.secret, keys=args.keys,
+                      face_points=face_points)
     own = OwnDaemon(args.model, link.set_endpoint, log=log) if args.start_daemon else None
     chat = chat_relay(args, link, environ)
     guard = Guard(token, args.host, args.port)
@@ -396,6 +416,8 @@ async def serve(args: argparse.Namespace, platform: lifecycle.Platform | None = 
         lifecycle.watch_stdin(loop, stop.set, stdin)
     log(f"serving on port {port} ({platform.name}; stop signals: {how}"
         f"{'; exits when stdin closes' if args.exit_with_stdin else ''})")
+    if points_note:
+        log(points_note)        # after the URL line: the first line of output is the page's URL
     tasks = [asyncio.create_task(link.run())]
     if own is not None:
         tasks.append(asyncio.create_task(own.run()))

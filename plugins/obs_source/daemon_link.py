@@ -38,13 +38,14 @@ class DaemonLink:
 
     def __init__(self, endpoint: str | None, persona: Persona | None = None, portrait: bytes | None = None,
                  session: str | None = None, log: Callable[[str], None] = print, secret: str = "",
-                 keys: Any = None) -> None:
+                 keys: Any = None, face_points: list | None = None) -> None:
         self.endpoint = endpoint or ""
         self._endpoint_known = asyncio.Event()
         if endpoint:
             self._endpoint_known.set()
         self.persona = persona or Persona()
         self.portrait = portrait
+        self.face_points = face_points   # five [x, y] in the portrait's pixels where its face cannot be found
         self.attach = session
         self.attach_secret = secret      # protocol v2: attaching needs the session's secret (its `opened`)
         self.keys = keys                 # CURVE client keys (sdk.keys.ClientKeys or a bundle folder), or None
@@ -150,7 +151,8 @@ class DaemonLink:
         if self.attach:
             self._handle = await self._client.resume_session(self.attach, self.attach_secret)
         else:
-            self._handle = await self._client.open_session(persona=self.persona, portrait=self.portrait)
+            self._handle = await self._client.open_session(persona=self.persona, portrait=self.portrait,
+                                                             face_points=self.face_points)
         self._counts["connects"] += 1
         self.last_error = None
         self.log(f"session {self._handle.id} on {self.endpoint} (media {self._client.media_endpoint})")
