@@ -36,11 +36,13 @@ from engine_core.codecs.vae import SmallVAE
 from engine_core.codecs.vae_io import save_small_vae
 from engine_core.config import ModelConfig
 from engine_core.errors import ConfigError
+from engine_core.motion.channels import INDEX as MOTION_INDEX
 from engine_core.thinker.toy import ToyThinker
 from engine_core.train.data import WindowSampler, list_clips, load_clip_tensors
 
 log = logging.getLogger(__name__)
 
+MOUTH_CLOSE = MOTION_INDEX["mouthClose"]
 TOY_WORD_TABLE = 512          # word-embedding rows for clips without hidden states when text_vocab == 0
 
 
@@ -62,7 +64,8 @@ class ActorTrainOptions:
     save_every: int = 500
     seed: int = 0
     fixed_noise: bool = False           # reuse one noise/sigma draw (overfitting sanity checks)
-    mouth_weight: float = 0.0           # extra MSE weight on the mouth's latent cells (0 = plain MSE)
+    mouth_weight: float = 0.0           # extra MSE weight on the mouth's latent cells (motion: on frames as far as
+                                        # their lips are closed by mouthClose); 0 = plain MSE
     sampler_levels: float = 0.0         # share of chunks trained at the inference sampler's noise levels
     clips: int = 3000                   # motion-space presets: clips drawn from the speech bank's utterances
 
@@ -87,7 +90,11 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     out = actor(x_t, sigma, cond, int(b["first_chunk"]), identity=b["identity"].to(device), heads=True)
     # clean chunks (sigma = 0) are context only, as the cache is at inference: no velocity target there
     sq = (out.velocity.float() - velocity_target(x0, noise).float()).pow(2)                  # [B,K,Fl,C,h,w]
-    w = (1.0 + opt.mouth_weight * b["mouth"].to(device))[:, None, None, None].expand_as(sq)   # 1 = plain MSE
+    if cfg.vae.kind == "motion":    # motion: weigh the frames whose lips meet (p/b/m: short, and all of "closes")
+        close = ((x0[:, :, :, MOUTH_CLOSE] + 1.0) / 2.0).clamp(0.0, 1.0)                     # [B,K,Fl,1,1]
+        w = (1.0 + opt.mouth_weight * close)[:, :, :, None].expand_as(sq)
+    else:
+        w = (1.0 + opt.mouth_weight * b["mouth"].to(device))[:, None, None, None].expand_as(sq)   # 1 = plain MSE
     err = (sq * w).flatten(2).sum(-1) / w.flatten(2).sum(-1)                                  # [B,K]
     noisy = (sigma > 0).float()
     mse = (err * noisy).sum() / noisy.sum().clamp_min(1.0)
