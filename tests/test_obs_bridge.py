@@ -69,7 +69,8 @@ def test_bridge_without_daemon_answers_and_refuses_clearly():
         api = bridge.api
         status, page = http("GET", bridge.url)
         assert status == 200 and '<canvas id="stage"' in page and "player.js" in page
-        for name in ("player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js"):
+        for name in ("player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js", "motion.js",
+                     "meter.js"):
             assert http("GET", bridge.base + name)[0] == 200
         assert http("GET", api("bridge.py"))[0] == 404
         status, health = http("GET", api("health"))
@@ -186,6 +187,7 @@ def test_bridge_forwards_a_reply_to_the_page_socket(daemon):
         control, media = asyncio.run(_collect(bridge, health["session"], want=20))
         assert control[0]["type"] == "session" and control[0]["session"] == health["session"]
         assert control[0]["sample_rate"] == 22050 and control[0]["fps"] == 25
+        assert control[0]["video_format"] == "rgb24" and control[0]["motion_channels"] == []   # tiny: no motion
         utt = media[0][3]
         reply = [(p, n) for p, n, _, _ in media if p.utt == utt]
         assert any(p.type == "audio" and n == p.samples * 2 for p, n in reply)

@@ -63,7 +63,9 @@ class DaemonLink:
 
     # ---- public -----------------------------------------------------------------------------------------
     def session_info(self) -> dict | None:
-        """{"session", "sample_rate", "fps", "width", "height", "model", "epoch"} while the daemon is live."""
+        """{"session", "sample_rate", "fps", "width", "height", "video_format", "motion_channels", "model",
+        "epoch"} while the daemon is live (`motion_channels`: the names of a motion packet's values, in order;
+        empty for a model without motion)."""
         return self._info
 
     def stats(self) -> dict:
@@ -131,7 +133,8 @@ class DaemonLink:
         else:
             self._epoch += 1
             self._info = {"session": opened.session, "sample_rate": opened.sample_rate, "fps": opened.fps,
-                          "width": opened.width, "height": opened.height, "model": opened.model,
+                          "width": opened.width, "height": opened.height, "video_format": opened.video_format,
+                          "motion_channels": list(opened.motion_channels), "model": opened.model,
                           "epoch": self._epoch}
             self._last_seq = None
             self._last_media = time.monotonic()
