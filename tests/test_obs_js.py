@@ -1,6 +1,6 @@
 """Runs the OBS page's JavaScript tests (tests/js, node's built-in test runner) under pytest: the page's msgpack
-decoder, media validation and XSB1 framing against the protocol v1 golden vectors in tests/vectors, and its
-audible audio clock (web/avclock.js)."""
+decoder, media validation and XSB1 framing against the protocol golden vectors in tests/vectors, its audible
+audio clock and pts queue (web/avclock.js), and its motion decoder (web/motion.js)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@
  *   frame    context frame at the end of the quantum it just rendered
  * audibleFrame() says which context frame is being heard at a performance.now() instant; ptsAtFrame() maps
  * that frame to the protocol pts the worklet rendered there. Together: the pts the listener hears now.
+ * queueByPts() / takeDue() keep what is played out at that clock (video frames, motion packets): a queue sorted
+ * by pts, from which the newest item due is taken, once, when the clock reaches it.
  */
 (function (root) {
   'use strict';
@@ -42,7 +44,31 @@
     return Math.max(r.runPts, r.pts + d);
   }
 
-  const api = { audibleFrame: audibleFrame, ptsAtFrame: ptsAtFrame };
+  /* Insert `item` ({pts, ...}) into `queue` (sorted by pts; equal pts keep their arrival order); beyond `max`
+   * items the oldest is dropped. Returns how many were dropped (0 or 1). */
+  function queueByPts(queue, item, max) {
+    let i = queue.length;
+    while (i > 0 && queue[i - 1].pts > item.pts) i--;
+    queue.splice(i, 0, item);
+    if (queue.length > max) { queue.shift(); return 1; }
+    return 0;
+  }
+
+  /* Take from `queue` (sorted by pts) every item due at `clock` (pts <= clock). The newest of them is the one to
+   * show; the older ones were overtaken (the clock passed the next one's pts before they were taken). The newest
+   * is `stale` too when the clock has already passed its slot (clock - pts >= slot samples): then nothing is
+   * shown. Returns {item: the one to show or null, overtaken: n, stale: 0|1}. */
+  function takeDue(queue, clock, slot) {
+    let due = -1;
+    for (let i = 0; i < queue.length && queue[i].pts <= clock; i++) due = i;
+    if (due < 0) return { item: null, overtaken: 0, stale: 0 };
+    const item = queue[due];
+    queue.splice(0, due + 1);
+    if (clock - item.pts >= slot) return { item: null, overtaken: due, stale: 1 };
+    return { item: item, overtaken: due, stale: 0 };
+  }
+
+  const api = { audibleFrame: audibleFrame, ptsAtFrame: ptsAtFrame, queueByPts: queueByPts, takeDue: takeDue };
   if (typeof module !== 'undefined' && module.exports) module.exports = api;
   else root.XSClock = api;
 })(typeof globalThis !== 'undefined' ? globalThis : this);
