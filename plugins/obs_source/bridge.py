@@ -50,7 +50,8 @@ from .twitch_chat import TWITCH_HOST, TWITCH_TLS_PORT, ChatFilter, TwitchConfig
 from .web_guard import AUTHORIZED, Guard, TokenError, make_token
 
 WEB_DIR = Path(__file__).with_name("web")
-STATIC = {"index.html", "player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js"}
+STATIC = {"index.html", "player.js", "audio-worklet.js", "msgpack.js", "framing.js", "avclock.js", "motion.js",
+          "meter.js"}
 MAGIC = b"XSB1"
 PAGE_QUEUE = 500          # packets buffered per page (~10 s of audio + video); older ones are dropped beyond
 MAX_TEXT_BODY = 64 * 1024

@@ -34,7 +34,7 @@ TOKEN_HEADER = "X-XStreamer-Token"
 MIN_TOKEN_CHARS = 16
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 PUBLIC_PATHS = frozenset({"/player.js", "/audio-worklet.js", "/msgpack.js", "/framing.js", "/avclock.js",
-                          "/health"})
+                          "/motion.js", "/meter.js", "/health"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # request["authorized"]: whether the request carried the token (aiohttp >= 3.12 wants typed keys)

@@ -10,6 +10,13 @@
  * default ws://<this host>/ws).
  * Video frames are rgb24 (opaque) or rgba32 (the portrait's alpha): the packet's `format` says which; the canvas
  * and the page are transparent, so with rgba32 only the co-host covers the scene.
+ * Motion packets (motion-space models: one per video frame, same pts) are decoded with the session's channel
+ * names (motion.js) and played out at the same clock as the frames: when the audible clock reaches a packet's pts
+ * the page dispatches window 'xstreamer-motion' (detail {pts, utt, session, values: {jawOpen: .., headYaw: ..}})
+ * and keeps it in window.xstreamerMotion; packets overtaken or past their slot are dropped like late frames.
+ * In an iframe (an overlay page that embeds this one) each event also goes to the parent as
+ * postMessage({type: 'xstreamer-motion', detail}).
+ * meter=1 draws a small mouth-open / head-yaw meter from those events (meter.js).
  * Fault injection, for the tests that prove the sync metrics can fail (never set them in OBS):
  * test_video_delay_ms=MS holds every video frame back MS ms after it arrived (a slow video path);
  * test_av_skew_ms=MS paints frames against the audible clock shifted by MS (> 0: video early).
@@ -39,7 +46,8 @@
     avOffsetMs: null, avOffsetMaxAbsMs: null, fps: 0, latencyMs: null, latencyAvgMs: null,
     transportMs: null, muted: false, cleared: true, errors: 0, utt: null, uttReceived: null,
     testVideoDelayMs: TEST_VIDEO_DELAY_MS, testAvSkewMs: TEST_AV_SKEW_MS,
-    uttPackets: {}, videoFormat: null,
+    uttPackets: {}, videoFormat: null, paintedPts: null,
+    motionChannels: 0, motionReceived: 0, motionDispatched: 0, motionLate: 0, motionPts: null,
   };
   window.xstreamerStats = stats;
   // per painted frame (last TRACE_MAX): published->painted ms, published->received ms, A/V offset ms
@@ -59,6 +67,9 @@
   let audioClockAt = 0;       // performance.now() when it arrived
   let fallback = { on: false, anchored: false, pts0: 0, t0: 0, maxPts: 0 };
   let video = [];             // [{pts, utt, publishedMs, rgb}] sorted by pts
+  let motion = [];            // [{pts, utt, session, values}] sorted by pts (xstreamer-motion event details)
+  let motionNames = [];       // the session's opened.motion_channels (from the bridge's `session` message)
+  let motionPts = -1;         // pts of the last dispatched motion packet
   let held = [];              // frames held back by test_video_delay_ms: [{at, frame}]
   let shownPts = -1, lastPaintMs = 0, image = null, lastAudioMs = -1e9;
   const paintTimes = [], latencies = [], offsets = [], lateTimes = [];
@@ -155,7 +166,7 @@
   }
 
   function flushAll() {
-    video = []; held = []; shownPts = -1;
+    video = []; held = []; shownPts = -1; motion = []; motionPts = -1;
     post({ type: 'flush' });
     fallback.anchored = false; fallback.maxPts = 0;
   }
@@ -179,10 +190,27 @@
   }
 
   function queueFrame(f) {
-    let i = video.length;
-    while (i > 0 && video[i - 1].pts > f.pts) i--;
-    video.splice(i, 0, f);
-    if (video.length > MAX_VIDEO_QUEUE) { video.shift(); stats.framesSkipped++; }
+    stats.framesSkipped += XSClock.queueByPts(video, f, MAX_VIDEO_QUEUE);
+  }
+
+  // ---- motion --------------------------------------------------------------------------------------
+  function onMotion(h, payload) {
+    stats.motionReceived++;
+    let detail;
+    try { detail = XSMotion.motionDetail(h, payload, motionNames); } catch (err) { stats.errors++; return; }
+    stats.motionLate += XSClock.queueByPts(motion, detail, MAX_VIDEO_QUEUE);
+  }
+
+  function playMotion(clock) {
+    const m = XSClock.takeDue(motion, clock, STALE_FRAMES * spf);
+    stats.motionLate += m.overtaken + m.stale;
+    if (!m.item || m.item.pts === motionPts) return;
+    motionPts = m.item.pts;
+    stats.motionDispatched++; stats.motionPts = m.item.pts;
+    window.xstreamerMotion = m.item;
+    window.dispatchEvent(new CustomEvent(XSMotion.EVENT, { detail: m.item }));
+    // embedded in an overlay page (an iframe): the same detail to the parent, whatever its origin
+    if (window.parent !== window) window.parent.postMessage({ type: XSMotion.EVENT, detail: m.item }, '*');
   }
 
   function late(count) {
@@ -218,17 +246,14 @@
       stats.underruns = audioClock.underruns;
       stats.skippedSamples = audioClock.skipped;
     }
-    let due = -1;
-    for (let i = 0; i < video.length && video[i].pts <= clock; i++) due = i;
-    if (due >= 0) {
-      const f = video[due];
-      late(due);                                          // overtaken by a newer due frame
-      video.splice(0, due + 1);
-      if (clock - f.pts >= STALE_FRAMES * spf) {
-        late(1);                                          // its slot has passed
-      } else if (f.pts !== shownPts) {
+    // the newest frame due; older due ones were overtaken, and it is late itself once its slot has passed
+    const due = XSClock.takeDue(video, clock, STALE_FRAMES * spf);
+    if (due.overtaken + due.stale) late(due.overtaken + due.stale);
+    if (due.item) {
+      const f = due.item;
+      if (f.pts !== shownPts) {
         paint(f);
-        shownPts = f.pts; lastPaintMs = now; stats.cleared = false; stats.utt = f.utt;
+        shownPts = f.pts; lastPaintMs = now; stats.cleared = false; stats.utt = f.utt; stats.paintedPts = f.pts;
         stats.framesPainted++;
         const wall = nowWall();
         stats.latencyMs = Math.round((wall - f.publishedMs) * 10) / 10;
@@ -240,6 +265,7 @@
         trace.avOffsetMs.push(off);
       }
     }
+    playMotion(clock);                                    // after the frame of the same pts was painted
     while (paintTimes.length && now - paintTimes[0] > 1000) { paintTimes.shift(); latencies.shift(); offsets.shift(); }
     while (lateTimes.length && now - lateTimes[0] > 1000) lateTimes.shift();
     stats.fps = paintTimes.length;
@@ -265,6 +291,8 @@
       if (m.session !== stats.session || m.epoch !== epoch) { stats.sessions++; flushAll(); }
       stats.session = m.session; epoch = m.epoch;
       sr = m.sample_rate; spf = Math.round(sr / m.fps);
+      motionNames = Array.isArray(m.motion_channels) ? m.motion_channels.slice() : [];
+      stats.motionChannels = motionNames.length;
       startAudio(sr);
     } else if (m.type === 'daemon') {
       stats.daemonConnected = !!m.connected;
@@ -285,6 +313,7 @@
     stats.transportMs = Math.round((nowWall() - fr.publishedMs) * 10) / 10;
     if (h.type === 'audio') onAudio(h, fr.payload);
     else if (h.type === 'video') onVideo(h, fr.payload, fr.publishedMs);
+    else if (h.type === 'motion') onMotion(h, fr.payload);
     else if (h.type === 'event' && (h.event === 'interrupted' || h.event === 'session_closed' || h.event === 'lost')) {
       flushAll();                           // 'lost' (protocol v2): a daemon restart cut the reply off
     }
