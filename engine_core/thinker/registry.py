@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from engine_core.errors import BackendUnavailableError, ConfigError
 
 if TYPE_CHECKING:   # (no torch at import: engine_core.config reads the table)
-    from engine_core.config import ModelConfig
-
     from .base import Thinker
+
+# A builder's `cfg` is an engine_core.config.ModelConfig. It is not named as a type here: the config imports this
+# table to check its backend's name, and the two modules must not import each other.
+AnyModelConfig = Any
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,14 @@ class Backend:
 
     name: str
     build: Callable[..., "Thinker"]                                  # build(**kw)
-    from_config: Callable[["ModelConfig", str, bool], "Thinker"]   # (cfg, device, random_weights)
+    from_config: Callable[[AnyModelConfig, str, bool], "Thinker"]   # (cfg, device, random_weights)
 
 
 BACKENDS: dict[str, Backend] = {}
 
 
 def _register(name: str, build: Callable[..., "Thinker"],
-              from_config: Callable[["ModelConfig", str, bool], "Thinker"]) -> None:
+              from_config: Callable[[AnyModelConfig, str, bool], "Thinker"]) -> None:
     if name in BACKENDS:
         raise ValueError(f"thinker backend {name!r} registered twice")
     BACKENDS[name] = Backend(name, build, from_config)
@@ -48,7 +50,7 @@ def _toy(**kw: Any) -> "Thinker":
     return ToyThinker(**kw)
 
 
-def _toy_from_config(cfg: "ModelConfig", device: str, random_weights: bool) -> "Thinker":
+def _toy_from_config(cfg: AnyModelConfig, device: str, random_weights: bool) -> "Thinker":
     # with the Actor's token stream: audio tokens too, and a voice for them
     return _toy(hidden_size=cfg.thinker.hidden_size, vocab=cfg.thinker.text_vocab, seed=cfg.seed,
                 audio_vocab=cfg.thinker.audio_vocab if cfg.actor.token_stream else 0)
@@ -74,7 +76,7 @@ def _glm4voice(**kw: Any) -> "Thinker":
     return Glm4VoiceThinker.from_config(kw.pop("cfg", None), **kw)
 
 
-def _glm4voice_from_config(cfg: "ModelConfig", device: str, random_weights: bool) -> "Thinker":
+def _glm4voice_from_config(cfg: AnyModelConfig, device: str, random_weights: bool) -> "Thinker":
     """The published GLM-4-Voice parts under `thinker.path` (or XSTREAMER_GLM4VOICE_DIR; glm4voice_files), or with
     random weights the same shapes, the speech decoder's too (timing only). With the Actor's token stream the Thinker
     decodes no speech of its own (the Actor's tokens are decoded)."""
@@ -128,6 +130,6 @@ def load_thinker(name: str, **kw: Any) -> "Thinker":
     return _backend(name).build(**kw)
 
 
-def thinker_from_config(cfg: "ModelConfig", device: str, random_weights: bool = False) -> "Thinker":
+def thinker_from_config(cfg: AnyModelConfig, device: str, random_weights: bool = False) -> "Thinker":
     """The Thinker a model config names (`cfg.thinker.backend`), on `device`."""
     return _backend(cfg.thinker.backend).from_config(cfg, device, random_weights)
