@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import alive
+
 pytest.importorskip("PySide6")
 if not Path("/proc/self/stat").exists():
     pytest.skip("the test reads /proc to see whether the daemon is gone", allow_module_level=True)
@@ -40,22 +42,13 @@ app.exec()
 """
 
 
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (an orphan's zombie may wait for a reaper that never comes)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _wait_gone(pid: int, within_s: float) -> bool:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.1)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 def _parent() -> subprocess.Popen:
@@ -75,7 +68,7 @@ def _line(proc: subprocess.Popen, prefix: str) -> list[str]:
 def _kill_all(parent: subprocess.Popen, daemon_pid: int | None) -> None:
     parent.kill()
     parent.wait(10)
-    if daemon_pid and _alive(daemon_pid):
+    if daemon_pid and alive(daemon_pid):
         os.kill(daemon_pid, 9)
 
 
@@ -85,12 +78,12 @@ def test_daemon_dies_with_a_killed_studio(when):
     daemon_pid = None
     try:
         daemon_pid = int(_line(parent, "LAUNCHED")[1])
-        assert _alive(daemon_pid)
+        assert alive(daemon_pid)
         if when == "serving":
             ready = _line(parent, "READY")
             assert int(ready[1]) == daemon_pid and ready[2].startswith("tcp://127.0.0.1:")
         time.sleep(0.5)
-        assert _alive(daemon_pid), "the daemon must run while its parent does"
+        assert alive(daemon_pid), "the daemon must run while its parent does"
         parent.kill()                                    # SIGKILL: the parent cleans nothing up
         parent.wait(10)
         assert _wait_gone(daemon_pid, 30.0), f"the daemon (pid {daemon_pid}) outlived its parent ({when})"

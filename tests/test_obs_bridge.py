@@ -18,6 +18,7 @@ import pytest
 
 from plugins.obs_source.procs import BridgeProc, Daemon
 from sdk.protocol.codec import decode_media, unpack_header
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.process
 
@@ -43,16 +44,6 @@ def http(method: str, url: str, body: bytes | None = None) -> tuple[int, dict | 
     except urllib.error.HTTPError as exc:
         status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
     return status, json.loads(raw) if "json" in ctype else raw.decode()
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import pytest
 
 from plugins.obs_source.cdp import CHROMIUM, Browser
 from plugins.obs_source.procs import BridgeProc, Daemon
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -188,7 +189,8 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
             await poll(page, OVERLAY, lambda o: o["text"].endswith("  muted"), 3, "'muted' in the overlay")
             await poll(page, "window.xstreamerStats.audioClockSamples",
                        lambda n: n > muted["audioClockSamples"], 3, "the audio clock to run while muted")
-            reported = await asyncio.to_thread(_wait, lambda: page_stats(bridge).get("muted"), 5)
+            reported = await asyncio.to_thread(wait_for, lambda: page_stats(bridge).get("muted"), 5,
+                                               "the page to report muted")
             assert reported is True, "the page reports its mute state to the bridge (GET /stats)"
             assert post(bridge.api("mute"), {"muted": False})["muted"] is False
             await poll(page, "window.xstreamerStats.muted", lambda m: m is False, 3, "unmuted")
@@ -238,16 +240,6 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
 def page_stats(bridge: BridgeProc) -> dict:
     pages = get(bridge.api("stats"))["pages"]
     return pages[0] if pages else {}
-
-
-def _wait(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out ({timeout:g} s)")
 
 
 def diagnosis(bridge: BridgeProc) -> str:

@@ -18,6 +18,7 @@ import pytest
 
 from plugins.obs_source.procs import BridgeProc
 from sdk.launcher import DaemonProcess
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.process
 
@@ -54,17 +55,6 @@ def health(url: str, token: str | None = None) -> dict | None:
             return json.loads(resp.read())
     except OSError:
         return None
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {value}")
 
 
 def test_the_bridge_needs_listed_keys(daemon, keys):

@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from plugins.obs_source.procs import BridgeProc
+from tests.waiting import alive, wait_for
 
 pytestmark = pytest.mark.process
 
@@ -26,25 +26,6 @@ XSTREAMER = str(ROOT / ".venv" / "bin" / "xstreamer")
 def health(bridge: BridgeProc) -> dict:
     with urllib.request.urlopen(bridge.api("health"), timeout=10) as resp:
         return json.loads(resp.read())
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {value}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_the_bridge_restarts_its_daemon_and_takes_it_down():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import socket
 import sys
@@ -31,6 +30,7 @@ import obspython  # noqa: E402  (the fake)
 import xstreamer_obs_runtime as runtime  # noqa: E402
 
 from plugins.obs_source.procs import BridgeProc, Daemon  # noqa: E402
+from tests.waiting import alive, wait_for  # noqa: E402
 
 # the tests that start the bridge (or a daemon) are marked `process` one by one: the others need only the fake
 
@@ -44,16 +44,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; script log: {obspython.logs[-10:]}")
 
 
 def get_json(url: str, token: str | None = None) -> dict:
@@ -346,16 +336,7 @@ def test_one_button_starts_the_cohost_and_the_text_box_and_hotkeys_reach_it(scri
     bridge = script.cohost.bridge.popen
     script.script_unload()
     wait_for(lambda: bridge.poll() is not None, timeout=15, what="the bridge to end when its lifeline closes")
-    wait_for(lambda: not _alive(own["pid"]), timeout=15, what="the daemon the bridge started to end with it")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:           # a zombie waiting for its reaper counts as gone
-        return f.read().split()[2] != "Z"
+    wait_for(lambda: not alive(own["pid"]), timeout=15, what="the daemon the bridge started to end with it")
 
 
 def bridge_health(port: int, token: str) -> dict | None:

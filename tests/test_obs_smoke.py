@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import alive
+
 OBS = "/usr/bin/obs"
 XVFB = shutil.which("Xvfb")
 XWININFO = shutil.which("xwininfo")
@@ -109,14 +111,6 @@ def health(port: int) -> dict | None:
             return json.loads(resp.read())
     except OSError:
         return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def wait_gone(pid: int, timeout: float) -> bool:

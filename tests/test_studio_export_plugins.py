@@ -17,7 +17,6 @@ import json
 import shutil
 import socket
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +29,7 @@ XSTREAMER = str(Path(sys.executable).parent / "xstreamer")
 
 export = pytest.importorskip("studio_gui.export")
 from studio_gui.personas import StoredPersona  # noqa: E402
+from tests.waiting import wait_for  # noqa: E402
 
 
 def _persona(tmp_path: Path) -> StoredPersona:
@@ -54,16 +54,6 @@ def _health(port: int, token: str) -> dict | None:
             return json.loads(resp.read())
     except OSError:
         return None
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.skipif(not Path(XSTREAMER).exists(), reason="no xstreamer command in this venv")
@@ -100,7 +90,7 @@ def test_the_obs_script_loads_the_obs_export(tmp_path):
                 obspython.obs_data_set_string(data, key, value)
             script.script_load(data)
             token = script.cohost.spec.token
-            health = _wait(lambda: (h := _health(port, token)) and h.get("daemon") and h or obspython.run_timers(),
+            health = wait_for(lambda: (h := _health(port, token)) and h.get("daemon") and h or obspython.run_timers(),
                            60, "the bridge's session")
             assert health["persona"] == "Ada Streams", "the bridge took the exported persona"
             assert health["portrait"] == str(copy.resolve()), "...and the portrait copied beside it"
