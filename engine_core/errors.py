@@ -1,4 +1,4 @@
-"""Typed errors of the engine. Each carries a stable `code`; the daemon maps it onto a protocol v1 ErrorCode
+"""Typed errors of the engine. Each carries a stable `code`; the daemon maps it onto a protocol v2 ErrorCode
 (`engine_core.daemon.server.error_code_of`): input errors share their code with the protocol, while
 bad_checkpoint / bad_config / backend_unavailable (load-time errors, printed by the CLI) reach a client as
 `internal`."""

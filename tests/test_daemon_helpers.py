@@ -67,7 +67,7 @@ def check_continuity(stream: Stream, first_seq: int | None = None) -> None:
 
 
 class RawControl:
-    """A bare DEALER speaking protocol v1 by hand (for error/fuzz tests)."""
+    """A bare DEALER speaking protocol v2 by hand (for error/fuzz tests)."""
 
     def __init__(self, endpoint: str):
         self.ctx = zmq.Context()

@@ -39,7 +39,7 @@ def test_store_round_trip(store, tmp_path):
     assert path.name == "ada-lovelace.json" and path.parent == store.root
     on_disk = json.loads(path.read_text())
     assert on_disk["system_prompt"] == "You are Ada." and on_disk["portrait"].endswith("ada.png")
-    # The wire persona drops only the portrait path and validates against protocol v1.
+    # The wire persona drops only the portrait path and validates against protocol v2.
     wire = store.load("Ada Lovelace").to_persona()
     assert isinstance(wire, Persona) and wire.greeting == "Hello!" and wire.model == "tiny"
     assert store.create("Ada Lovelace").name == "Ada Lovelace 2"          # names stay unique

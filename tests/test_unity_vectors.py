@@ -1,4 +1,4 @@
-"""The Unity bridge's C# core (built with Debian mono `mcs`) decodes every protocol v1 golden vector exactly.
+"""The Unity bridge's C# core (built with Debian mono `mcs`) decodes every protocol v2 golden vector exactly.
 
 Valid vectors: same decoded header (keys, values, int/float types), the header re-encodes to the exact
 bytes, the typed client encoders reproduce the exact bytes, payload length and sha256 match. Invalid

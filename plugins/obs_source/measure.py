@@ -4,7 +4,7 @@ documentation screenshots, with headless Chromium against a live daemon.
     .venv/bin/python -m plugins.obs_source.measure [--replies 3] [--model tiny] [--shots docs/images]
 
 "Published" is the wall-clock time at which the bridge's DaemonLink got the packet from the SDK, i.e. after the
-SDK read it from its SUB socket and decoded it; protocol v1 packets carry no publish time of their own (only
+SDK read it from its SUB socket and decoded it; protocol v2 packets carry no publish time of their own (only
 `seq` and `pts`), so the daemon's PUB -> bridge hop is not included. The bridge stamps that time into the XSB1
 frame; "painted" is when the page put the frame on its canvas. The figure includes the page's audio prebuffer
 (?buffer=, default 100 ms) and the output latency of the audio path, because a frame is shown when the

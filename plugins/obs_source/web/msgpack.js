@@ -1,6 +1,6 @@
-/* Minimal msgpack decoder for the xstreamer OBS page (protocol v1 headers).
+/* Minimal msgpack decoder for the xstreamer OBS page (protocol v2 headers).
  *
- * Decodes the subset protocol v1 headers use: nil, booleans, integers (fixint, uint/int 8..64), float 32/64,
+ * Decodes the subset protocol v2 headers use: nil, booleans, integers (fixint, uint/int 8..64), float 32/64,
  * str (fix/8/16/32), bin (8/16/32, returned as Uint8Array views), array and map (fix/16/32). Ext types and
  * trailing bytes raise an Error. 64-bit integers beyond 2^53 lose precision (Number), like JSON.
  * Works as a classic browser script (sets globalThis.XSMsgpack) and as a CommonJS module (node tests).

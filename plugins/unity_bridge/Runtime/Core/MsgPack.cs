@@ -1,4 +1,4 @@
-// Hand-written msgpack reader/writer for protocol v1 headers. No reflection, no dynamic code:
+// Hand-written msgpack reader/writer for protocol v2 headers. No reflection, no dynamic code:
 // safe under IL2CPP / AOT. Values decode to a small closed set of CLR types:
 //   null, bool, long, ulong (only above long.MaxValue), double, string, byte[],
 //   List<object>, Dictionary<string, object> (ordered keys kept in MsgMap.Keys), MsgExt.
@@ -23,7 +23,7 @@ namespace Xstreamer.Avatar.Core
         }
     }
 
-    /// <summary>An extension value (never valid in protocol v1 headers, kept only to reject it).</summary>
+    /// <summary>An extension value (never valid in protocol v2 headers, kept only to reject it).</summary>
     public sealed class MsgExt
     {
         public readonly sbyte Type;

@@ -1,4 +1,4 @@
-// Decodes every protocol v1 golden vector with the C# core and prints one JSON line per vector; the
+// Decodes every protocol v2 golden vector with the C# core and prints one JSON line per vector; the
 // pytest wrapper (tests/test_unity_vectors.py) compares them with tests/vectors/NAME.json.
 // Usage: mono VectorCheck.exe VECTOR_DIR MANIFEST   (manifest lines: name<TAB>direction<TAB>frames<TAB>payload_len<TAB>topic)
 using System;
