@@ -32,8 +32,8 @@ from sdk.errors import (ClientClosedError, DaemonTimeoutError, NotOwnerError, No
 from sdk.keys import ClientKeys
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode
 from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE
-from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Open, Opened,
-                                   Persona, Ping, Resume, SetPersona, Speak, Welcome)
+from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, Hello, Interrupt, Load, LoadReport,
+                                   Open, Opened, Persona, Ping, Resume, SetPersona, Speak, Welcome)
 from sdk.utterances import Utterances
 
 
@@ -281,6 +281,11 @@ class AsyncClient:
     async def ping(self, session: str | None = None) -> Any:
         """Round-trip a ping; returns the Pong."""
         return await self._request(Ping(session=session))
+
+    async def load(self) -> LoadReport:
+        """How loaded the daemon is (as `sdk.client.Client.load`)."""
+        report: LoadReport = await self._request(Load())
+        return report
 
     async def open_session(self, persona: Persona | None = None, portrait: bytes | None = None,
                            face_points: list | None = None, video_size: int = FRAME_SIZE) -> AsyncSessionHandle:

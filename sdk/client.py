@@ -36,8 +36,8 @@ from sdk.errors import (ClientClosedError, DaemonTimeoutError, InvalidInputError
 from sdk.keys import ClientKeys
 from sdk.protocol import ProtocolError, decode_media, decode_server, encode, motion_values
 from sdk.protocol.constants import DEFAULT_CONTROL, FRAME_SIZE, MAX_MESSAGE_BYTES
-from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, ErrorCode, Hello, Interrupt,
-                                   Open, Opened, Persona, Ping, Resume, SetPersona, Speak, Welcome)
+from sdk.protocol.messages import (PROTOCOL_VERSION, Audio, Chat, Close, Error, ErrorCode, Hello, Interrupt, Load,
+                                   LoadReport, Open, Opened, Persona, Ping, Resume, SetPersona, Speak, Welcome)
 from sdk.utterances import Utterances
 
 Packet = tuple[Any, "bytes | None"]
@@ -365,6 +365,12 @@ class Client:
     def ping(self, session: str | None = None) -> Any:
         """Round-trip a ping; returns the Pong (`sessions`: how many this connection holds)."""
         return self._request(Ping(session=session))
+
+    def load(self) -> LoadReport:
+        """How loaded the daemon is: its sessions, how many it holds in real time and where that figure comes from,
+        whether it accepts one more now (an `open` past it raises `sdk.errors.BusyError`)."""
+        report: LoadReport = self._request(Load())
+        return report
 
     def open_session(self, persona: Persona | None = None, portrait: bytes | None = None,
                      face_points: list | None = None, video_size: int = FRAME_SIZE) -> SessionHandle:

@@ -33,6 +33,11 @@ class TooManySessionsError(ProtocolError):
     """The daemon already serves its maximum number of sessions."""
 
 
+class BusyError(ProtocolError):
+    """The daemon holds no more sessions in real time (its capacity, or its open sessions fell behind): try later or
+    another daemon; `client.load()` says how loaded it is."""
+
+
 class DaemonTimeoutError(ProtocolError, TimeoutError):
     """No reply (or no media) from the daemon in time: it is down, restarting or busy. `.code` is
     ErrorCode.UNAVAILABLE, a code the daemon itself never sends."""
@@ -57,6 +62,7 @@ _BY_CODE: dict[ErrorCode, type[ProtocolError]] = {
     ErrorCode.TEXT_TOO_LONG: InvalidInputError,
     ErrorCode.INVALID_AUDIO: InvalidInputError,
     ErrorCode.TOO_MANY_SESSIONS: TooManySessionsError,
+    ErrorCode.BUSY: BusyError,
 }
 
 
@@ -71,5 +77,5 @@ def error_from_reply(err: Any) -> ProtocolError:
 
 __all__ = ["XStreamerError", "ProtocolError", "UnsupportedVersionError", "NotWelcomedError",
            "UnknownSessionError", "NotOwnerError", "RateLimitedError", "InvalidInputError",
-           "TooManySessionsError", "DaemonTimeoutError",
+           "TooManySessionsError", "BusyError", "DaemonTimeoutError",
            "ClientClosedError", "error_from_reply"]

@@ -95,7 +95,7 @@ def test_fast_media_path_agrees_with_the_validator(results):
 def test_typed_encoders_cover_client_requests(results):
     encoded = {n for n, r in results.items() if "typed_encoder_hex" in r}
     for kind in ("hello", "open_default", "open_portrait", "chat", "speak", "interrupt", "set_persona",
-                 "ping"):
+                 "ping", "load"):
         assert f"client_{kind}" in encoded
 
 

@@ -52,6 +52,7 @@ class ErrorCode(str, Enum):
     INVALID_AUDIO = "invalid_audio"
     TOO_MANY_SESSIONS = "too_many_sessions"  # the daemon's or this connection's limit
     RATE_LIMITED = "rate_limited"            # too many requests a second, or too many turns queued
+    BUSY = "busy"                            # open refused: the daemon holds no more sessions in real time
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"              # client side only: no answer from the daemon (down, restarting)
 
@@ -182,6 +183,13 @@ class Ping(_Msg):
     session: str | None = None
 
 
+class Load(_Msg):
+    """How loaded the daemon is (after hello); answered by `load_report`."""
+
+    type: Literal["load"] = "load"
+    req: int = 0
+
+
 # ---------------------------------------------------------------------------------------------------
 # Control: daemon -> client
 
@@ -235,6 +243,29 @@ class Pong(_Msg):
     state: str = "ok"
 
 
+class LoadReport(_Msg):
+    """Answer to load: the sessions open (all of the daemon's), how many it holds in real time (`capacity`, and where
+    that figure comes from: "bench" = the session benchmark's figure for this model and device, "calibrated" =
+    measured at start-up, "configured" = serve --capacity N, "unmeasured" = --max-sessions), whether a new session
+    would be accepted now (`accepting`, else `reason`), the engine's share of wall time spent computing over the
+    last seconds (`utilization`, 0..1), the slowest session's generation rate (`fps_min`, frames/s; 25 = real time),
+    the daemon's memory, and its engine replicas (1, or the live Ray replicas)."""
+
+    type: Literal["load_report"] = "load_report"
+    req: int = 0
+    model: str = ""
+    sessions: int = 0
+    capacity: int = 0
+    capacity_source: Literal["bench", "calibrated", "configured", "unmeasured"] = "unmeasured"
+    accepting: bool = True
+    reason: str = ""
+    utilization: float = 0.0
+    fps_min: float = 0.0
+    rss_mb: float = 0.0
+    gpu_mb: float = 0.0
+    replicas: int = 1
+
+
 class Error(_Msg):
     """A refused request (`req` echoed when it could be read); the daemon goes on."""
 
@@ -246,9 +277,9 @@ class Error(_Msg):
     supported_versions: list[int] = Field(default_factory=lambda: list(SUPPORTED_VERSIONS))
 
 
-ClientMessage = Annotated[Union[Hello, Open, Resume, Chat, Speak, Audio, Interrupt, SetPersona, Close, Ping],
+ClientMessage = Annotated[Union[Hello, Open, Resume, Chat, Speak, Audio, Interrupt, SetPersona, Close, Ping, Load],
                           Field(discriminator="type")]
-ServerMessage = Annotated[Union[Welcome, Opened, Ack, Pong, Error], Field(discriminator="type")]
+ServerMessage = Annotated[Union[Welcome, Opened, Ack, Pong, LoadReport, Error], Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -298,11 +329,13 @@ class TextPacket(_Media):
 
 
 class EventPacket(_Media):
-    """utterance_start / utterance_end (reason "error: ..." if it failed) / interrupted / session_closed;
+    """utterance_start / utterance_end (reason "error: ..." if it failed) / interrupted / session_closed / moved (the
+    session's engine replica was lost and the session re-opened on another: same session and topic, the stream goes
+    on; reason says which; a reply cut off got utterance_end "error: replica lost" first);
     `lost` is made by a client library, never sent: its utterance was cut off by a daemon restart."""
 
     type: Literal["event"] = "event"
-    event: Literal["utterance_start", "utterance_end", "interrupted", "session_closed", "lost"]
+    event: Literal["utterance_start", "utterance_end", "interrupted", "session_closed", "lost", "moved"]
     reason: str = ""
 
 

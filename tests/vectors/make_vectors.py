@@ -110,6 +110,7 @@ def build() -> None:
     valid("client_close", "client", m.Close(req=11, session=S))
     valid("client_ping", "client", m.Ping(req=12))
     valid("client_ping_session", "client", m.Ping(req=13, session=S))
+    valid("client_load", "client", m.Load(req=16))
     # ---- daemon -> client
     valid("server_welcome", "server", m.Welcome(req=1, version=2, server="xstreamer/0.1.0 model=tiny",
                                                 media_endpoint="tcp://127.0.0.1:7571", heartbeat_ms=1000,
@@ -126,6 +127,12 @@ def build() -> None:
                                                       session=S))
     valid("server_error_rate_limited", "server", m.Error(req=7, code=m.ErrorCode.RATE_LIMITED,
                                                          message="more than 100 requests a second"))
+    valid("server_load_report", "server", m.LoadReport(req=16, model="default", sessions=3, capacity=4,
+                                                       capacity_source="bench", accepting=True, utilization=0.62,
+                                                       fps_min=25.0, rss_mb=1520.5, gpu_mb=0.0, replicas=1))
+    valid("server_error_busy", "server", m.Error(req=17, code=m.ErrorCode.BUSY,
+                                                 message="busy: this daemon holds 4 sessions in real time (bench: "
+                                                         "docs/performance.md); 4 open"))
     valid("server_error_session", "server", m.Error(req=5, code=m.ErrorCode.UNKNOWN_SESSION,
                                                     message="no session 'zz'", session="zz"))
     # ---- media (daemon -> subscribers)
@@ -140,9 +147,10 @@ def build() -> None:
                                               role="assistant", final=False))
     valid("media_text_user", "media", m.TextPacket(session=S, utt=4, seq=200, pts=200000,
                                                    text="what's up", role="user", final=True))
-    for ev in ("utterance_start", "utterance_end", "interrupted", "session_closed", "lost"):
-        valid(f"media_event_{ev}", "media", m.EventPacket(session=S, utt=3, seq=123, pts=106722, event=ev,
-                                                          reason="client" if ev == "interrupted" else ""))
+    for ev in ("utterance_start", "utterance_end", "interrupted", "session_closed", "lost", "moved"):
+        reason = {"interrupted": "client", "moved": "replica lost (replica-0: ActorDiedError); reopened on replica-1"}
+        valid(f"media_event_{ev}", "media", m.EventPacket(session=S, utt=0 if ev == "moved" else 3, seq=123,
+                                                          pts=106722, event=ev, reason=reason.get(ev, "")))
     valid("media_state", "media", m.StatePacket(session=S, utt=0, seq=7, pts=4410, state="idle", fps=25.0,
                                                 lead_ms=320.5, model="tiny"))
     valid("media_video_idle_big_pts", "media", m.VideoPacket(session=S, utt=0, seq=2 ** 33, pts=2 ** 40),

@@ -42,7 +42,7 @@
     video: { width: 'int', height: 'int', format: ['rgb24', 'rgba32'] },
     motion: { channels: 'int' },
     text: { role: ['assistant', 'user'], text: 'str', final: 'bool' },
-    event: { event: ['utterance_start', 'utterance_end', 'interrupted', 'session_closed', 'lost'], reason: 'str' },
+    event: { event: ['utterance_start', 'utterance_end', 'interrupted', 'session_closed', 'lost', 'moved'], reason: 'str' },
     state: { state: ['idle', 'thinking', 'speaking', 'closed'], fps: 'num', lead_ms: 'num', model: 'str' },
   };
   const REQUIRED = { text: ['text'], event: ['event'], state: ['state'] };

@@ -49,7 +49,7 @@ namespace Xstreamer.Avatar.Core
     {
         UnsupportedVersion, Malformed, UnknownType, UnknownSession, NotWelcomed, InvalidPortrait,
         InvalidPersona, EmptyText, TextTooLong, InvalidAudio, TooManySessions, Internal,
-        NotOwner, RateLimited, Unavailable,
+        NotOwner, RateLimited, Unavailable, Busy,
     }
 
     /// <summary>Conversion between <see cref="ErrorCode"/> and its wire string.</summary>
@@ -59,7 +59,7 @@ namespace Xstreamer.Avatar.Core
         {
             "unsupported_version", "malformed", "unknown_type", "unknown_session", "not_welcomed",
             "invalid_portrait", "invalid_persona", "empty_text", "text_too_long", "invalid_audio",
-            "too_many_sessions", "internal", "not_owner", "rate_limited", "unavailable",
+            "too_many_sessions", "internal", "not_owner", "rate_limited", "unavailable", "busy",
         };
 
         public static string ToWire(ErrorCode c) { return Wire[(int)c]; }
@@ -291,6 +291,23 @@ namespace Xstreamer.Avatar.Core
         public PongMessage(MsgMap f) : base("pong", f) { }
         public int Sessions { get { return (int)L("sessions"); } }
         public string State { get { return S("state"); } }
+    }
+
+    /// <summary>Answer to load: the daemon's sessions, capacity and load (docs/protocol.md).</summary>
+    public sealed class LoadReportMessage : Message
+    {
+        public LoadReportMessage(MsgMap f) : base("load_report", f) { }
+        public int Sessions { get { return (int)L("sessions"); } }
+        public int Capacity { get { return (int)L("capacity"); } }
+        public string CapacitySource { get { return S("capacity_source"); } }
+        public bool Accepting { get { return B("accepting"); } }
+        public double Utilization { get { return D("utilization"); } }
+        public string Reason { get { return S("reason"); } }
+        public string Model { get { return S("model"); } }
+        public double FpsMin { get { return D("fps_min"); } }
+        public double RssMb { get { return D("rss_mb"); } }
+        public double GpuMb { get { return D("gpu_mb"); } }
+        public int Replicas { get { return (int)L("replicas"); } }
     }
 
     public sealed class ErrorMessage : Message

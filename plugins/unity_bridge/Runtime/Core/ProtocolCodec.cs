@@ -39,6 +39,7 @@ namespace Xstreamer.Avatar.Core
                 case "opened": return new OpenedMessage(f);
                 case "ack": return new AckMessage(f);
                 case "pong": return new PongMessage(f);
+                case "load_report": return new LoadReportMessage(f);
                 default: return new ErrorMessage(f);
             }
         }
@@ -227,6 +228,12 @@ namespace Xstreamer.Avatar.Core
             var w = Start("ping", req, 4);
             w.Write("session"); if (session == null) w.WriteNil(); else w.Write(session);
             return w.ToArray();
+        }
+
+        /// <summary>Ask the daemon for its load; answered by a <see cref="LoadReportMessage"/>.</summary>
+        public static byte[] EncodeLoad(long req)
+        {
+            return Start("load", req, 3).ToArray();
         }
 
         /// <summary>Re-encode a normalized header (for round-trip checks against golden vectors).</summary>

@@ -68,6 +68,7 @@ namespace Xstreamer.Avatar.Core
                                      Req("persona", FieldKind.Persona) } },
             { "close", new[] { V, TypeF("close"), ReqId, Req("session", FieldKind.Str) } },
             { "ping", new[] { V, TypeF("ping"), ReqId, F("session", FieldKind.OptStr, null) } },
+            { "load", new[] { V, TypeF("load"), ReqId } },
         };
 
         private static readonly Dictionary<string, FieldSpec[]> Server = new Dictionary<string, FieldSpec[]>
@@ -86,6 +87,14 @@ namespace Xstreamer.Avatar.Core
                                 F("model", FieldKind.Str, ""), F("warnings", FieldKind.StrList, null) } },
             { "ack", new[] { V, TypeF("ack"), ReqId, F("session", FieldKind.OptStr, null), F("utt", FieldKind.Int, 0L) } },
             { "pong", new[] { V, TypeF("pong"), ReqId, F("sessions", FieldKind.Int, 0L), F("state", FieldKind.Str, "ok") } },
+            { "load_report", new[] { V, TypeF("load_report"), ReqId, F("model", FieldKind.Str, ""),
+                                     F("sessions", FieldKind.Int, 0L), F("capacity", FieldKind.Int, 0L),
+                                     F("capacity_source", FieldKind.Literal, "unmeasured")
+                                         .Of("bench", "calibrated", "configured", "unmeasured"),
+                                     F("accepting", FieldKind.Bool, true), F("reason", FieldKind.Str, ""),
+                                     F("utilization", FieldKind.Float, 0.0), F("fps_min", FieldKind.Float, 0.0),
+                                     F("rss_mb", FieldKind.Float, 0.0), F("gpu_mb", FieldKind.Float, 0.0),
+                                     F("replicas", FieldKind.Int, 1L) } },
             { "error", new[] { V, TypeF("error"), ReqId, Req("code", FieldKind.Code), F("message", FieldKind.Str, ""),
                                F("session", FieldKind.OptStr, null), F("supported_versions", FieldKind.IntList, null) } },
         };
@@ -114,7 +123,7 @@ namespace Xstreamer.Avatar.Core
             { "text", MediaBase("text", F("role", FieldKind.Literal, "assistant").Of("assistant", "user"),
                                 Req("text", FieldKind.Str), F("final", FieldKind.Bool, false)) },
             { "event", MediaBase("event", Req("event", FieldKind.Literal).Of("utterance_start", "utterance_end",
-                                 "interrupted", "session_closed", "lost"), F("reason", FieldKind.Str, "")) },
+                                 "interrupted", "session_closed", "lost", "moved"), F("reason", FieldKind.Str, "")) },
             { "state", MediaBase("state", Req("state", FieldKind.Literal).Of("idle", "thinking", "speaking", "closed"),
                                  F("fps", FieldKind.Float, 0.0), F("lead_ms", FieldKind.Float, 0.0),
                                  F("model", FieldKind.Str, "")) },

@@ -122,6 +122,7 @@ namespace Xstreamer.Avatar.Tests
                 case "interrupt": case "close": b = ProtocolCodec.EncodeSessionOnly(m.Type, req, (string)f["session"]); break;
                 case "set_persona": b = ProtocolCodec.EncodeSetPersona(req, (string)f["session"], Persona.FromMap((MsgMap)f["persona"])); break;
                 case "ping": b = ProtocolCodec.EncodePing(req, (string)f["session"]); break;
+                case "load": b = ProtocolCodec.EncodeLoad(req); break;
                 default: return null;
             }
             return JsonOut.Hex(b);
