@@ -197,6 +197,12 @@ class Engine:
             engine.stepper.max_batch = max(1, max_batch)
             if max_batch > 1:
                 actor.warm_batch_graphs(max_batch)   # CUDA: the steady pass of 2..max_batch sessions (no-op elsewhere)
+            if max_batch > 1 and getattr(vae, "kind", None) == "motion" and str(device) == "cpu" \
+                    and (os.cpu_count() or 1) > 1:
+                from engine_core.motion.render_pool import RenderPool
+
+                vae.pool = RenderPool(min(2, os.cpu_count() or 1))   # frames drawn by worker processes
+                engine.stepper.decode_wait(max_batch)                # (several sessions' draws waited for at once)
         return engine
 
     def open_session(self, portrait: bytes | None = None, persona=None, face_points=None,

@@ -42,10 +42,10 @@ class PixelFrames:
         return frames, None
 
 
-def frame_maker(vae: Any, portrait: Portrait) -> FrameMaker:
-    """The FrameMaker of codec `vae` for `portrait`."""
+def frame_maker(vae: Any, portrait: Portrait, chunk_frames: int = 64) -> FrameMaker:
+    """The FrameMaker of codec `vae` for `portrait` (`chunk_frames`: the most frames one `make` draws)."""
     if getattr(vae, "kind", None) == "motion":
         from engine_core.motion.codec import MotionFrames
 
-        return MotionFrames(vae, portrait)
+        return MotionFrames(vae, portrait, chunk_frames)
     return PixelFrames(vae, portrait)

@@ -120,7 +120,7 @@ class Session:
         self._stepper: Stepper = getattr(engine, "stepper", None) or Stepper(engine)   # runs the block loop
         self.feed.listen(self._stepper.poke)                # speech wakes a step waiting for this session
         self._stream = self._stepper.stream                 # the block loop's own (engine/cuda_streams.py)
-        self.frames = frame_maker(engine.vae, portrait)        # identity reference + latents -> frames
+        self.frames = frame_maker(engine.vae, portrait, cfg.chunk_frames)   # identity reference + latents -> frames
         with running_on(self._stream):
             identity = self.frames.identity.to(dev)
             self.cache = engine.actor.new_cache()
@@ -366,6 +366,9 @@ class Session:
         if not self._closed:
             self._closed = True
             self.feed.close()
+            close = getattr(self.frames, "close", None)
+            if close is not None:
+                close()                             # (a renderer in a worker process: freed there)
 
 
 __all__ = ["Session", "ChunkMeta", "START_POLICIES", "default_start"]

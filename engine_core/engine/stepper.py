@@ -24,6 +24,7 @@ at once).
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
@@ -74,6 +75,7 @@ class Stepper:
         self._decoders = ThreadPoolExecutor(decode_threads, "xs-decode") if decode_threads > 1 else None
         self.stream = new_stream(getattr(engine, "device", "cpu"), ACTOR_PRIORITY)   # the block loop's CUDA stream
         self.stats = StepStats()
+        self._busy: collections.deque[tuple[float, float]] = collections.deque()   # (end, seconds) of recent steps
         self._cv = threading.Condition()
         self._queue: list[_Request] = []
         self._running = False
@@ -105,6 +107,7 @@ class Stepper:
                         raise req.error
                     return req.chunk
             results: dict[int, Any] = {}
+            t0 = time.monotonic()
             try:
                 results = self.step([r.session for r in due])
             except BaseException as exc:             # (step reports per session; this is a bug in step itself)
@@ -119,7 +122,19 @@ class Stepper:
                             r.chunk = out
                         r.done = True
                     self._running = False
+                    now = time.monotonic()
+                    self._busy.append((now, now - t0))
+                    while self._busy and now - self._busy[0][0] > 30.0:
+                        self._busy.popleft()
                     self._cv.notify_all()
+
+    def utilization(self, window_s: float = 5.0) -> float:
+        """The share of the last `window_s` seconds the block loop spent computing steps (0..1): how busy the engine
+        is (the Thinker's threads come on top; on a GPU they overlap the steps)."""
+        now = time.monotonic()
+        with self._cv:
+            busy = sum(d for end, d in self._busy if now - end < window_s)
+        return min(1.0, busy / window_s)
 
     def _take_due(self) -> list[_Request]:
         now = time.monotonic()
@@ -173,6 +188,12 @@ class Stepper:
         self.stats.steps += 1
         self.stats.chunks += len(finished)
         return out
+
+    def decode_wait(self, threads: int) -> None:
+        """Wait for up to `threads` sessions' frames at once (their drawing is done by worker processes: a thread
+        per session only waits; engine_core/motion/render_pool.py)."""
+        if threads > 1:
+            self._decoders = ThreadPoolExecutor(threads, "xs-decode")
 
     def _ends(self, finished: dict[int, tuple[Session, Any]]) -> dict[int, Any]:
         """Steps 4.+5. for each session with a clean chunk -> {id: AVChunk or exception}; on the CPU several sessions'

@@ -17,11 +17,14 @@ from sdk.portrait.template import normalised
 
 
 class MotionCodec:
-    """Stateless: `frames_of(portrait)` gives the per-session drawing side."""
+    """Stateless: `frames_of(portrait)` gives the per-session drawing side. `pool`: a RenderPool
+    (engine_core/motion/render_pool.py) whose worker processes draw the sessions' frames (set by `Engine.load` for a
+    daemon on the CPU); None: each session draws in its own process."""
 
     kind = "motion"
     latent_channels = NUM_CHANNELS
     temporal_factor = 1
+    pool = None
 
     def identity(self, portrait: Portrait) -> torch.Tensor:
         """float32 [1, 1, 136]: the face's landmarks without place, size and roll (the Actor's identity tokens)."""
@@ -41,14 +44,23 @@ class MotionCodec:
 class MotionFrames:
     """The drawing side of one session: its identity tensor and `make(latents)` -> (frames, motion)."""
 
-    def __init__(self, codec: MotionCodec, portrait: Portrait) -> None:
+    def __init__(self, codec: MotionCodec, portrait: Portrait, chunk_frames: int = 64) -> None:
         self.codec = codec
         self.portrait = portrait
         self.renderer = PortraitRenderer(portrait.image, portrait.landmarks)
+        self.remote = (codec.pool.renderer(portrait.image, portrait.landmarks, chunk_frames)
+                       if codec.pool is not None else None)       # the same renderer, in a worker process
         self.identity = codec.identity(portrait)
 
     def make(self, latents: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Latents [Fl, C, 1, 1] -> (uint8 frames [Fl, S, S, 3|4], float32 motion [Fl, NUM_CHANNELS])."""
         motion = self.codec.decode_motion(latents)
+        if self.remote is not None:
+            return self.remote.render_many(motion), motion
         frames = np.stack([self.renderer.render(m) for m in motion])
         return frames, motion
+
+    def close(self) -> None:
+        """Free the worker's renderer (a session that ends)."""
+        if self.remote is not None:
+            self.remote.close()
