@@ -59,14 +59,34 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far (0 where /proc is not there)."""
+def _stat(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process and its live child processes (render workers, Ray's) have used so far
+    (0 where /proc is not there)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    pids = [pid]
+    try:
+        children = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        children = []
+    parents = {c: st[1] for c in children if (st := _stat(c))}
+    frontier = {pid}
+    while frontier:
+        frontier = {c for c, pp in parents.items() if pp.isdigit() and int(pp) in frontier}
+        pids += sorted(frontier)
+    for p in pids:
+        st = _stat(p)
+        if len(st) > 12:
+            total += (int(st[11]) + int(st[12])) / tick
+    return total
 
 
 def _gpu_mb(pid: int) -> float:
@@ -179,6 +199,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--random-weights", action="store_true", help="the daemon's --random-weights (timing only)")
     ap.add_argument("--daemon-args", default="", help="more arguments for `xstreamer serve`, space-separated")
     ap.add_argument("--log", default=None, help="write the daemon's output (its log) to this file")
+    ap.add_argument("--store", action="store_true",
+                    help="record the most sessions that kept real time (every session >= 24.5 fps, p95 first packet "
+                         "<= 500 ms, no gap) in engine_core/daemon/capacity.json for this model and device: what "
+                         "`serve --capacity auto` admits")
     ap.add_argument("--json", dest="json_path", default=None, help="write the results here (after every row)")
     args = ap.parse_args(argv)
     counts = [int(c) for c in args.sessions.split(",") if c.strip()]
@@ -212,7 +236,23 @@ def main(argv: list[str] | None = None) -> dict:
         daemon.stop()
         if log is not None:
             log.close()
+    held = [r["sessions"] for r in rows if real_time(r)]
+    result["real_time_sessions"] = max(held, default=0)
+    print(f"sessions in real time: {result['real_time_sessions']}")
+    write_json(args.json_path, result)
+    if args.store and held:
+        from .capacity import store
+
+        store(args.model, args.device or "cpu", max(held), f"bench_sessions --mode {args.mode} "
+              f"({time.strftime('%Y-%m-%d')}): {max(held)} sessions at >= 24.5 fps, first packet p95 <= 500 ms")
     return result
+
+
+def real_time(row: dict) -> bool:
+    """Whether every session of a row kept real time: >= 24.5 fps, no gap, the first packet's p95 <= 500 ms."""
+    p95 = row.get("first_packet_ms_p95")
+    return (row["fps_min"] >= 24.5 and row["gaps"] == 0 and p95 is not None and p95 <= 500.0
+            and not row["errors"])
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="split the model: Thinker on the first device, Actor + VAE on the second "
                              "(e.g. cuda:0,cuda:1); overrides --device")
     parser.add_argument("--max-sessions", type=int, default=8, help="sessions served at once")
+    parser.add_argument("--capacity", default="auto", metavar="auto|calibrate|N",
+                        help="sessions held in real time, past which an open gets `busy`: auto = the session "
+                             "benchmark's figure for this model and device (engine_core/daemon/capacity.json), else "
+                             "--max-sessions; calibrate = measured at start-up (seconds per session); N = as given")
     parser.add_argument("--client-sessions", type=int, default=CLIENT_SESSIONS,
                         help="sessions one client connection may hold")
     parser.add_argument("--client-rate", type=float, default=CLIENT_RATE,
@@ -113,19 +117,29 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         extra = {"random_weights": True} if args.random_weights else {}
-        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices,
-                             thinker_weights=args.thinker_weights, glm4voice=getattr(args, "glm4voice", None),
-                             actor_tokens=None if getattr(args, "actor_tokens", None) is None
-                             else args.actor_tokens == "on", max_batch=args.max_sessions, **extra)
+        load_kw = dict(thinker_weights=args.thinker_weights, glm4voice=getattr(args, "glm4voice", None),
+                       actor_tokens=None if getattr(args, "actor_tokens", None) is None else args.actor_tokens == "on",
+                       max_batch=args.max_sessions, **extra)
+        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices, **load_kw)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1
+    from .capacity import resolve
+
+    try:
+        capacity = resolve(args.capacity, engine, args.model, getattr(engine, "device", _device(args.device)),
+                           args.max_sessions, replicas=int(getattr(engine, "live_replicas", lambda: 1)()))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("xstreamer.daemon").info("capacity: %d sessions in real time (%s: %s)", capacity.sessions,
+                                               capacity.source, capacity.detail)
     cfg = DaemonConfig(host=args.host, control_port=args.control_port, media_port=args.media_port,
                        model_name=args.model, max_sessions=args.max_sessions,
                        session_timeout_s=args.session_timeout, lead_ms=args.lead_ms,
                        sndhwm=args.sndhwm, client_sessions=args.client_sessions,
                        client_rate=args.client_rate, client_burst=int(max(1, 2 * args.client_rate)),
-                       session_queue=args.session_queue)
+                       session_queue=args.session_queue, capacity=capacity)
     daemon = Daemon(engine, cfg, keys=policy.keys)
     try:
         daemon.start()

@@ -37,8 +37,10 @@ from sdk.protocol.constants import (CLIENT_BURST, CLIENT_RATE, CLIENT_SESSIONS, 
                                     MAX_MESSAGE_BYTES, MAX_TURN_AUDIO_SECONDS, SESSION_QUEUE,
                                     SESSION_TIMEOUT_S)
 from sdk.protocol.messages import (SUPPORTED_VERSIONS, Ack, Audio, Chat, Close, Error, ErrorCode, Hello,
-                                   Interrupt, Open, Opened, Ping, Pong, Resume, SetPersona, Speak, Welcome)
+                                   Interrupt, Load, LoadReport, Open, Opened, Ping, Pong, Resume, SetPersona, Speak,
+                                   Welcome)
 
+from .capacity import Admission, Capacity
 from .clients import Client, TokenBucket
 from .media import MediaPublisher
 from .security import Curve
@@ -46,7 +48,30 @@ from .session_worker import SessionWorker
 
 log = logging.getLogger("xstreamer.daemon")
 
-Reply = Union[Welcome, Opened, Ack, Pong, Error]
+
+def _rss_mb() -> float:
+    """This process's resident memory in MB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def _gpu_mb() -> float:
+    """GPU memory this process's tensors hold (0 without torch or CUDA in use)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    try:
+        return torch.cuda.memory_allocated() / 2 ** 20 if torch is not None and torch.cuda.is_initialized() else 0.0
+    except Exception:
+        return 0.0
+
+Reply = Union[Welcome, Opened, Ack, Pong, LoadReport, Error]
 
 
 def error_code_of(exc: BaseException) -> ErrorCode:
@@ -94,6 +119,7 @@ class DaemonConfig:
     client_rate: float = CLIENT_RATE            # its requests a second (average) ...
     client_burst: int = CLIENT_BURST            # ... and at once
     session_queue: int = SESSION_QUEUE          # turns of one session accepted and not yet ended
+    capacity: Capacity | None = None            # sessions held in real time (capacity.py; None: max_sessions)
 
 
 class Daemon:
@@ -123,7 +149,9 @@ class Daemon:
         self._handlers: dict[type, Callable[[Request], Reply | None]] = {
             Hello: self._hello, Ping: self._ping, Open: self._open, Resume: self._resume, Chat: self._chat,
             Speak: self._speak, Audio: self._audio, Interrupt: self._interrupt, SetPersona: self._set_persona,
-            Close: self._close}
+            Close: self._close, Load: self._load}
+        self.admission = Admission(self.cfg.capacity or Capacity(self.cfg.max_sessions, "unmeasured",
+                                                                 "--max-sessions"))
 
     # ---- lifecycle
     def start(self) -> None:
@@ -359,6 +387,9 @@ class Daemon:
         if len(live) >= self.cfg.max_sessions:
             raise ProtocolError(ErrorCode.TOO_MANY_SESSIONS,
                                 f"the daemon runs at most {self.cfg.max_sessions} sessions")
+        busy = self.admission.refusal(len(live))          # real time: capacity, and the open sessions keeping up
+        if busy is not None:
+            raise ProtocolError(ErrorCode.BUSY, busy)
         held = sum(ident in w.holders for w in live)
         if held >= self.cfg.client_sessions:
             raise ProtocolError(ErrorCode.TOO_MANY_SESSIONS,
@@ -397,7 +428,8 @@ class Daemon:
         worker = SessionWorker(
             sid, opener, self._publisher,
             lead_s=self.cfg.lead_ms / 1000.0, model_name=self.cfg.model_name, reply=reply,
-            on_exit=self._on_worker_exit, first_utt=msg.first_utt, holder=ident)
+            on_exit=self._on_worker_exit, first_utt=msg.first_utt, holder=ident,
+            on_late=self.admission.note_late)
         with self._lock:
             self.workers[sid] = worker
         worker.start()
@@ -424,6 +456,26 @@ class Daemon:
     def _on_worker_exit(self, sid: str) -> None:
         with self._lock:
             self.workers.pop(sid, None)
+        self.admission.forget(sid)
+
+    def _load(self, r: Request) -> Reply:
+        """The daemon's load (capacity.py): its sessions against what it holds in real time, whether one more
+        would open now, how busy the engine is."""
+        self._welcomed(r)
+        with self._lock:
+            live = [w for w in self.workers.values() if not w.closing]
+        busy = self.admission.refusal(len(live))
+        if busy is None and len(live) >= self.cfg.max_sessions:
+            busy = f"the daemon runs at most {self.cfg.max_sessions} sessions"
+        cap = self.admission.capacity
+        stepper = getattr(self.engine, "stepper", None)
+        fps = [w.gen_fps for w in live if w.chunks]
+        return LoadReport(req=r.msg.req, model=self.cfg.model_name, sessions=len(live), capacity=cap.sessions,
+                          capacity_source=cap.source, accepting=busy is None, reason=busy or "",
+                          utilization=round(stepper.utilization(), 3) if stepper is not None else 0.0,
+                          fps_min=round(min(fps), 2) if fps else 0.0, rss_mb=round(_rss_mb(), 1),
+                          gpu_mb=round(_gpu_mb(), 1),
+                          replicas=int(self.engine.live_replicas()) if hasattr(self.engine, "live_replicas") else 1)
 
     def _sweep_timeouts(self) -> None:
         """Close sessions none of whose holders sent anything for session_timeout_s (a holder silent that long

@@ -29,8 +29,11 @@ from .memory import release_memory
 
 log = logging.getLogger("xstreamer.daemon.session")
 
+LATE_S = 0.08       # queued media that ran out this long before the next chunk: the session fell behind real time
+
 # Order of packets sharing one pts: barge-in/start events, text, audio, video, then end events.
-_RANK = {"interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "motion": 5, "utterance_end": 6}
+_RANK = {"moved": 0, "interrupted": 0, "utterance_start": 1, "text": 2, "audio": 3, "video": 4, "motion": 5,
+         "utterance_end": 6}
 
 
 def chunk_packets(chunk: Any, session: str, utt_offset: int = 0) -> tuple[ChunkPackets, int]:
@@ -100,7 +103,8 @@ class SessionWorker(threading.Thread):
 
     def __init__(self, sid: str, opener: Callable[[], Any], publisher: MediaPublisher, *, lead_s: float,
                  model_name: str, reply: Callable[[bool, Any], None], on_exit: Callable[[str], None],
-                 subscribe_wait_s: float = 1.5, first_utt: int = 1, holder: bytes = b""):
+                 subscribe_wait_s: float = 1.5, first_utt: int = 1, holder: bytes = b"",
+                 on_late: Callable[[str], None] | None = None):
         super().__init__(name=f"xs-session-{sid}", daemon=True)
         self.sid = sid
         self.holders = {holder}                  # ROUTER routing ids of the connections holding it (control)
@@ -116,6 +120,7 @@ class SessionWorker(threading.Thread):
         self.reply = reply
         self.on_exit = on_exit
         self.subscribe_wait_s = subscribe_wait_s
+        self.on_late = on_late                   # told when this session's queued media ran out (fell behind)
         self.session: Any = None
         self.outbox = Outbox(sid, topic_for(new_media_key()))
         self.outbox.state_fn = self._state
@@ -210,6 +215,8 @@ class SessionWorker(threading.Thread):
             chunk = self.session.next_chunk()
             if self._closing.is_set():
                 break
+            if self.chunks >= 2 and box.ahead_s(time.monotonic()) < -LATE_S and self.on_late is not None:
+                self.on_late(self.sid)                  # its media ran out before this chunk: behind real time
             packets, n_samples = chunk_packets(chunk, self.sid, self.utt_offset)
             if any(e.event == "utterance_start" for e in chunk.events):
                 box.skip_idle()
