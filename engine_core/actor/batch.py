@@ -22,6 +22,7 @@ from typing import Protocol, Sequence
 
 import torch
 
+from engine_core.actor.cond import blank_pass
 from engine_core.actor.graphs import BlockStack, PassInputs, run_blocks
 from engine_core.actor.kv_cache import KVCache
 from engine_core.actor.masks import ChunkSpans
@@ -150,8 +151,6 @@ class BatchRunner:
     def warm(self, actor, max_batch: int, shapes: Sequence[tuple[int, int, bool]]) -> int:
         """Capture the graphs of `shapes` ((chunks, written, spans) each) for every batch size 2..max_batch (CUDA,
         graphs on; else a no-op). Returns how many batch shapes have a graph."""
-        from engine_core.actor.model import blank_pass
-
         p = next(actor.parameters())
         if not (actor.cuda_graphs and p.is_cuda) or max_batch < 2:
             return 0

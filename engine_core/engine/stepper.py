@@ -31,20 +31,38 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from engine_core.engine.cuda_streams import ACTOR_PRIORITY, new_stream, running_on
 
 if TYPE_CHECKING:
+    from engine_core.actor.schedule import InFlight, PyramidDenoiser
     from engine_core.engine.chunk import AVChunk
-    from engine_core.engine.session import Session
+
+
+class SteppedSession(Protocol):
+    """What the Stepper needs of a session: engine/session.py's `Session` is one (it imports this module; this
+    module does not import it)."""
+
+    denoiser: PyramidDenoiser
+
+    @property
+    def chunk_wait_s(self) -> float: ...
+
+    def due(self, waited: bool) -> bool: ...
+
+    def _begin(self) -> InFlight: ...
+
+    def _refill(self) -> InFlight | None: ...
+
+    def _end(self, finished: InFlight) -> AVChunk: ...
 
 
 @dataclass
 class _Request:
-    session: Session
+    session: SteppedSession
     deadline: float                     # monotonic time after which the session goes with whatever speech is there
     done: bool = False
     chunk: Any = None
@@ -86,7 +104,7 @@ class Stepper:
         with self._cv:
             self._cv.notify_all()
 
-    def next_chunk(self, session: Session) -> AVChunk:
+    def next_chunk(self, session: SteppedSession) -> AVChunk:
         """The session's next chunk, computed in the next step that finds it due (possibly run by this thread)."""
         req = _Request(session, time.monotonic() + session.chunk_wait_s)
         with self._cv:
@@ -150,7 +168,7 @@ class Stepper:
 
     # -- one step --------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def step(self, sessions: list[Session]) -> dict[int, Any]:
+    def step(self, sessions: list[SteppedSession]) -> dict[int, Any]:
         """One step of the block loop for `sessions` (each due): {id(session): its AVChunk, or the exception that
         ended its step}. A session's failure is its own; the others' chunks are made."""
         out: dict[int, Any] = {}
@@ -195,11 +213,11 @@ class Stepper:
         if threads > 1:
             self._decoders = ThreadPoolExecutor(threads, "xs-decode")
 
-    def _ends(self, finished: dict[int, tuple[Session, Any]]) -> dict[int, Any]:
+    def _ends(self, finished: dict[int, tuple[SteppedSession, Any]]) -> dict[int, Any]:
         """Steps 4.+5. for each session with a clean chunk -> {id: AVChunk or exception}; on the CPU several sessions'
         frames are drawn in parallel (`decode_threads`: the portrait renderer and the codecs are numpy/OpenCV/torch
         code that releases the GIL for its heavy parts)."""
-        def end(session: Session, chunk: Any) -> Any:
+        def end(session: SteppedSession, chunk: Any) -> Any:
             try:
                 with torch.inference_mode():
                     return session._end(chunk)
@@ -236,4 +254,4 @@ class Stepper:
         return velocities
 
 
-__all__ = ["Stepper", "StepStats"]
+__all__ = ["Stepper", "StepStats", "SteppedSession"]
