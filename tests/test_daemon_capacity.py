@@ -31,6 +31,21 @@ def test_a_session_behind_real_time_stops_new_ones_for_a_while():
     assert unmeasured.refusal(2) is None             # (no known capacity: --max-sessions alone, as before)
 
 
+def test_a_known_capacity_shrinks_with_the_replicas_lost():
+    counts = [(2, 2)]
+    a = Admission(Capacity(4, "configured", "--capacity"), replicas=lambda: counts[0])
+    assert a.capacity.sessions == 4 and a.refusal(3) is None
+    counts[0] = (1, 2)                                   # one of two replicas lost
+    assert a.capacity.sessions == 2 and "1 of 2 replicas live" in a.capacity.detail
+    assert "holds 2 sessions" in (a.refusal(2) or "")
+    counts[0] = (0, 2)
+    assert a.refusal(0) is not None                      # none live: every open is busy
+    unmeasured = Admission(Capacity(8, "unmeasured", "--max-sessions"), replicas=lambda: counts[0])
+    assert unmeasured.refusal(0) is not None
+    counts[0] = (1, 2)
+    assert unmeasured.refusal(5) is None                 # (unmeasured: --max-sessions while any replica lives)
+
+
 def test_capacity_comes_from_the_stored_figures_the_flag_or_max_sessions(tmp_path, monkeypatch):
     import engine_core.daemon.capacity as cap
 

@@ -2,12 +2,13 @@
 
     python -m engine_core.daemon.bench_failover --model tiny --replicas 2 --trials 3
 
-Starts a Ray cluster on loopback (`ray start --head --block`, its own process group, taken down at the end), then
-`xstreamer serve --ray 127.0.0.1:PORT --replicas N --model M` (engine_core/daemon/ray_replicas.py). Each trial opens
+Starts a Ray cluster on this machine (`ray start --head --block`, its own process group and token, taken down at the
+end; engine_core/daemon/ray_head.py), then `xstreamer serve --ray 127.0.0.1:PORT --replicas N --model M` (engine_core/daemon/ray_replicas.py). Each trial opens
 one session per replica with the Python SDK (the daemon spreads them one a replica), has each speak a long line,
 and once the replies are on air kills one replica's process (SIGKILL); it then times, for the session that
 lived there, the kill -> the `moved` event -> its next video frame ("media again"), checks that the other
-session never paused longer than a chunk, and waits for Ray to restart the replica before the next trial.
+session never paused longer than a chunk, and waits for the daemon's new replica in its place before the next
+trial.
 Prints the figures (and writes JSON with --json); nothing is asserted.
 """
 
@@ -16,65 +17,17 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from engine_core.bench.report import write_json
+from engine_core.daemon.ray_head import RayHead
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
 
 LINE = " ".join(["This reply is still on air when its replica goes away."] * 8)
 NAMESPACE = "xstreamer"
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class RayHead:
-    """`ray start --head --block` on loopback in a process group of its own (stopped with `stop`)."""
-
-    def __init__(self, cpus: int) -> None:
-        self.port = _free_port()
-        self.log = Path(tempfile.mkdtemp(prefix="xs-ray-")) / "ray-start.log"
-        ray = Path(sys.executable).with_name("ray")
-        self.proc = subprocess.Popen([str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                                      f"--port={self.port}", f"--num-cpus={cpus}", "--include-dashboard=false",
-                                      "--disable-usage-stats"], stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 180
-        while "Ray runtime started" not in self.log.read_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"ray start failed: {self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        self.address = f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        try:
-            pg = os.getpgid(self.proc.pid)
-        except ProcessLookupError:
-            return
-        for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pg, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
 
 
 def _replicas(address: str, n: int) -> list:
@@ -173,10 +126,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--replica-cpus", type=float, default=1.0)
     ap.add_argument("--json", dest="json_path", default=None)
     args = ap.parse_args(argv)
-    # a throwaway cluster on loopback: Ray's token authentication off for it (and for the daemon, which inherits
-    # this environment); a real cluster keeps its own (docs/performance.md, "Scale-out on Ray")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    head = RayHead(args.cpus)
+    head = RayHead(args.cpus)                  # (a cluster of this machine with a token of its own)
+    os.environ.update(head.env())              # (this process and the daemon it starts connect with the token)
     results: list[dict] = []
     daemon = None
     try:

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 FIGURES = Path(__file__).with_name("capacity.json")
 HEADROOM = 1.15         # a calibrated session must run this much faster than real time (the Thinker's bursts, jitter)
@@ -135,13 +135,30 @@ def resolve(spec: str, engine: Any, model: str, device: Any, max_sessions: int, 
 
 
 class Admission:
-    """The daemon's decision at each `open` (module docstring)."""
+    """The daemon's decision at each `open` (module docstring). `replicas`: for an engine of replicas (Ray), a
+    callable -> (live, started); a known capacity shrinks with the replicas lost (none live: every open is busy)."""
 
-    def __init__(self, capacity: Capacity, behind_s: float = 3.0) -> None:
-        self.capacity = capacity
+    def __init__(self, capacity: Capacity, behind_s: float = 3.0,
+                 replicas: Callable[[], tuple[int, int]] | None = None) -> None:
+        self.configured = capacity
         self.behind_s = behind_s            # a session that ran out of media this recently counts as behind
+        self.replicas = replicas
         self._late: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> Capacity:
+        """The capacity now: the configured one, for the live share of the replicas."""
+        c = self.configured
+        if self.replicas is None:
+            return c
+        live, started = self.replicas()
+        if live >= started or started < 1:
+            return c
+        if c.source == "unmeasured" and live > 0:
+            return c
+        return Capacity(c.sessions * live // started, c.source,
+                        f"{c.detail}; {live} of {started} replicas live")
 
     def note_late(self, session: str) -> None:
         """A session's queued media ran out (its worker could not keep real time)."""

@@ -100,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
         print("error: --max-sessions, --client-sessions, --session-queue and --client-rate must be positive",
               file=sys.stderr)
         return 2
+    if args.capacity not in ("auto", "calibrate") and not (args.capacity.isdigit() and int(args.capacity) >= 1):
+        print(f"error: --capacity must be auto, calibrate or a positive number, not {args.capacity!r}",
+              file=sys.stderr)
+        return 2
+    if getattr(args, "ray", None) and args.replicas < 1:
+        print("error: --replicas must be positive", file=sys.stderr)
+        return 2
     from .memory import limit_arenas
     from .security import ServePolicyError, serve_policy
 

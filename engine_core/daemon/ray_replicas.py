@@ -5,7 +5,8 @@ sessions' workers with their real-time pacing, admission — and its engine is a
 (`Replica`, one per GPU, or `--replica-cpus` cores each on CPU workers), each an `Engine` with its own Stepper
 batching its own sessions. A session lives on one replica (`RemoteSession` forwards its calls there; its chunks
 come back through Ray's object store) and sticks to it; a new session goes to the replica with the fewest
-sessions for its capacity (ties: the least busy, `Replica.load`).
+sessions (ties: the least busy, `Replica.load`, polled every second). The daemon's admission (capacity.py) holds
+the live replicas' share of its capacity, and its load report counts the live replicas.
 
 When a replica dies (its process is killed, its node goes), the next call of each of its sessions fails; the
 session is opened again on a live replica with the same persona (without its greeting), portrait, face points and
@@ -31,11 +32,14 @@ log = logging.getLogger("xstreamer.daemon.ray")
 
 NAMESPACE = "xstreamer"     # the Ray namespace the daemon's job runs in (when it connects to Ray itself)
 CALL_TIMEOUT_S = 10.0       # a replica that does not answer a chunk in this long is taken for dead
+LOAD_POLL_S = 1.0           # how often the daemon asks each live replica how busy it is
 LOST = "replica lost"
 
 
 class ReplicaLost(RuntimeError):
-    """No live replica could take a session."""
+    """No live replica could take a session (a client that opens one meanwhile gets `busy`)."""
+
+    code = "busy"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -108,7 +112,8 @@ class Replica:
 
     def load(self) -> dict[str, Any]:
         st = self.engine.stepper.stats
-        return {"sessions": len(self.sessions), "steps": st.steps, "chunks": st.chunks}
+        return {"sessions": len(self.sessions), "steps": st.steps, "chunks": st.chunks,
+                "utilization": self.engine.stepper.utilization()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -121,6 +126,7 @@ class _Handle:
     actor: Any
     info: dict[str, Any] = field(default_factory=dict)
     sessions: int = 0
+    utilization: float = 0.0          # its block loop's busy share (Replica.load, polled every LOAD_POLL_S)
     alive: bool = True
     lost_at: float = 0.0
 
@@ -137,7 +143,7 @@ class RemoteEngine:
     """The daemon's engine when replicas run on Ray (module docstring): `open_session(...)` like `Engine`'s."""
 
     def __init__(self, address: str | None, model: str, replicas: int = 2, device: str = "cpu",
-                 replica_cpus: float = 1.0, load_kw: dict[str, Any] | None = None, capacity: int = 0,
+                 replica_cpus: float = 1.0, load_kw: dict[str, Any] | None = None,
                  init_kw: dict[str, Any] | None = None, respawn: bool = True) -> None:
         import ray
 
@@ -145,7 +151,6 @@ class RemoteEngine:
             ray.init(address="local" if address in (None, "", "local") else address, include_dashboard=False,
                      log_to_driver=False, namespace=NAMESPACE, **(init_kw or {}))
         self.model, self.device = model, device
-        self.capacity_per_replica = capacity
         self._errors = _actor_errors()
         gpu = str(device).startswith("cuda")
         opts = {"num_gpus": 1, "num_cpus": 1} if gpu else {"num_cpus": replica_cpus}
@@ -172,12 +177,12 @@ class RemoteEngine:
 
     # -- placement ---------------------------------------------------------------------------------------------
     def pick(self, exclude: tuple[str, ...] = ()) -> _Handle:
-        """The live replica with the fewest sessions (then the first), not in `exclude`."""
+        """The live replica with the fewest sessions (ties: the least busy, then the first), not in `exclude`."""
         with self._lock:
             live = [h for h in self.replicas if h.alive and h.name not in exclude]
             if not live:
                 raise ReplicaLost("no live replica to take the session")
-            h = min(live, key=lambda r: r.sessions)
+            h = min(live, key=lambda r: (r.sessions, round(r.utilization, 1)))
             h.sessions += 1
             return h
 
@@ -196,7 +201,11 @@ class RemoteEngine:
         import ray
 
         pending: dict[str, Any] = {}          # replica name -> the new actor's `info` call
+        polled = 0.0
         while not self._stop.wait(0.5):
+            if time.monotonic() - polled >= LOAD_POLL_S:
+                polled = time.monotonic()
+                self._poll_load()
             for i, h in enumerate(list(self.replicas)):
                 if h.alive or not self.respawn:
                     continue
@@ -224,9 +233,32 @@ class RemoteEngine:
                     h.info, h.alive, h.sessions = info, True, 0
                 log.info("%s is back (pid %s)", h.name, info.get("pid"))
 
+    def _poll_load(self) -> None:
+        """Each live replica's busy share (a replica that does not answer is left to its sessions' calls)."""
+        import ray
+
+        live = [h for h in self.replicas if h.alive]
+        refs = [h.actor.load.remote() for h in live]
+        for h, ref in zip(live, refs):
+            try:
+                h.utilization = float(ray.get(ref, timeout=2.0)["utilization"])
+            except Exception:
+                pass
+
     def live_replicas(self) -> int:
         with self._lock:
             return sum(h.alive for h in self.replicas)
+
+    def replica_counts(self) -> tuple[int, int]:
+        """(live replicas, replicas started): the daemon's admission holds the live share of its capacity."""
+        with self._lock:
+            return sum(h.alive for h in self.replicas), len(self.replicas)
+
+    def utilization(self) -> float:
+        """The live replicas' mean busy share (0..1; the load report's `utilization`)."""
+        with self._lock:
+            live = [h.utilization for h in self.replicas if h.alive]
+        return sum(live) / len(live) if live else 0.0
 
     # -- the Engine interface the daemon uses ---------------------------------------------------------------
     def open_session(self, portrait: bytes | None = None, persona: Any = None, face_points: Any = None,

@@ -151,7 +151,8 @@ class Daemon:
             Speak: self._speak, Audio: self._audio, Interrupt: self._interrupt, SetPersona: self._set_persona,
             Close: self._close, Load: self._load}
         self.admission = Admission(self.cfg.capacity or Capacity(self.cfg.max_sessions, "unmeasured",
-                                                                 "--max-sessions"))
+                                                                 "--max-sessions"),
+                                   replicas=getattr(engine, "replica_counts", None))   # (Ray: daemon/ray_replicas.py)
 
     # ---- lifecycle
     def start(self) -> None:
@@ -468,14 +469,15 @@ class Daemon:
         if busy is None and len(live) >= self.cfg.max_sessions:
             busy = f"the daemon runs at most {self.cfg.max_sessions} sessions"
         cap = self.admission.capacity
-        stepper = getattr(self.engine, "stepper", None)
+        engine = self.engine
+        busy_share = getattr(engine, "utilization", None) or getattr(getattr(engine, "stepper", None), "utilization",
+                                                                     lambda: 0.0)
         fps = [w.gen_fps for w in live if w.chunks]
         return LoadReport(req=r.msg.req, model=self.cfg.model_name, sessions=len(live), capacity=cap.sessions,
                           capacity_source=cap.source, accepting=busy is None, reason=busy or "",
-                          utilization=round(stepper.utilization(), 3) if stepper is not None else 0.0,
-                          fps_min=round(min(fps), 2) if fps else 0.0, rss_mb=round(_rss_mb(), 1),
-                          gpu_mb=round(_gpu_mb(), 1),
-                          replicas=int(self.engine.live_replicas()) if hasattr(self.engine, "live_replicas") else 1)
+                          utilization=round(float(busy_share()), 3), fps_min=round(min(fps), 2) if fps else 0.0,
+                          rss_mb=round(_rss_mb(), 1), gpu_mb=round(_gpu_mb(), 1),
+                          replicas=int(engine.live_replicas()) if hasattr(engine, "live_replicas") else 1)
 
     def _sweep_timeouts(self) -> None:
         """Close sessions none of whose holders sent anything for session_timeout_s (a holder silent that long
