@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from .batch_steps import StepBatcher
 from .glm_fast import EAGER, DecodeOps, GlmFastDecoder, StepWeights, _all_spans, _product, _span
+from .prefix import shared_prefix
 
 
 class GlmSlot:
@@ -43,12 +44,8 @@ class GlmSlot:
         self.max_len = owner.max_len
 
     def cached_prefix(self, prompt: list[int]) -> int:
-        if self.known is None:
-            return 0
-        n, limit = 0, min(len(self.known), len(prompt))
-        while n < limit and self.known[n] == prompt[n]:
-            n += 1
-        return n
+        """How many of `prompt`'s first ids the cache holds at their positions."""
+        return shared_prefix(self.known, prompt)
 
     def truncate(self, n: int) -> None:
         self.length = n

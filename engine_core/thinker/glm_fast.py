@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from engine_core.fusion import fused, wanted
 from engine_core.thinker import weight_int8
 from engine_core.thinker.weight_int8 import Int8Weight
+from .prefix import shared_prefix
 
 
 @dataclass
@@ -324,12 +325,7 @@ class GlmFastDecoder:
 
     def cached_prefix(self, prompt: list[int]) -> int:
         """How many of `prompt`'s first ids the cache holds at their positions."""
-        if self.known is None:
-            return 0
-        n, limit = 0, min(len(self.known), len(prompt))
-        while n < limit and self.known[n] == prompt[n]:
-            n += 1
-        return n
+        return shared_prefix(self.known, prompt)
 
     def resume(self, prompt: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """`prefill` of `prompt` that keeps the longest prefix of it the cache already holds (the last prompt and

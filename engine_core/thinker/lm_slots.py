@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .batch_steps import StepBatcher
+from .prefix import shared_prefix
 
 GROW = 256          # a slot's cache grows by this many positions at a time
 
@@ -67,11 +68,8 @@ class LmSlot:
         self.known = []
 
     def cached_prefix(self, prompt: list[int]) -> int:
-        """How many of `prompt`'s first ids the slot holds at their positions."""
-        n, limit = 0, min(len(self.known), len(prompt))
-        while n < limit and self.known[n] == prompt[n]:
-            n += 1
-        return n
+        """How many of `prompt`'s first ids the cache holds at their positions."""
+        return shared_prefix(self.known, prompt)
 
     # -- the reply's side (its own thread) -----------------------------------------------------------------------
     def resume(self, prompt: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
