@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from engine_core.bench.report import write_json
+from engine_core.daemon.memory import rss_mb
 from sdk.client import Client
 from sdk.launcher import DaemonProcess
 
@@ -46,17 +47,6 @@ class SessionRun:
     firsts_ms: list[float] = field(default_factory=list)
     replies: int = 0
     error: str = ""
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
 
 
 def _stat(pid: int) -> list[str]:
@@ -170,7 +160,7 @@ def run_count(daemon: DaemonProcess, n: int, mode: str, seconds: float, reply_s:
     rss = gpu = 0.0
     cpu_s = own_s = 0.0
     while any(t.is_alive() for t in threads):
-        rss, gpu = max(rss, _rss_mb(pid)), max(gpu, _gpu_mb(pid))
+        rss, gpu = max(rss, rss_mb(pid)), max(gpu, _gpu_mb(pid))
         if time.monotonic() <= start[0] + seconds:
             cpu_s, own_s = _cpu_s(pid) - cpu0, time.process_time() - own0
         time.sleep(1.0)

@@ -60,3 +60,15 @@ def release_memory() -> bool:
         return False
     with _trim_lock:            # one trim at a time (each walks every arena)
         return bool(_LIBC.malloc_trim(ctypes.c_size_t(0)))
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """A process's resident memory in MB (this one's by default; 0 where /proc is not there)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0

@@ -43,22 +43,11 @@ from sdk.protocol.messages import (SUPPORTED_VERSIONS, Ack, Audio, Chat, Close, 
 from .capacity import Admission, Capacity
 from .clients import Client, TokenBucket
 from .media import MediaPublisher
+from .memory import rss_mb
 from .security import Curve
 from .session_worker import SessionWorker
 
 log = logging.getLogger("xstreamer.daemon")
-
-
-def _rss_mb() -> float:
-    """This process's resident memory in MB (0 where /proc is not there)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
 
 
 def _gpu_mb() -> float:
@@ -476,7 +465,7 @@ class Daemon:
         return LoadReport(req=r.msg.req, model=self.cfg.model_name, sessions=len(live), capacity=cap.sessions,
                           capacity_source=cap.source, accepting=busy is None, reason=busy or "",
                           utilization=round(float(busy_share()), 3), fps_min=round(min(fps), 2) if fps else 0.0,
-                          rss_mb=round(_rss_mb(), 1), gpu_mb=round(_gpu_mb(), 1),
+                          rss_mb=round(rss_mb(), 1), gpu_mb=round(_gpu_mb(), 1),
                           replicas=int(engine.live_replicas()) if hasattr(engine, "live_replicas") else 1)
 
     def _sweep_timeouts(self) -> None:
