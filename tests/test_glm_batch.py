@@ -4,13 +4,13 @@ decoded in its row beside others asking from their own threads, gets the logits 
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 import torch
 
 from engine_core.thinker.glm_batch import GlmBatchDecoder
 from engine_core.thinker.glm_fast import GlmFastDecoder
+from tests.waiting import in_threads
 
 from test_glm_fast import _tiny_glm
 
@@ -34,23 +34,6 @@ def _decode(dec, prompt: list[int], n: int) -> list[tuple[torch.Tensor, torch.Te
     return out
 
 
-def _in_threads(fns):
-    results, errors = [None] * len(fns), []
-
-    def run(i, fn):
-        try:
-            results[i] = fn()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(fns)]
-    [t.start() for t in threads]
-    [t.join(120) for t in threads]
-    if errors:
-        raise errors[0]
-    return results
-
-
 def test_replies_in_rows_of_one_batch_decode_as_they_do_alone():
     model = _tiny_glm(2)
     prompts = [[3, 5, 7], [11, 13, 17, 19, 23, 29, 31], [2] * 20]
@@ -66,7 +49,7 @@ def test_replies_in_rows_of_one_batch_decode_as_they_do_alone():
         finally:
             batch.give_back(slot)
 
-    together = _in_threads([lambda p=p, n=n: reply(p, n) for p, n in zip(prompts, lengths)])
+    together = in_threads([lambda p=p, n=n: reply(p, n) for p, n in zip(prompts, lengths)])
     for a, b in zip(alone, together):
         assert len(a) == len(b)
         for (la, ha), (lb, hb) in zip(a, b):

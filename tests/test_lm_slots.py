@@ -3,13 +3,13 @@ slots compute transformers' numbers, and replies stepped together from their own
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 import torch
 
 from engine_core.thinker.batch_steps import StepBatcher
 from engine_core.thinker.lm_slots import SlotLM
+from tests.waiting import in_threads
 
 
 def _tiny_llama():
@@ -37,23 +37,6 @@ def _reference(model, prompt: list[int], tokens: list[int]):
             r = model.model(input_ids=torch.tensor([[t]]), use_cache=True, **kw)
             out.append((model.lm_head(r.last_hidden_state[0, -1]), r.last_hidden_state[0, -1]))
     return out
-
-
-def _in_threads(fns):
-    results, errors = [None] * len(fns), []
-
-    def run(i, fn):
-        try:
-            results[i] = fn()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(fns)]
-    [t.start() for t in threads]
-    [t.join(120) for t in threads]
-    if errors:
-        raise errors[0]
-    return results
 
 
 def test_a_slot_computes_transformers_logits_and_hidden_states(monkeypatch):
@@ -99,7 +82,7 @@ def test_replies_stepped_together_get_what_each_gets_alone():
 
     alone = [decode(p, n) for p, n in zip(prompts, lengths)]
     before = lm.batcher.stats.rows - lm.batcher.stats.steps
-    together = _in_threads([lambda p=p, n=n: decode(p, n) for p, n in zip(prompts, lengths)])
+    together = in_threads([lambda p=p, n=n: decode(p, n) for p, n in zip(prompts, lengths)])
     for a, b in zip(alone, together):
         assert len(a) == len(b)
         for x, y in zip(a, b):
@@ -170,6 +153,6 @@ def test_cascade_replies_batched_say_what_they_say_alone():
         return [(p.text, p.hidden.shape[0]) for p in lm.stream_pieces(msgs)]
 
     alone = [reply(ref, m) for m in chats]
-    together = _in_threads([lambda m=m: reply(batched, m) for m in chats])
+    together = in_threads([lambda m=m: reply(batched, m) for m in chats])
     assert together == alone and all(alone)
     assert slots.batcher.stats.rows > slots.batcher.stats.steps

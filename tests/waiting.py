@@ -1,8 +1,9 @@
-"""Waiting on live processes in tests: poll a condition until it holds or a generous deadline passes (a deadline is
-a hang guard, never a timing assertion), and tell whether a process is still running."""
+"""Waiting in tests: poll a condition until it holds or a generous deadline passes (a deadline is a hang guard, never
+a timing assertion), tell whether a process is still running, run functions on threads at once."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -29,3 +30,24 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def in_threads(fns: list[Callable[[], T]], timeout: float = 120.0) -> list[T]:
+    """Run each function on its own thread, all at once; their results in order (the first error is raised)."""
+    results: list = [None] * len(fns)
+    errors: list[BaseException] = []
+
+    def run(i: int, fn: Callable[[], T]) -> None:
+        try:
+            results[i] = fn()
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(fns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    if errors:
+        raise errors[0]
+    return results
