@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from sdk.protocol.messages import PROTOCOL_VERSION
@@ -41,7 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# torch's CPU threads (OpenMP) spin between parallel regions by default. A session runs the Thinker and the Actor
+# on two threads of one process, and on a small CPU their pools' spinning threads take the cores the other needs:
+# on 2 cores a chat reply's first packet went from 1.05 s to 0.88 s with passive waiting (docs/default-model.md).
+# It must be set before torch loads, so here, before any command's module is imported; the environment wins.
+CPU_WAIT_POLICY = "PASSIVE"
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", CPU_WAIT_POLICY)
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     parser = build_parser()
