@@ -11,8 +11,8 @@ import torch
 from engine_core.errors import AudioError, TextError
 from engine_core.thinker.base import SAMPLES_PER_FRAME, Conversation
 from engine_core.thinker.cascade_asr import resample
-from engine_core.thinker.cascade_text import (brevity, build_messages, ends_sentence, find_boundary, joined_text,
-                                              split_text)
+from engine_core.thinker.cascade_text import (MAX_FIRST_PIECE_CHARS, brevity, build_messages, ends_sentence,
+                                              find_boundary, joined_text, split_text)
 
 pytestmark = pytest.mark.engine
 
@@ -158,6 +158,13 @@ def test_piece_cutting():
     assert find_boundary("Well, I think so", first=False) is None
     long = "The museum has many rooms full of paintings, and"
     assert find_boundary(long, first=False) == long.index(",") + 1
+    # a long first sentence with no clause in reach is cut at a space within MAX_FIRST_PIECE_CHARS (the first
+    # packet waits for the first piece's voice); later pieces only past MAX_PIECE_CHARS
+    moon = "The moon is a mysterious and beautiful celestial body that shines"
+    assert find_boundary(moon, first=True) == moon.rindex(" ", 0, MAX_FIRST_PIECE_CHARS)
+    assert find_boundary(moon[:MAX_FIRST_PIECE_CHARS], first=True) is None
+    assert find_boundary(moon, first=False) is None
+    assert split_text(moon + ".")[:1] == [(0, moon.rindex(" ", 0, MAX_FIRST_PIECE_CHARS))]
     text = "Hi. I am Joe, your guide for today, welcome!"
     cut = text.index("today,") + len("today,")            # "I am Joe," is too short a clause to cut
     assert split_text(text) == [(0, 3), (3, cut), (cut, len(text))]

@@ -30,6 +30,7 @@ _CLAUSE_END = re.compile(r"[,;:—](?=\s)")
 MIN_CLAUSE_CHARS = 24        # a clause shorter than this waits for more text (except the first piece)
 MIN_FIRST_CLAUSE_CHARS = 10
 MAX_PIECE_CHARS = 160        # a piece this long without punctuation is cut at its last space
+MAX_FIRST_PIECE_CHARS = 40   # the first piece sooner: the voice (and the first packet) waits for it whole
 
 
 @dataclass
@@ -107,9 +108,10 @@ def find_boundary(text: str, first: bool) -> int | None:
         if len(text[:c.end()].strip()) >= min_clause:
             best = c.end()
             break
-    if best is None and len(text) > MAX_PIECE_CHARS:
-        cut = text.rfind(" ", 0, MAX_PIECE_CHARS)
-        best = cut if cut > 0 else MAX_PIECE_CHARS
+    longest = MAX_FIRST_PIECE_CHARS if first else MAX_PIECE_CHARS
+    if (best is None or best > longest) and len(text) > longest:    # (as a stream would be cut, before its end came)
+        cut = text.rfind(" ", 0, longest)
+        best = cut if cut > 0 else longest
     return best
 
 
