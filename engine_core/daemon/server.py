@@ -289,6 +289,11 @@ class Daemon:
         worker = self.workers.get(sid)
         return None if worker is None or worker.closing else worker
 
+    def _open_workers(self) -> list[SessionWorker]:
+        """The workers of the sessions not closing."""
+        with self._lock:
+            return [w for w in self.workers.values() if not w.closing]
+
     def _held_by(self, ident: bytes) -> list[SessionWorker]:
         with self._lock:
             return [w for w in self.workers.values() if ident in w.holders and not w.closing]
@@ -371,15 +376,19 @@ class Daemon:
             self._replies.put((ident, Error(req=req, code=error_code_of(exc), message=str(exc)[:1000],
                                             session=sid)))
 
+    def _refusal(self, live: int) -> tuple[ErrorCode, str] | None:
+        """Why a new session would be refused with `live` sessions open (None: it would open): the daemon's most,
+        then real time (capacity.py: the capacity, and the open sessions keeping up)."""
+        if live >= self.cfg.max_sessions:
+            return ErrorCode.TOO_MANY_SESSIONS, f"the daemon runs at most {self.cfg.max_sessions} sessions"
+        busy = self.admission.refusal(live)
+        return None if busy is None else (ErrorCode.BUSY, busy)
+
     def _room_for_a_session(self, ident: bytes) -> None:
-        with self._lock:
-            live = [w for w in self.workers.values() if not w.closing]
-        if len(live) >= self.cfg.max_sessions:
-            raise ProtocolError(ErrorCode.TOO_MANY_SESSIONS,
-                                f"the daemon runs at most {self.cfg.max_sessions} sessions")
-        busy = self.admission.refusal(len(live))          # real time: capacity, and the open sessions keeping up
-        if busy is not None:
-            raise ProtocolError(ErrorCode.BUSY, busy)
+        live = self._open_workers()
+        refused = self._refusal(len(live))
+        if refused is not None:
+            raise ProtocolError(*refused)
         held = sum(ident in w.holders for w in live)
         if held >= self.cfg.client_sessions:
             raise ProtocolError(ErrorCode.TOO_MANY_SESSIONS,
@@ -452,18 +461,16 @@ class Daemon:
         """The daemon's load (capacity.py): its sessions against what it holds in real time, whether one more
         would open now, how busy the engine is."""
         self._welcomed(r)
-        with self._lock:
-            live = [w for w in self.workers.values() if not w.closing]
-        busy = self.admission.refusal(len(live))
-        if busy is None and len(live) >= self.cfg.max_sessions:
-            busy = f"the daemon runs at most {self.cfg.max_sessions} sessions"
+        live = self._open_workers()
+        refused = self._refusal(len(live))                  # what an `open` would get now
         cap = self.admission.capacity
         engine = self.engine
         busy_share = getattr(engine, "utilization", None) or getattr(getattr(engine, "stepper", None), "utilization",
                                                                      lambda: 0.0)
         fps = [w.gen_fps for w in live if w.chunks]
         return LoadReport(req=r.msg.req, model=self.cfg.model_name, sessions=len(live), capacity=cap.sessions,
-                          capacity_source=cap.source, accepting=busy is None, reason=busy or "",
+                          capacity_source=cap.source, accepting=refused is None,
+                          reason=refused[1] if refused is not None else "",
                           utilization=round(float(busy_share()), 3), fps_min=round(min(fps), 2) if fps else 0.0,
                           rss_mb=round(rss_mb(), 1), gpu_mb=round(_gpu_mb(), 1),
                           replicas=int(engine.live_replicas()) if hasattr(engine, "live_replicas") else 1)
