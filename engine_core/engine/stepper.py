@@ -90,7 +90,8 @@ class Stepper:
         device = torch.device(getattr(engine, "device", "cpu"))
         if decode_threads is None:      # the CPU: frames are drawn on both cores; CUDA: one thread (shared graphs)
             decode_threads = min(2, os.cpu_count() or 1) if device.type == "cpu" else 1
-        self._decoders = ThreadPoolExecutor(decode_threads, "xs-decode") if decode_threads > 1 else None
+        self._decoders: ThreadPoolExecutor | None = None
+        self._set_decoders(decode_threads)
         self.stream = new_stream(getattr(engine, "device", "cpu"), ACTOR_PRIORITY)   # the block loop's CUDA stream
         self.stats = StepStats()
         self._busy: collections.deque[tuple[float, float]] = collections.deque()   # (end, seconds) of recent steps
@@ -211,7 +212,13 @@ class Stepper:
         """Wait for up to `threads` sessions' frames at once (their drawing is done by worker processes: a thread
         per session only waits; engine_core/motion/render_pool.py)."""
         if threads > 1:
-            self._decoders = ThreadPoolExecutor(threads, "xs-decode")
+            self._set_decoders(threads)
+
+    def _set_decoders(self, threads: int) -> None:
+        """The pool that ends several sessions' chunks at once (None for one thread); a former pool is let go."""
+        old, self._decoders = self._decoders, ThreadPoolExecutor(threads, "xs-decode") if threads > 1 else None
+        if old is not None:
+            old.shutdown(wait=False)
 
     def _ends(self, finished: dict[int, tuple[SteppedSession, Any]]) -> dict[int, Any]:
         """Steps 4.+5. for each session with a clean chunk -> {id: AVChunk or exception}; on the CPU several sessions'
