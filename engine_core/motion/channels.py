@@ -19,8 +19,10 @@ SHIFT_SCALE = 0.1         # face widths per latent unit
 ANGLE_LIMIT = 25.0        # |angle| a frame may reach (the renderer moves a 2D picture: beyond this it breaks)
 SHIFT_LIMIT = 0.3
 
-_SCALE = np.array([2.0] * NUM_BLENDSHAPES + [1 / ANGLE_SCALE] * 3 + [1 / SHIFT_SCALE] * 2, np.float32)
-_OFFSET = np.array([-1.0] * NUM_BLENDSHAPES + [0.0] * len(MOTION_HEAD), np.float32)
+WEIGHT_SCALE, WEIGHT_OFFSET = 2.0, -1.0      # a blendshape weight w in [0, 1] is the latent 2 w - 1
+
+_SCALE = np.array([WEIGHT_SCALE] * NUM_BLENDSHAPES + [1 / ANGLE_SCALE] * 3 + [1 / SHIFT_SCALE] * 2, np.float32)
+_OFFSET = np.array([WEIGHT_OFFSET] * NUM_BLENDSHAPES + [0.0] * len(MOTION_HEAD), np.float32)
 _LOW = np.array([0.0] * NUM_BLENDSHAPES + [-ANGLE_LIMIT] * 3 + [-SHIFT_LIMIT] * 2, np.float32)
 _HIGH = np.array([1.0] * NUM_BLENDSHAPES + [ANGLE_LIMIT] * 3 + [SHIFT_LIMIT] * 2, np.float32)
 

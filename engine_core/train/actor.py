@@ -36,7 +36,7 @@ from engine_core.codecs.vae import SmallVAE
 from engine_core.codecs.vae_io import save_small_vae
 from engine_core.config import ModelConfig
 from engine_core.errors import ConfigError
-from engine_core.motion.channels import INDEX as MOTION_INDEX
+from engine_core.motion.channels import INDEX as MOTION_INDEX, WEIGHT_OFFSET, WEIGHT_SCALE
 from engine_core.thinker.toy import ToyThinker
 from engine_core.train.data import WindowSampler, list_clips, load_clip_tensors
 
@@ -91,7 +91,7 @@ def training_loss(actor: Actor, b: dict, gen: torch.Generator, opt: ActorTrainOp
     # clean chunks (sigma = 0) are context only, as the cache is at inference: no velocity target there
     sq = (out.velocity.float() - velocity_target(x0, noise).float()).pow(2)                  # [B,K,Fl,C,h,w]
     if cfg.vae.kind == "motion":    # motion: weigh the frames whose lips meet (p/b/m: short, and all of "closes")
-        close = ((x0[:, :, :, MOUTH_CLOSE] + 1.0) / 2.0).clamp(0.0, 1.0)                     # [B,K,Fl,1,1]
+        close = ((x0[:, :, :, MOUTH_CLOSE] - WEIGHT_OFFSET) / WEIGHT_SCALE).clamp(0.0, 1.0)   # [B,K,Fl,1,1]
         w = (1.0 + opt.mouth_weight * close)[:, :, :, None].expand_as(sq)
     else:
         w = (1.0 + opt.mouth_weight * b["mouth"].to(device))[:, None, None, None].expand_as(sq)   # 1 = plain MSE
