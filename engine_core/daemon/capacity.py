@@ -112,17 +112,22 @@ def calibrate(engine: Any, max_sessions: int, seconds: float = CALIBRATE_S,
                     + ", ".join(seen))
 
 
+def parse_spec(spec: str) -> str | int:
+    """`--capacity`'s value: "auto", "calibrate" or a positive number (ValueError otherwise; the CLI asks before it
+    loads the model)."""
+    if spec in ("auto", "calibrate"):
+        return spec
+    if not (spec.isdigit() and int(spec) >= 1):
+        raise ValueError(f"--capacity must be auto, calibrate or a positive number, not {spec!r}")
+    return int(spec)
+
+
 def resolve(spec: str, engine: Any, model: str, device: Any, max_sessions: int, replicas: int = 1) -> Capacity:
     """`--capacity`'s value -> a Capacity (module docstring); never more than `max_sessions`. `replicas`: engine
     replicas behind the daemon (Ray), each holding the stored figure."""
-    if spec not in ("auto", "calibrate"):
-        try:
-            n = int(spec)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise ValueError(f"--capacity must be auto, calibrate or a positive number, not {spec!r}")
-        return Capacity(min(n, max_sessions), "configured", "--capacity")
+    how = parse_spec(spec)
+    if isinstance(how, int):
+        return Capacity(min(how, max_sessions), "configured", "--capacity")
     if spec == "auto":
         got = stored(model, device)
         if got is None:
@@ -192,4 +197,4 @@ class Admission:
         return None
 
 
-__all__ = ["Admission", "Capacity", "calibrate", "device_class", "resolve", "store", "stored"]
+__all__ = ["Admission", "Capacity", "calibrate", "device_class", "parse_spec", "resolve", "store", "stored"]

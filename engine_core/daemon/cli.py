@@ -100,9 +100,12 @@ def run(args: argparse.Namespace) -> int:
         print("error: --max-sessions, --client-sessions, --session-queue and --client-rate must be positive",
               file=sys.stderr)
         return 2
-    if args.capacity not in ("auto", "calibrate") and not (args.capacity.isdigit() and int(args.capacity) >= 1):
-        print(f"error: --capacity must be auto, calibrate or a positive number, not {args.capacity!r}",
-              file=sys.stderr)
+    from .capacity import parse_spec, resolve
+
+    try:
+        parse_spec(args.capacity)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "ray", None) and args.replicas < 1:
         print("error: --replicas must be positive", file=sys.stderr)
@@ -143,8 +146,6 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"error: could not load model {args.model!r}: {exc}", file=sys.stderr)
         return 1
-    from .capacity import resolve
-
     try:
         capacity = resolve(args.capacity, engine, args.model, getattr(engine, "device", _device(args.device)),
                            args.max_sessions, replicas=int(getattr(engine, "live_replicas", lambda: 1)()))
