@@ -21,7 +21,7 @@ import pytest
 
 from plugins.obs_source.cdp import CHROMIUM, Browser
 from plugins.obs_source.procs import BridgeProc, Daemon
-from tests.waiting import wait_for
+from tests.waiting import poll_page, wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -66,27 +66,13 @@ def get(url: str) -> dict:
         return json.loads(resp.read())
 
 
-async def poll(page, expression: str, predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        try:
-            value = await page.evaluate(expression)
-        except Exception as exc:  # noqa: BLE001 - a page reloading for a moment
-            value = exc
-        if not isinstance(value, Exception) and predicate(value):
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out ({timeout:g} s) waiting for {what}; last value: {value}")
-
-
 async def play_reply(pages: list, bridge: BridgeProc, text: str) -> list[dict]:
     """Chat, then sample every page while the reply's frames arrive at the first one (its `uttReceived`):
     per page {frames_painted, frames_late, late_share, fps, offsets, hashes, clocks, first, last}."""
     start = [await page.evaluate("window.xstreamerTrace.avOffsetMs.length") for page in pages]
     ack = post(bridge.api("say"), {"text": text})
     assert ack["ok"], ack
-    await poll(pages[0], "window.xstreamerStats.uttReceived", lambda u: u == ack["utt"], 120,
+    await poll_page(pages[0], "window.xstreamerStats.uttReceived", lambda u: u == ack["utt"], 120,
                f"the first frame of utterance {ack['utt']}")
     rows: list[list[tuple[float, dict]]] = [[] for _ in pages]
     hashes: list[set] = [set() for _ in pages]
@@ -164,20 +150,20 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
     async with await Browser.launch() as browser:
         page = await browser.open(bridge.url + "&overlay=1")
         plain = await browser.open(bridge.url)
-        first = await poll(page, "window.xstreamerStats", lambda s: s and s["connected"], 30,
+        first = await poll_page(page, "window.xstreamerStats", lambda s: s and s["connected"], 30,
                            "the page to connect to the bridge")
         assert not first["daemonConnected"] and first["framesPainted"] == 0
         assert (await page.evaluate(CANVAS))["alpha"] == 0, "the canvas is transparent while nothing plays"
-        overlay = await poll(page, OVERLAY, lambda o: o["text"], 5, "the overlay text")
+        overlay = await poll_page(page, OVERLAY, lambda o: o["text"], 5, "the overlay text")
         assert overlay["display"] == "block" and overlay["text"].startswith("no daemon  fps 0  latency -  A/V -")
-        await poll(plain, "window.xstreamerStats", lambda s: s and s["connected"], 30, "the plain page")
+        await poll_page(plain, "window.xstreamerStats", lambda s: s and s["connected"], 30, "the plain page")
         hidden = await plain.evaluate(OVERLAY)
         assert hidden == {"display": "none", "text": ""}, "no overlay without ?overlay=1"
         await plain.close()   # one page from here on (2 CPU cores)
 
         daemon = Daemon.start(XSTREAMER, **daemon_args)   # the daemon starts after the bridge and the page
         try:
-            await poll(page, "window.xstreamerStats", lambda s: s["daemonConnected"], 30,
+            await poll_page(page, "window.xstreamerStats", lambda s: s["daemonConnected"], 30,
                        "the page to get a session once the daemon is up")
             run = await assert_plays(page, bridge, "Hello! Please tell me about the weather today.")
             overlay = await page.evaluate(OVERLAY)
@@ -185,24 +171,24 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
 
             # mute: the page's volume goes to 0, its clock keeps running; the bridge sees the page's stats
             assert post(bridge.api("mute"), {"muted": True})["muted"] is True
-            muted = await poll(page, "window.xstreamerStats", lambda s: s["muted"], 3, "stats.muted")
-            await poll(page, OVERLAY, lambda o: o["text"].endswith("  muted"), 3, "'muted' in the overlay")
-            await poll(page, "window.xstreamerStats.audioClockSamples",
+            muted = await poll_page(page, "window.xstreamerStats", lambda s: s["muted"], 3, "stats.muted")
+            await poll_page(page, OVERLAY, lambda o: o["text"].endswith("  muted"), 3, "'muted' in the overlay")
+            await poll_page(page, "window.xstreamerStats.audioClockSamples",
                        lambda n: n > muted["audioClockSamples"], 3, "the audio clock to run while muted")
             reported = await asyncio.to_thread(wait_for, lambda: page_stats(bridge).get("muted"), 5,
                                                "the page to report muted")
             assert reported is True, "the page reports its mute state to the bridge (GET /stats)"
             assert post(bridge.api("mute"), {"muted": False})["muted"] is False
-            await poll(page, "window.xstreamerStats.muted", lambda m: m is False, 3, "unmuted")
+            await poll_page(page, "window.xstreamerStats.muted", lambda m: m is False, 3, "unmuted")
 
             # daemon restart: transparent, then painting again within RESUME_S of its ready line
             sessions = (await page.evaluate("window.xstreamerStats"))["sessions"]
             daemon.stop()
-            await poll(page, CANVAS, lambda c: c["alpha"] == 0, 10, "a transparent canvas once the daemon stopped")
+            await poll_page(page, CANVAS, lambda c: c["alpha"] == 0, 10, "a transparent canvas once the daemon stopped")
             painted = (await page.evaluate("window.xstreamerStats"))["framesPainted"]
             daemon = Daemon.start(XSTREAMER, **daemon_args)   # restarted on the same ports
             ready = time.monotonic()
-            resumed = await poll(page, "window.xstreamerStats",
+            resumed = await poll_page(page, "window.xstreamerStats",
                                  lambda s: s["daemonConnected"] and s["sessions"] > sessions
                                  and s["framesPainted"] > painted, RESUME_S,
                                  "frames of the restarted daemon painted")
@@ -213,7 +199,7 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
             # bridge restart on the same port: transparent while it is gone, the page reconnects by itself
             port, token = bridge.port, bridge.token
             bridge.stop()
-            gone = await poll(page, "window.xstreamerStats", lambda s: not s["connected"] and s["cleared"], 5,
+            gone = await poll_page(page, "window.xstreamerStats", lambda s: not s["connected"] and s["cleared"], 5,
                               "the page to notice the bridge is gone")
             assert not gone["daemonConnected"]
             assert (await page.evaluate(CANVAS))["alpha"] == 0, "transparent while the bridge is gone"
@@ -225,7 +211,7 @@ async def scenario(daemon_args: dict, procs: dict) -> None:
             bridge = procs["bridge"] = BridgeProc.start(XSTREAMER, connect, port=port,
                                                         env={"XSTREAMER_OBS_TOKEN": token})
             up = time.monotonic()
-            back = await poll(page, "window.xstreamerStats",
+            back = await poll_page(page, "window.xstreamerStats",
                               lambda s: s["connected"] and s["daemonConnected"] and s["framesPainted"] > painted,
                               10, "frames painted again through the restarted bridge")
             assert back["reconnects"] >= 1 and back["session"] != resumed["session"]
@@ -267,7 +253,7 @@ async def faults(bridge: BridgeProc) -> list[dict]:
         pages = [await browser.open(bridge.url + f"&test_video_delay_ms={HOLD_BACK_MS}"),
                  await browser.open(bridge.url + "&test_av_skew_ms=-80")]
         for page in pages:
-            await poll(page, "window.xstreamerStats", lambda s: s and s["daemonConnected"] and s["framesReceived"],
+            await poll_page(page, "window.xstreamerStats", lambda s: s and s["daemonConnected"] and s["framesReceived"],
                        30, "a session and its idle frames")
         await asyncio.sleep(0.5)
         return await play_reply(pages, bridge, "Hello! Please tell me about the weather today.")

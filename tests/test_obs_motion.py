@@ -28,6 +28,7 @@ from plugins.obs_source.procs import BridgeProc, Daemon
 from sdk.protocol import motion_values, unpack_header
 from sdk.protocol.codec import decode_media
 from sdk.protocol.constants import MOTION_CHANNELS, SAMPLES_PER_FRAME
+from tests.waiting import poll_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -93,17 +94,6 @@ async def serve_overlay(cohost_url: str) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/"
 
 
-async def poll(page, expression: str, predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = await page.evaluate(expression)
-        if predicate(value):
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out ({timeout:g} s) waiting for {what}; last value: {value}")
-
-
 async def observe(bridge: BridgeProc, sent: dict, ready: asyncio.Event) -> None:
     """What the bridge sends (a second client of its page socket): the session message, then every packet:
     sent["names"], sent["video"][utt] = [pts], sent["motion"][pts] = {name: value}, sent["ends"] = {utt}."""
@@ -138,7 +128,7 @@ async def scenario(bridge: BridgeProc) -> tuple[list, dict, dict, dict]:
     try:
         async with await Browser.launch() as browser:
             plain = await browser.open(bridge.url)
-            await poll(plain, "!!window.xstreamerStats && window.xstreamerStats.motionChannels", bool, 60,
+            await poll_page(plain, "!!window.xstreamerStats && window.xstreamerStats.motionChannels", bool, 60,
                        "the session's channel names on the plain page")
             assert await plain.evaluate("document.getElementById('meter')") is None, "no meter without meter=1"
             await plain.close()   # one page at a time (2 CPU cores)
@@ -147,17 +137,17 @@ async def scenario(bridge: BridgeProc) -> tuple[list, dict, dict, dict]:
             runner, overlay_url = await serve_overlay(bridge.url)
             try:
                 overlay = await browser.open(overlay_url)
-                forwarded = await poll(overlay, "window.__got || []", lambda got: len(got) >= 10, 60,
+                forwarded = await poll_page(overlay, "window.__got || []", lambda got: len(got) >= 10, 60,
                                        "10 motion events forwarded by the co-host iframe")
                 await overlay.close()
             finally:
                 await runner.cleanup()
 
             page = await browser.open(bridge.url + "&meter=1")
-            stats = await poll(page, "window.xstreamerStats", lambda s: s and s["motionChannels"], 60,
+            stats = await poll_page(page, "window.xstreamerStats", lambda s: s and s["motionChannels"], 60,
                                "the session's channel names")
             assert await page.evaluate(RECORD)
-            await poll(page, "window.xstreamerStats.motionDispatched", lambda n: n > 0, 30,
+            await poll_page(page, "window.xstreamerStats.motionDispatched", lambda n: n > 0, 30,
                        "motion events of the idle frames")
             async with aiohttp.ClientSession() as http:
                 async with http.post(bridge.api("say"), json={"text": "Hello! Please tell me about the weather."}) as r:
@@ -170,7 +160,7 @@ async def scenario(bridge: BridgeProc) -> tuple[list, dict, dict, dict]:
             assert utt in sent["ends"], "the reply ended within 120 s"
             last = max(sent["video"][utt])
             # the page plays the reply out at its audio clock, behind what was sent
-            await poll(page, "window.xstreamerStats.clockPts", lambda c: c > last + 2 * SAMPLES_PER_FRAME, 30,
+            await poll_page(page, "window.xstreamerStats.clockPts", lambda c: c > last + 2 * SAMPLES_PER_FRAME, 30,
                        "the audible clock past the reply's last frame")
             # in one evaluation: events keep coming (idle frames have motion too)
             final = await page.evaluate(f"({{records: window.__motion, stats: window.xstreamerStats, meter: {METER}}})")

@@ -1,8 +1,9 @@
 """Waiting in tests: poll a condition until it holds or a generous deadline passes (a deadline is a hang guard, never
-a timing assertion), tell whether a process is still running, run functions on threads at once."""
+a timing assertion), tell whether a process is still running, run functions on threads at once, poll a browser page."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -51,3 +52,20 @@ def in_threads(fns: list[Callable[[], T]], timeout: float = 120.0) -> list[T]:
     if errors:
         raise errors[0]
     return results
+
+
+async def poll_page(page, expression: str, predicate: Callable[[object], bool], timeout: float,  # noqa: ANN001
+                    what: str):
+    """The value of `expression` in a browser page (plugins/obs_source/cdp.py's Page) once `predicate` holds it;
+    an evaluation that fails (a page reloading for a moment) is tried again. AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    value: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = await page.evaluate(expression)
+        except Exception as exc:  # noqa: BLE001 - a page reloading for a moment
+            value = exc
+        if not isinstance(value, Exception) and predicate(value):
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out ({timeout:g} s) waiting for {what}; last value: {value}")
