@@ -465,13 +465,11 @@ class Daemon:
         refused = self._refusal(len(live))                  # what an `open` would get now
         cap = self.admission.capacity
         engine = self.engine
-        busy_share = getattr(engine, "utilization", None) or getattr(getattr(engine, "stepper", None), "utilization",
-                                                                     lambda: 0.0)
         fps = [w.gen_fps for w in live if w.chunks]
         return LoadReport(req=r.msg.req, model=self.cfg.model_name, sessions=len(live), capacity=cap.sessions,
                           capacity_source=cap.source, accepting=refused is None,
                           reason=refused[1] if refused is not None else "",
-                          utilization=round(float(busy_share()), 3), fps_min=round(min(fps), 2) if fps else 0.0,
+                          utilization=round(float(engine.utilization()), 3), fps_min=round(min(fps), 2) if fps else 0.0,
                           rss_mb=round(rss_mb(), 1), gpu_mb=round(_gpu_mb(), 1),
                           replicas=int(engine.live_replicas()) if hasattr(engine, "live_replicas") else 1)
 

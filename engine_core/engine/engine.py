@@ -205,6 +205,10 @@ class Engine:
                 engine.stepper.decode_wait(max_batch)                # (several sessions' draws waited for at once)
         return engine
 
+    def utilization(self) -> float:
+        """How busy the engine is: the share of the last seconds its block loop spent stepping (0..1)."""
+        return self.stepper.utilization()
+
     def open_session(self, portrait: bytes | None = None, persona=None, face_points=None,
                      video_size: int = FRAME_SIZE):
         """A new Session (PortraitError / PersonaError on bad input, e.g. a voice the Thinker does not have). A
